@@ -1,0 +1,61 @@
+/* ep_etf.h - the external term format (term_to_binary / binary_to_term).
+ *
+ * Decoding is iterative (a heap stack bounded by the depth limit), checks
+ * every length against what arrived and against ep_limits before using it,
+ * and tells "need more bytes" (EP_EINCOMPLETE) apart from malformed input.
+ * Encoding produces what the BEAM's term_to_binary produces for the same
+ * term, byte for byte (lists of bytes become STRING_EXT, integers take the
+ * smallest tag, UTF-8 atom tags, NEW_FLOAT_EXT, NEWER_REFERENCE_EXT,
+ * NEW_PID_EXT, V4_PORT_EXT only when the id needs it).
+ */
+#ifndef EP_ETF_H
+#define EP_ETF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ep_limits.h"
+#include "ep_mem.h"
+#include "ep_term.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EP_ETF_VERSION 131
+
+/* Decodes one term starting with the version byte 131 (possibly a
+ * compressed term, 131 80 ...) at buf[*pos], from the len bytes of buf.
+ * Everything the term points at is allocated in a (the input is not
+ * borrowed). lim may be NULL (the defaults of ep_limits.h).
+ * Returns 0 and advances *pos past the term; EP_EINCOMPLETE when buf ends
+ * inside the term (*pos unchanged); any other error when the input is
+ * malformed or breaks a limit, with *pos set to the offset of the offending
+ * byte. */
+int ep_decode(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
+              const ep_limits *lim);
+
+/* The same without the version byte: a bare term body at buf[*pos]. */
+int ep_decode_body(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
+                   const ep_limits *lim);
+
+/* Appends 131 and the encoding of t to out. Returns 0, EP_ENOMEM, or
+ * EP_EINVAL when t (or something in it) is EP_T_NONE or not encodable. */
+int ep_encode(ep_buf *out, ep_term t);
+
+/* Appends the encoding without the version byte. */
+int ep_encode_body(ep_buf *out, ep_term t);
+
+/* Appends 131, 80, the uncompressed size and the zlib stream of the body at
+ * the given level (0..9, -1 = zlib's default), as term_to_binary(T,
+ * [{compressed, Level}]) does. Like the BEAM, it falls back to the
+ * uncompressed form when compression does not make the term smaller. */
+int ep_encode_compressed(ep_buf *out, ep_term t, int level);
+
+/* Exact size of ep_encode_body's output, or 0 when t is not encodable. */
+size_t ep_encoded_size(ep_term t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,96 @@
+/* ep_limits.h - every limit that protects erlpeer against hostile input.
+ *
+ * Each is a default; decoders take an ep_limits (NULL = these defaults) so a
+ * caller that trusts its peer may raise them. One line says why each value.
+ */
+#ifndef EP_LIMITS_H
+#define EP_LIMITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- term codec ---------------------------------------------------------- */
+
+/* Largest encoded term we decode: 1 GiB. Bigger than any message a peer
+ * needs to send us (tests move 64 MiB), small enough to fail before the arena
+ * eats the machine. */
+#define EP_LIMIT_TERM_SIZE ((size_t)1 << 30)
+
+/* Deepest nesting of tuples, lists, maps and funs: 100,000. The decoder keeps
+ * its own heap stack, so this bounds memory, not the C stack; every other
+ * walker (encoder, printer, comparison) is iterative too. */
+#define EP_LIMIT_DEPTH 100000u
+
+/* Longest atom in characters: 255, the BEAM's own limit. The byte length is
+ * checked against 4 * this (UTF-8). */
+#define EP_LIMIT_ATOM_CHARS 255u
+
+/* Largest bignum magnitude in bytes: 16 MiB. The BEAM's own maximum is about
+ * 2^26 bits (8 MiB); more is not a number any node sends. */
+#define EP_LIMIT_BIGNUM_BYTES ((size_t)16 << 20)
+
+/* Largest inflated size of a compressed term (tag 80): 256 MiB. The
+ * uncompressed size is a header field, checked before inflating, so a zip
+ * bomb costs nothing. */
+#define EP_LIMIT_INFLATED_SIZE ((size_t)256 << 20)
+
+/* --- text syntax ---------------------------------------------------------- */
+
+/* Longest Erlang-syntax input we parse: 64 MiB. */
+#define EP_LIMIT_TEXT_SIZE ((size_t)64 << 20)
+
+/* --- EPMD ------------------------------------------------------------------ */
+
+/* Largest EPMD request: epmd's own buffer is 512 bytes (MAXSYMLEN 255 plus
+ * the ALIVE2 header and extra); anything longer is hostile. */
+#define EP_LIMIT_EPMD_REQUEST 1024u
+
+/* Seconds an EPMD client may take to send a complete request. */
+#define EP_LIMIT_EPMD_IDLE_MS 5000u
+
+/* Concurrent connections the embedded EPMD accepts before refusing. */
+#define EP_LIMIT_EPMD_CONNECTIONS 4096u
+
+/* --- distribution ----------------------------------------------------------- */
+
+/* Largest handshake message (2-byte framed): a name of at most 255 + 4 bytes
+ * of UTF-8 and the fixed fields; anything past 2 KiB is not a handshake. */
+#define EP_LIMIT_HANDSHAKE_MSG 2048u
+
+/* Milliseconds a handshake may take in total: net_setuptime is 7 s per step
+ * on the BEAM side; 4 steps fit in 28 s, we allow 30 s. */
+#define EP_LIMIT_HANDSHAKE_MS 30000u
+
+/* Largest distribution frame after authentication: 1 GiB, as the term. */
+#define EP_LIMIT_FRAME_SIZE ((size_t)1 << 30)
+
+/* Largest reassembled fragmented message and most concurrent fragmented
+ * sequences per connection. */
+#define EP_LIMIT_FRAGMENTED_SIZE ((size_t)1 << 30)
+#define EP_LIMIT_FRAGMENT_SEQUENCES 1024u
+
+/* Unsent bytes queued per connection before senders get EP_ENOMEM: 1 GiB. */
+#define EP_LIMIT_SEND_QUEUE ((size_t)1 << 30)
+
+/* --- peer control ------------------------------------------------------------ */
+
+/* Largest frame on a TCP or standard_io alternative connection. */
+#define EP_LIMIT_ALT_FRAME ((size_t)256 << 20)
+
+/* Limits a decoder works under. Zero fields mean "the default above". */
+typedef struct ep_limits {
+  size_t term_size;
+  size_t depth;
+  size_t atom_chars;
+  size_t bignum_bytes;
+  size_t inflated_size;
+} ep_limits;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

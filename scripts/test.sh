@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, then
+#   1. build with -Werror and run every test (unit + integration vs real erl),
+#   2. the same suite built with ASan+UBSan,
+#   3. every fuzz target briefly (clang + libFuzzer), seeded from the vectors,
+#   4. install into a temporary prefix and build a consumer project against it.
+# Environment: FUZZ_SECONDS (per target, default 60), SKIP_ASAN=1, SKIP_FUZZ=1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+bash scripts/setup.sh
+bash scripts/otp-roots.sh || echo "test: newer OTP roots unavailable; their tests will say so and skip"
+
+failed=0
+stage() { echo; echo "=== $*"; }
+
+stage "build and test"
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure -j2 --timeout 900) || failed=1
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+  stage "ASan+UBSan build and test"
+  bash scripts/build.sh build-asan -DEP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j2 --timeout 900) || failed=1
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  stage "fuzz targets"
+  CC=clang bash scripts/build.sh build-fuzz -DEP_FUZZ=ON -DEP_TESTS=OFF
+  bash scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-60}" || failed=1
+fi
+
+stage "install and consume"
+bash tests/install/run.sh build || failed=1
+
+echo
+if [ "$failed" = 0 ]; then echo "test: all stages passed"; else echo "test: SOME STAGES FAILED"; fi
+exit $failed

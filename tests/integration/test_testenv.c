@@ -1,0 +1,66 @@
+/* The test harness itself: a private epmd and erl start, are found, and are
+ * gone after ep_testenv_free, detached ones included. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_testenv.h"
+
+START_TEST(private_epmd_and_node_are_cleaned_up) {
+  ep_testenv *env = ep_testenv_new();
+  ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
+  char node[256];
+  pid_t pid = ep_testenv_start_erl(env, "harness", NULL, node, sizeof node);
+  ck_assert_int_gt(pid, 0);
+  char want[300];
+  snprintf(want, sizeof want, "harness@%s", ep_testenv_host());
+  ck_assert_str_eq(node, want);
+  /* The private epmd knows the node. */
+  char port[16];
+  snprintf(port, sizeof port, "%d", ep_testenv_epmd_port(env));
+  const char *argv[] = {"epmd", "-port", port, "-names", NULL};
+  char *out = NULL;
+  ck_assert_int_eq(ep_testenv_run(argv, NULL, 0, &out, NULL, NULL, 5000), 0);
+  ck_assert_ptr_nonnull(strstr(out, "name harness at port"));
+  free(out);
+  /* A detached node escapes the process tree but not the sweep. */
+  const char *det[] = {"erl", "-sname", "detached", "-detached", NULL};
+  ck_assert_int_eq(ep_testenv_run(det, NULL, 0, NULL, NULL, NULL, 10000), 0);
+  char tag[160];
+  snprintf(tag, sizeof tag, "%s", ep_testenv_tag(env));
+  ep_testenv_free(env);
+  ck_assert_int_eq(ep_sweep_tag(tag, 0), 0);
+  ck_assert_int_ne(kill(pid, 0), 0);
+}
+END_TEST
+
+START_TEST(run_captures_output_and_status) {
+  char *out = NULL;
+  ck_assert_int_eq(ep_testenv_erl_eval("io:format(\"~p\", [lists:seq(1,3)]), halt(3).", &out, NULL, 20000), 3);
+  ck_assert_str_eq(out, "[1,2,3]");
+  free(out);
+  const char *cat[] = {"cat", NULL};
+  size_t n = 0;
+  ck_assert_int_eq(ep_testenv_run(cat, "abc", 3, &out, &n, NULL, 5000), 0);
+  ck_assert_int_eq(n, 3);
+  free(out);
+  const char *sl[] = {"sleep", "10", NULL};
+  ck_assert_int_eq(ep_testenv_run(sl, NULL, 0, NULL, NULL, NULL, 200), 128 + SIGKILL);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("testenv");
+  TCase *tc = tcase_create("harness");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, private_epmd_and_node_are_cleaned_up);
+  tcase_add_test(tc, run_captures_output_and_status);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

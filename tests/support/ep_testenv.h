@@ -1,0 +1,68 @@
+/* ep_testenv.h - what every integration test stands on.
+ *
+ * ep_testenv_new() gives the calling process (and so every child it starts)
+ * a private world: a temporary HOME holding a random .erlang.cookie, a free
+ * TCP port in ERL_EPMD_PORT, and EP_TEST_TAG=<run>.<pid> in the environment.
+ * Every process started from then on inherits the tag, including detached
+ * erl nodes and the epmd daemons they start, so ep_testenv_free() (and the
+ * ep_sweep program that ctest runs after the suite) can find and kill every
+ * one of them through /proc/PID/environ, even when a test crashed or timed
+ * out. Nothing sleeps: waits are for a line of output, a connect, or an exit,
+ * each with a deadline.
+ */
+#ifndef EP_TESTENV_H
+#define EP_TESTENV_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct ep_testenv ep_testenv;
+
+/* Creates the private world and exports HOME, ERL_EPMD_PORT and EP_TEST_TAG
+ * into this process's environment. Aborts the test on failure. */
+ep_testenv *ep_testenv_new(void);
+/* Kills every process carrying this env's tag, removes the temporary HOME. */
+void ep_testenv_free(ep_testenv *env);
+
+int ep_testenv_epmd_port(const ep_testenv *env);
+const char *ep_testenv_cookie(const ep_testenv *env);
+const char *ep_testenv_home(const ep_testenv *env);
+const char *ep_testenv_tag(const ep_testenv *env);
+/* The short host name erl uses for -sname ("vm" in "a@vm"). */
+const char *ep_testenv_host(void);
+
+/* A TCP port that was free a moment ago (bind to port 0 on 127.0.0.1). */
+int ep_testenv_free_port(void);
+
+/* Starts the real `epmd -port P` on the env's port and waits until it
+ * accepts connections (5 s). 0 on success. */
+int ep_testenv_start_epmd(ep_testenv *env);
+
+/* Waits until something accepts TCP connections on 127.0.0.1:port. */
+int ep_testenv_wait_port(int port, int timeout_ms);
+
+/* Starts a real node: erl -sname NAME -noshell -noinput ARGS... and waits
+ * (up to 20 s) until it has booted. extra_args is NULL-terminated (or NULL).
+ * Writes "NAME@HOST" into node (cap bytes). Returns the OS pid, -1 on failure. */
+pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const *extra_args,
+                           char *node, size_t cap);
+
+/* Kills one process started through the env and reaps it. */
+void ep_testenv_kill(ep_testenv *env, pid_t pid);
+
+/* Runs argv (argv[0] looked up in PATH) with stdin_data on its standard
+ * input, captures stdout into *out (malloc'd, NUL-terminated; may be NULL) and
+ * stderr into *err (same), kills it after timeout_ms. Returns the exit status
+ * (0..255), 128+signal when killed, -1 when it could not be started. */
+int ep_testenv_run(const char *const *argv, const char *stdin_data, size_t stdin_len, char **out,
+                   size_t *out_len, char **err, int timeout_ms);
+
+/* Evaluates Erlang expressions in a fresh, non-distributed `erl -noshell`
+ * (e.g. "io:format(\"~p\", [X]), halt()."). Returns the exit status. */
+int ep_testenv_erl_eval(const char *exprs, char **out, size_t *out_len, int timeout_ms);
+
+/* Kills (SIGKILL) every process whose environment holds EP_TEST_TAG=tag, or
+ * EP_TEST_TAG=tag... when prefix is non-zero. Returns how many it killed. */
+int ep_sweep_tag(const char *tag, int prefix);
+
+#endif
