@@ -10,8 +10,9 @@
  *   OTP 26: adds V4_NC and UNLINK_ID
  *   OTP 27: requires MANDATORY_25_DIGEST
  * We never send PUBLISHED (we are hidden), never the atom cache flags (see
- * docs/distribution.md), and nothing we do not implement (OTP 29's
- * ALTACT_SIG and NATIVE_RECORDS).
+ * docs/distribution.md), by default not FRAGMENTS (below), and nothing we
+ * do not implement (OTP 29's ALTACT_SIG and NATIVE_RECORDS).
+ * Values checked against kernel-8.5.3/include/dist.hrl (OTP 25.2.3).
  */
 #ifndef EP_DFLAGS_H
 #define EP_DFLAGS_H
@@ -60,11 +61,19 @@
    EP_DFLAG_HANDSHAKE_23)
 
 /* What we advertise: the required set, what OTP 25-29 make mandatory, and
- * what a hidden controller uses. */
+ * what a hidden controller uses.
+ * Not FRAGMENTS: with it negotiated the BEAM puts a 131 68 dist header on
+ * every frame and kills the connection on a plain 112 pass-through frame
+ * from us, so every writer would have to know the flags; a hidden
+ * controller gains nothing from it (OTP then sends a big message as one
+ * frame, bounded by EP_LIMIT_FRAME_SIZE). ep_dist reads and writes the
+ * FRAGMENTS form all the same: EP_DFLAGS_OURS_FRAGMENTS is the set for a
+ * runtime that writes only through ep_dist_write_flags/ep_dist_write_ctrl. */
 #define EP_DFLAGS_OURS                                                                          \
   (EP_DFLAGS_REQUIRED | EP_DFLAG_MANDATORY_25_DIGEST | EP_DFLAG_V4_NC | EP_DFLAG_UNLINK_ID | \
    EP_DFLAG_DIST_MONITOR | EP_DFLAG_DIST_MONITOR_NAME | EP_DFLAG_UNICODE_IO |                 \
    EP_DFLAG_SMALL_ATOM_TAGS | EP_DFLAG_SPAWN | EP_DFLAG_ALIAS | EP_DFLAG_SEND_SENDER |        \
-   EP_DFLAG_EXIT_PAYLOAD | EP_DFLAG_FRAGMENTS | EP_DFLAG_BIG_SEQTRACE_LABELS)
+   EP_DFLAG_EXIT_PAYLOAD | EP_DFLAG_BIG_SEQTRACE_LABELS)
+#define EP_DFLAGS_OURS_FRAGMENTS (EP_DFLAGS_OURS | EP_DFLAG_FRAGMENTS)
 
 #endif

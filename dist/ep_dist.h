@@ -2,15 +2,22 @@
  * frames in and out, ticks, fragment reassembly, and control messages as a
  * typed struct.
  *
- * Frame (after the handshake, plain TCP):
- *   Length:32  (0 = tick)
- *   then either pass-through    112, 131 ControlTerm [, 131 PayloadTerm]
- *   or, with DFLAG_FRAGMENTS, a fragmented message:
- *       131 69 SequenceId:64 FragmentId:64 NumAtomCacheRefs(=0 here) ... first
- *       131 70 SequenceId:64 FragmentId:64 ...                           rest
- *     (FragmentId counts down to 1; the pieces concatenated form the
- *     ControlTerm [PayloadTerm]). We never negotiate the atom cache
- *     (docs/distribution.md says why), so no atom cache refs appear.
+ * Frames after the handshake (plain TCP), as erts writes them (external.c):
+ *   Length:32 = 0                                            tick
+ *   Without DIST_HDR_ATOM_CACHE and FRAGMENTS negotiated:
+ *     Length:32  112  131 ControlTerm  [131 PayloadTerm]      pass-through
+ *   With FRAGMENTS (or the atom cache) negotiated, EVERY message:
+ *     Length:32  131 68 NumRefs:8  Control [Payload]          whole message
+ *     Length:32  131 69 SeqId:64 FragId:64 NumRefs:8  chunk  first fragment
+ *     Length:32  131 70 SeqId:64 FragId:64  chunk            the others
+ *   where Control and Payload are term bodies WITHOUT the 131 byte, FragId
+ *   counts down from the number of fragments to 1, and the chunks
+ *   concatenated form Control [Payload]. The BEAM refuses a 112 frame on a
+ *   connection with FRAGMENTS negotiated (and kills it), so writers must
+ *   know the flags: ep_dist_write_flags / ep_dist_write_ctrl do.
+ *   We never negotiate the atom cache (docs/distribution.md says why), so
+ *   NumRefs is always 0 here; a frame with NumRefs > 0 is EP_EFRAME.
+ *   We never fragment on send.
  */
 #ifndef EP_DIST_H
 #define EP_DIST_H
@@ -100,14 +107,25 @@ typedef struct ep_ctrl {
 } ep_ctrl;
 
 /* Parses a control tuple (and payload, EP_T_NONE if the frame had none)
- * into c. Returns 0, or EP_ECONTROL for an unknown op or a wrong shape
- * (a recoverable error: report it and skip the message). */
+ * into c. Returns 0, or EP_ECONTROL for an unknown op or a wrong shape:
+ * wrong arity, a field of the wrong type, a payload where the op has none
+ * or none where it needs one (a recoverable error: report it and skip the
+ * message; c is then all EP_T_NONE). UNLINK_ID and UNLINK_ID_ACK keep
+ * their own ops (with `id`). Terms in c point into control/payload. */
 int ep_ctrl_parse(ep_term control, ep_term payload, ep_ctrl *c);
 
 /* Builds the control tuple and payload for c, in arena a, using the
- * negotiated flags to choose the form (SEND_SENDER vs SEND, PAYLOAD_EXIT vs
- * EXIT, ...). Returns 0, EP_ENOMEM, EP_EINVAL (op not sendable, or not
- * supported by flags). */
+ * negotiated flags to choose the form:
+ *   SEND with a `from` pid     -> SEND_SENDER when SEND_SENDER, else SEND
+ *   EXIT, EXIT2, MONITOR_P_EXIT -> the PAYLOAD_ forms when EXIT_PAYLOAD
+ *   UNLINK or UNLINK_ID        -> UNLINK_ID {35, id, ...} when UNLINK_ID,
+ *                                 else UNLINK {4, ...}
+ *   a `token` (not EP_T_NONE)  -> the _TT form where one exists
+ * Returns 0, EP_ENOMEM, EP_EINVAL (op not sendable: NODE_LINK and the
+ * wire-only codes; a field missing or of the wrong type; or an op the
+ * flags do not allow: MONITOR_P/DEMONITOR_P/MONITOR_P_EXIT need
+ * DIST_MONITOR (and DIST_MONITOR_NAME for a name), ALIAS_SEND needs ALIAS,
+ * SPAWN_* need SPAWN, UNLINK_ID_ACK needs UNLINK_ID). */
 int ep_ctrl_build(ep_arena *a, const ep_ctrl *c, uint64_t flags, ep_term *control, ep_term *payload);
 
 /* --- frames in ------------------------------------------------------------------ */
@@ -126,16 +144,33 @@ typedef struct ep_dist_msg {
 
 typedef struct ep_dist_reader ep_dist_reader;
 
-/* flags: the negotiated set. lim may be NULL (defaults). */
+/* flags: the negotiated set (131 69 / 131 70 fragments are accepted only
+ * with EP_DFLAG_FRAGMENTS; 112 and 131 68 frames always). lim may be NULL
+ * (defaults); it applies to the terms decoded. Returns 0 or EP_ENOMEM; free
+ * with ep_dist_reader_free, which also drops half-received messages. */
 int ep_dist_reader_new(const ep_mem *mem, uint64_t flags, const ep_limits *lim, ep_dist_reader **out);
 void ep_dist_reader_free(ep_dist_reader *r);
+/* Overrides the frame limits (0 = the default of ep_limits.h): largest
+ * frame (EP_LIMIT_FRAME_SIZE), bytes held by all half-received fragmented
+ * messages together (EP_LIMIT_FRAGMENTED_SIZE; so memory stays bounded
+ * however many sequences are open), open sequences
+ * (EP_LIMIT_FRAGMENT_SEQUENCES). */
+void ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
+                               size_t sequences);
+/* Fragmented messages begun and not yet complete. */
+size_t ep_dist_reader_pending(const ep_dist_reader *r);
 
 /* Reads at most one frame from buf. Returns 0 with *consumed > 0 and out
- * filled; EP_EINCOMPLETE (*consumed = 0) when the frame has not fully
- * arrived — then *need (if not NULL) is the total bytes that frame needs,
- * so the caller can size its buffer once; or a fatal error: EP_EFRAME
- * (bad length or header), EP_EFRAGMENT (reassembly limits), a term
- * decoding error. Terms go into arena a. */
+ * filled (kind EP_DIST_NONE for a fragment that did not complete its
+ * message); EP_EINCOMPLETE (*consumed = 0) when the frame has not fully
+ * arrived — then *need (if not NULL) is the total bytes that frame needs
+ * (4 while the length itself is incomplete), so the caller can size its
+ * buffer once; or a fatal error: EP_EFRAME (length past the limit, unknown
+ * header, atom cache refs, terms that do not fill the frame exactly),
+ * EP_EFRAGMENT (continuation of an unknown sequence, a fragment out of
+ * order, a sequence id already open, too many open sequences, too many
+ * bytes held), EP_ENOMEM, or a term decoding error (ep_etf.h). Terms go
+ * into arena a. */
 int ep_dist_read(ep_dist_reader *r, ep_arena *a, const uint8_t *buf, size_t len, size_t *consumed,
                  size_t *need, ep_dist_msg *out);
 
@@ -144,9 +179,20 @@ int ep_dist_read(ep_dist_reader *r, ep_arena *a, const uint8_t *buf, size_t len,
 /* Appends a tick (4 zero bytes). */
 int ep_dist_write_tick(ep_buf *out);
 /* Appends one pass-through frame: length, 112, 131 control [, 131 payload].
- * payload may be EP_T_NONE. Returns 0, EP_ENOMEM, EP_EINVAL. */
+ * payload may be EP_T_NONE. Returns 0, EP_ENOMEM, EP_EINVAL (control is
+ * EP_T_NONE, a term is not encodable, or the frame passes 4 GiB); out is
+ * unchanged on error.
+ * ONLY for connections without FRAGMENTS and DIST_HDR_ATOM_CACHE: with
+ * either, the BEAM drops the connection on a 112 frame. Prefer
+ * ep_dist_write_flags. */
 int ep_dist_write(ep_buf *out, ep_term control, ep_term payload);
-/* ep_ctrl_build + ep_dist_write, with a scratch arena of its own. */
+/* The frame form the negotiated flags call for: pass-through, or
+ * 131 68 0 Control [Payload] (bodies without 131) when FRAGMENTS or
+ * DIST_HDR_ATOM_CACHE was negotiated. Never fragments. Errors as
+ * ep_dist_write. */
+int ep_dist_write_flags(ep_buf *out, uint64_t flags, ep_term control, ep_term payload);
+/* ep_ctrl_build + ep_dist_write_flags, with a scratch arena of its own
+ * (allocated with out->mem). */
 int ep_dist_write_ctrl(ep_buf *out, const ep_ctrl *c, uint64_t flags);
 
 #ifdef __cplusplus

@@ -37,7 +37,9 @@ typedef enum ep_hs_role { EP_HS_INITIATOR, EP_HS_ACCEPTOR } ep_hs_role;
 typedef enum ep_hs_status {
   EP_HS_RUNNING,   /* feed more bytes / write output */
   EP_HS_DECIDE,    /* the caller must call ep_hs_decide (see below) */
-  EP_HS_DONE,      /* connected: flags, name, creation available */
+  EP_HS_DONE,      /* connected: flags, name, creation available; the
+                      acceptor's ack is still in ep_hs_output: write it
+                      before any frame */
   EP_HS_FAILED     /* ep_hs_error tells why; close the socket after
                       writing any pending output (e.g. a refusal status) */
 } ep_hs_status;
@@ -47,7 +49,29 @@ typedef enum ep_hs_status {
  * OK_SIMULTANEOUS when it keeps this connection in a simultaneous connect it
  * wins; NAMED to give a NAME_ME initiator the name set by ep_hs_set_named.
  * The initiator decides after reading status "alive": ALIVE_TRUE (the old
- * connection is gone, replace it) or ALIVE_FALSE (abort). */
+ * connection is gone, replace it) or ALIVE_FALSE (abort).
+ *
+ * How a runtime should decide as acceptor (what OTP's net_kernel does in
+ * handle_info({accept_pending, ...})), by the state of its own connection to
+ * the node named ep_hs_peer_name():
+ *   - none:                    EP_HS_OK (EP_HS_NAMED for a NAME_ME initiator,
+ *                              the peer flags have EP_DFLAG_NAME_ME)
+ *   - our own dial to that node is still in its handshake (simultaneous
+ *     connect): compare the two node names as byte strings (OTP compares the
+ *     atoms, which for names is the same order): if ours is greater, our
+ *     dial wins: EP_HS_NOK; else this one wins: abort our dial and answer
+ *     EP_HS_OK_SIMULTANEOUS. Both sides apply the same rule, so exactly one
+ *     connection survives.
+ *   - connected already: EP_HS_ALIVE; if the initiator answers true (it lost
+ *     the old connection without our noticing), drop the old connection
+ *     before using this one (OTP kills the old controller before sending the
+ *     ack); if false, the handshake fails with EP_EALIVE.
+ *   - a second handshake from that node is already waiting on "alive":
+ *     EP_HS_NOK.
+ *   - node not allowed (policy): EP_HS_NOT_ALLOWED.
+ * As initiator, on "alive": EP_HS_ALIVE_TRUE when this dial is still the
+ * runtime's current attempt to reach that node (OTP's is_pending), else
+ * EP_HS_ALIVE_FALSE. */
 typedef enum ep_hs_decision {
   EP_HS_OK,
   EP_HS_OK_SIMULTANEOUS,
@@ -83,8 +107,11 @@ void ep_hs_free(ep_handshake *hs);
 
 /* Feeds bytes read from the socket; *consumed says how many were used (the
  * rest belongs to the connected phase once the status is DONE: the first
- * distribution frame may arrive in the same read as the ack). Returns 0 or
- * the error that made the handshake fail (also in ep_hs_error). */
+ * distribution frame may arrive in the same read as the ack). It also stops
+ * at EP_HS_DECIDE: feed the unconsumed rest again after ep_hs_decide.
+ * Returns 0 or the error that made the handshake fail (also in
+ * ep_hs_error); after a failure, still write what ep_hs_output holds (a
+ * refusal status) before closing. */
 int ep_hs_recv(ep_handshake *hs, const uint8_t *buf, size_t len, size_t *consumed);
 
 /* Bytes to write now (len 0 when none); they stay valid until the next call
@@ -101,11 +128,19 @@ ep_hs_status ep_hs_status_get(const ep_handshake *hs);
 /* Why it failed: EP_EAUTH (digest mismatch), EP_ENOTALLOWED, EP_ENOK,
  * EP_EALIVE (aborted), EP_EWRONGNODE, EP_EFLAGS (lacks required flags),
  * EP_EHANDSHAKE (malformed, or a message past EP_LIMIT_HANDSHAKE_MSG),
- * EP_ENOMEM. 0 while not failed. */
+ * EP_ENOMEM. 0 while not failed. An acceptor that refused (EP_HS_NOK,
+ * EP_HS_NOT_ALLOWED) fails with the same code the initiator gets; one whose
+ * "alive" was answered false, and an initiator that answered false, fail
+ * with EP_EALIVE. An acceptor refusing a peer that lacks required flags
+ * queues "not_allowed" and fails with EP_EFLAGS (as OTP does). */
 int ep_hs_error(const ep_handshake *hs);
 
 /* Known once the other side's name message arrived (acceptor) or its
- * challenge (initiator); NUL-terminated, owned by hs. */
+ * challenge (initiator); NUL-terminated, owned by hs, NULL before.
+ * Acceptor: a NAME_ME initiator's name is first its host only, and the
+ * name given with EP_HS_NAMED once decided.
+ * ep_hs_peer_flags: as sent, except that MANDATORY_25_DIGEST is expanded
+ * into the OTP 25 mandatory flags it stands for (dist.hrl). */
 const char *ep_hs_peer_name(const ep_handshake *hs);
 uint64_t ep_hs_peer_flags(const ep_handshake *hs);
 uint32_t ep_hs_peer_creation(const ep_handshake *hs);
@@ -115,7 +150,9 @@ uint32_t ep_hs_this_creation(const ep_handshake *hs);
 /* Flags both sides have (the intersection), valid when DONE. */
 uint64_t ep_hs_flags(const ep_handshake *hs);
 
-/* MD5(cookie ++ decimal(challenge)) into out[16]. */
+/* MD5(cookie ++ decimal(challenge)) into out[16] (OpenSSL EVP). On an
+ * OpenSSL allocation failure out is all zeros, which then fails the other
+ * side's check (EP_EAUTH) instead of crashing. */
 void ep_hs_digest(const uint8_t *cookie, size_t cookie_len, uint32_t challenge, uint8_t out[16]);
 
 #ifdef __cplusplus
