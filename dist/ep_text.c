@@ -159,6 +159,7 @@ typedef struct {
   size_t ncps, cpcap;
   uint8_t *scratch; /* atom text, number digits */
   size_t nscratch, scap;
+  size_t seg_off; /* start of the binary segment being written */
 } parser;
 
 static int fail(parser *p, size_t off, const char *msg) {
@@ -727,7 +728,7 @@ typedef struct {
 
 static int bits_reserve(parser *p, bitbuf *b, uint64_t more_bits) {
   uint64_t need = ((uint64_t)b->nbits + more_bits + 7) / 8;
-  if (need > TEXT_BINARY_BYTES) return fail(p, p->pos, "binary literal too large");
+  if (need > TEXT_BINARY_BYTES) return fail(p, p->seg_off, "binary literal too large");
   if (need > b->cap) {
     size_t old = b->cap;
     if (grow(p->mem, (void **)&b->d, &b->cap, (size_t)need, 1)) return nomem(p, p->pos);
@@ -752,8 +753,8 @@ static void bits_byte(bitbuf *b, uint8_t v) {
 
 /* Integer v (INT or BIG) as an nbits-wide field, two's complement. */
 static int bits_int(parser *p, bitbuf *b, ep_term v, uint64_t nbits, bool little) {
-  if (nbits > TEXT_SEGMENT_BITS) return fail(p, p->pos, "binary segment too large");
-  if (little && nbits % 8) return fail(p, p->pos, "little-endian segments must be a whole number of bytes");
+  if (nbits > TEXT_SEGMENT_BITS) return fail(p, p->seg_off, "binary segment too large");
+  if (little && nbits % 8) return fail(p, p->seg_off, "little-endian segments must be a whole number of bytes");
   int r = bits_reserve(p, b, nbits);
   if (r) return r;
   if (v.type == EP_T_INT && nbits == 8 && !little) {
@@ -850,7 +851,7 @@ static int parse_binary(parser *p, ep_term *out) {
   if (r) goto done;
   if (t.kind == TK_GTGT) goto build;
   for (;;) {
-    size_t seg_off = t.start;
+    size_t seg_off = p->seg_off = t.start;
     int vkind = t.kind;
     ep_term v = t.v;
     bool negate = false;
@@ -881,7 +882,7 @@ static int parse_binary(parser *p, ep_term *out) {
     if ((r = next(p, &t))) goto done;
     bool has_size = false;
     uint64_t size = 0, unit = 0;
-    int type = vkind == TK_FLOAT ? SEG_FLOAT : SEG_INT;
+    int type = SEG_INT; /* as in Erlang, also for a float value */
     bool little = false;
     if (t.kind == TK_COLON) {
       if ((r = next(p, &t))) goto done;
@@ -1275,11 +1276,12 @@ static int parse_term(parser *p, ep_term *out, unsigned flags) {
             r = EP_EDEPTH;
             goto done;
           }
+          /* decided before the frame stack may move */
+          uint8_t kind = t.kind == TK_LBRACE ? F_TUPLE : t.kind == TK_HASH ? F_MAP : (top && top->state == S_TAIL) ? F_CONT : F_LIST;
           if (st.nf == st.fcap && grow(p->mem, (void **)&st.f, &st.fcap, st.nf + 1, sizeof(frame))) {
             r = nomem(p, t.start);
             goto done;
           }
-          uint8_t kind = t.kind == TK_LBRACE ? F_TUPLE : t.kind == TK_HASH ? F_MAP : (top && top->state == S_TAIL) ? F_CONT : F_LIST;
           st.f[st.nf++] = (frame){kind, S_FIRST, 0, st.nv};
           continue;
         }
