@@ -241,6 +241,9 @@ static void conn_close_handles(ep__conn *c) {
 void ep__conn_fail(ep__conn *c, int err) {
   if (c->state == EP__C_CLOSING) return;
   ep_node *n = c->node;
+  if (n->debug)
+    fprintf(stderr, "erlpeer[%s]: connection %s %s (state %d): %s\n", n->name, c->outgoing ? "to" : "from",
+            c->peer ? c->peer : "?", (int)c->state, ep_strerror(err));
   bool was_up = c->state == EP__C_UP;
   c->state = EP__C_CLOSING;
   c->error = err;
@@ -812,6 +815,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   n->output_ud = o->output_ud;
   n->start_cb = cb;
   n->start_ud = ud;
+  n->debug = getenv("ERLPEER_DEBUG") && *getenv("ERLPEER_DEBUG") && strcmp(getenv("ERLPEER_DEBUG"), "0");
   n->ref_salt = random32();
   n->next_ref = random32() & 0xffff;
   n->next_id = 1;
@@ -1108,8 +1112,25 @@ int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
 
 /* --- processes made at start --------------------------------------------------------------- */
 
+/* The node's own process, registered as net_kernel: net_adm:ping(Node)
+ * connects and then gen:call({net_kernel, Node}, {is_auth, Self}), and
+ * says pang unless it hears yes. Other calls are answered no. */
 static void net_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
-  (void)p, (void)m, (void)ud; /* the node's own pid drops what it gets */
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  ep_term g = m->msg;
+  if (m->kind != EP_MSG_SEND || !ep_is_record(g, "$gen_call", 3)) return;
+  ep_term from = g.v.items[1];
+  if (from.type != EP_T_TUPLE || from.n != 2) return;
+  ep_term tag = from.v.items[1];
+  bool auth = ep_is_record(g.v.items[2], "is_auth", 2);
+  ep_term reply = EP_TUPLE(m->arena, tag, ep_atom(auth ? "yes" : "no"));
+  /* A tag [alias | Ref] names an alias to answer to; a plain send to the
+   * caller reaches it all the same. */
+  ep_term to = from.v.items[0];
+  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
+    to = tag.v.items[1];
+  ep_send(n, p, to, reply);
 }
 
 static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
@@ -1119,7 +1140,7 @@ static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
 }
 
 static int make_procs(ep_node *n) {
-  int r = ep_proc_new(n, NULL, net_proc_cb, NULL, &n->net);
+  int r = ep_proc_new(n, "net_kernel", net_proc_cb, NULL, &n->net);
   if (!r) r = ep_proc_new(n, NULL, gl_proc_cb, NULL, &n->gl);
   return r;
 }

@@ -126,6 +126,7 @@ struct ep_node {
   ep_proc *net;   /* the node's own pid: sender when none is given */
   ep_proc *gl;    /* group leader for our remote calls: serves io requests */
   bool closing;
+  bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
   ep_node_close_cb close_cb;
   void *close_ud;
   int open_handles;

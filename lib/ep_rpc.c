@@ -93,7 +93,9 @@ bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m) {
   uint64_t key;
   if (!ref_key(n, m->ref, &key)) return false;
   ep__rpc *c = ep__map_get(&n->rpcs, key);
-  if (!c) return true; /* timed out already: the late answer is dropped */
+  /* Not a call in flight: a monitor of one of our processes, or the late
+   * answer to a call that timed out (which then matches nothing). */
+  if (!c) return false;
   ep_term rs = m->reason;
   ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
   ep_arena *a = ep_arena_new(n->mem);
