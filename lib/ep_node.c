@@ -692,7 +692,6 @@ static void on_deferred_connect(uv_timer_t *t) {
 }
 
 int ep_node_connect(ep_node *n, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud) {
-  (void)timeout_ms; /* bounded by EP_LIMIT_HANDSHAKE_MS per attempt */
   if (n->closing) return EP_ECLOSED;
   ep__conn *c;
   int r = ep__conn_get(n, peer, &c);
@@ -714,6 +713,10 @@ int ep_node_connect(ep_node *n, const char *peer, uint64_t timeout_ms, ep_node_c
   if (!w) return EP_ENOMEM;
   w->cb = cb;
   w->ud = ud;
+  /* The attempt ends at the earliest deadline anyone asked for
+   * (EP_LIMIT_HANDSHAKE_MS at most): it fails for all with EP_ETIMEDOUT. */
+  if (timeout_ms && timeout_ms < uv_timer_get_due_in(&c->timer))
+    uv_timer_start(&c->timer, on_handshake_timeout, timeout_ms, 0);
   w->next = c->waiters;
   c->waiters = w;
   return 0;
@@ -1101,12 +1104,8 @@ int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
   ep__sync s = {0};
   int r = ep_node_connect(n, peer, timeout_ms, on_ping, &s);
   if (r) return r;
-  if (ep_node_run_until(n, sync_done, &s, timeout_ms) != 0) {
-    /* The waiter is still registered: keep running until it fires, bounded
-     * by the handshake limit, so s stays valid for it. */
-    ep_node_run_until(n, sync_done, &s, 0);
-    return s.status ? s.status : EP_ETIMEDOUT;
-  }
+  /* The connection attempt itself ends by timeout_ms (above). */
+  ep_node_run_until(n, sync_done, &s, 0);
   return s.status;
 }
 
