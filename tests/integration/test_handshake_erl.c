@@ -1,7 +1,10 @@
-/* The handshake core against a real erl node: we dial it as the initiator
- * over a plain blocking socket (the test is the I/O driver here, not lib/)
- * and get DONE with the right cookie, a refusal with a wrong one, and
- * EP_EWRONGNODE when the node is not the one we meant. */
+/* The distribution core against a real erl node: we dial it as the
+ * initiator over a plain blocking socket (the test is the I/O driver here,
+ * not lib/) and get DONE with the right cookie, a refusal with a wrong one,
+ * EP_EWRONGNODE when the node is not the one we meant; then, connected, an
+ * RPC through rex, ticks answered past the node's tick time, and a reply
+ * big enough for the BEAM to fragment. The node runs with net_ticktime 4:
+ * it ticks every second and drops a silent connection after 4 s. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -11,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ep_dflags.h"
+#include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_handshake.h"
 #include "ep_testenv.h"
@@ -28,7 +33,7 @@ static void start_node(void) {
   dist_port = ep_testenv_free_port();
   char p[16];
   snprintf(p, sizeof p, "%d", dist_port);
-  const char *args[] = {"-kernel", "inet_dist_listen_min", p, "inet_dist_listen_max", p, NULL};
+  const char *args[] = {"-kernel", "inet_dist_listen_min", p, "inet_dist_listen_max", p, "-kernel", "net_ticktime", "4", NULL};
   erl_pid = ep_testenv_start_erl(env, "hsnode", args, node, sizeof node);
   ck_assert_int_gt(erl_pid, 0);
 }
@@ -185,6 +190,159 @@ START_TEST(mandatory_25_digest_alone_is_accepted) {
 }
 END_TEST
 
+/* --- connected ----------------------------------------------------------------------- */
+
+typedef struct conn {
+  int fd;
+  uint64_t flags;
+  ep_handshake *hs;
+  ep_dist_reader *rd;
+  uint8_t *in;
+  size_t in_len, in_cap;
+  int ticks_seen, fragments_seen;
+} conn;
+
+static void conn_open(conn *c, uint64_t flags) {
+  memset(c, 0, sizeof *c);
+  ep_hs_config cfg = our_config(ep_testenv_cookie(env));
+  cfg.flags = flags;
+  ck_assert_int_eq(ep_hs_new(NULL, &cfg, &c->hs), 0);
+  c->fd = dial(dist_port);
+  c->in_cap = 1 << 16;
+  c->in = malloc(c->in_cap);
+  ck_assert_int_eq(drive(c->fd, c->hs, c->in, &c->in_len), 0);
+  ck_assert_msg(ep_hs_status_get(c->hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(c->hs)));
+  c->flags = ep_hs_flags(c->hs);
+  ck_assert_int_eq(ep_dist_reader_new(NULL, c->flags, NULL, &c->rd), 0);
+}
+
+static void conn_close(conn *c) {
+  close(c->fd);
+  ep_dist_reader_free(c->rd);
+  ep_hs_free(c->hs);
+  free(c->in);
+}
+
+static void conn_send(conn *c, const ep_ctrl *m) {
+  ep_buf b = EP_BUF_INIT;
+  ck_assert_int_eq(ep_dist_write_ctrl(&b, m, c->flags), 0);
+  write_all(c->fd, b.data, b.len);
+  ep_buf_free(&b);
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The next message within timeout_ms, answering every tick on the way. */
+static int conn_recv(conn *c, ep_arena *a, int timeout_ms, ep_dist_msg *out) {
+  long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    size_t used = 0, need = 0;
+    int rc = ep_dist_read(c->rd, a, c->in, c->in_len, &used, &need, out);
+    if (rc == 0) {
+      memmove(c->in, c->in + used, c->in_len - used);
+      c->in_len -= used;
+      if (out->kind == EP_DIST_TICK) {
+        static const uint8_t tick[4] = {0};
+        write_all(c->fd, tick, 4);
+        c->ticks_seen++;
+        continue;
+      }
+      if (out->kind == EP_DIST_NONE) {
+        c->fragments_seen++;
+        continue;
+      }
+      return 0;
+    }
+    if (rc != EP_EINCOMPLETE) return rc;
+    if (need > c->in_cap) {
+      c->in_cap = need;
+      c->in = realloc(c->in, c->in_cap);
+    }
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    long long left = deadline - now_ms();
+    if (left <= 0 || poll(&pfd, 1, (int)left) != 1) return EP_ETIMEDOUT;
+    ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (r <= 0) return EP_ECLOSED;
+    c->in_len += (size_t)r;
+  }
+}
+
+/* rex's C-node protocol: {FromPid, {call, M, F, A, user}} -> {rex, Result} */
+static ep_term rpc(conn *c, ep_arena *a, ep_term m, ep_term f, ep_term args) {
+  ep_term self = ep_pid(a, ep_hs_this_name(c->hs), 77, 0, ep_hs_this_creation(c->hs));
+  ep_ctrl q;
+  memset(&q, 0, sizeof q);
+  q.op = EP_CTRL_REG_SEND;
+  q.from = self;
+  q.to = ep_atom("rex");
+  q.msg = EP_TUPLE(a, self, EP_TUPLE(a, ep_atom("call"), m, f, args, ep_atom("user")));
+  conn_send(c, &q);
+  for (;;) {
+    ep_dist_msg msg;
+    int rc = conn_recv(c, a, 10000, &msg);
+    ck_assert_msg(rc == 0, "waiting for rex: %s", ep_err_name(rc));
+    ep_ctrl r;
+    ck_assert_int_eq(ep_ctrl_parse(msg.control, msg.payload, &r), 0);
+    if (r.op == EP_CTRL_SEND && ep_term_eq(r.to, self) && ep_is_record(r.msg, "rex", 2)) return r.msg.v.items[1];
+  }
+}
+
+START_TEST(rex_call_returns_node) {
+  conn c;
+  conn_open(&c, EP_DFLAGS_OURS);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term res = rpc(&c, a, ep_atom("erlang"), ep_atom("node"), ep_nil());
+  ck_assert(ep_atom_eq(res, node));
+  /* and a call with arguments and a structured answer */
+  res = rpc(&c, a, ep_atom("lists"), ep_atom("seq"), EP_LIST(a, ep_int(1), ep_int(3)));
+  ck_assert(ep_term_eq(res, EP_LIST(a, ep_int(1), ep_int(2), ep_int(3))));
+  /* the node sees us as a hidden node */
+  res = rpc(&c, a, ep_atom("erlang"), ep_atom("nodes"), EP_LIST(a, ep_atom("hidden")));
+  ck_assert(ep_atom_eq(ep_list_at(res, 0), ep_hs_this_name(c.hs)));
+  ep_arena_free(a);
+  conn_close(&c);
+}
+END_TEST
+
+/* Stay connected for 6 s (past net_ticktime 4) answering ticks only; the
+ * connection must still work. */
+START_TEST(ticks_keep_the_connection) {
+  conn c;
+  conn_open(&c, EP_DFLAGS_OURS);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_dist_msg m;
+  int rc = conn_recv(&c, a, 6000, &m);
+  ck_assert_msg(rc == EP_ETIMEDOUT, "unexpected: %s", ep_err_name(rc));
+  ck_assert_int_ge(c.ticks_seen, 2);
+  ep_term res = rpc(&c, a, ep_atom("erlang"), ep_atom("node"), ep_nil());
+  ck_assert(ep_atom_eq(res, node));
+  ep_arena_free(a);
+  conn_close(&c);
+}
+END_TEST
+
+/* With FRAGMENTS negotiated every frame carries 131 68, and a reply past
+ * the BEAM's fragment size (64 KiB) arrives in pieces we reassemble. */
+START_TEST(fragmented_reply_from_real_otp) {
+  conn c;
+  conn_open(&c, EP_DFLAGS_OURS_FRAGMENTS);
+  ck_assert(c.flags & EP_DFLAG_FRAGMENTS);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term res = rpc(&c, a, ep_atom("erlang"), ep_atom("node"), ep_nil());
+  ck_assert(ep_atom_eq(res, node));
+  res = rpc(&c, a, ep_atom("lists"), ep_atom("duplicate"), EP_LIST(a, ep_int(100000), ep_atom("abc")));
+  ck_assert_int_eq(ep_list_len(res), 100000);
+  ck_assert(ep_atom_eq(ep_list_at(res, 99999), "abc"));
+  ck_assert_int_gt(c.fragments_seen, 0);
+  ep_arena_free(a);
+  conn_close(&c);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("handshake_erl");
   TCase *tc = tcase_create("real node");
@@ -195,6 +353,9 @@ int main(void) {
   tcase_add_test(tc, wrong_node_is_detected);
   tcase_add_test(tc, missing_mandatory_flags_not_allowed);
   tcase_add_test(tc, mandatory_25_digest_alone_is_accepted);
+  tcase_add_test(tc, rex_call_returns_node);
+  tcase_add_test(tc, ticks_keep_the_connection);
+  tcase_add_test(tc, fragmented_reply_from_real_otp);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
