@@ -21,6 +21,7 @@
 #include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_handshake.h"
+#include "ep_mem.h"
 #include "ep_testenv.h"
 
 static ep_testenv *env;
@@ -343,6 +344,125 @@ START_TEST(fragmented_reply_from_real_otp) {
 }
 END_TEST
 
+/* NAME_ME: we send only our host and the node names us ("named:"). */
+START_TEST(name_me_gets_a_name) {
+  ep_hs_config c = our_config(ep_testenv_cookie(env));
+  c.this_node = ep_testenv_host();
+  c.flags = EP_DFLAGS_OURS | EP_DFLAG_NAME_ME;
+  c.creation = 0;
+  ep_handshake *hs;
+  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
+  int fd = dial(dist_port);
+  size_t rest_len;
+  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 0);
+  ck_assert_msg(ep_hs_status_get(hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(hs)));
+  const char *me = ep_hs_this_name(hs);
+  const char *at = strchr(me, '@');
+  ck_assert_ptr_nonnull(at);
+  ck_assert_str_eq(at + 1, ep_testenv_host());
+  ck_assert_uint_ne(ep_hs_this_creation(hs), 0);
+  ep_hs_free(hs);
+  close(fd);
+}
+END_TEST
+
+/* The acceptor role: register a hidden node "acc" in the node's EPMD by
+ * hand (ALIVE2_REQ), make the node dial it (spawned net_adm:ping through
+ * rex), and accept. */
+START_TEST(real_node_dials_us) {
+  /* listening socket on a free port */
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq(listen(ls, 4), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(ls, (struct sockaddr *)&sa, &sl);
+  int our_port = ntohs(sa.sin_port);
+  /* ALIVE2_REQ: 120 Port:16 72(hidden) 0 6:16 6:16 NameLen:16 "acc" 0:16 */
+  int ep = dial(ep_testenv_epmd_port(env));
+  uint8_t req[64] = {0, 0, 120};
+  size_t n = 3;
+  req[n++] = (uint8_t)(our_port >> 8), req[n++] = (uint8_t)our_port;
+  req[n++] = 72, req[n++] = 0, req[n++] = 0, req[n++] = 6, req[n++] = 0, req[n++] = 6;
+  req[n++] = 0, req[n++] = 3, memcpy(req + n, "acc", 3), n += 3;
+  req[n++] = 0, req[n++] = 0;
+  req[1] = (uint8_t)(n - 2);
+  write_all(ep, req, n);
+  uint8_t rep[8];
+  struct pollfd pe = {ep, POLLIN, 0};
+  ck_assert_int_eq(poll(&pe, 1, 5000), 1);
+  ck_assert_int_ge(read(ep, rep, sizeof rep), 6);
+  ck_assert_int_eq(rep[0], 118);
+  ck_assert_int_eq(rep[1], 0);
+  uint32_t creation = ep_get32(rep + 2);
+
+  /* make the node dial acc@host */
+  conn c;
+  conn_open(&c, EP_DFLAGS_OURS);
+  ep_arena *a = ep_arena_new(NULL);
+  char acc[300];
+  snprintf(acc, sizeof acc, "acc@%s", ep_testenv_host());
+  ep_term pid = rpc(&c, a, ep_atom("erlang"), ep_atom("spawn"),
+                    EP_LIST(a, ep_atom("net_adm"), ep_atom("ping"), EP_LIST(a, ep_atom(acc))));
+  ck_assert_int_eq(pid.type, EP_T_PID);
+
+  struct pollfd pl = {ls, POLLIN, 0};
+  ck_assert_msg(poll(&pl, 1, 10000) == 1, "the node never dialled");
+  int fd = accept(ls, NULL, NULL);
+  ck_assert_int_ge(fd, 0);
+  ep_hs_config cfg = our_config(ep_testenv_cookie(env));
+  cfg.role = EP_HS_ACCEPTOR;
+  cfg.this_node = acc;
+  cfg.creation = creation;
+  cfg.expected_peer = NULL;
+  cfg.challenge = 0x600dcafeu;
+  ep_handshake *hs;
+  ck_assert_int_eq(ep_hs_new(NULL, &cfg, &hs), 0);
+  uint8_t buf[4096];
+  for (;;) {
+    const uint8_t *d;
+    size_t dl;
+    ep_hs_output(hs, &d, &dl);
+    if (dl) {
+      write_all(fd, d, dl);
+      ep_hs_output_ack(hs, dl);
+    }
+    ep_hs_status st = ep_hs_status_get(hs);
+    if (st == EP_HS_DECIDE) {
+      ck_assert_str_eq(ep_hs_peer_name(hs), node);
+      ck_assert_int_eq(ep_hs_decide(hs, EP_HS_OK), 0);
+      continue;
+    }
+    if (st != EP_HS_RUNNING) break;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    ssize_t r = read(fd, buf, sizeof buf);
+    ck_assert_int_gt(r, 0);
+    size_t used;
+    ep_hs_recv(hs, buf, (size_t)r, &used);
+  }
+  ck_assert_msg(ep_hs_status_get(hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(hs)));
+  ck_assert_str_eq(ep_hs_peer_name(hs), node);
+  ck_assert((ep_hs_flags(hs) & EP_DFLAGS_REQUIRED) == EP_DFLAGS_REQUIRED);
+  /* the ping process gets its answer once we reply to net_kernel's
+   * is_auth; enough here that the link is up: the node lists us */
+  ep_term hidden = rpc(&c, a, ep_atom("erlang"), ep_atom("nodes"), EP_LIST(a, ep_atom("hidden")));
+  bool found = false;
+  for (ptrdiff_t k = 0; k < ep_list_len(hidden); k++) found |= ep_atom_eq(ep_list_at(hidden, (size_t)k), acc);
+  ck_assert(found);
+  ep_hs_free(hs);
+  close(fd);
+  close(ep);
+  close(ls);
+  ep_arena_free(a);
+  conn_close(&c);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("handshake_erl");
   TCase *tc = tcase_create("real node");
@@ -356,6 +476,8 @@ int main(void) {
   tcase_add_test(tc, rex_call_returns_node);
   tcase_add_test(tc, ticks_keep_the_connection);
   tcase_add_test(tc, fragmented_reply_from_real_otp);
+  tcase_add_test(tc, name_me_gets_a_name);
+  tcase_add_test(tc, real_node_dials_us);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
