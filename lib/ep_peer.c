@@ -452,9 +452,9 @@ static void go_down(ep_peer *p, int err, const char *reason) {
   /* garbage on the channel, a boot timeout: the peer cannot be trusted to
    * halt by itself */
   if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) kill_process(p);
+  if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
   fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
   if (booting) fire_start(p, err);
-  if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
   maybe_release(p);
 }
 
