@@ -172,6 +172,28 @@ static int field(ep_buf *out, const spec *s, const uint8_t *text, size_t len, in
   return rc;
 }
 
+/* io_lib_format's term/5: a printed term in a field; with no width the
+ * precision is the width; a term longer than the field becomes stars. */
+static int term_field(ep_buf *out, const spec *s, const uint8_t *text, size_t len) {
+  int width = s->width >= 0 ? s->width : s->prec;
+  if (width < 0) return ep_buf_append(out, text, len);
+  size_t chars = utf8_len(text, len);
+  size_t lim = (size_t)width;
+  if (s->prec >= 0 && (size_t)s->prec < lim) lim = (size_t)s->prec;
+  if (chars > lim) {
+    int rc = 0;
+    spec s2 = *s;
+    if (!s2.left) rc = pad_n(out, s->pad, (size_t)width - lim);
+    if (!rc) rc = pad_n(out, '*', lim);
+    if (!rc && s2.left) rc = pad_n(out, s->pad, (size_t)width - lim);
+    return rc;
+  }
+  spec s2 = *s;
+  s2.width = width;
+  s2.prec = -1;
+  return field(out, &s2, text, len, 0);
+}
+
 /* Digits of an integer term in base 2..36; negative sign first. */
 static int int_text(ep_buf *o, ep_term t, int base, int upper) {
   const char *dig = upper ? "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" : "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -321,9 +343,7 @@ static int one(ep_buf *out, spec *s, args *av) {
         }
       }
       if ((rc = ep_print(&tmp, t))) break;
-      spec s2 = *s;
-      s2.prec = -1;
-      rc = field(out, &s2, tmp.data, tmp.len, 0);
+      rc = term_field(out, s, tmp.data, tmp.len);
       break;
     }
     case 'b':
@@ -365,8 +385,8 @@ static int one(ep_buf *out, spec *s, args *av) {
       ep_buf_free(&digits);
       if (!rc) {
         spec s2 = *s;
-        s2.prec = -1;
-        rc = field(out, &s2, tmp.data, tmp.len, 0);
+        s2.prec = -1; /* the precision was the base */
+        rc = term_field(out, &s2, tmp.data, tmp.len);
       }
       break;
     }
