@@ -712,7 +712,9 @@ START_TEST(shutdown_modes) {
     ep_peer_free(p);
     ep_peer_opts_free(o);
   }
-  ck_assert_int_eq(ep_peer_opts_set_shutdown(ep_peer_opts_new(), EP_PEER_SHUTDOWN_STOP, 999), EP_EINVAL);
+  ep_peer_opts *bad = ep_peer_opts_new();
+  ck_assert_int_eq(ep_peer_opts_set_shutdown(bad, EP_PEER_SHUTDOWN_STOP, 999), EP_EINVAL);
+  ep_peer_opts_free(bad);
   ep_ctl_free(c);
   ep_testenv_free(env);
 }

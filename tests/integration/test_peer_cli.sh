@@ -59,7 +59,8 @@ out=$(printf '%s\n' \
   '{call, t1, erlang, throw, [oops]}.' \
   '{call, s1, timer, sleep, [2000], 100}.' \
   'not a term(' \
-  '{cast, t1, erlang, send, [user, {message, ctl, pong}]}.' \
+  '{cast, t1, erlang, abs, [-1]}.' \
+  '{send, t1, user, {message, ctl, pong}}.' \
   '{state, t1}.' \
   '{call, t1, erlang, halt, []}.' \
   '{state, t1}.' \
