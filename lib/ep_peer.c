@@ -355,6 +355,8 @@ static void peer_release_memory(ep_peer *p) {
   ep_buf_free(&p->text);
   ep_alt_stdio_dec_free(&p->sdec);
   if (p->rx_arena) ep_arena_free(p->rx_arena);
+  if (p->tx_arena) ep_arena_free(p->tx_arena);
+  ep_buf_free(&p->tx);
   if (p->argv) {
     for (size_t i = 0; p->argv[i]; i++) free(p->argv[i]);
     free(p->argv);
@@ -995,6 +997,7 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : &ep__peer_stdio_vt;
   ep_buf_init(&p->rx, NULL);
   ep_buf_init(&p->text, NULL);
+  ep_buf_init(&p->tx, NULL);
   ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
   {
     static atomic_uint_fast64_t tokn;

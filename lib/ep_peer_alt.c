@@ -13,33 +13,52 @@
 
 typedef struct wreq {
   uv_write_t req;
+  ep_peer *p;
+  uv_stream_t *s;
   uint8_t *data;
-  const ep_mem *mem;
 } wreq;
 
 static void on_written(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
-  ep_free(w->mem, w->data);
+  ep_peer *p = w->p;
+  free(w->data);
+  uv_stream_t *s = w->s;
   free(w);
-  (void)status; /* a failed write shows up as a read error / EOF */
+  p->tx_inflight = false;
+  /* a failed write shows up as a read error / EOF; on a closed stream the
+   * gathered bytes have nowhere to go */
+  if (status == 0 && p->tx.len && !uv_is_closing((uv_handle_t *)s)) ep__peer_flush(p, s);
+  else if (status) p->tx.len = 0;
 }
 
-int ep__peer_write(ep_peer *p, uv_stream_t *s, ep_buf *data) {
-  (void)p;
-  if (data->err) return data->err;
+int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
+  if (p->tx.err) {
+    int e = p->tx.err;
+    ep_buf_free(&p->tx);
+    ep_buf_init(&p->tx, NULL);
+    return e;
+  }
+  if (p->tx_inflight || p->tx.len == 0) return 0;
   wreq *w = malloc(sizeof *w);
   if (!w) return EP_ENOMEM;
   size_t n;
-  w->mem = data->mem;
-  w->data = ep_buf_take(data, &n);
+  w->p = p;
+  w->s = s;
+  w->data = ep_buf_take(&p->tx, &n);
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
   int rc = uv_write(&w->req, s, &b, 1, on_written);
   if (rc) {
-    ep_free(w->mem, w->data);
+    free(w->data);
     free(w);
     return ep_err_from_errno(rc);
   }
+  p->tx_inflight = true;
   return 0;
+}
+
+static ep_arena *scratch(ep_peer *p) {
+  if (!p->tx_arena) p->tx_arena = ep_arena_new(NULL);
+  return p->tx_arena;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -54,11 +73,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static int tcp_send_term(ep_peer *p, ep_term t) {
   if (!p->sock_open || !p->connected) return EP_EPEERDOWN;
-  ep_buf b;
-  ep_buf_init(&b, NULL);
-  int rc = ep_alt_tcp_encode(&b, t);
-  if (!rc) rc = ep__peer_write(p, (uv_stream_t *)&p->sock, &b);
-  ep_buf_free(&b);
+  int rc = ep_alt_tcp_encode(&p->tx, t);
+  if (p->tx_arena) ep_arena_reset(p->tx_arena);
+  if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->sock);
   return rc;
 }
 
@@ -181,35 +198,27 @@ static int tcp_prepare(ep_peer *p, ep__strv *argv) {
 static int tcp_spawned(ep_peer *p) { return 0; }
 
 static int tcp_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = tcp_send_term(p, ep_alt_call(a, seq, m, f, args));
-  ep_arena_free(a);
-  return rc;
+  return tcp_send_term(p, ep_alt_call(a, seq, m, f, args));
 }
 
 static int tcp_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = tcp_send_term(p, ep_alt_cast(a, m, f, args));
-  ep_arena_free(a);
-  return rc;
+  return tcp_send_term(p, ep_alt_cast(a, m, f, args));
 }
 
 static int tcp_send(ep_peer *p, ep_term to, ep_term msg) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = tcp_send_term(p, ep_alt_message(a, to, msg));
-  ep_arena_free(a);
-  return rc;
+  return tcp_send_term(p, ep_alt_message(a, to, msg));
 }
 
 static int tcp_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = tcp_send_term(p, ep_alt_io_reply(a, from, ref, reply));
-  ep_arena_free(a);
-  return rc;
+  return tcp_send_term(p, ep_alt_io_reply(a, from, ref, reply));
 }
 
 static void tcp_close(ep_peer *p) {
@@ -239,11 +248,9 @@ const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",     tcp_prepare, tcp_spawned, t
 
 static int stdio_send_term(ep_peer *p, ep_term t) {
   if (!p->in_open) return EP_EPEERDOWN;
-  ep_buf b;
-  ep_buf_init(&b, NULL);
-  int rc = ep_alt_stdio_encode(&b, t);
-  if (!rc) rc = ep__peer_write(p, (uv_stream_t *)&p->in, &b);
-  ep_buf_free(&b);
+  int rc = ep_alt_stdio_encode(&p->tx, t);
+  if (p->tx_arena) ep_arena_reset(p->tx_arena);
+  if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->in);
   return rc;
 }
 
@@ -331,35 +338,27 @@ static int stdio_spawned(ep_peer *p) {
 }
 
 static int stdio_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = stdio_send_term(p, ep_alt_call(a, seq, m, f, args));
-  ep_arena_free(a);
-  return rc;
+  return stdio_send_term(p, ep_alt_call(a, seq, m, f, args));
 }
 
 static int stdio_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = stdio_send_term(p, ep_alt_cast(a, m, f, args));
-  ep_arena_free(a);
-  return rc;
+  return stdio_send_term(p, ep_alt_cast(a, m, f, args));
 }
 
 static int stdio_send(ep_peer *p, ep_term to, ep_term msg) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = stdio_send_term(p, ep_alt_message(a, to, msg));
-  ep_arena_free(a);
-  return rc;
+  return stdio_send_term(p, ep_alt_message(a, to, msg));
 }
 
 static int stdio_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = scratch(p);
   if (!a) return EP_ENOMEM;
-  int rc = stdio_send_term(p, ep_alt_io_reply(a, from, ref, reply));
-  ep_arena_free(a);
-  return rc;
+  return stdio_send_term(p, ep_alt_io_reply(a, from, ref, reply));
 }
 
 /* Closing stdin is closing the connection: the peer's io_server sees eof

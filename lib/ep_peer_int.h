@@ -165,6 +165,12 @@ struct ep_peer {
   ep_alt_stdio_dec sdec;
   ep_buf text;
   ep_arena *rx_arena;
+  /* outgoing frames: written at once when no write is in flight, else
+   * gathered and written together when it completes (fewer syscalls under
+   * load, no added latency when idle) */
+  ep_buf tx;
+  bool tx_inflight;
+  ep_arena *tx_arena; /* scratch for building control terms */
 
   /* calls */
   uint64_t next_seq;
@@ -189,6 +195,8 @@ void ep__peer_on_connected(ep_peer *p);
  * close, EP_ECRC/EP_EALTFRAME/EP_ETOOBIG for garbage), with a reason text. */
 void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason);
 void ep__peer_handle_closed(uv_handle_t *h);
-int ep__peer_write(ep_peer *p, uv_stream_t *s, ep_buf *data);
+/* Queues the frame bytes in p->tx (already appended by the caller) for
+ * stream s. */
+int ep__peer_flush(ep_peer *p, uv_stream_t *s);
 
 #endif
