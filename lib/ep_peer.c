@@ -595,7 +595,9 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
   if (was_booting) fire_start(p, EP_ECANCELED);
   watch_pid(p);
   uint32_t ms = p->o.shutdown_ms;
-  switch (p->o.shutdown) {
+  if (p->vt->shutdown) {
+    if (p->vt->shutdown(p, p->o.shutdown)) p->vt->close(p);
+  } else switch (p->o.shutdown) {
     case EP_PEER_SHUTDOWN_CLOSE:
       p->vt->close(p);
       break;

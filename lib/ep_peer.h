@@ -153,7 +153,9 @@ ep_ctl *ep_ctl_new(uv_loop_t *loop);
 /* Stops every peer started linked (each with its shutdown mode: blocking
  * with a private loop; with the caller's loop, the connections are closed,
  * which makes each peer halt, and memory is released as the loop runs).
- * Unlinked peers stay up and keep working. */
+ * With the caller's loop, unlinked peers stay up and keep working (free them
+ * with ep_peer_free later); a private loop dies with the controller, so its
+ * unlinked peers lose their connection too (and halt). */
 void ep_ctl_free(ep_ctl *c);
 uv_loop_t *ep_ctl_loop(ep_ctl *c);
 /* Runs the private loop for up to timeout_ms (0: what is ready now) so

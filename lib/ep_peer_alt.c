@@ -242,7 +242,7 @@ static int tcp_close_handles(ep_peer *p) {
 
 const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",     tcp_prepare, tcp_spawned, tcp_call,
                                           tcp_cast,  tcp_send,    tcp_io_reply, tcp_close,
-                                          tcp_is_open, tcp_close_handles};
+                                          tcp_is_open, NULL,        tcp_close_handles};
 
 /* --- standard_io ------------------------------------------------------------------------ */
 
@@ -385,7 +385,8 @@ static int stdio_close_handles(ep_peer *p) {
 
 const ep__peer_conn_vt ep__peer_stdio_vt = {
     "standard_io", stdio_prepare,  stdio_spawned, stdio_call,    stdio_cast,
-    stdio_send,    stdio_io_reply, stdio_close,   stdio_is_open, stdio_close_handles};
+    stdio_send,    stdio_io_reply, stdio_close,   stdio_is_open, NULL,
+    stdio_close_handles};
 
 /* stderr of standard_io / attached TCP peers: exported for ep_peer.c */
 void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);

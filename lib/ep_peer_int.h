@@ -94,6 +94,12 @@ typedef struct ep__peer_conn_vt {
   void (*close)(ep_peer *p);
   /* 1 while the connection is up. */
   int (*is_open)(ep_peer *p);
+  /* Optional: starts a shutdown the connection's own way (the distribution
+   * calls erlang:halt() for HALT, init:stop() for STOP, disconnects for
+   * CLOSE); then ep_peer.c waits as for the alternative connections (process
+   * gone, connection closed, timeout -> kill). NULL: the alternative
+   * connections' way (close; close; cast init:stop). */
+  int (*shutdown)(ep_peer *p, ep_peer_shutdown mode);
   /* Closes the connection's libuv handles; calls ep__peer_handle_closed once
    * per handle it closes. Returns how many it closes. */
   int (*close_handles)(ep_peer *p);

@@ -771,6 +771,89 @@ START_TEST(otp27_peer_side) {
 }
 END_TEST
 
+typedef struct waits {
+  int started, err, running, stopped;
+} waits;
+
+static void w_started(ep_peer *p, int err, void *ud) {
+  waits *w = ud;
+  w->started++;
+  w->err = err;
+}
+static void w_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
+  if (st == EP_PEER_RUNNING) ((waits *)ud)->running++;
+}
+static void w_stopped(ep_peer *p, void *ud) { ((waits *)ud)->stopped++; }
+
+/* wait_boot none: the start callback right after the spawn, running later
+ * through the state callback; asynchronous: the callback on boot; a stop
+ * while booting cancels the start. */
+START_TEST(wait_boot_none_async_and_stop_while_booting) {
+  ep_testenv *env = ep_testenv_new();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ep_ctl *c = ep_ctl_new(&loop);
+  waits w = {0, 0, 0, 0};
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_NONE);
+  ep_peer_opts_set_state_cb(o, w_state, &w);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start(c, o, true, &p, w_started, &w), 0);
+  ck_assert_int_eq(w.started, 0); /* never from inside the call */
+  while (!w.started) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(w.err, 0);
+  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_BOOTING);
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), EP_ESTATE);
+  while (!w.running) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), 0);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), EP_ESTATE);
+  while (!w.stopped) uv_run(&loop, UV_RUN_ONCE);
+  ep_peer_free(p);
+  /* asynchronous, stopped while booting */
+  memset(&w, 0, sizeof w);
+  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ck_assert_int_eq(ep_peer_start(c, o, true, &p, w_started, &w), 0);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), 0);
+  while (!w.stopped) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(w.started, 1);
+  ck_assert_int_eq(w.err, EP_ECANCELED);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* detached = false over TCP: the peer stays our child and its own terminal
+ * output is relayed */
+START_TEST(attached_tcp_peer) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(1);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer_opts_set_detached(o, false);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"attached ~w~n\", [1]]"), 5000, &r), 0);
+  ep_peer_result_free(&r);
+  while (!out_has(&col, "attached 1")) ep_ctl_poll(c, 20);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[4]"), 5000, &r), EP_EPEERDOWN);
+  while (ep_peer_exit_status(p) < 0) ep_ctl_poll(c, 20);
+  ck_assert_int_eq(ep_peer_exit_status(p), 4);
+  ep_arena_free(a);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("peer");
   TCase *tc = tcase_create("alt");
@@ -793,6 +876,8 @@ int main(void) {
   tcase_add_loop_test(tc, shutdown_modes, 0, 2);
   tcase_add_loop_test(tc, linked_peer_stops_with_controller, 0, 2);
   tcase_add_loop_test(tc, otp27_peer_side, 0, 2);
+  tcase_add_loop_test(tc, wait_boot_none_async_and_stop_while_booting, 0, 2);
+  tcase_add_test(tc, attached_tcp_peer);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
