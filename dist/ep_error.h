@@ -71,6 +71,10 @@ extern "C" {
   XX(ESTATE, -252, "operation not allowed in the peer's current state")         \
   XX(ESPAWN, -253, "cannot spawn the peer program")                             \
   XX(ECRC, -254, "standard_io frame failed its CRC-32 check")                   \
+  XX(EALTFRAME, -255, "malformed frame on an alternative control connection")  \
+  XX(ENEEDNODE, -256, "the dist control connection needs the hidden node runtime (not available yet)") \
+  XX(EPEERCRASH, -257, "peer went down and its peer_down mode is crash")       \
+  XX(ENOCONNECT, -258, "peer never connected back to the controller")          \
   XX(ESYS, -300, "system call failed")                                          \
   XX(ECONNREFUSED, -301, "connection refused")                                  \
   XX(EADDRINUSE, -302, "address already in use")                                \

@@ -85,6 +85,15 @@ extern "C" {
 /* Largest frame on a TCP or standard_io alternative connection. */
 #define EP_LIMIT_ALT_FRAME ((size_t)256 << 20)
 
+/* Console text a standard_io decoder hands back per call before it returns to
+ * its caller: 64 KiB keeps a chatty peer from growing one buffer without end
+ * between two frames. */
+#define EP_LIMIT_ALT_TEXT_CHUNK ((size_t)64 << 10)
+
+/* Calls outstanding on one peer: each holds a callback and a timer; 1 M is far
+ * past any pipelined benchmark and bounds a runaway caller. */
+#define EP_LIMIT_PEER_CALLS ((size_t)1 << 20)
+
 /* Limits a decoder works under. Zero fields mean "the default above". */
 typedef struct ep_limits {
   size_t term_size;
