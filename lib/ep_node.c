@@ -261,6 +261,7 @@ void ep__conn_fail(ep__conn *c, int err) {
     if (was_up) {
       ep__proc_nodedown(n, c->peer, err);
       if (n->event_cb) n->event_cb(n, EP_NODE_DOWN, c->peer, err, n->event_ud);
+      if (n->watch_cb) n->watch_cb(n, EP_NODE_DOWN, c->peer, err, n->watch_ud);
     }
   }
   conn_close_handles(c);
@@ -574,6 +575,7 @@ static void conn_up(ep__conn *c) {
   c->waiters = NULL;
   conn_flush(c);
   if (n->event_cb) n->event_cb(n, EP_NODE_UP, c->peer, 0, n->event_ud);
+  if (n->watch_cb) n->watch_cb(n, EP_NODE_UP, c->peer, 0, n->watch_ud);
   while (w) {
     ep__waiter *next = w->next;
     w->cb(n, c->peer, 0, w->ud);

@@ -494,6 +494,9 @@ static void handle(session *s, ep_arena *a, ep_term t) {
 static void finish_if_done(session *s) {
   if (s->finishing && s->pending_stops == 0) {
     uv_close((uv_handle_t *)&s->async, NULL);
+    /* The controller's hidden node (dist peers) keeps the loop alive:
+     * stop it here; ep_ctl_free closes the node. */
+    uv_stop(s->loop);
   }
 }
 
