@@ -40,10 +40,10 @@ timeout 60 "$CLI" peer --connection stdio --exec /bin/sh --exec-arg -c --exec-ar
   --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
 check "peer boot failure status" 2 $?
 grep -q 'exit_status,5' /tmp/ep_cli_err.$$ && echo "ok   peer boot failure reason" || { echo "FAIL peer boot failure reason: $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); }
-# dist is not there yet
-timeout 60 "$CLI" peer --name x --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
+# dist without an EPMD to publish our node in: exit 2, the cause named
+ERL_EPMD_PORT=1 timeout 60 "$CLI" peer --name x --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
 check "peer dist status" 2 $?
-grep -q 'not available yet' /tmp/ep_cli_err.$$ && echo "ok   peer dist message" || { echo "FAIL peer dist message"; fails=$((fails+1)); }
+grep -q 'no EPMD' /tmp/ep_cli_err.$$ && echo "ok   peer dist message" || { echo "FAIL peer dist message: $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); }
 # args after -- and env
 out=$(timeout 60 "$CLI" peer --connection stdio --env EP_X=42 --call 'os:getenv("EP_X")' \
       --call 'init:get_argument(ep_flag)' -- -ep_flag v 2>/dev/null)
