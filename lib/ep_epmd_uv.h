@@ -153,7 +153,8 @@ typedef enum ep_epmd_event_kind {
   EP_EPMD_EV_UNREGISTERED, /* name, port, creation: the connection closed */
   EP_EPMD_EV_REFUSED,      /* name: ALIVE2 refused (taken or invalid) */
   EP_EPMD_EV_CUT,          /* error: a client was cut off (garbage, timeout) */
-  EP_EPMD_EV_KILLED        /* a KILL_REQ was accepted: the server stopped listening */
+  EP_EPMD_EV_KILLED        /* a KILL_REQ was accepted and answered "OK": the
+                              owner should now close the server (the CLI exits) */
 } ep_epmd_event_kind;
 
 typedef struct ep_epmd_event {
