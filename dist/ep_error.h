@@ -46,6 +46,9 @@ extern "C" {
   XX(EEPMDREPLY, -103, "malformed EPMD reply")                                  \
   XX(EEPMDREQ, -104, "malformed EPMD request")                                  \
   XX(EEPMDREFUSED, -105, "EPMD refused the request")                            \
+  XX(EEPMDLEN, -106, "EPMD request length out of range")                       \
+  XX(EEPMDCODE, -107, "unknown EPMD request code")                              \
+  XX(EEPMDNAME, -108, "invalid node name in EPMD message")                      \
   XX(EHANDSHAKE, -150, "malformed handshake message")                           \
   XX(EAUTH, -151, "authentication failed (cookie mismatch)")                    \
   XX(ENOTALLOWED, -152, "remote node refused the connection (not_allowed)")     \
