@@ -30,7 +30,9 @@ const char *ep_err_name(int err) {
 }
 #undef EP__ERRNAME
 
-int ep_is_fatal(int err) { return err != 0 && err != EP_EINCOMPLETE; }
+/* EP_ECONTROL is a bad control message: reported and skipped, the
+ * connection goes on. */
+int ep_is_fatal(int err) { return err != 0 && err != EP_EINCOMPLETE && err != EP_ECONTROL; }
 
 int ep_err_from_errno(int e) {
   if (e < 0) e = -e; /* libuv on Linux: UV_Exxx == -Exxx */
