@@ -163,26 +163,39 @@ static void ours_encode(void *p) {
   sink += c->buf.len;
 }
 
-/* Visits every value: integers, floats, atom and binary bytes' lengths and
- * first bytes, through an explicit stack. */
-static uint64_t visit(ours_ctx *c, ep_term t) {
+/* Visits every value (integers, floats, atom and binary lengths and first
+ * bytes) through an explicit stack of (array, count) frames. */
+typedef struct {
+  const ep_term *items;
+  size_t left;
+} vframe;
+
+static uint64_t visit(ours_ctx *c, const ep_term *root) {
   uint64_t acc = 0;
   size_t sp = 0;
-  c->stack[sp++] = t;
+  vframe *st = (vframe *)c->stack;
+  size_t cap = c->stack_cap * sizeof(ep_term) / sizeof(vframe);
+  st[sp++] = (vframe){root, 1};
   while (sp) {
-    ep_term x = c->stack[--sp];
-    switch (x.type) {
+    vframe *f = &st[sp - 1];
+    if (!f->left) {
+      sp--;
+      continue;
+    }
+    const ep_term *x = f->items++;
+    f->left--;
+    switch (x->type) {
       case EP_T_INT:
-        acc += (uint64_t)x.v.i;
+        acc += (uint64_t)x->v.i;
         break;
       case EP_T_FLOAT:
-        acc += (uint64_t)(int64_t)x.v.f;
+        acc += (uint64_t)(int64_t)x->v.f;
         break;
       case EP_T_ATOM:
-        acc += x.n + (uint8_t)x.v.str[0];
+        acc += x->n + (uint8_t)x->v.str[0];
         break;
       case EP_T_BINARY:
-        acc += x.n + (x.n ? x.v.bytes[0] : 0);
+        acc += x->n + (x->n ? x->v.bytes[0] : 0);
         break;
       case EP_T_NIL:
         acc++;
@@ -190,17 +203,19 @@ static uint64_t visit(ours_ctx *c, ep_term t) {
       case EP_T_TUPLE:
       case EP_T_LIST:
       case EP_T_MAP: {
-        size_t n = x.type == EP_T_TUPLE ? x.n : x.type == EP_T_LIST ? (size_t)x.n + 1 : 2 * (size_t)x.n;
-        if (sp + n > c->stack_cap) {
-          c->stack_cap = 2 * (sp + n);
+        size_t n = x->type == EP_T_TUPLE ? x->n : x->type == EP_T_LIST ? (size_t)x->n + 1 : 2 * (size_t)x->n;
+        if (sp == cap) {
+          c->stack_cap *= 2;
           c->stack = realloc(c->stack, c->stack_cap * sizeof *c->stack);
           if (!c->stack) abort();
+          st = (vframe *)c->stack;
+          cap = c->stack_cap * sizeof(ep_term) / sizeof(vframe);
         }
-        for (size_t i = n; i > 0; i--) c->stack[sp++] = x.v.items[i - 1];
+        st[sp++] = (vframe){x->v.items, n};
         break;
       }
       default:
-        acc += x.type;
+        acc += x->type;
         break;
     }
   }
@@ -213,7 +228,7 @@ static void ours_decode(void *p) {
   ep_term t;
   size_t pos = 0;
   if (ep_decode(c->arena, c->enc, c->enc_len, &pos, &t, NULL) != 0) abort();
-  sink += visit(c, t);
+  sink += visit(c, &t);
 }
 
 /* --- ei -------------------------------------------------------------------------- */

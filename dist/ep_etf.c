@@ -111,7 +111,45 @@ typedef struct {
   size_t limend; /* start of the term + the size limit (saturated) */
   size_t depth, atom_chars, bignum_bytes, inflated;
   size_t errpos; /* offset of the offending byte */
+  uint8_t *slab;  /* small allocations are carved from arena slabs inline */
+  size_t slab_left;
 } dctx;
+
+/* Small allocations (terms' arrays, atoms, short binaries) come from
+ * EP__SLAB-byte slabs of the arena, bumped inline: most values then cost no
+ * call at all. A decode wastes at most one slab's tail. The slab stays
+ * under the arena's "large request" threshold (a quarter of its smallest
+ * chunk), so slabs share chunks and survive ep_arena_reset. */
+#define EP__SLAB 1024u
+
+static void *dalloc_slow(dctx *c, size_t n) {
+  if (n > EP__SLAB / 4) return ep_arena_alloc(c->a, n);
+  uint8_t *s = ep_arena_alloc(c->a, EP__SLAB);
+  if (!s) return NULL;
+  c->slab = s + n;
+  c->slab_left = EP__SLAB - n;
+  return s;
+}
+
+static inline void *dalloc(dctx *c, size_t n) {
+  n = n ? (n + 7) & ~(size_t)7 : 8; /* never NULL for an empty binary */
+  if (n <= c->slab_left) {
+    void *p = c->slab;
+    c->slab += n;
+    c->slab_left -= n;
+    return p;
+  }
+  return dalloc_slow(c, n);
+}
+
+static inline char *ddup(dctx *c, const void *src, size_t n) {
+  char *d = dalloc(c, n + 1);
+  if (d) {
+    memcpy(d, src, n);
+    d[n] = 0;
+  }
+  return d;
+}
 
 typedef struct {
   ep_term *slot;  /* next slot to fill */
@@ -212,13 +250,13 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
         return EP_EATOMLEN;
       }
     }
-    d = ep_arena_dup(c->a, s, n);
+    d = ddup(c, s, n);
     if (!d) return EP_ENOMEM;
   } else {
     size_t hi = 0;
     for (size_t k = 0; k < n; k++) hi += s[k] >> 7;
     dn = n + hi;
-    d = ep_arena_alloc(c->a, dn + 1);
+    d = dalloc(c, dn + 1);
     if (!d) return EP_ENOMEM;
     size_t o = 0;
     for (size_t k = 0; k < n; k++) {
@@ -341,7 +379,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       if (n == 0) {
         *out = ep_nil();
       } else {
-        uint8_t *d = ep_arena_alloc(c->a, n);
+        uint8_t *d = dalloc(c, n);
         if (!d) return EP_ENOMEM;
         memcpy(d, b + p + 3, n);
         ep_term *t = out;
@@ -364,7 +402,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
         if (bits > 8 || (bits == 0) != (n == 0)) return EP_EBITS;
       }
       if ((r = need(c, p, hdr + n))) return r;
-      uint8_t *d = ep_arena_alloc(c->a, n);
+      uint8_t *d = dalloc(c, n);
       if (!d) return EP_ENOMEM;
       memcpy(d, b + p + hdr, n);
       ep_term *t = out;
@@ -423,7 +461,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       size_t cl = b[p] == TAG_NEWER_REFERENCE ? 4 : 1;
       size_t idpos = b[p] == TAG_REFERENCE ? q : q + cl;
       if ((r = need(c, q, cl + 4 * n))) return r;
-      uint32_t *ids = ep_arena_alloc(c->a, n * sizeof(uint32_t));
+      uint32_t *ids = dalloc(c, n * sizeof(uint32_t));
       if (!ids) return EP_ENOMEM;
       for (size_t i = 0; i < n; i++) ids[i] = ep_get32(b + idpos + 4 * i);
       if (b[p] == TAG_REFERENCE)
@@ -437,7 +475,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
     }
     case TAG_EXPORT: {
       size_t q = p + 1;
-      ep_export *e = ep_arena_alloc(c->a, sizeof *e);
+      ep_export *e = dalloc(c, sizeof *e);
       if (!e) return EP_ENOMEM;
       e->module = mk(EP_T_ATOM);
       e->function = mk(EP_T_ATOM);
@@ -562,7 +600,7 @@ static int dec_compressed(dctx *c, size_t *pos, ep_term *out) {
   return 0;
 }
 
-#define DSTACK_LOCAL 128
+#define DSTACK_LOCAL 256
 
 static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   dframe local[DSTACK_LOCAL], *stack = local;
@@ -605,7 +643,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           size_t k = 0;
           while (k < an && s[k] < 0x80) k++;
           if (k < an) break; /* non-ASCII: validated in dec_atom_text */
-          char *d = ep_arena_alloc(c->a, an + 1);
+          char *d = dalloc(c, an + 1);
           if (!d) {
             r = EP_ENOMEM;
             goto fail;
@@ -621,7 +659,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           if (end - p < 5) break;
           size_t bn = ep_get32(b + p + 1);
           if (end - p - 5 < bn) break;
-          uint8_t *d = ep_arena_alloc(c->a, bn);
+          uint8_t *d = dalloc(c, bn);
           if (!d) {
             r = EP_ENOMEM;
             goto fail;
@@ -679,7 +717,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         }
         if ((r = need(c, tpos, 1 + size))) goto fail;
         fun_end = tpos + 1 + size;
-        ep_fun *f = ep_arena_alloc(c->a, sizeof *f);
+        ep_fun *f = dalloc(c, sizeof *f);
         if (!f) {
           r = EP_ENOMEM;
           goto fail;
@@ -708,7 +746,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         }
         f->free_vars = NULL;
         if (n) {
-          items = ep_arena_alloc(c->a, n * sizeof(ep_term));
+          items = dalloc(c, n * sizeof(ep_term));
           if (!items) {
             r = EP_ENOMEM;
             goto fail;
@@ -740,7 +778,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       }
       if (type == EP_T_LIST && n == 0) continue; /* [|Tail] is just Tail: same slot */
       if (nslots) {
-        items = ep_arena_alloc(c->a, nslots * sizeof(ep_term));
+        items = dalloc(c, nslots * sizeof(ep_term));
         if (!items) {
           r = EP_ENOMEM;
           goto fail;
@@ -813,6 +851,8 @@ static void dctx_init(dctx *c, ep_arena *a, const uint8_t *buf, size_t len, size
   c->bignum_bytes = lim && lim->bignum_bytes ? lim->bignum_bytes : EP_LIMIT_BIGNUM_BYTES;
   c->inflated = lim && lim->inflated_size ? lim->inflated_size : EP_LIMIT_INFLATED_SIZE;
   c->errpos = start;
+  c->slab = NULL;
+  c->slab_left = 0;
 }
 
 static int finish(const dctx *c, int r, size_t *pos, size_t p, ep_term *out, ep_term t) {
@@ -1245,8 +1285,52 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
   }
   const ep_term *cur = &t;
   for (;;) {
-    const ep_term *kids;
-    size_t nk;
+    const ep_term *kids = NULL;
+    size_t nk = 0, poff = 0;
+    /* Fixed-size terms and container headers (at most 11 bytes) are
+     * written straight away when 16 bytes are free; the rest is sized by
+     * own_size first. */
+    if (out->cap - w >= 16) {
+      uint8_t *p = out->data + w;
+      switch (cur->type) {
+        case EP_T_INT:
+          w = (size_t)(put_int(p, cur->v.i) - out->data);
+          goto pushed;
+        case EP_T_NIL:
+          *p = TAG_NIL;
+          w++;
+          goto pushed;
+        case EP_T_TUPLE:
+          if (cur->n && !cur->v.items) break;
+          kids = cur->v.items, nk = cur->n;
+          if (cur->n < 256) {
+            p[0] = TAG_SMALL_TUPLE;
+            p[1] = (uint8_t)cur->n;
+            w += 2;
+          } else {
+            p[0] = TAG_LARGE_TUPLE;
+            ep_put32(p + 1, cur->n);
+            w += 5;
+          }
+          goto kids;
+        case EP_T_MAP:
+          if (cur->n && !cur->v.items) break;
+          kids = cur->v.items, nk = 2 * (size_t)cur->n;
+          p[0] = TAG_MAP;
+          ep_put32(p + 1, cur->n);
+          w += 5;
+          goto kids;
+        case EP_T_LIST:
+          if (cur->n == 0 || !cur->v.items || list_is_bytes(cur)) break;
+          kids = cur->v.items, nk = (size_t)cur->n + 1;
+          p[0] = TAG_LIST;
+          ep_put32(p + 1, cur->n);
+          w += 5;
+          goto kids;
+        default:
+          break;
+      }
+    }
     size_t s = own_size(cur, &kids, &nk);
     if (s == 0) {
       r = EP_EINVAL;
@@ -1262,8 +1346,9 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
     uint8_t *patch = NULL;
     uint8_t *e = put_own(out->data + w, cur, cur->type == EP_T_LIST && nk == 0, &patch);
     w = (size_t)(e - out->data);
-    size_t poff = patch ? (size_t)(patch - out->data) : 0;
+    poff = patch ? (size_t)(patch - out->data) : 0;
     if (patch && nk == 0) ep_put32(patch, (uint32_t)(w - poff));
+  kids:
     if (nk) {
       if (sp == cap && (r = grow_estack(out->mem, &stack, local, &cap))) break;
       stack[sp].items = kids;
@@ -1271,6 +1356,7 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
       stack[sp].patch = poff;
       sp++;
     }
+  pushed:
     while (sp && stack[sp - 1].left == 0) {
       size_t po = stack[sp - 1].patch;
       if (po) ep_put32(out->data + po, (uint32_t)(w - po));
