@@ -46,21 +46,35 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Median over `runs` runs of iterations per second. */
-static double measure(void (*fn)(void *), void *ctx) {
-  double rates[64];
-  for (int r = 0; r < runs; r++) {
-    long n = 0;
-    double t0 = now(), el;
-    do {
-      fn(ctx);
-      n++;
-      el = now() - t0;
-    } while (el < RUN_SECONDS);
-    rates[r] = (double)n / el;
+/* Iterations per second of one run of at least RUN_SECONDS. */
+static double run_once(void (*fn)(void *), void *ctx) {
+  long n = 0;
+  double t0 = now(), el;
+  do {
+    fn(ctx);
+    n++;
+    el = now() - t0;
+  } while (el < RUN_SECONDS);
+  return (double)n / el;
+}
+
+typedef struct {
+  void (*fn)(void *);
+  void *ctx;
+  double *out;
+} job;
+
+/* The machine is shared: the jobs of one workload take turns run by run,
+ * so each sees the same background load, and each gets the median of its
+ * runs. */
+static void measure_all(job *jobs, int njobs) {
+  double rates[8][64];
+  for (int r = 0; r < runs; r++)
+    for (int j = 0; j < njobs; j++) rates[j][r] = run_once(jobs[j].fn, jobs[j].ctx);
+  for (int j = 0; j < njobs; j++) {
+    qsort(rates[j], (size_t)runs, sizeof rates[j][0], cmp_double);
+    *jobs[j].out = rates[j][runs / 2];
   }
-  qsort(rates, (size_t)runs, sizeof rates[0], cmp_double);
-  return rates[runs / 2];
 }
 
 /* --- the workloads -------------------------------------------------------------- */
@@ -430,11 +444,12 @@ int main(int argc, char **argv) {
 
     s_o[w] = oc.enc_len;
     s_e[w] = (size_t)ec.enc_len;
-    r_oe[w] = measure(ours_encode, &oc);
-    r_ee[w] = measure(ei_encode, &ec);
-    r_od[w] = measure(ours_decode, &oc);
-    r_ed[w] = measure(ei_decode, &ec);
-    if (w == 2) r_mc = measure(do_memcpy, mib);
+    job jobs[] = {{ours_encode, &oc, &r_oe[w]},
+                  {ei_encode, &ec, &r_ee[w]},
+                  {ours_decode, &oc, &r_od[w]},
+                  {ei_decode, &ec, &r_ed[w]},
+                  {do_memcpy, mib, &r_mc}};
+    measure_all(jobs, w == 2 ? 5 : 4);
 
     ei_x_free(&ec.x);
     free(ec.enc);

@@ -670,9 +670,30 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           p += 5 + bn;
           goto next;
         }
-        case TAG_SMALL_TUPLE:
-        case TAG_LARGE_TUPLE:
         case TAG_LIST:
+        case TAG_SMALL_TUPLE: {
+          /* the common containers, when nothing needs checking further */
+          bool list = b[p] == TAG_LIST;
+          size_t h = list ? 5 : 2;
+          if (end - p < h || sp >= c->depth || sp == cap) goto compound;
+          size_t cn = list ? ep_get32(b + p + 1) : b[p + 1];
+          size_t ns = cn + list;
+          if (cn == 0 || ns > end - p - h) goto compound;
+          ep_term *it = dalloc(c, ns * sizeof(ep_term));
+          if (!it) {
+            r = EP_ENOMEM;
+            goto fail;
+          }
+          set_hdr(slot, list ? EP_T_LIST : EP_T_TUPLE, (uint32_t)cn);
+          slot->v.items = it;
+          stack[sp].slot = it;
+          stack[sp].left = ns;
+          stack[sp].fun_end = 0;
+          sp++;
+          p += h;
+          goto next;
+        }
+        case TAG_LARGE_TUPLE:
         case TAG_MAP:
         case TAG_NEW_FUN:
           goto compound;
@@ -815,9 +836,22 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
     for (;;) {
       if (sp == 0) goto done;
       dframe *f = &stack[sp - 1];
+      if (f->left > 1) {
+        slot = f->slot++;
+        f->left--;
+        break;
+      }
       if (f->left) {
         slot = f->slot++;
         f->left--;
+        /* The last slot of a proper list is its NIL tail: fill it here and
+         * close the frame without a trip through the dispatch. */
+        if (p < end && b[p] == TAG_NIL && !f->fun_end) {
+          set_hdr(slot, EP_T_NIL, 0);
+          p++;
+          sp--;
+          continue;
+        }
         break;
       }
       if (f->fun_end && p != f->fun_end) {
