@@ -743,6 +743,36 @@ START_TEST(copy_outlives_its_source) {
 }
 END_TEST
 
+START_TEST(maps_in_map_keys_nested_deep) {
+  /* #{#{#{... => 1} => 1} => 1}, 100,000 maps deep through their keys:
+   * equality, order and copy must not exhaust the C stack. */
+  size_t depth = 100000, n = 1 + 5 * depth + 1 + 2 * depth;
+  uint8_t *b = malloc(n), *p = b;
+  *p++ = 131;
+  for (size_t i = 0; i < depth; i++) *p++ = 116, *p++ = 0, *p++ = 0, *p++ = 0, *p++ = 1;
+  *p++ = 106;
+  for (size_t i = 0; i < depth; i++) *p++ = 97, *p++ = 1;
+  ep_limits lim = {0};
+  lim.depth = depth + 1;
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term t, u;
+  size_t pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &t, &lim), 0);
+  pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &u, &lim), 0);
+  ck_assert(ep_term_eq(t, u));
+  ck_assert_int_eq(ep_term_cmp(t, u), 0);
+  ck_assert(ep_term_eq(ep_term_copy(a, t), t));
+  b[1 + 5 * depth + 2] = 2; /* the innermost map's value differs */
+  pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &u, &lim), 0);
+  ck_assert(!ep_term_eq(t, u));
+  ck_assert_int_ne(ep_term_cmp(t, u), 0);
+  ep_arena_free(a);
+  free(b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("etf");
   TCase *tc = tcase_create("codec");
@@ -762,6 +792,7 @@ int main(void) {
   tcase_add_test(tc, trailing_bytes_and_positions);
   tcase_add_test(tc, standard_order);
   tcase_add_test(tc, copy_outlives_its_source);
+  tcase_add_test(tc, maps_in_map_keys_nested_deep);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
