@@ -35,7 +35,8 @@ extern "C" {
  * the caller: a caller that wants exactly one term checks *pos == len);
  * EP_EINCOMPLETE when buf ends inside the term (*pos unchanged; every proper
  * prefix of a valid term gives this); otherwise, with *pos set to the offset
- * of the offending byte (or of the 131 of a compressed term):
+ * of the offending byte (for errors inside a compressed term: of its size
+ * field):
  *   EP_EVERSION (no 131), EP_EBADTAG, EP_ELOCAL (LOCAL_EXT), EP_EDEPTH,
  *   EP_ETOOBIG (term_size), EP_EATOMLEN, EP_EBIGNUM, EP_EINFLATE (declared
  *   uncompressed size over the limit, refused before inflating), EP_EZLIB
