@@ -111,6 +111,7 @@ typedef struct {
   size_t limend; /* start of the term + the size limit (saturated) */
   size_t depth, atom_chars, bignum_bytes, inflated;
   size_t errpos; /* offset of the offending byte */
+  bool tail_lists; /* a list was seen in a list's tail: merge afterwards */
   uint8_t *slab;  /* small allocations are carved from arena slabs inline */
   size_t slab_left;
 } dctx;
@@ -154,7 +155,8 @@ static inline char *ddup(dctx *c, const void *src, size_t n) {
 typedef struct {
   ep_term *slot;  /* next slot to fill */
   size_t left;    /* slots left */
-  size_t fun_end; /* non-zero: a fun's free variables must end exactly here */
+  size_t fun_end; /* > 1: a fun's free variables must end exactly here;
+                     EP__LIST_FRAME: a list's elements and tail */
 } dframe;
 
 /* n more bytes at pos: ETOOBIG past the size limit, EINCOMPLETE past the
@@ -601,6 +603,99 @@ static int dec_compressed(dctx *c, size_t *pos, ep_term *out) {
 }
 
 #define DSTACK_LOCAL 256
+#define EP__LIST_FRAME 1
+
+/* [a | [b | T]] written as two LIST_EXT (or a STRING_EXT tail) is the list
+ * [a, b | T]; the BEAM merges the segments when it decodes, and so do we,
+ * in a pass that runs only when the decoder saw a list in a list's tail.
+ * Each chain is merged once from its head (linear), iteratively. */
+static int merge_list_tails(dctx *c, ep_term *root) {
+  typedef struct {
+    ep_term *items;
+    size_t left;
+  } mframe;
+  mframe local[64], *st = local;
+  size_t sp = 0, cap = 64;
+  int r = 0;
+  ep_term *cur = root;
+  for (;;) {
+    ep_term *kids = NULL;
+    size_t nk = 0;
+    switch (cur->type) {
+      case EP_T_LIST: {
+        ep_term t = cur->v.items[cur->n];
+        if (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+          size_t m = cur->n;
+          while (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+            m += t.n;
+            t = t.type == EP_T_LIST ? t.v.items[t.n] : ep_nil();
+          }
+          if (m >= UINT32_MAX) {
+            r = EP_ETOOBIG;
+            goto out;
+          }
+          ep_term *it = dalloc(c, (m + 1) * sizeof(ep_term));
+          if (!it) {
+            r = EP_ENOMEM;
+            goto out;
+          }
+          size_t k = cur->n;
+          memcpy(it, cur->v.items, k * sizeof(ep_term));
+          t = cur->v.items[cur->n];
+          while (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+            if (t.type == EP_T_LIST) {
+              memcpy(it + k, t.v.items, (size_t)t.n * sizeof(ep_term));
+              k += t.n;
+              t = t.v.items[t.n];
+            } else {
+              for (uint32_t i = 0; i < t.n; i++) set_int(&it[k++], t.v.bytes[i]);
+              t = ep_nil();
+            }
+          }
+          it[m] = t;
+          cur->n = (uint32_t)m;
+          cur->v.items = it;
+        }
+        kids = cur->v.items, nk = (size_t)cur->n + 1;
+        break;
+      }
+      case EP_T_TUPLE:
+        kids = cur->v.items, nk = cur->n;
+        break;
+      case EP_T_MAP:
+        kids = cur->v.items, nk = 2 * (size_t)cur->n;
+        break;
+      case EP_T_FUN: /* decoded by us into the arena: ours to update */
+        kids = (ep_term *)(uintptr_t)cur->v.fun->free_vars, nk = cur->v.fun->num_free;
+        break;
+      default:
+        break;
+    }
+    if (nk) {
+      if (sp == cap) {
+        size_t ncap = cap * 2;
+        mframe *ns = st == local ? ep_malloc(c->mem, ncap * sizeof *ns) : ep_realloc(c->mem, st, ncap * sizeof *ns);
+        if (!ns) {
+          r = EP_ENOMEM;
+          goto out;
+        }
+        if (st == local) memcpy(ns, local, sizeof local);
+        st = ns;
+        cap = ncap;
+      }
+      st[sp].items = kids;
+      st[sp].left = nk;
+      sp++;
+    }
+    while (sp && st[sp - 1].left == 0) sp--;
+    if (!sp) break;
+    cur = st[sp - 1].items++;
+    st[sp - 1].left--;
+  }
+out:
+  if (st != local) ep_free(c->mem, st);
+  return r;
+}
 
 static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   dframe local[DSTACK_LOCAL], *stack = local;
@@ -688,7 +783,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           slot->v.items = it;
           stack[sp].slot = it;
           stack[sp].left = ns;
-          stack[sp].fun_end = 0;
+          stack[sp].fun_end = list ? EP__LIST_FRAME : 0;
           sp++;
           p += h;
           goto next;
@@ -828,7 +923,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       }
       stack[sp].slot = items;
       stack[sp].left = nslots;
-      stack[sp].fun_end = fun_end;
+      stack[sp].fun_end = type == EP_T_LIST ? EP__LIST_FRAME : fun_end;
       sp++;
     }
   next:
@@ -846,15 +941,17 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         f->left--;
         /* The last slot of a proper list is its NIL tail: fill it here and
          * close the frame without a trip through the dispatch. */
-        if (p < end && b[p] == TAG_NIL && !f->fun_end) {
+        if (p < end && b[p] == TAG_NIL && f->fun_end <= EP__LIST_FRAME) {
           set_hdr(slot, EP_T_NIL, 0);
           p++;
           sp--;
           continue;
         }
+        if (f->fun_end == EP__LIST_FRAME && p < end && (b[p] == TAG_LIST || b[p] == TAG_STRING))
+          c->tail_lists = true;
         break;
       }
-      if (f->fun_end && p != f->fun_end) {
+      if (f->fun_end > EP__LIST_FRAME && p != f->fun_end) {
         c->errpos = p;
         r = EP_EBADTERM;
         goto fail;
@@ -864,6 +961,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   }
 done:
   if (stack != local) ep_free(c->mem, stack);
+  if (c->tail_lists && (r = merge_list_tails(c, out))) return r;
   *pos = p;
   return 0;
 fail:
@@ -887,6 +985,7 @@ static void dctx_init(dctx *c, ep_arena *a, const uint8_t *buf, size_t len, size
   c->errpos = start;
   c->slab = NULL;
   c->slab_left = 0;
+  c->tail_lists = false;
 }
 
 static int finish(const dctx *c, int r, size_t *pos, size_t p, ep_term *out, ep_term t) {

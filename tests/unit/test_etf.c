@@ -66,6 +66,9 @@ static const vec vectors[] = {
     V("list_improper", true, 131, 108, 0, 0, 0, 2, 97, 1, 97, 2, 97, 3),
     V("list_non_byte", true, 131, 108, 0, 0, 0, 3, 97, 1, 97, 2, 98, 0, 0, 1, 44, 106),
     V("list_empty_header", false, 131, 108, 0, 0, 0, 0, 106),
+    V("list_tail_list", false, 131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 98, 0, 0, 1, 44, 106),
+    V("list_tail_string", false, 131, 108, 0, 0, 0, 1, 98, 0, 0, 1, 44, 107, 0, 2, 'a', 'b'),
+    V("list_tail_chain", false, 131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 0, 108, 0, 0, 0, 1, 97, 2, 97, 3),
     V("list_nested", true, 131, 108, 0, 0, 0, 1, 108, 0, 0, 0, 1, 106, 106, 106),
     V("tuple_empty", true, 131, 104, 0),
     V("tuple_2", true, 131, 104, 2, 97, 1, 119, 2, 'o', 'k'),
@@ -170,6 +173,19 @@ START_TEST(decoded_values_are_right) {
   ck_assert_int_eq(dec1(a, find_vec("list_empty_header")).type, EP_T_NIL);
   t = dec1(a, find_vec("list_improper"));
   ck_assert(ep_term_eq(t, ep_list_improper(a, 2, (ep_term[]){ep_int(1), ep_int(2)}, ep_int(3))));
+  /* a list in a list's tail is merged, as the BEAM does */
+  t = dec1(a, find_vec("list_tail_list"));
+  ck_assert(t.type == EP_T_LIST && t.n == 2);
+  ck_assert(ep_term_eq(t, EP_LIST(a, ep_int(1), ep_int(300))));
+  t = dec1(a, find_vec("list_tail_string"));
+  ck_assert(ep_term_eq(t, EP_LIST(a, ep_int(300), ep_int('a'), ep_int('b'))));
+  t = dec1(a, find_vec("list_tail_chain"));
+  ck_assert(ep_term_eq(t, ep_list_improper(a, 2, (ep_term[]){ep_int(1), ep_int(2)}, ep_int(3))));
+  ep_buf lb = EP_BUF_INIT;
+  ck_assert_int_eq(ep_encode(&lb, t), 0);
+  ck_assert_int_eq(lb.len, 12);
+  ck_assert_mem_eq(lb.data, ((uint8_t[]){131, 108, 0, 0, 0, 2, 97, 1, 97, 2, 97, 3}), 12);
+  ep_buf_free(&lb);
   t = dec1(a, find_vec("tuple_2"));
   ck_assert(ep_term_eq(t, EP_TUPLE(a, ep_int(1), ep_atom("ok"))));
   t = dec1(a, find_vec("map_1"));
