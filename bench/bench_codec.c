@@ -202,6 +202,7 @@ static uint64_t visit(ours_ctx *c, const ep_term *root) {
     }
     const ep_term *x = f->items++;
     f->left--;
+  again:
     switch (x->type) {
       case EP_T_INT:
         acc += (uint64_t)x->v.i;
@@ -222,6 +223,12 @@ static uint64_t visit(ours_ctx *c, const ep_term *root) {
       case EP_T_LIST:
       case EP_T_MAP: {
         size_t n = x->type == EP_T_TUPLE ? x->n : x->type == EP_T_LIST ? (size_t)x->n + 1 : 2 * (size_t)x->n;
+        /* a proper list's NIL tail is visited here, without a stack trip */
+        if (x->type == EP_T_LIST && x->v.items[x->n].type == EP_T_NIL) acc++, n--;
+        if (n == 1) { /* a single child is visited in place */
+          x = x->v.items;
+          goto again;
+        }
         if (sp == cap) {
           c->stack_cap *= 2;
           c->stack = realloc(c->stack, c->stack_cap * sizeof *c->stack);
