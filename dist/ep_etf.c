@@ -152,12 +152,16 @@ static inline char *ddup(dctx *c, const void *src, size_t n) {
   return d;
 }
 
+/* 16 bytes: the stack is touched once per container. */
 typedef struct {
-  ep_term *slot;  /* next slot to fill */
-  size_t left;    /* slots left */
-  size_t fun_end; /* > 1: a fun's free variables must end exactly here;
-                     EP__LIST_FRAME: a list's elements and tail */
+  union {
+    ep_term *slot; /* next slot to fill */
+    size_t end;    /* DF_FUN_END: where the fun's free variables must end */
+  } u;
+  uint32_t left; /* slots left (a container with more is refused) */
+  uint32_t kind; /* DF_PLAIN, DF_LIST (elements then tail), DF_FUN_END */
 } dframe;
+enum { DF_PLAIN, DF_LIST, DF_FUN_END };
 
 /* n more bytes at pos: ETOOBIG past the size limit, EINCOMPLETE past the
  * bytes that arrived. The limit comes first so a hostile length fails at
@@ -603,7 +607,6 @@ static int dec_compressed(dctx *c, size_t *pos, ep_term *out) {
 }
 
 #define DSTACK_LOCAL 256
-#define EP__LIST_FRAME 1
 
 /* [a | [b | T]] written as two LIST_EXT (or a STRING_EXT tail) is the list
  * [a, b | T]; the BEAM merges the segments when it decodes, and so do we,
@@ -773,7 +776,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           if (end - p < h || sp >= c->depth || sp == cap) goto compound;
           size_t cn = list ? ep_get32(b + p + 1) : b[p + 1];
           size_t ns = cn + list;
-          if (cn == 0 || ns > end - p - h) goto compound;
+          if (cn == 0 || ns > end - p - h || ns > UINT32_MAX) goto compound;
           ep_term *it = dalloc(c, ns * sizeof(ep_term));
           if (!it) {
             r = EP_ENOMEM;
@@ -781,9 +784,9 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           }
           set_hdr(slot, list ? EP_T_LIST : EP_T_TUPLE, (uint32_t)cn);
           slot->v.items = it;
-          stack[sp].slot = it;
-          stack[sp].left = ns;
-          stack[sp].fun_end = list ? EP__LIST_FRAME : 0;
+          stack[sp].u.slot = it;
+          stack[sp].left = (uint32_t)ns;
+          stack[sp].kind = list ? DF_LIST : DF_PLAIN;
           sp++;
           p += h;
           goto next;
@@ -904,12 +907,17 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       slot->v.items = items;
     }
     if (nslots) {
+      if (nslots > UINT32_MAX) { /* more slots than an ep_term can count */
+        c->errpos = tpos;
+        r = EP_ETOOBIG;
+        goto fail;
+      }
       if (sp >= c->depth) {
         c->errpos = tpos;
         r = EP_EDEPTH;
         goto fail;
       }
-      if (sp == cap) {
+      if (cap - sp < 2) { /* a fun takes two frames */
         size_t ncap = cap * 4;
         dframe *ns = stack == local ? ep_malloc(c->mem, ncap * sizeof *ns)
                                     : ep_realloc(c->mem, stack, ncap * sizeof *ns);
@@ -921,9 +929,15 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         stack = ns;
         cap = ncap;
       }
-      stack[sp].slot = items;
-      stack[sp].left = nslots;
-      stack[sp].fun_end = type == EP_T_LIST ? EP__LIST_FRAME : fun_end;
+      if (fun_end) { /* checked when the free variables are done */
+        stack[sp].u.end = fun_end;
+        stack[sp].left = 0;
+        stack[sp].kind = DF_FUN_END;
+        sp++;
+      }
+      stack[sp].u.slot = items;
+      stack[sp].left = (uint32_t)nslots;
+      stack[sp].kind = type == EP_T_LIST ? DF_LIST : DF_PLAIN;
       sp++;
     }
   next:
@@ -932,26 +946,25 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       if (sp == 0) goto done;
       dframe *f = &stack[sp - 1];
       if (f->left > 1) {
-        slot = f->slot++;
+        slot = f->u.slot++;
         f->left--;
         break;
       }
       if (f->left) {
-        slot = f->slot++;
+        slot = f->u.slot++;
         f->left--;
         /* The last slot of a proper list is its NIL tail: fill it here and
          * close the frame without a trip through the dispatch. */
-        if (p < end && b[p] == TAG_NIL && f->fun_end <= EP__LIST_FRAME) {
+        if (p < end && b[p] == TAG_NIL) {
           set_hdr(slot, EP_T_NIL, 0);
           p++;
           sp--;
           continue;
         }
-        if (f->fun_end == EP__LIST_FRAME && p < end && (b[p] == TAG_LIST || b[p] == TAG_STRING))
-          c->tail_lists = true;
+        if (f->kind == DF_LIST && p < end && (b[p] == TAG_LIST || b[p] == TAG_STRING)) c->tail_lists = true;
         break;
       }
-      if (f->fun_end > EP__LIST_FRAME && p != f->fun_end) {
+      if (f->kind == DF_FUN_END && p != f->u.end) {
         c->errpos = p;
         r = EP_EBADTERM;
         goto fail;
