@@ -733,6 +733,17 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           set_hdr(slot, EP_T_NIL, 0);
           p++;
           goto next;
+        case TAG_NEW_FLOAT: {
+          if (end - p < 9) break;
+          uint64_t u = ep_get64(b + p + 1);
+          double f;
+          memcpy(&f, &u, sizeof f);
+          if (!isfinite(f)) break; /* refused by dec_scalar */
+          set_hdr(slot, EP_T_FLOAT, 0);
+          slot->v.f = f;
+          p += 9;
+          goto next;
+        }
         case TAG_SMALL_ATOM_UTF8: {
           if (end - p < 2) break;
           size_t an = b[p + 1];
