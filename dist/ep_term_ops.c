@@ -478,8 +478,8 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
         break;
       case EP_T_EXPORT:
       case EP_T_FUN:
-        if (x->type != y->type) {
-          r = x->type == EP_T_EXPORT ? -1 : 1;
+        if (x->type != y->type) { /* OTP 25 sorts closures before fun M:F/A */
+          r = x->type == EP_T_FUN ? -1 : 1;
         } else if (x->type == EP_T_EXPORT) {
           const ep_export *a = x->v.exp, *b = y->v.exp;
           r = cmp_text(a->module.v.str, a->module.n, b->module.v.str, b->module.n);
@@ -583,8 +583,8 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
 
 /* Standard order. Approximations (documented in docs/terms.md): refs, pids
  * and ports compare node name, creation, then numbers (the BEAM's order for
- * local ones is by number); fun M:F/A sorts before closures, and closures by
- * module, index, uniq, creator, free variables; allocation failure while
+ * local ones is by number); closures sort before fun M:F/A (as OTP 25
+ * sorts them), closures by module, index, uniq, creator, free variables; allocation failure while
  * sorting map keys gives 0. */
 int ep_term_cmp(ep_term x, ep_term y) { return cmp_int(x, y, false, 0); }
 

@@ -697,6 +697,7 @@ START_TEST(standard_order) {
       ep_atom("ab"),
       ep_atom("b"),
       ep_ref(a, "a@b", 1, 3, (uint32_t[]){1, 2, 3}),
+      dec1(a, find_vec("new_fun")),
       ep_export_fun(a, ep_atom("m"), ep_atom("f"), 1),
       ep_port(a, "a@b", 1, 1),
       ep_pid(a, "a@b", 1, 0, 1),
