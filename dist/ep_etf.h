@@ -37,6 +37,9 @@ extern "C" {
  * prefix of a valid term gives this); otherwise, with *pos set to the offset
  * of the offending byte (for errors inside a compressed term: of its size
  * field):
+ *   (a compressed term declaring more than about 1032 bytes per compressed
+ *   byte, deflate's ceiling, also reads as EP_EINCOMPLETE: it cannot be
+ *   complete yet);
  *   EP_EVERSION (no 131), EP_EBADTAG, EP_ELOCAL (LOCAL_EXT), EP_EDEPTH,
  *   EP_ETOOBIG (term_size), EP_EATOMLEN, EP_EBIGNUM, EP_EINFLATE (declared
  *   uncompressed size over the limit, refused before inflating), EP_EZLIB

@@ -728,6 +728,13 @@ START_TEST(standard_order) {
       ck_assert_msg((c > 0) - (c < 0) == want, "cmp(#%zu, #%zu) = %d", i, j, c);
     }
   }
+  /* floats against bignums and int64 edges compare exactly */
+  ck_assert_int_eq(ep_term_cmp(ep_float(18446744073709551616.0), ep_big(a, false, two64, 9)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-18446744073709551616.0), ep_big(a, true, two64, 9)), 0);
+  ck_assert_int_lt(ep_term_cmp(ep_float(9223372036854774784.0), ep_int(INT64_MAX)), 0); /* 2^63 - 1024 */
+  ck_assert_int_gt(ep_term_cmp(ep_float(9223372036854775808.0), ep_int(INT64_MAX)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-9223372036854775808.0), ep_int(INT64_MIN)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-0.0), ep_int(0)), 0);
   /* 1 == 1.0 in the standard order; maps with them as keys differ */
   ck_assert_int_eq(ep_term_cmp(ep_int(1), ep_float(1.0)), 0);
   ck_assert_int_ne(ep_term_cmp(EP_MAP(a, ep_int(1), ep_nil()), EP_MAP(a, ep_float(1.0), ep_nil())), 0);
