@@ -124,5 +124,20 @@ check "epmd on a busy port" 1 timeout 5 "$CLI" epmd --port "$PORT2"
 kill -INT "$srv2"; wait "$srv2"; st=$?
 [ "$st" = 0 ] || fail "server exit status after SIGINT: $st"
 
+# --address, `epmd -stop` refused as epmd refuses it, `epmd -kill` on an
+# empty server stops it cleanly.
+PORT3=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$CLI" epmd --port "$PORT3" --address 127.0.0.1 >"$HOME/srv3.out" 2>"$HOME/srv3.err" &
+srv3=$!; pids+=("$srv3")
+wait_for "$HOME/srv3.out" "listening on port $PORT3" 5 || fail "third server did not start"
+r=$(epmd -port "$PORT3" -stop foo 2>&1); [[ $r == *"responded with <>"* ]] || fail "epmd -stop: $r"
+r=$(epmd -port "$PORT3" -kill 2>&1); [ "$r" = Killed ] || fail "epmd -kill on an empty server: $r"
+for ((i = 0; i < 100; i++)); do kill -0 "$srv3" 2>/dev/null || break; sleep 0.05; done
+wait "$srv3"; st=$?
+[ "$st" = 0 ] || fail "server exit status after KILL: $st"
+grep -q "killed by a KILL request" "$HOME/srv3.err" || fail "KILL not logged: $(cat "$HOME/srv3.err")"
+check "epmd with a bad address" 1 timeout 5 "$CLI" epmd --port 0 --address not-an-ip
+[[ $err == *"not a list of IP addresses"* ]] || fail "bad address reason: $err"
+
 if [ "$fails" -gt 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all CLI checks passed"

@@ -112,6 +112,29 @@ START_TEST(duplicate_name_is_refused_with_erls_complaint) {
 }
 END_TEST
 
+START_TEST(long_name_node_registers_and_finds_itself) {
+  ep_testenv *env = ep_testenv_new();
+  srv_thread t;
+  ck_assert_int_eq(srv_start(&t, NULL, (uint16_t)ep_testenv_epmd_port(env), 0), 0);
+  /* A long-named node registers in our server and asks it for its own port
+   * (erl_epmd, the same code net_kernel uses to connect). */
+  const char *argv[] = {"erl", "-name", "eplong@127.0.0.1", "-noshell", "-noinput", "-start_epmd", "false", "-eval",
+                        "{port, P, V} = erl_epmd:port_please(\"eplong\", \"127.0.0.1\"),"
+                        "{ok, [{\"eplong\", P}]} = erl_epmd:names(\"127.0.0.1\"),"
+                        "io:format(\"~p ~p\", [V, P]), halt().",
+                        NULL};
+  char *out = NULL, *err = NULL;
+  ck_assert_int_eq(ep_testenv_run(argv, NULL, 0, &out, NULL, &err, 30000), 0);
+  ck_assert_msg(strncmp(out, "6 ", 2) == 0, "erl said: %s %s", out, err);
+  free(out);
+  free(err);
+  ck_assert_int_eq(srv_wait_event(&t, "registered eplong", 1000), 0);
+  ck_assert_int_eq(srv_wait_event(&t, "unregistered eplong", 5000), 0);
+  ep_testenv_free(env);
+  ck_assert_int_eq(srv_stop(&t), 0);
+}
+END_TEST
+
 /* --- our client registering in our server: creation per registration ------------------ */
 
 typedef struct reg_state {
@@ -177,6 +200,7 @@ int main(void) {
   tcase_add_test(tc, registration_vanishes_when_node_stops);
   tcase_add_test(tc, duplicate_name_is_refused_with_erls_complaint);
   tcase_add_test(tc, creation_changes_per_registration);
+  tcase_add_test(tc, long_name_node_registers_and_finds_itself);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
