@@ -148,6 +148,20 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+  /* Replies are small: most go out at once, and a one-shot connection can
+   * close right here instead of a loop iteration later. */
+  int w = uv_try_write(st, &b, 1);
+  if (w == (int)b.len) {
+    if (rc == EP_EPMD_KEEP) return;
+    ep_epmd_server *s = c->srv;
+    conn_close(c);
+    if (rc == EP_EPMD_KILL) log_ev(s, EP_EPMD_EV_KILLED, NULL, 0, 0, 0);
+    return;
+  }
+  if (w > 0) {
+    b.base += w;
+    b.len -= (size_t)w;
+  }
   c->wr.data = c;
   if (uv_write(&c->wr, st, &b, 1, on_conn_written) != 0) {
     conn_close(c);
