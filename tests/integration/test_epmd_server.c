@@ -46,6 +46,12 @@ START_TEST(erl_nodes_register_and_ping_through_our_server) {
   ck_assert_ptr_nonnull(strstr(out, "name epa at port "));
   ck_assert_ptr_nonnull(strstr(out, "name epb at port "));
   free(out);
+  /* DUMP, as the real client asks it (epmd -dump): the same lines epmd sends. */
+  const char *dump[] = {"epmd", "-port", port, "-dump", NULL};
+  ck_assert_int_eq(ep_testenv_run(dump, NULL, 0, &out, NULL, NULL, 5000), 0);
+  /* (the real client prints up to the first NUL: one line) */
+  ck_assert_msg(strstr(out, "active name     <ep") != NULL, "epmd -dump said: %s", out);
+  free(out);
 
   /* Our client agrees with itself: the port from NAMES is PORT_PLEASE2's. */
   ep_epmd_client_opts o = {0};
@@ -54,6 +60,11 @@ START_TEST(erl_nodes_register_and_ping_through_our_server) {
   ck_assert_uint_eq(info.node_type, EP_EPMD_NODE_NORMAL);
   ck_assert_uint_eq(info.high, 6);
   ck_assert_str_eq(info.name, "epa");
+  /* Over IPv6 too (the default address listens on :: as well). */
+  ep_epmd_port_info info6;
+  o.host = "::1";
+  ck_assert_int_eq(ep_epmd_port_please_sync(&o, "epa", &info6), 0);
+  ck_assert_uint_eq(info6.port, info.port);
 
   /* Node a finds node b through our server. */
   char expr[600];
