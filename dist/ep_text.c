@@ -1001,15 +1001,25 @@ done:
   return r;
 }
 
+/* Reserved words are atoms in the M and F of fun M:F/A: erl's own ~p
+ * prints `fun m:and/1` unquoted, and nothing else could be meant. */
+static void reserved_as_atom(parser *p, token *t) {
+  if (t->kind != TK_RESERVED && t->kind != TK_FUN) return;
+  t->v = ep_atom_copy(p->a, (const char *)p->s + t->start, t->end - t->start);
+  if (!ep_is_none(t->v)) t->kind = TK_ATOM;
+}
+
 /* After 'fun': M:F/A. */
 static int parse_export(parser *p, ep_term *out) {
   token m, f, t;
   int r;
   if ((r = next(p, &m))) return r;
+  reserved_as_atom(p, &m);
   if (m.kind != TK_ATOM) return unexpected(p, &m, "fun M:F/A: module atom expected");
   if ((r = next(p, &t))) return r;
   if (t.kind != TK_COLON) return unexpected(p, &t, "fun M:F/A: ':' expected (only external funs are literals)");
   if ((r = next(p, &f))) return r;
+  reserved_as_atom(p, &f);
   if (f.kind != TK_ATOM) return unexpected(p, &f, "fun M:F/A: function atom expected");
   if ((r = next(p, &t))) return r;
   if (t.kind != TK_SLASH) return unexpected(p, &t, "fun M:F/A: '/' expected");

@@ -190,6 +190,8 @@ static const struct {
     {"fun lists:seq/2", "fun lists:seq/2"},
     {"fun 'Elixir.Foo':'bar baz'/0", "fun 'Elixir.Foo':'bar baz'/0"},
     {"{fun m:f/255}", "{fun m:f/255}"},
+    {"fun m:and/1", "fun m:'and'/1"}, /* as erl's ~p prints it */
+    {"fun fun:fun/1", "fun 'fun':'fun'/1"},
     /* comments, white space, end dot */
     {"% leading comment\n  {a, % inside\n b}.", "{a,b}"},
     {"a.", "a"},
