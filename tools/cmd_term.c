@@ -47,7 +47,7 @@ static const char usage_text[] =
     "\n"
     "examples:\n"
     "  echo '{call, lists, seq, [1, 10]}.' | erlpeer term encode --hex\n"
-    "  erl -noshell -eval 'io:put_chars(term_to_binary(#{a => 1})), halt().' \\\n"
+    "  erl -noshell -eval 'file:write(standard_io, term_to_binary(#{a => 1})), halt().' \\\n"
     "    | erlpeer term decode\n";
 
 /* All of stdin into b. 0 or an error code. */
