@@ -623,7 +623,11 @@ static int next(parser *p, token *t) {
   if (c == '=' || c == '<' || c == '>') {
     uint8_t want = c == '=' ? '>' : c;
     if (i + 1 >= p->len) return need_more(p); /* '<' is a prefix of '<<' */
-    if (s[i + 1] != want) return fail(p, i, c == '=' ? "'=>' expected" : c == '<' ? "'<<' expected" : "'>>' expected");
+    if (s[i + 1] != want) {
+      if (c == '<' && (is_digit(s[i + 1]) || is_lower(s[i + 1])))
+        return fail(p, i, "pids have no literal syntax (a <...> pid does not parse)");
+      return fail(p, i, c == '=' ? "'=>' expected" : c == '<' ? "'<<' expected" : "'>>' expected");
+    }
     t->kind = c == '=' ? TK_ARROW : c == '<' ? TK_LTLT : TK_GTGT;
     p->pos = t->end = i + 2;
     return 0;
@@ -1276,6 +1280,12 @@ static int parse_term(parser *p, ep_term *out, unsigned flags) {
             token b;
             if ((r = next(p, &b))) goto done;
             if (b.kind != TK_LBRACE) {
+              static const char *const opaque[] = {"Ref<", "Port<", "Fun<"};
+              for (int k = 0; k < 3; k++)
+                if (p->len - b.start >= strlen(opaque[k]) && !memcmp(p->s + b.start, opaque[k], strlen(opaque[k]))) {
+                  r = fail(p, t.start, "refs, ports and local funs have no literal syntax");
+                  goto done;
+                }
               r = unexpected(p, &b, "'{' expected after '#' (records are not terms)");
               goto done;
             }

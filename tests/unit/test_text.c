@@ -304,6 +304,8 @@ static const struct {
     {"fun m:f/256", EP_ESYNTAX, 1, 9},
     {"fun () -> ok end", EP_ESYNTAX, 1, 5},
     {"<0.1.0>", EP_ESYNTAX, 1, 1},
+    {"{#Ref<a@b.1.2.3>}", EP_ESYNTAX, 1, 2},
+    {"#Port<a@b.1>", EP_ESYNTAX, 1, 1},
     {"\xff", EP_ESYNTAX, 1, 1},
     {"\"\xc3\x28\"", EP_ESYNTAX, 1, 2},
     {"{ok,\n  [1,\n   2 3]}", EP_ESYNTAX, 3, 6},
