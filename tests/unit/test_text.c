@@ -658,6 +658,14 @@ START_TEST(deep_nesting_is_refused_cleanly) {
   const char *p = ep_print_str(a, t);
   ck_assert_str_eq(p, s);
   free(s);
+  /* the printer has no depth limit: a million nested tuples built in C */
+  ep_term deep = ep_atom("x");
+  for (int i = 0; i < 1000000; i++) deep = ep_tuple(a, 1, &deep);
+  ep_buf pb = EP_BUF_INIT;
+  ck_assert_int_eq(ep_print(&pb, deep), 0);
+  ck_assert_uint_eq(pb.len, 2000001);
+  ck_assert(pb.data[0] == '{' && pb.data[1000000] == 'x' && pb.data[pb.len - 1] == '}');
+  ep_buf_free(&pb);
   /* [a|[b|[c|...]]] at the limit builds one flat list, in linear time */
   s = nested("[a|", "[]", "]", EP_LIMIT_DEPTH - 1);
   ck_assert_int_eq(ep_parse_str(a, s, &t, &e), 0);
