@@ -1450,13 +1450,19 @@ int ep_parse_ex(ep_arena *a, const char *text, size_t len, size_t *pos, ep_term 
   p.len = len;
   p.pos = *pos;
   p.more = (flags & EP_PARSE_MORE) != 0;
-  int r;
+  /* The limit is per term: the parser sees at most EP_LIMIT_TEXT_SIZE bytes
+   * from *pos. When that window cuts the text, it runs in MORE mode, so
+   * reaching the cut is "need more" (never a term cut short), which then
+   * means the term is too big. */
   if (len - *pos > EP_LIMIT_TEXT_SIZE) {
+    p.len = *pos + EP_LIMIT_TEXT_SIZE;
+    p.more = true;
+  }
+  int r = parse_term(&p, out, flags);
+  if (r == EP_EINCOMPLETE && p.len < len) {
     p.err_off = *pos;
-    p.err_msg = "text larger than the size limit (64 MiB)";
+    p.err_msg = "term text larger than the size limit (64 MiB)";
     r = EP_ETOOBIG;
-  } else {
-    r = parse_term(&p, out, flags);
   }
   ep_free(p.mem, p.cps);
   ep_free(p.mem, p.scratch);

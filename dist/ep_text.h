@@ -40,7 +40,9 @@ typedef struct ep_text_error {
  *   EP_EINCOMPLETE  the text ends inside a term (it is a proper prefix of a
  *                   valid text);
  *   EP_EDEPTH       tuples/lists/maps nest deeper than EP_LIMIT_DEPTH;
- *   EP_ETOOBIG      len - *pos exceeds EP_LIMIT_TEXT_SIZE;
+ *   EP_ETOOBIG      the term's text (from *pos to the end of its '.' and
+ *                   the token after it) exceeds EP_LIMIT_TEXT_SIZE; the
+ *                   limit is per term, a longer text of many terms is fine;
  *   EP_ENOMEM.
  * Everything the term points at is allocated in a. Never recurses: any
  * nesting is parsed with a heap stack. */

@@ -677,15 +677,24 @@ END_TEST
 
 START_TEST(text_over_the_size_limit_is_refused) {
   ep_arena *a = ep_arena_new(NULL);
-  size_t n = EP_LIMIT_TEXT_SIZE + 1;
+  size_t n = EP_LIMIT_TEXT_SIZE + 16;
   char *s = malloc(n);
-  memset(s, ' ', n);
-  s[0] = 'a';
+  /* one string literal longer than the limit */
+  memset(s, 'x', n);
+  s[0] = '"', s[n - 2] = '"', s[n - 1] = '.';
   size_t pos = 0;
   ep_term t;
   ep_text_error e;
   ck_assert_int_eq(ep_parse(a, s, n, &pos, &t, &e), EP_ETOOBIG);
   ck_assert_uint_eq(pos, 0);
+  /* the limit is per term: many small terms in a longer text are fine */
+  for (size_t i = 0; i + 4 <= n; i += 4) memcpy(s + i, "ok.\n", 4);
+  memset(s + n - n % 4, ' ', n % 4);
+  ck_assert_int_eq(ep_parse_ex(a, s, n, &pos, &t, &e, EP_PARSE_DOT), 0);
+  ck_assert(ep_atom_eq(t, "ok"));
+  pos = n / 8 * 4;
+  ck_assert_int_eq(ep_parse_ex(a, s, n, &pos, &t, &e, EP_PARSE_DOT), 0);
+  ck_assert(ep_atom_eq(t, "ok"));
   free(s);
   ep_arena_free(a);
 }
