@@ -3,9 +3,11 @@
  * The parser reads terms as written in Erlang source: atoms (quoted and
  * unquoted), integers including bignums and Base#Digits, $c characters,
  * floats, "strings" with escapes, <<"binaries">> and <<1,2,3>>, tuples, lists
- * including [H|T], maps #{K => V}. The printer writes text that erl parses
- * back to an =:= term for every kind with a literal syntax, and the usual
- * <0.1.0>-style forms for pids, ports, refs and funs.
+ * including [H|T], maps #{K => V}, fun M:F/A. The printer writes text that
+ * erl parses back to an =:= term for every kind with a literal syntax, and
+ * erl's usual forms for pids, ports, refs and funs, with the node name in
+ * place of erl's node index (<node@host.85.0>). docs/text-syntax.md has the
+ * details.
  */
 #ifndef EP_TEXT_H
 #define EP_TEXT_H
