@@ -9,14 +9,19 @@
  * ~tp and ~w texts back to terms ep_term_eq to the decoded ones. Pids, refs,
  * ports and local funs, which have no literal syntax, are checked for their
  * documented printed forms. No distribution: erl runs with -noshell only.
+ * The same runs with OTP 27 and 29 when their Debian roots exist
+ * (scripts/otp-roots.sh), and say "skipped" otherwise.
  *
  * Export funs get ASCII names only: erl's own ~p writes fun M:F/A with
  * non-ASCII names as UTF-8 bytes taken for characters (erlang:fun_to_list
  * in OTP 25), which no parser reads back to the same fun. */
 #include <check.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ep_error.h"
 #include "ep_etf.h"
@@ -142,16 +147,25 @@ static void spit(const char *path, const void *data, size_t len) {
   ck_assert_int_eq(fclose(f), 0);
 }
 
-/* Runs eptext_corpus:FN(HOME) in a fresh non-distributed erl. */
-static char *run_corpus(const char *home, const char *fn) {
+/* Newer OTP releases live in Debian roots (scripts/otp-roots.sh); their erl
+ * runs as `chroot ROOT erl`, working in a directory made inside the root.
+ * NULL: the system's erl. */
+static const char *otp_root;
+
+/* Runs eptext_corpus:FN(DIR) in a fresh non-distributed erl; dir is the
+ * path as erl sees it. */
+static char *run_corpus(const char *dir, const char *fn) {
   char exprs[2048];
   snprintf(exprs, sizeof exprs,
            "{ok, _} = compile:file(\"%s/eptext_corpus.erl\", [{outdir, \"%s\"}]),"
            " code:add_patha(\"%s\"), eptext_corpus:%s(\"%s\"), halt().",
-           home, home, home, fn, home);
-  char *out = NULL;
-  int st = ep_testenv_erl_eval(exprs, &out, NULL, 240000);
-  ck_assert_msg(st == 0, "erl %s failed (%d): %s", fn, st, out ? out : "");
+           dir, dir, dir, fn, dir);
+  const char *sys[] = {"erl", "-noshell", "-noinput", "-eval", exprs, NULL};
+  const char *chr[] = {"chroot", otp_root, "erl", "-noshell", "-noinput", "-eval", exprs, NULL};
+  char *out = NULL, *err = NULL;
+  int st = ep_testenv_run(otp_root ? chr : sys, NULL, 0, &out, NULL, &err, 240000);
+  ck_assert_msg(st == 0, "erl %s failed (%d): %s %s", fn, st, out ? out : "", err ? err : "");
+  free(err);
   return out;
 }
 
@@ -172,13 +186,28 @@ static ep_term *decode_all(ep_arena *a, const char *path, size_t *n) {
   return terms;
 }
 
-START_TEST(erl_reads_back_what_we_print_and_we_read_what_erl_prints) {
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+/* The whole round trip with one erl (otp_root: NULL or a Debian root). */
+static void round_trip(void) {
   ep_testenv *env = ep_testenv_new();
-  const char *home = ep_testenv_home(env);
+  /* home: where we read and write; dir: the same directory as erl sees it */
+  char home[600], dir[600];
+  if (otp_root) {
+    snprintf(dir, sizeof dir, "/tmp/eptext.%d", (int)getpid());
+    snprintf(home, sizeof home, "%s%s", otp_root, dir);
+    ck_assert_int_eq(mkdir(home, 0700), 0);
+  } else {
+    snprintf(home, sizeof home, "%s", ep_testenv_home(env));
+    snprintf(dir, sizeof dir, "%s", home);
+  }
   char path[1024];
   snprintf(path, sizeof path, "%s/eptext_corpus.erl", home);
   spit(path, corpus_erl, strlen(corpus_erl));
-  char *out = run_corpus(home, "write");
+  char *out = run_corpus(dir, "write");
   char *erl_others = strdup(out); /* "N [Pid,Ref,Port,Fun]" as erl prints them */
   long expected = strtol(out, NULL, 10);
   ck_assert_int_gt(expected, 1000);
@@ -206,7 +235,7 @@ START_TEST(erl_reads_back_what_we_print_and_we_read_what_erl_prints) {
   snprintf(path, sizeof path, "%s/ours.txt", home);
   spit(path, text.data, text.len);
   free(out);
-  out = run_corpus(home, "check");
+  out = run_corpus(dir, "check");
   ck_assert_msg(strncmp(out, "ok ", 3) == 0, "erl's verdict on our text: %s", out);
   ck_assert_int_eq(strtol(out + 3, NULL, 10), expected);
   free(out);
@@ -259,7 +288,30 @@ START_TEST(erl_reads_back_what_we_print_and_we_read_what_erl_prints) {
   free(others);
   ep_buf_free(&text);
   ep_arena_free(a);
+  if (otp_root) nftw(home, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
   ep_testenv_free(env);
+}
+
+START_TEST(round_trip_with_the_system_erl) {
+  otp_root = NULL;
+  round_trip();
+}
+END_TEST
+
+/* OTP 27 made maybe/else keywords and 0.0 =/= -0.0; OTP 29 is the newest. */
+START_TEST(round_trip_with_newer_otp) {
+  static const char *const roots[] = {"trixie", "sid"};
+  const char *base = getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
+  char root[512], erl[600];
+  snprintf(root, sizeof root, "%s/%s", base, roots[_i]);
+  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
+  if (access(erl, X_OK) != 0 || geteuid() != 0) {
+    printf("text_erl: root %s unavailable (or not root): skipped\n", root);
+    return;
+  }
+  otp_root = root;
+  round_trip();
+  otp_root = NULL;
 }
 END_TEST
 
@@ -267,7 +319,8 @@ int main(void) {
   Suite *s = suite_create("text_erl");
   TCase *tc = tcase_create("erl");
   tcase_set_timeout(tc, 480);
-  tcase_add_test(tc, erl_reads_back_what_we_print_and_we_read_what_erl_prints);
+  tcase_add_test(tc, round_trip_with_the_system_erl);
+  tcase_add_loop_test(tc, round_trip_with_newer_otp, 0, 2);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
