@@ -1078,30 +1078,42 @@ static ep_term build_list(parser *p, ep_term *vals, size_t n, bool has_tail) {
   return t;
 }
 
-/* A structural hash consistent with ep_term_eq (a STRING and a LIST of the
- * same integers hash alike; a map key hashes by its size only, so pair order
- * does not matter). Iterative: linear in the size of the key. */
+/* A structural hash consistent with ep_term_eq: a STRING and a LIST of the
+ * same integers hash alike, and a map hashes as the sum of its pairs'
+ * hashes, so pair order does not matter. Iterative (a heap stack), linear in
+ * the size of the key, and it looks at everything, so hostile keys cannot
+ * make the duplicate search below quadratic by colliding. */
 static int term_hash(parser *p, const ep_term *t0, uint64_t *out) {
   typedef struct {
     const ep_term *items;
-    size_t n;
+    size_t n, i;
+    bool is_map;
+    uint64_t saved, sum; /* maps: the hash outside, the sum of pair hashes */
   } hframe;
+  const uint64_t seed = 1469598103934665603ull;
   hframe local[16], *stack = local;
   size_t depth = 0, cap = 16;
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = seed;
 #define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
-  stack[depth++] = (hframe){t0, 1};
+  stack[depth++] = (hframe){t0, 1, 0, false, 0, 0};
   while (depth) {
     hframe *f = &stack[depth - 1];
-    if (!f->n) {
+    if (f->i == f->n) {
+      if (f->is_map) {
+        if (f->n) f->sum += h;
+        h = f->saved;
+        MIX(f->sum);
+      }
       depth--;
       continue;
     }
-    const ep_term *t = f->items++;
-    f->n--;
+    if (f->is_map && f->i % 2 == 0) {
+      if (f->i) f->sum += h;
+      h = seed;
+    }
+    const ep_term *t = &f->items[f->i++];
     MIX(t->type == EP_T_STRING ? EP_T_LIST : t->type);
-    const ep_term *kids = NULL;
-    size_t nk = 0;
+    hframe child = {NULL, 0, 0, false, 0, 0};
     switch (t->type) {
       case EP_T_INT:
         MIX(t->v.i);
@@ -1116,7 +1128,7 @@ static int term_hash(parser *p, const ep_term *t0, uint64_t *out) {
       case EP_T_BIG:
       case EP_T_BINARY:
       case EP_T_BITSTR:
-        MIX(t->n);
+        MIX(t->n), MIX(t->aux);
         for (uint32_t i = 0; i < t->n; i++) MIX(t->v.bytes[i]);
         break;
       case EP_T_STRING:
@@ -1124,14 +1136,19 @@ static int term_hash(parser *p, const ep_term *t0, uint64_t *out) {
         MIX(EP_T_NIL);
         break;
       case EP_T_LIST:
-        kids = t->v.items, nk = (size_t)t->n + 1;
+        child.items = t->v.items, child.n = (size_t)t->n + 1;
         break;
       case EP_T_TUPLE:
         MIX(t->n);
-        kids = t->v.items, nk = t->n;
+        child.items = t->v.items, child.n = t->n;
         break;
       case EP_T_MAP:
         MIX(t->n);
+        child.items = t->v.items, child.n = 2 * (size_t)t->n;
+        child.is_map = true, child.saved = h;
+        break;
+      case EP_T_EXPORT:
+        MIX(t->v.exp->arity);
         break;
       case EP_T_PID:
         MIX(t->v.pid.id), MIX(t->v.pid.serial);
@@ -1139,7 +1156,7 @@ static int term_hash(parser *p, const ep_term *t0, uint64_t *out) {
       default:
         break;
     }
-    if (!nk) continue;
+    if (!child.n) continue;
     if (depth == cap) {
       hframe *ns = ep_malloc(p->mem, 2 * cap * sizeof *ns);
       if (!ns) {
@@ -1150,7 +1167,7 @@ static int term_hash(parser *p, const ep_term *t0, uint64_t *out) {
       if (stack != local) ep_free(p->mem, stack);
       stack = ns, cap *= 2;
     }
-    stack[depth++] = (hframe){kids, nk};
+    stack[depth++] = child;
   }
 #undef MIX
   if (stack != local) ep_free(p->mem, stack);

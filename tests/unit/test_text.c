@@ -186,6 +186,8 @@ static const struct {
     {"#{1 => a, 1.0 => b}", "#{1 => a,1.0 => b}"},
     {"#{\"ab\" => 1, [97,98] => 2}", "#{\"ab\" => 2}"},
     {"# {a => 1}", "#{a => 1}"},
+    {"#{#{a => 1, b => 2} => x, #{b => 2, a => 1} => y}", "#{#{b => 2,a => 1} => y}"},
+    {"#{[1|2] => x, [1|2] => y, [1,2] => z}", "#{[1|2] => y,[1,2] => z}"},
     /* funs */
     {"fun lists:seq/2", "fun lists:seq/2"},
     {"fun 'Elixir.Foo':'bar baz'/0", "fun 'Elixir.Foo':'bar baz'/0"},
@@ -675,6 +677,31 @@ START_TEST(deep_nesting_is_refused_cleanly) {
 }
 END_TEST
 
+/* 100,000 keys that are maps of the same shape: a hash that only looked at
+ * sizes would make the duplicate search quadratic (minutes). */
+START_TEST(many_similar_map_keys_parse_fast) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_buf b = EP_BUF_INIT;
+  ep_buf_append(&b, "#{", 2);
+  for (int i = 0; i < 100000; i++) {
+    char tmp[64];
+    int k = snprintf(tmp, sizeof tmp, "%s#{k => {%d}} => %d", i ? "," : "", i % 50000, i);
+    ep_buf_append(&b, tmp, (size_t)k);
+  }
+  ep_buf_append(&b, "}", 1);
+  ep_term t;
+  size_t pos = 0;
+  clock_t c0 = clock();
+  ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &t, NULL), 0);
+  double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+  ck_assert_int_eq(t.type, EP_T_MAP);
+  ck_assert_uint_eq(t.n, 50000); /* each key twice: the later value wins */
+  ck_assert(secs < 10);
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}
+END_TEST
+
 START_TEST(text_over_the_size_limit_is_refused) {
   ep_arena *a = ep_arena_new(NULL);
   size_t n = EP_LIMIT_TEXT_SIZE + 16;
@@ -875,6 +902,7 @@ int main(void) {
   tcase_add_test(tc, bignums_print_exactly_and_huge_ones_in_hex);
   tcase_add_test(tc, generated_terms_round_trip);
   tcase_add_test(tc, deep_nesting_is_refused_cleanly);
+  tcase_add_test(tc, many_similar_map_keys_parse_fast);
   tcase_add_test(tc, text_over_the_size_limit_is_refused);
   tcase_add_test(tc, every_proper_prefix_is_incomplete_or_malformed);
   tcase_add_test(tc, streams_of_terms_parse_one_by_one);
