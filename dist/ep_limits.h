@@ -45,20 +45,35 @@ extern "C" {
 
 /* --- EPMD ------------------------------------------------------------------ */
 
-/* Largest EPMD request: epmd's own buffer is 512 bytes (MAXSYMLEN 255 plus
- * the ALIVE2 header and extra); anything longer is hostile. */
-#define EP_LIMIT_EPMD_REQUEST 1024u
+/* Largest EPMD request body (after the 2-byte length): an ALIVE2 header (13
+ * bytes) with a name and extra data of 1020 bytes each (255 characters of
+ * UTF-8, epmd's MAXSYMLEN). Anything longer is not a request epmd accepts. */
+#define EP_LIMIT_EPMD_REQUEST 2053u
 
-/* Seconds an EPMD client may take to send a complete request. */
+/* Milliseconds a client of our EPMD server may take from connect to a
+ * complete request (registrations are exempt once made). erl sends its
+ * request at once; epmd's own packet timeout is 60 s, we are stricter so a
+ * crowd of silent clients cannot hold slots for long. */
 #define EP_LIMIT_EPMD_IDLE_MS 5000u
 
-/* Concurrent connections the embedded EPMD accepts before refusing. */
+/* Concurrent connections our EPMD server keeps before closing new ones at
+ * once: each costs a socket and at most EP_LIMIT_EPMD_REQUEST bytes. */
 #define EP_LIMIT_EPMD_CONNECTIONS 4096u
+
+/* Unregistered names remembered to bump their creation on re-registration
+ * (epmd keeps 1000 too); the oldest is forgotten first. */
+#define EP_LIMIT_EPMD_OLD_NAMES 1000u
+
+/* Longest NAMES reply our client reads: 4096 registrations of the longest
+ * line. More is a hostile server. */
+#define EP_LIMIT_EPMD_NAMES_REPLY ((size_t)4 << 20)
 
 /* --- distribution ----------------------------------------------------------- */
 
-/* Largest handshake message (2-byte framed): a name of at most 255 + 4 bytes
- * of UTF-8 and the fixed fields; anything past 2 KiB is not a handshake. */
+/* Largest handshake message (2-byte framed): a node name of at most 255
+ * characters (up to 1020 bytes of UTF-8) and 19 bytes of fixed fields;
+ * anything past 2 KiB is not a handshake. Checked on the length header,
+ * before any of the message is buffered. */
 #define EP_LIMIT_HANDSHAKE_MSG 2048u
 
 /* Milliseconds a handshake may take in total: net_setuptime is 7 s per step
@@ -68,8 +83,10 @@ extern "C" {
 /* Largest distribution frame after authentication: 1 GiB, as the term. */
 #define EP_LIMIT_FRAME_SIZE ((size_t)1 << 30)
 
-/* Largest reassembled fragmented message and most concurrent fragmented
- * sequences per connection. */
+/* Bytes held by all half-received fragmented messages of a connection
+ * together (so memory stays bounded however many sequences are open), and
+ * the most sequences open at once (the BEAM opens one per sending process
+ * with a message over 64 KiB in flight). */
 #define EP_LIMIT_FRAGMENTED_SIZE ((size_t)1 << 30)
 #define EP_LIMIT_FRAGMENT_SEQUENCES 1024u
 
@@ -80,6 +97,15 @@ extern "C" {
 
 /* Largest frame on a TCP or standard_io alternative connection. */
 #define EP_LIMIT_ALT_FRAME ((size_t)256 << 20)
+
+/* Console text a standard_io decoder hands back per call before it returns to
+ * its caller: 64 KiB keeps a chatty peer from growing one buffer without end
+ * between two frames. */
+#define EP_LIMIT_ALT_TEXT_CHUNK ((size_t)64 << 10)
+
+/* Calls outstanding on one peer: each holds a callback and a timer; 1 M is far
+ * past any pipelined benchmark and bounds a runaway caller. */
+#define EP_LIMIT_PEER_CALLS ((size_t)1 << 20)
 
 /* Limits a decoder works under. Zero fields mean "the default above". */
 typedef struct ep_limits {

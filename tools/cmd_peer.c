@@ -1,11 +1,245 @@
-/* erlpeer peer - not built yet. */
+/* erlpeer peer - start one peer node, run calls and evals on it, stop it. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "ep_error.h"
+#include "ep_peer.h"
+#include "ep_text.h"
+#include "cmd_peer_util.h"
+
+static const char help[] =
+    "usage: erlpeer peer [OPTIONS] [-- ERL_ARGS...]\n"
+    "\n"
+    "Starts one Erlang peer node (a real `erl`), runs the --call and --eval\n"
+    "steps in the order given, prints each result as one Erlang term per line\n"
+    "on stdout, then stops the peer. What the peer prints is relayed to stderr.\n"
+    "\n"
+    "options:\n"
+    "  --name N            node name (part before @); without it the peer is\n"
+    "                      not distributed (no EPMD, no cookie)\n"
+    "  --host H            host part of the node name\n"
+    "  --longnames         -name instead of -sname\n"
+    "  --connection C      control connection: dist (default with --name: this\n"
+    "                      program becomes a hidden node the peer dials), tcp\n"
+    "                      (listen on every local address, any port),\n"
+    "                      tcp:IP:PORT, stdio (default without --name)\n"
+    "  --exec PROG         run PROG instead of erl (e.g. ssh, chroot, env)\n"
+    "  --exec-arg A        argument put before everything else (repeatable),\n"
+    "                      e.g. --exec chroot --exec-arg /roots/trixie --exec-arg erl\n"
+    "  --env K=V           environment variable for the started program (repeatable)\n"
+    "  --wait-boot MS      boot timeout in milliseconds (default 15000)\n"
+    "  --peer-down M       stop | continue | crash (default stop)\n"
+    "  --shutdown S        close | halt | halt:MS | MS | infinity (default halt,\n"
+    "                      i.e. halt:5000); MS >= 1000\n"
+    "  --cookie C          cookie for a named peer and for this program's node\n"
+    "                      (default: both read ~/.erlang.cookie, and nothing is\n"
+    "                      passed); given here, it reaches the peer in ERL_ZFLAGS,\n"
+    "                      so the emulator's own command line shows it\n"
+    "  --call 'M:F(A, ...)' call M:F with the given arguments (Erlang terms)\n"
+    "  --eval 'Exprs.'     evaluate expressions on the peer (erl_scan, erl_parse\n"
+    "                      and erl_eval run there); prints the value\n"
+    "  --timeout MS        timeout of each call (default 5000)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Arguments after -- go to erl as they are.\n"
+    "\n"
+    "exit status: 0 every step returned a value; 1 a step raised (the\n"
+    "exception is printed on stderr); 2 the peer could not be started.\n"
+    "\n"
+    "example:\n"
+    "  erlpeer peer --connection stdio --call 'erlang:node()'   # nonode@nohost\n";
+
+static void on_output(ep_peer *p, const char *text, size_t len, void *ud) {
+  (void)p;
+  (void)ud;
+  fwrite(text, 1, len, stderr);
+  fflush(stderr);
+}
+
+typedef struct step {
+  int is_eval;
+  const char *text;
+} step;
 
 int ep_cmd_peer(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "erlpeer: 'peer' is not implemented yet\n");
-  return 2;
+  ep_peer_opts *o = ep_peer_opts_new();
+  step *steps = calloc((size_t)argc + 1, sizeof *steps);
+  size_t nsteps = 0;
+  const char *exec_prog = NULL;
+  const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
+  size_t nexec = 0;
+  const char *conn = NULL, *cookie = NULL, *name = NULL;
+  bool longnames = false;
+  uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
+  int rc = 0, status = 0;
+  if (!o || !steps || !exec_args) {
+    fprintf(stderr, "erlpeer peer: out of memory\n");
+    return 2;
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV                                                  \
+  do {                                                         \
+    if (!v) {                                                  \
+      fprintf(stderr, "erlpeer peer: %s needs a value\n", a); \
+      status = 2;                                              \
+      goto out;                                                \
+    }                                                          \
+    i++;                                                       \
+  } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(help, stdout);
+      goto out;
+    } else if (!strcmp(a, "--")) {
+      for (i++; i < argc; i++) rc = rc ? rc : ep_peer_opts_add_arg(o, argv[i]);
+      break;
+    } else if (!strcmp(a, "--name")) {
+      NEEDV;
+      name = v;
+      rc = ep_peer_opts_set_name(o, v);
+    } else if (!strcmp(a, "--host")) {
+      NEEDV;
+      rc = ep_peer_opts_set_host(o, v);
+    } else if (!strcmp(a, "--longnames")) {
+      longnames = true;
+      rc = ep_peer_opts_set_longnames(o, true);
+    } else if (!strcmp(a, "--connection")) {
+      NEEDV;
+      conn = v;
+    } else if (!strcmp(a, "--exec")) {
+      NEEDV;
+      exec_prog = v;
+    } else if (!strcmp(a, "--exec-arg")) {
+      NEEDV;
+      exec_args[nexec++] = v;
+    } else if (!strcmp(a, "--env")) {
+      NEEDV;
+      const char *eq = strchr(v, '=');
+      if (!eq) {
+        fprintf(stderr, "erlpeer peer: --env wants K=V, got '%s'\n", v);
+        status = 2;
+        goto out;
+      }
+      char *k = strndup(v, (size_t)(eq - v));
+      rc = k ? ep_peer_opts_set_env(o, k, eq + 1) : EP_ENOMEM;
+      free(k);
+    } else if (!strcmp(a, "--wait-boot")) {
+      NEEDV;
+      rc = ep_peer_opts_set_wait_boot(o, strtoll(v, NULL, 10));
+    } else if (!strcmp(a, "--peer-down")) {
+      NEEDV;
+      rc = !strcmp(v, "stop")       ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_STOP)
+           : !strcmp(v, "continue") ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CONTINUE)
+           : !strcmp(v, "crash")    ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH)
+                                    : EP_EINVAL;
+    } else if (!strcmp(a, "--shutdown")) {
+      NEEDV;
+      rc = ep_tool_parse_shutdown(o, v);
+    } else if (!strcmp(a, "--cookie")) {
+      NEEDV;
+      cookie = v;
+    } else if (!strcmp(a, "--call") || !strcmp(a, "--eval")) {
+      NEEDV;
+      steps[nsteps].is_eval = !strcmp(a, "--eval");
+      steps[nsteps++].text = v;
+    } else if (!strcmp(a, "--timeout")) {
+      NEEDV;
+      timeout = (uint32_t)strtoul(v, NULL, 10);
+    } else {
+      fprintf(stderr, "erlpeer peer: unknown option '%s' (see --help)\n", a);
+      status = 2;
+      goto out;
+    }
+    if (rc) {
+      fprintf(stderr, "erlpeer peer: bad value for %s: %s\n", a, ep_strerror(rc));
+      status = 2;
+      goto out;
+    }
+  }
+  if (exec_prog) rc = ep_peer_opts_set_exec(o, exec_prog, exec_args);
+  if (!rc) {
+    if (!conn) conn = name ? "dist" : "stdio";
+    rc = ep_tool_parse_connection(o, conn);
+    if (rc) {
+      fprintf(stderr, "erlpeer peer: bad --connection '%s' (dist, tcp, tcp:IP:PORT, stdio)\n", conn);
+      status = 2;
+      goto out;
+    }
+  }
+  if (!rc && cookie) {
+    const char *old = getenv("ERL_ZFLAGS");
+    size_t n = strlen(cookie) + (old ? strlen(old) : 0) + 32;
+    char *z = malloc(n);
+    if (z) {
+      snprintf(z, n, "%s%s-setcookie %s", old ? old : "", old ? " " : "", cookie);
+      rc = ep_peer_opts_set_env(o, "ERL_ZFLAGS", z);
+      free(z);
+    }
+  }
+  ep_peer_opts_set_output(o, on_output, NULL);
+
+  ep_ctl *ctl = ep_ctl_new(NULL);
+  ep_peer *p = NULL;
+  if (!ctl) {
+    fprintf(stderr, "erlpeer peer: out of memory\n");
+    status = 2;
+    goto out;
+  }
+  if (!strcmp(conn, "dist")) {
+    /* Our node follows the peer's naming mode and uses its cookie. */
+    ep_node_opts *no = ep_node_opts_new();
+    int nr = no ? 0 : EP_ENOMEM;
+    if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
+    if (!nr) ep_node_opts_set_longnames(no, longnames);
+    if (!nr) nr = ep_ctl_start_node(ctl, no);
+    ep_node_opts_free(no);
+    if (nr) {
+      fprintf(stderr, "erlpeer peer: cannot start this program's node: %s\n", ep_strerror(nr));
+      ep_ctl_free(ctl);
+      status = 2;
+      goto out;
+    }
+  }
+  rc = ep_peer_start_sync(ctl, o, true, &p);
+  if (rc) {
+    fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc),
+              rc == EP_EBOOT ? " " : "", rc == EP_EBOOT ? ep_ctl_last_start_reason(ctl) : "");
+    ep_ctl_free(ctl);
+    status = 2;
+    goto out;
+  }
+  for (size_t i = 0; i < nsteps && status == 0; i++) {
+    ep_arena *a = ep_arena_new(NULL);
+    ep_peer_result r;
+    int crc = steps[i].is_eval ? ep_tool_eval(p, a, steps[i].text, timeout, &r)
+                               : ep_tool_call_text(p, a, steps[i].text, timeout, &r);
+    if (crc == EP_ESYNTAX) {
+      fprintf(stderr, "erlpeer peer: cannot parse '%s' (want Mod:Fun(Arg, ...))\n", steps[i].text);
+      status = 1;
+    } else if (r.status == 0) {
+      ep_buf b;
+      ep_buf_init(&b, NULL);
+      ep_print(&b, r.value);
+      fwrite(b.data, 1, b.len, stdout);
+      fputc('\n', stdout);
+      fflush(stdout);
+      ep_buf_free(&b);
+    } else {
+      ep_tool_print_failure(stderr, &r);
+      status = 1;
+    }
+    ep_peer_result_free(&r);
+    ep_arena_free(a);
+  }
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_ctl_free(ctl);
+out:
+  ep_peer_opts_free(o);
+  free(steps);
+  free(exec_args);
+  return status;
 }

@@ -1,11 +1,616 @@
-/* erlpeer session - not built yet. */
+/* erlpeer session - control many peers with one command per line on stdin.
+ *
+ * stdin is read by a thread that hands complete lines to the loop through a
+ * uv_async (stdin may be a file, a pipe or a terminal; only a thread reads
+ * all three the same way). Commands run one at a time, in order; output and
+ * down notices are written whenever they happen, each as one line. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cmd_peer_util.h"
 #include "commands.h"
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_peer.h"
+#include "ep_text.h"
+
+static const char help[] =
+    "usage: erlpeer session\n"
+    "\n"
+    "Reads one command per line on stdin, each an Erlang term ending in '.',\n"
+    "and answers each with one Erlang term per line on stdout, in order:\n"
+    "\n"
+    "  {start, Id, #{...}}            -> {ok, Id, Node} | {error, Id, Reason}\n"
+    "      keys: name, host, longnames, connection (0 | Port | {IP, Port} |\n"
+    "      standard_io), exec (Prog | {Prog, [Arg]}), args ([string()]),\n"
+    "      env ([{K, V}]), wait_boot (ms | false), shutdown (close | halt |\n"
+    "      {halt, T} | T | infinity), peer_down (stop | continue | crash),\n"
+    "      detached (true | false)\n"
+    "  {call, Id, M, F, Args}          -> {ok, Id, Result} | {error, Id, {Class, Reason}}\n"
+    "  {call, Id, M, F, Args, TimeoutMs}\n"
+    "  {cast, Id, M, F, Args}          -> {ok, Id}\n"
+    "  {send, Id, To, Msg}             -> {ok, Id}\n"
+    "  {state, Id}                     -> {state, Id, booting | running | {down, Reason}}\n"
+    "  {stop, Id}                      -> {stopped, Id}\n"
+    "\n"
+    "At any time: {output, Id, <<\"text\">>} for what a peer prints,\n"
+    "{message, Id, To, Msg} for a message a peer sends to the controller, and\n"
+    "{down, Id, Reason} when a peer goes down on its own.\n"
+    "A malformed line gets {error, badarg, Description} and the session goes on.\n"
+    "End of input stops every peer with its shutdown mode, then exits.\n"
+    "\n"
+    "Without a name the peer is not distributed; connection dist (the default\n"
+    "with a name) is not available yet.\n";
+
+typedef struct line {
+  struct line *next;
+  char *text;
+} line;
+
+typedef struct entry {
+  struct entry *next;
+  ep_arena *arena; /* owns id */
+  ep_term id;
+  ep_peer *peer;
+  int stopping;
+} entry;
+
+typedef struct session {
+  ep_ctl *ctl;
+  uv_loop_t *loop;
+  uv_async_t async;
+  pthread_mutex_t mu;
+  line *head, *tail;
+  int eof;      /* reader reached end of input */
+  int busy;     /* a command is in flight */
+  int finishing;
+  int pending_stops;
+  entry *peers;
+} session;
+
+static void emit(ep_term t) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  if (ep_print(&b, t) == 0) {
+    fwrite(b.data, 1, b.len, stdout);
+    fputs(".\n", stdout);
+    fflush(stdout);
+  }
+  ep_buf_free(&b);
+}
+
+static void emit_badarg(const char *why) {
+  ep_arena *a = ep_arena_new(NULL);
+  emit(EP_TUPLE(a, ep_atom("error"), ep_atom("badarg"), ep_binary_str(a, why)));
+  ep_arena_free(a);
+}
+
+static entry *find(session *s, ep_term id) {
+  for (entry *e = s->peers; e; e = e->next)
+    if (ep_term_eq(e->id, id)) return e;
+  return NULL;
+}
+
+static entry *find_peer(session *s, ep_peer *p) {
+  for (entry *e = s->peers; e; e = e->next)
+    if (e->peer == p) return e;
+  return NULL;
+}
+
+static void remove_entry(session *s, entry *x) {
+  for (entry **pp = &s->peers; *pp; pp = &(*pp)->next)
+    if (*pp == x) {
+      *pp = x->next;
+      break;
+    }
+  ep_arena_free(x->arena);
+  free(x);
+}
+
+static void process_next(session *s);
+
+/* The next command runs from the loop, never inside a peer callback. */
+static void done(session *s) {
+  s->busy = 0;
+  uv_async_send(&s->async);
+}
+
+/* Reason term from a down reason text ("{exit_status,1}" parses; other
+ * texts become atoms). */
+static ep_term reason_term(ep_arena *a, const char *text) {
+  ep_term t;
+  if (text && *text && ep_parse_str(a, text, &t, NULL) == 0) return t;
+  return ep_atom_copy(a, text ? text : "unknown", text ? strlen(text) : 7);
+}
+
+static ep_term err_reason(ep_arena *a, ep_peer *p, int err) {
+  switch (err) {
+    case EP_EBOOT:
+      return EP_TUPLE(a, ep_atom("boot_failed"), reason_term(a, ep_peer_down_reason(p)));
+    case EP_ETIMEDOUT:
+      return ep_atom("timeout");
+    case EP_ENOCONNECT:
+      return ep_atom("accept_timeout");
+    case EP_ENEEDNODE:
+      return ep_atom("dist_not_available");
+    default: {
+      const char *n = ep_err_name(err);
+      return EP_TUPLE(a, ep_atom("error"), ep_atom_copy(a, n, strlen(n)));
+    }
+  }
+}
+
+/* --- peer callbacks ---------------------------------------------------------------- */
+
+static void on_output(ep_peer *p, const char *text, size_t len, void *ud) {
+  session *s = ud;
+  entry *e = find_peer(s, p);
+  if (!e) return;
+  ep_arena *a = ep_arena_new(NULL);
+  emit(EP_TUPLE(a, ep_atom("output"), e->id, ep_binary(a, text, len)));
+  ep_arena_free(a);
+}
+
+static void on_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *arena, void *ud) {
+  session *s = ud;
+  entry *e = find_peer(s, p);
+  if (e) emit(EP_TUPLE(arena, ep_atom("message"), e->id, to, msg));
+  ep_arena_free(arena);
+}
+
+static void on_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
+  session *s = ud;
+  entry *e = find_peer(s, p);
+  if (!e || st != EP_PEER_DOWN || e->stopping || err == EP_ECLOSED) return;
+  /* a boot failure is answered by the start reply, not as {down, ...} */
+  if (err == EP_EBOOT || err == EP_ETIMEDOUT || err == EP_ENOCONNECT || err == EP_ECANCELED) return;
+  ep_arena *a = ep_arena_new(NULL);
+  emit(EP_TUPLE(a, ep_atom("down"), e->id, reason_term(a, ep_peer_down_reason(p))));
+  ep_arena_free(a);
+}
+
+static void on_started(ep_peer *p, int err, void *ud) {
+  session *s = ud;
+  entry *e = find_peer(s, p);
+  ep_arena *a = ep_arena_new(NULL);
+  if (err == 0) {
+    const char *node = ep_peer_node(p);
+    emit(EP_TUPLE(a, ep_atom("ok"), e->id,
+                  node ? ep_atom_copy(a, node, strlen(node)) : ep_atom("undefined")));
+  } else {
+    emit(EP_TUPLE(a, ep_atom("error"), e->id, err_reason(a, p, err)));
+    ep_peer_free(p);
+    remove_entry(s, e);
+  }
+  ep_arena_free(a);
+  done(s);
+}
+
+typedef struct call_ctx {
+  session *s;
+  ep_arena *a;
+  ep_term id;
+} call_ctx;
+
+static void on_call(ep_peer *p, ep_peer_result *r, void *ud) {
+  call_ctx *c = ud;
+  ep_arena *a = c->a;
+  if (r->status == 0)
+    emit(EP_TUPLE(r->arena, ep_atom("ok"), c->id, r->value));
+  else
+    emit(EP_TUPLE(a, ep_atom("error"), c->id, ep_tool_failure_term(a, r)));
+  ep_peer_result_free(r);
+  session *s = c->s;
+  ep_arena_free(c->a);
+  free(c);
+  done(s);
+}
+
+typedef struct stop_ctx {
+  session *s;
+  entry *e;
+  int reply;
+} stop_ctx;
+
+static void finish_if_done(session *s);
+
+static void on_stopped(ep_peer *p, void *ud) {
+  stop_ctx *c = ud;
+  session *s = c->s;
+  if (c->reply) {
+    ep_arena *a = ep_arena_new(NULL);
+    emit(EP_TUPLE(a, ep_atom("stopped"), c->e->id));
+    ep_arena_free(a);
+  }
+  ep_peer_free(p);
+  remove_entry(s, c->e);
+  int reply = c->reply;
+  free(c);
+  if (reply)
+    done(s);
+  else {
+    s->pending_stops--;
+    finish_if_done(s);
+  }
+}
+
+/* --- commands ------------------------------------------------------------------------- */
+
+static int text_of(ep_arena *a, ep_term t, const char **out) {
+  size_t n;
+  return ep_get_text(a, t, out, &n);
+}
+
+static int build_opts(ep_arena *a, ep_term map, ep_peer_opts *o, const char **why) {
+  int rc = 0;
+  const char *s;
+  for (uint32_t i = 0; i < map.n && !rc; i++) {
+    ep_term k = map.v.items[2 * i], v = map.v.items[2 * i + 1];
+    *why = "bad start option";
+    if (ep_atom_eq(k, "name")) {
+      rc = text_of(a, v, &s);
+      if (!rc) rc = ep_peer_opts_set_name(o, s);
+    } else if (ep_atom_eq(k, "host")) {
+      rc = text_of(a, v, &s);
+      if (!rc) rc = ep_peer_opts_set_host(o, s);
+    } else if (ep_atom_eq(k, "longnames")) {
+      rc = ep_peer_opts_set_longnames(o, ep_atom_eq(v, "true"));
+    } else if (ep_atom_eq(k, "connection")) {
+      *why = "connection: 0 | Port | {IP, Port} | standard_io";
+      int64_t port;
+      if (ep_atom_eq(v, "standard_io"))
+        rc = ep_peer_opts_set_connection_stdio(o);
+      else if (ep_atom_eq(v, "dist"))
+        rc = ep_peer_opts_set_connection_dist(o);
+      else if (ep_get_int64(v, &port) == 0)
+        rc = ep_peer_opts_set_connection_tcp(o, NULL, (int)port);
+      else if (v.type == EP_T_TUPLE && v.n == 2 && ep_get_int64(v.v.items[1], &port) == 0) {
+        ep_term ip = v.v.items[0];
+        char buf[64];
+        if (ip.type == EP_T_TUPLE && ip.n == 4) {
+          int64_t q[4];
+          for (int j = 0; j < 4; j++)
+            if (ep_get_int64(ip.v.items[j], &q[j])) return EP_EINVAL;
+          snprintf(buf, sizeof buf, "%d.%d.%d.%d", (int)q[0], (int)q[1], (int)q[2], (int)q[3]);
+          rc = ep_peer_opts_set_connection_tcp(o, buf, (int)port);
+        } else if (text_of(a, ip, &s) == 0) {
+          rc = ep_peer_opts_set_connection_tcp(o, s, (int)port);
+        } else
+          rc = EP_EINVAL;
+      } else
+        rc = EP_EINVAL;
+    } else if (ep_atom_eq(k, "exec")) {
+      *why = "exec: Prog | {Prog, [Arg]}";
+      if (v.type == EP_T_TUPLE && v.n == 2) {
+        ptrdiff_t n = ep_list_len(v.v.items[1]);
+        if (n < 0 || text_of(a, v.v.items[0], &s)) return EP_EINVAL;
+        const char **pre = ep_arena_alloc(a, ((size_t)n + 1) * sizeof *pre);
+        for (ptrdiff_t j = 0; j < n; j++)
+          if (text_of(a, ep_list_at(v.v.items[1], (size_t)j), &pre[j])) return EP_EINVAL;
+        pre[n] = NULL;
+        rc = ep_peer_opts_set_exec(o, s, pre);
+      } else {
+        rc = text_of(a, v, &s);
+        if (!rc) rc = ep_peer_opts_set_exec(o, s, NULL);
+      }
+    } else if (ep_atom_eq(k, "args")) {
+      *why = "args: [string()]";
+      ptrdiff_t n = ep_list_len(v);
+      if (n < 0) return EP_EINVAL;
+      for (ptrdiff_t j = 0; j < n && !rc; j++) {
+        rc = text_of(a, ep_list_at(v, (size_t)j), &s);
+        if (!rc) rc = ep_peer_opts_add_arg(o, s);
+      }
+    } else if (ep_atom_eq(k, "env")) {
+      *why = "env: [{K, V}]";
+      ptrdiff_t n = ep_list_len(v);
+      if (n < 0) return EP_EINVAL;
+      for (ptrdiff_t j = 0; j < n && !rc; j++) {
+        ep_term kv = ep_list_at(v, (size_t)j);
+        const char *ks, *vs;
+        if (kv.type != EP_T_TUPLE || kv.n != 2 || text_of(a, kv.v.items[0], &ks) ||
+            text_of(a, kv.v.items[1], &vs))
+          return EP_EINVAL;
+        rc = ep_peer_opts_set_env(o, ks, vs);
+      }
+    } else if (ep_atom_eq(k, "wait_boot")) {
+      *why = "wait_boot: ms | infinity | false";
+      int64_t ms;
+      if (ep_atom_eq(v, "false"))
+        rc = ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_NONE);
+      else if (ep_atom_eq(v, "infinity"))
+        rc = ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+      else if (ep_get_int64(v, &ms) == 0)
+        rc = ep_peer_opts_set_wait_boot(o, ms);
+      else
+        rc = EP_EINVAL;
+    } else if (ep_atom_eq(k, "shutdown")) {
+      *why = "shutdown: close | halt | {halt, T} | T | infinity (T >= 1000)";
+      int64_t ms;
+      if (ep_atom_eq(v, "close"))
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_CLOSE, 0);
+      else if (ep_atom_eq(v, "halt"))
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 5000);
+      else if (ep_atom_eq(v, "infinity"))
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY);
+      else if (ep_is_record(v, "halt", 2) && ep_atom_eq(v.v.items[1], "infinity"))
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_PEER_INFINITY);
+      else if (ep_is_record(v, "halt", 2) && ep_get_int64(v.v.items[1], &ms) == 0 && ms >= 0 &&
+               ms <= UINT32_MAX)
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, (uint32_t)ms);
+      else if (ep_get_int64(v, &ms) == 0 && ms >= 0 && ms <= UINT32_MAX)
+        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, (uint32_t)ms);
+      else
+        rc = EP_EINVAL;
+    } else if (ep_atom_eq(k, "peer_down")) {
+      *why = "peer_down: stop | continue | crash";
+      rc = ep_atom_eq(v, "stop")       ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_STOP)
+           : ep_atom_eq(v, "continue") ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CONTINUE)
+           : ep_atom_eq(v, "crash")    ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH)
+                                       : EP_EINVAL;
+    } else if (ep_atom_eq(k, "detached")) {
+      rc = ep_peer_opts_set_detached(o, ep_atom_eq(v, "true"));
+    } else {
+      *why = "unknown start option";
+      return EP_EINVAL;
+    }
+  }
+  return rc;
+}
+
+static void cmd_start(session *s, ep_arena *a, ep_term t) {
+  ep_term id = t.v.items[1], map = t.v.items[2];
+  if (map.type != EP_T_MAP) {
+    emit_badarg("start wants {start, Id, #{...}}");
+    done(s);
+    return;
+  }
+  if (find(s, id)) {
+    emit(EP_TUPLE(a, ep_atom("error"), id, ep_atom("already_started")));
+    done(s);
+    return;
+  }
+  ep_peer_opts *o = ep_peer_opts_new();
+  const char *why = "bad start option";
+  int rc = build_opts(a, map, o, &why);
+  if (rc) {
+    ep_peer_opts_free(o);
+    emit_badarg(why);
+    done(s);
+    return;
+  }
+  ep_peer_opts_set_output(o, on_output, s);
+  ep_peer_opts_set_message(o, on_message, s);
+  ep_peer_opts_set_state_cb(o, on_state, s);
+  entry *e = calloc(1, sizeof *e);
+  e->arena = ep_arena_new(NULL);
+  e->id = ep_term_copy(e->arena, id);
+  e->next = s->peers;
+  s->peers = e;
+  rc = ep_peer_start(s->ctl, o, true, &e->peer, on_started, s);
+  ep_peer_opts_free(o);
+  if (rc) {
+    emit(EP_TUPLE(a, ep_atom("error"), id, err_reason(a, NULL, rc)));
+    remove_entry(s, e);
+    done(s);
+  }
+}
+
+static void handle(session *s, ep_arena *a, ep_term t) {
+  if (t.type != EP_T_TUPLE || t.n < 2 || t.v.items[0].type != EP_T_ATOM) {
+    emit_badarg("a command is a tuple {Command, Id, ...}");
+    done(s);
+    return;
+  }
+  if (ep_is_record(t, "start", 3)) {
+    cmd_start(s, a, t);
+    return;
+  }
+  ep_term id = t.v.items[1];
+  entry *e = find(s, id);
+  bool known = ep_is_record(t, "call", 5) || ep_is_record(t, "call", 6) ||
+               ep_is_record(t, "cast", 5) || ep_is_record(t, "send", 4) ||
+               ep_is_record(t, "state", 2) || ep_is_record(t, "stop", 2);
+  if (!known) {
+    emit_badarg("unknown command (start, call, cast, send, state, stop)");
+    done(s);
+    return;
+  }
+  if (!e) {
+    emit(EP_TUPLE(a, ep_atom("error"), id, ep_atom("no_such_peer")));
+    done(s);
+    return;
+  }
+  ep_peer *p = e->peer;
+  int rc = 0;
+  if (ep_is_record(t, "call", 5) || ep_is_record(t, "call", 6)) {
+    uint32_t ms = EP_PEER_DEFAULT_CALL_MS;
+    if (t.n == 6) {
+      int64_t v;
+      if (ep_atom_eq(t.v.items[5], "infinity"))
+        ms = EP_PEER_INFINITY;
+      else if (ep_get_int64(t.v.items[5], &v) == 0 && v >= 0 && v < UINT32_MAX)
+        ms = (uint32_t)v;
+      else {
+        emit_badarg("call timeout: ms | infinity");
+        done(s);
+        return;
+      }
+    }
+    call_ctx *c = calloc(1, sizeof *c);
+    c->s = s;
+    c->a = ep_arena_new(NULL);
+    c->id = ep_term_copy(c->a, id);
+    rc = ep_peer_call(p, t.v.items[2], t.v.items[3], t.v.items[4], ms, on_call, c);
+    if (rc) {
+      ep_peer_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      emit(EP_TUPLE(a, ep_atom("error"), id, ep_tool_failure_term(a, &r)));
+      ep_arena_free(c->a);
+      free(c);
+      done(s);
+    }
+    return;
+  }
+  if (ep_is_record(t, "cast", 5) || ep_is_record(t, "send", 4)) {
+    rc = ep_is_record(t, "cast", 5) ? ep_peer_cast(p, t.v.items[2], t.v.items[3], t.v.items[4])
+                                    : ep_peer_send(p, t.v.items[2], t.v.items[3]);
+    if (rc == EP_EINVAL)
+      emit_badarg("cast wants a list of arguments; send wants a pid or an atom");
+    else if (rc) {
+      ep_peer_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      emit(EP_TUPLE(a, ep_atom("error"), id, ep_tool_failure_term(a, &r)));
+    } else
+      emit(EP_TUPLE(a, ep_atom("ok"), id));
+    done(s);
+    return;
+  }
+  if (ep_is_record(t, "state", 2)) {
+    ep_peer_state st = ep_peer_get_state(p);
+    ep_term v = st == EP_PEER_BOOTING   ? ep_atom("booting")
+                : st == EP_PEER_RUNNING ? ep_atom("running")
+                                        : EP_TUPLE(a, ep_atom("down"),
+                                                   reason_term(a, ep_peer_down_reason(p)));
+    emit(EP_TUPLE(a, ep_atom("state"), id, v));
+    done(s);
+    return;
+  }
+  /* stop */
+  stop_ctx *c = calloc(1, sizeof *c);
+  c->s = s;
+  c->e = e;
+  c->reply = 1;
+  e->stopping = 1;
+  if (ep_peer_stop(p, on_stopped, c)) {
+    free(c);
+    emit(EP_TUPLE(a, ep_atom("stopped"), id));
+    ep_peer_free(p);
+    remove_entry(s, e);
+    done(s);
+  }
+}
+
+static void finish_if_done(session *s) {
+  if (s->finishing && s->pending_stops == 0) {
+    uv_close((uv_handle_t *)&s->async, NULL);
+    /* The controller's hidden node (dist peers) keeps the loop alive:
+     * stop it here; ep_ctl_free closes the node. */
+    uv_stop(s->loop);
+  }
+}
+
+static void finish(session *s) {
+  s->finishing = 1;
+  entry *e = s->peers;
+  while (e) {
+    entry *n = e->next;
+    stop_ctx *c = calloc(1, sizeof *c);
+    c->s = s;
+    c->e = e;
+    e->stopping = 1;
+    if (ep_peer_stop(e->peer, on_stopped, c) == 0)
+      s->pending_stops++;
+    else {
+      free(c);
+      ep_peer_free(e->peer);
+      remove_entry(s, e);
+    }
+    e = n;
+  }
+  finish_if_done(s);
+}
+
+static void process_next(session *s) {
+  while (!s->busy && !s->finishing) {
+    pthread_mutex_lock(&s->mu);
+    line *l = s->head;
+    if (l) {
+      s->head = l->next;
+      if (!s->head) s->tail = NULL;
+    }
+    int eof = s->eof;
+    pthread_mutex_unlock(&s->mu);
+    if (!l) {
+      if (eof) finish(s);
+      return;
+    }
+    ep_arena *a = ep_arena_new(NULL);
+    ep_term t;
+    ep_text_error err;
+    memset(&err, 0, sizeof err);
+    size_t pos = 0, len = strlen(l->text);
+    if (!ep_parse_more(l->text, len, &pos)) { /* blank line or comment */
+      ep_arena_free(a);
+      free(l->text);
+      free(l);
+      continue;
+    }
+    int rc = ep_parse_str(a, l->text, &t, &err);
+    if (rc) {
+      char why[200];
+      snprintf(why, sizeof why, "%u:%u: %s", err.line, err.column,
+               err.message ? err.message : ep_strerror(rc));
+      emit_badarg(why);
+    } else {
+      s->busy = 1;
+      handle(s, a, t);
+    }
+    ep_arena_free(a);
+    free(l->text);
+    free(l);
+  }
+}
+
+static void on_async(uv_async_t *h) { process_next(h->data); }
+
+static void *reader(void *arg) {
+  session *s = arg;
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&buf, &cap, stdin)) >= 0) {
+    line *l = malloc(sizeof *l);
+    l->text = strndup(buf, (size_t)n);
+    l->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+      s->tail->next = l;
+    else
+      s->head = l;
+    s->tail = l;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+  }
+  free(buf);
+  pthread_mutex_lock(&s->mu);
+  s->eof = 1;
+  pthread_mutex_unlock(&s->mu);
+  uv_async_send(&s->async);
+  return NULL;
+}
 
 int ep_cmd_session(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "erlpeer: 'session' is not implemented yet\n");
-  return 2;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(help, stdout);
+      return 0;
+    }
+    fprintf(stderr, "erlpeer session: unknown option '%s' (see --help)\n", argv[i]);
+    return 2;
+  }
+  session s;
+  memset(&s, 0, sizeof s);
+  s.ctl = ep_ctl_new(NULL);
+  if (!s.ctl) return 2;
+  s.loop = ep_ctl_loop(s.ctl);
+  pthread_mutex_init(&s.mu, NULL);
+  uv_async_init(s.loop, &s.async, on_async);
+  s.async.data = &s;
+  pthread_t th;
+  pthread_create(&th, NULL, reader, &s);
+  pthread_detach(th);
+  uv_run(s.loop, UV_RUN_DEFAULT);
+  ep_ctl_free(s.ctl);
+  return 0;
 }

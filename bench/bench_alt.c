@@ -1,0 +1,164 @@
+/* bench_alt - call latency and throughput over the alternative control
+ * connections: this library's C controller against an Erlang origin's
+ * peer:call, over the same connection kinds, in the same run.
+ *
+ *   bench_alt [SEQ_CALLS [PIPELINED_CALLS [WINDOW]]]     (default 5000 20000 64)
+ *
+ * Sequential: one call at a time, erlang:abs(-1), mean round trip in us.
+ * Pipelined: WINDOW calls outstanding (the C side keeps the window full from
+ * the loop; the Erlang side runs WINDOW processes calling the same peer),
+ * calls per second. Each figure is the best of 3 repetitions (the
+ * machine is shared). Both sides start their peer the same way (plain `erl`,
+ * not distributed) and warm up with 200 calls first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "ep_error.h"
+#include "ep_peer.h"
+
+#define REPS 3
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+typedef struct run {
+  ep_peer *p;
+  ep_arena *a;
+  ep_term args;
+  long issued, done, total, window;
+  int failed;
+} run;
+
+static void issue(run *r);
+
+static void on_reply(ep_peer *p, ep_peer_result *res, void *ud) {
+  run *r = ud;
+  if (res->status) r->failed = 1;
+  ep_peer_result_free(res);
+  r->done++;
+  if (r->issued < r->total) issue(r);
+}
+
+static void issue(run *r) {
+  while (r->issued < r->total && r->issued - r->done < r->window) {
+    r->issued++;
+    if (ep_peer_call(r->p, ep_atom("erlang"), ep_atom("abs"), r->args, 5000, on_reply, r)) {
+      r->failed = 1;
+      r->done++;
+    }
+  }
+}
+
+static double drive(uv_loop_t *loop, ep_peer *p, ep_arena *a, long total, long window) {
+  run r = {p, a, EP_LIST(a, ep_int(-1)), 0, 0, total, window, 0};
+  double t0 = now_us();
+  issue(&r);
+  while (r.done < r.total) uv_run(loop, UV_RUN_ONCE);
+  double t1 = now_us();
+  if (r.failed) fprintf(stderr, "bench_alt: some calls failed\n");
+  return t1 - t0;
+}
+
+static void c_side(const char *kind, long nseq, long npipe, long window, double *lat, double *tput) {
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = ep_peer_opts_new();
+  if (!strcmp(kind, "tcp"))
+    ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0);
+  else
+    ep_peer_opts_set_connection_stdio(o);
+  ep_peer *p;
+  int rc = ep_peer_start_sync(c, o, true, &p);
+  if (rc) {
+    fprintf(stderr, "bench_alt: cannot start a peer: %s\n", ep_strerror(rc));
+    exit(1);
+  }
+  ep_arena *a = ep_arena_new(NULL);
+  uv_loop_t *loop = ep_ctl_loop(c);
+  drive(loop, p, a, 200, 1); /* warm-up */
+  /* best of REPS: the machine is shared, the minimum is the least disturbed */
+  *lat = 1e30;
+  *tput = 0;
+  for (int i = 0; i < REPS; i++) {
+    double l = drive(loop, p, a, nseq, 1) / (double)nseq;
+    double t = npipe / (drive(loop, p, a, npipe, window) / 1e6);
+    if (l < *lat) *lat = l;
+    if (t > *tput) *tput = t;
+  }
+  ep_arena_free(a);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+}
+
+/* The Erlang origin: the same measurement with stdlib's peer. */
+static int erl_side(long nseq, long npipe, long window, double lat[2], double tput[2]) {
+  char script[4096];
+  snprintf(script, sizeof script,
+           "B = fun(Name, Conn) ->"
+           "  {ok, P, _} = peer:start_link(#{connection => Conn}),"
+           "  [peer:call(P, erlang, abs, [-1]) || _ <- lists:seq(1, 200)],"
+           "  Self = self(), W = %ld, Per = %ld div W,"
+           "  Rs = [begin"
+           "    T0 = erlang:monotonic_time(microsecond),"
+           "    [peer:call(P, erlang, abs, [-1]) || _ <- lists:seq(1, %ld)],"
+           "    T1 = erlang:monotonic_time(microsecond),"
+           "    Ps = [spawn_link(fun() -> [peer:call(P, erlang, abs, [-1]) || _ <- lists:seq(1, Per)],"
+           "                              Self ! {done, self()} end) || _ <- lists:seq(1, W)],"
+           "    [receive {done, X} -> ok end || X <- Ps],"
+           "    T3 = erlang:monotonic_time(microsecond),"
+           "    {(T1 - T0) / %ld, Per * W * 1.0e6 / (T3 - T1)}"
+           "  end || _ <- lists:seq(1, %d)],"
+"  peer:stop(P),"
+           "  io:format(\"~s ~.3f ~.1f~n\", [Name, lists:min([L || {L, _} <- Rs]),"
+           "                                   lists:max([T || {_, T} <- Rs])])"
+           " end,"
+           " B(\"standard_io\", standard_io), B(\"tcp\", 0), halt().",
+           window, npipe, nseq, nseq, REPS);
+  char cmd[4600];
+  snprintf(cmd, sizeof cmd, "erl -noshell -eval '%s'", script);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  char line[256];
+  int got = 0;
+  while (fgets(line, sizeof line, f)) {
+    char name[32];
+    double l, t;
+    if (sscanf(line, "%31s %lf %lf", name, &l, &t) == 3) {
+      int k = !strcmp(name, "tcp");
+      lat[k] = l;
+      tput[k] = t;
+      got++;
+    }
+  }
+  pclose(f);
+  return got == 2 ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+  long nseq = argc > 1 ? atol(argv[1]) : 5000;
+  long npipe = argc > 2 ? atol(argv[2]) : 20000;
+  long window = argc > 3 ? atol(argv[3]) : 64;
+  const char *kinds[2] = {"standard_io", "tcp"};
+  double clat[2], ctput[2], elat[2] = {0, 0}, etput[2] = {0, 0};
+  for (int k = 0; k < 2; k++) c_side(kinds[k], nseq, npipe, window, &clat[k], &ctput[k]);
+  int erl_ok = erl_side(nseq, npipe, window, elat, etput) == 0;
+  printf("bench_alt: %ld sequential calls, %ld pipelined (window %ld), erlang:abs(-1)\n", nseq, npipe,
+         window);
+  printf("%-12s %14s %14s %9s %16s %16s %9s\n", "connection", "C lat (us)", "Erlang lat", "ratio",
+         "C calls/s", "Erlang calls/s", "ratio");
+  for (int k = 0; k < 2; k++) {
+    if (erl_ok)
+      printf("%-12s %14.1f %14.1f %8.2fx %16.0f %16.0f %8.2fx\n", kinds[k], clat[k], elat[k],
+             elat[k] / clat[k], ctput[k], etput[k], ctput[k] / etput[k]);
+    else
+      printf("%-12s %14.1f %14s %9s %16.0f %16s %9s\n", kinds[k], clat[k], "n/a", "", ctput[k], "n/a", "");
+  }
+  return 0;
+}

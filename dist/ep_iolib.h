@@ -1,0 +1,41 @@
+/* ep_iolib.h - io_lib:format/2 in C, for the I/O a peer relays to us.
+ *
+ * A peer's io:format/2 reaches its group leader unformatted, as the request
+ * {put_chars, unicode, io_lib, format, [Format, Args]}: the controller must
+ * format it the way the peer would have printed it. This covers the
+ * directives peers print with: ~p ~P ~w ~W ~s ~c ~b ~B ~x ~X ~# ~+ ~e ~f ~g
+ * ~i ~n ~~ with field width, precision, padding character, left adjustment,
+ * '*' arguments and the t/l/k modifiers (accepted; output is UTF-8 anyway).
+ * Known differences from the BEAM: ~p never breaks lines and ~P/~W ignore
+ * their depth; ~w prints strings as ~p does (both go through ep_print);
+ * ~a is accepted as an extension (atom text). Sans I/O.
+ */
+#ifndef EP_IOLIB_H
+#define EP_IOLIB_H
+
+#include <stddef.h>
+
+#include "ep_mem.h"
+#include "ep_term.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Appends io_lib:format(Format, Args) as UTF-8 to out. Format is a string,
+ * binary or atom; Args a proper list. Returns 0; EP_EINVAL where
+ * io_lib:format would raise badarg (unknown directive, too few or too many
+ * arguments, an argument of the wrong type); EP_ENOMEM. On error out is left
+ * as it was. */
+int ep_iolib_format(ep_buf *out, ep_term format, ep_term args);
+
+/* Appends chardata (unicode:characters_to_binary input: code points,
+ * binaries, nested lists of those; atoms are taken as their text) as UTF-8.
+ * 0, EP_EINVAL (not chardata, or a code point out of range), EP_EDEPTH
+ * (nested deeper than EP_LIMIT_DEPTH), EP_ENOMEM. */
+int ep_iolib_chardata(ep_buf *out, ep_term t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

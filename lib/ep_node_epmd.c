@@ -1,0 +1,214 @@
+/* ep_node_epmd.c - what the node needs of EPMD, on top of lib/ep_epmd_uv.h:
+ * find a node (resolve its host, ask that host's EPMD for the port, dial)
+ * and publish ourselves (ALIVE2, held for the node's life). In
+ * EP_EPMD_AUTO mode, when no EPMD answers, the node serves EPMD itself
+ * (the embedded server) on the EPMD port and registers there, so a host
+ * without Erlang's epmd daemon still works and nothing is left behind. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_epmd_uv.h"
+#include "ep_error.h"
+#include "ep_node_int.h"
+
+void ep__conn_dial(ep__conn *c, const struct sockaddr *addr);
+
+/* --- lookup: resolve, then PORT_PLEASE2 at that address ---------------------------- */
+
+typedef struct ep__lookup {
+  ep_node *node;
+  ep__conn *conn; /* NULL once canceled */
+  ep__lookup_cb cb;
+  uv_getaddrinfo_t gai;
+  ep_epmd_req *req;
+  struct sockaddr_storage addr;
+  char name[256];
+} ep__lookup;
+
+static void lookup_free(ep__lookup *l) {
+  l->node->open_handles--;
+  free(l);
+}
+
+static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+  ep__lookup *l = ud;
+  ep__conn *c = l->conn;
+  l->req = NULL;
+  if (c) {
+    c->epmd_req = NULL;
+    if (status) {
+      l->cb(c, status, 0);
+    } else {
+      struct sockaddr_storage a = l->addr;
+      if (a.ss_family == AF_INET6) ((struct sockaddr_in6 *)&a)->sin6_port = htons(info->port);
+      else ((struct sockaddr_in *)&a)->sin_port = htons(info->port);
+      ep__conn_dial(c, (struct sockaddr *)&a);
+    }
+  }
+  lookup_free(l);
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
+  ep__lookup *l = g->data;
+  ep__conn *c = l->conn;
+  if (!c || status < 0 || !res) {
+    if (res) uv_freeaddrinfo(res);
+    if (c) {
+      c->epmd_req = NULL;
+      l->cb(c, status == UV_ECANCELED ? EP_ECANCELED : EP_ENOHOST, 0);
+    }
+    lookup_free(l);
+    return;
+  }
+  memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
+  uv_freeaddrinfo(res);
+  char ip[64];
+  if (l->addr.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&l->addr, ip, sizeof ip);
+  else uv_ip4_name((struct sockaddr_in *)&l->addr, ip, sizeof ip);
+  ep_epmd_client_opts o = {0};
+  o.host = ip;
+  o.port = (uint16_t)l->node->epmd_port;
+  o.mem = l->node->mem;
+  int r = ep_epmd_port_please(l->node->loop, &o, l->name, on_port, l, &l->req);
+  if (r) {
+    c->epmd_req = NULL;
+    l->cb(c, r, 0);
+    lookup_free(l);
+  }
+}
+
+int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name, ep__lookup_cb cb) {
+  size_t nl = strlen(name);
+  if (nl == 0 || nl > 255) return EP_EBADNAME;
+  ep__lookup *l = calloc(1, sizeof *l);
+  if (!l) return EP_ENOMEM;
+  l->node = n;
+  l->conn = c;
+  l->cb = cb;
+  memcpy(l->name, name, nl + 1);
+  l->gai.data = l;
+  struct addrinfo hints = {0};
+  hints.ai_family = n->ipv6 ? AF_INET6 : AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  if (uv_getaddrinfo(n->loop, &l->gai, on_resolved, host, NULL, &hints) != 0) {
+    free(l);
+    return EP_ENOHOST;
+  }
+  n->open_handles++;
+  c->epmd_req = l;
+  return 0;
+}
+
+void ep__epmd_lookup_cancel(ep__conn *c) {
+  ep__lookup *l = c->epmd_req;
+  if (!l) return;
+  c->epmd_req = NULL;
+  l->conn = NULL; /* whatever finishes first frees it, telling nobody */
+  if (l->req) ep_epmd_req_cancel(l->req);
+  else uv_cancel((uv_req_t *)&l->gai);
+}
+
+/* --- registration (and the embedded server) -------------------------------------------- */
+
+static int start_register(ep_node *n);
+
+static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
+  ep_node *n = ud;
+  (void)reg;
+  if (n->debug) fprintf(stderr, "erlpeer[%s]: EPMD dropped our registration: %s\n", n->name, ep_strerror(status));
+}
+
+static void on_server_closed(void *ud) {
+  ep_node *n = ud;
+  n->open_handles--;
+}
+
+/* Serves EPMD in-process on the EPMD port, on every interface as epmd does
+ * (peers on other hosts look us up there too). */
+static int start_server(ep_node *n) {
+  ep_epmd_server_opts so = {0};
+  so.mem = n->mem;
+  ep_epmd_server *s;
+  int r = ep_epmd_server_start(n->loop, NULL, (uint16_t)n->epmd_port, &so, &s);
+  if (r) return r;
+  n->epmd_server = s;
+  n->open_handles++;
+  if (n->debug) fprintf(stderr, "erlpeer[%s]: serving EPMD on port %d\n", n->name, n->epmd_port);
+  return 0;
+}
+
+static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+  ep_node *n = ud;
+  if (status == EP_ENOEPMD && !n->epmd_server &&
+      (n->epmd_mode == EP_EPMD_AUTO || n->epmd_mode == EP_EPMD_EMBEDDED)) {
+    /* Nobody serves EPMD here: we do. (If another one started meanwhile,
+     * the port is taken and registering there is as good.) */
+    ep_epmd_reg_close(reg);
+    n->epmd_reg = NULL;
+    int r = start_server(n);
+    if (r && r != EP_EADDRINUSE) {
+      n->register_cb(n, r, 0);
+      return;
+    }
+    r = start_register(n);
+    if (r) n->register_cb(n, r, 0);
+    return;
+  }
+  if (status) {
+    ep_epmd_reg_close(reg);
+    n->epmd_reg = NULL;
+  }
+  n->register_cb(n, status, creation);
+}
+
+static int start_register(ep_node *n) {
+  const char *at = strchr(n->name, '@');
+  char alive[256];
+  snprintf(alive, sizeof alive, "%.*s", (int)(at - n->name), n->name);
+  ep_epmd_register_opts o = {0};
+  o.client.host = n->ipv6 ? "::1" : "127.0.0.1";
+  o.client.port = (uint16_t)n->epmd_port;
+  o.client.mem = n->mem;
+  o.name = alive;
+  o.port = (uint16_t)n->listen_port;
+  o.node_type = EP_EPMD_NODE_HIDDEN;
+  ep_epmd_reg *reg;
+  int r = ep_epmd_register(n->loop, &o, on_registered, on_lost, n, &reg);
+  if (r) return r;
+  n->epmd_reg = reg;
+  return 0;
+}
+
+static void on_register_none(uv_timer_t *t) {
+  ep_node *n = t->data;
+  /* Not registered: a random creation (never 0..3, which mean "old"). */
+  uint32_t v = 0;
+  uv_random(NULL, NULL, &v, sizeof v, 0, NULL);
+  n->register_cb(n, 0, v | 4);
+}
+
+int ep__epmd_register(ep_node *n, ep__register_cb cb) {
+  n->register_cb = cb;
+  if (n->epmd_mode == EP_EPMD_NONE) {
+    /* Report from the loop, never from inside ep_node_start. */
+    uv_timer_start(&n->start_timer, on_register_none, 0, 0);
+    return 0;
+  }
+  if (n->epmd_mode == EP_EPMD_EMBEDDED) {
+    int r = start_server(n);
+    if (r && r != EP_EADDRINUSE) return r;
+  }
+  return start_register(n);
+}
+
+void ep__epmd_close(ep_node *n) {
+  if (n->epmd_reg) {
+    ep_epmd_reg_close(n->epmd_reg);
+    n->epmd_reg = NULL;
+  }
+  if (n->epmd_server) {
+    ep_epmd_server_close(n->epmd_server, on_server_closed, n);
+    n->epmd_server = NULL;
+  }
+}

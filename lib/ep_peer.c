@@ -1,0 +1,1344 @@
+/* ep_peer.c - the peer controller, independent of the control connection.
+ * See ep_peer_int.h for the state machine and the connection interface. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ep_alt.h"
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_iolib.h"
+#include "ep_peer_int.h"
+#include "ep_text.h"
+
+extern char **environ;
+void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);
+
+/* --- small helpers ------------------------------------------------------------ */
+
+static char *xstrdup(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+int ep__strv_push(ep__strv *s, const char *str) {
+  if (s->n + 2 > s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    char **v = realloc(s->v, cap * sizeof *v);
+    if (!v) return EP_ENOMEM;
+    s->v = v;
+    s->cap = cap;
+  }
+  char *d = xstrdup(str);
+  if (!d) return EP_ENOMEM;
+  s->v[s->n++] = d;
+  s->v[s->n] = NULL;
+  return 0;
+}
+
+void ep__strv_free(ep__strv *s) {
+  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+static int strv_copy(ep__strv *d, const ep__strv *s) {
+  memset(d, 0, sizeof *d);
+  for (size_t i = 0; i < s->n; i++)
+    if (ep__strv_push(d, s->v[i])) return EP_ENOMEM;
+  return 0;
+}
+
+/* --- options --------------------------------------------------------------------- */
+
+ep_peer_opts *ep_peer_opts_new(void) {
+  ep_peer_opts *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->wait_boot = EP_PEER_DEFAULT_WAIT_MS;
+  o->accept_ms = 60000;
+  o->shutdown = EP_PEER_SHUTDOWN_HALT;
+  o->shutdown_ms = 5000;
+  o->detached = true;
+  return o;
+}
+
+void ep__peer_opts_clear(ep_peer_opts *o) {
+  free(o->name);
+  free(o->host);
+  free(o->tcp_ip);
+  free(o->prog);
+  ep__strv_free(&o->pre_args);
+  ep__strv_free(&o->args);
+  ep__strv_free(&o->env);
+}
+
+void ep_peer_opts_free(ep_peer_opts *o) {
+  if (!o) return;
+  ep__peer_opts_clear(o);
+  free(o);
+}
+
+int ep__peer_opts_copy(ep_peer_opts *d, const ep_peer_opts *s) {
+  *d = *s;
+  d->name = NULL, d->host = NULL, d->tcp_ip = NULL, d->prog = NULL;
+  memset(&d->pre_args, 0, sizeof d->pre_args);
+  memset(&d->args, 0, sizeof d->args);
+  memset(&d->env, 0, sizeof d->env);
+  if ((s->name && !(d->name = xstrdup(s->name))) || (s->host && !(d->host = xstrdup(s->host))) ||
+      (s->tcp_ip && !(d->tcp_ip = xstrdup(s->tcp_ip))) ||
+      (s->prog && !(d->prog = xstrdup(s->prog))) || strv_copy(&d->pre_args, &s->pre_args) ||
+      strv_copy(&d->args, &s->args) || strv_copy(&d->env, &s->env)) {
+    ep__peer_opts_clear(d);
+    return EP_ENOMEM;
+  }
+  return 0;
+}
+
+static int set_str(char **dst, const char *s) {
+  char *d = NULL;
+  if (s && !(d = xstrdup(s))) return EP_ENOMEM;
+  free(*dst);
+  *dst = d;
+  return 0;
+}
+
+static int valid_name(const char *s) {
+  if (!s || !*s || strlen(s) > 255) return 0;
+  for (const char *c = s; *c; c++)
+    if (*c == '@' || *c == ' ' || *c == '\n' || *c == '\t') return 0;
+  return 1;
+}
+
+int ep_peer_opts_set_name(ep_peer_opts *o, const char *name) {
+  if (!o || (name && !valid_name(name))) return EP_EINVAL;
+  return set_str(&o->name, name);
+}
+
+int ep_peer_opts_set_host(ep_peer_opts *o, const char *host) {
+  if (!o || (host && (!*host || strchr(host, '@') || strlen(host) > 255))) return EP_EINVAL;
+  return set_str(&o->host, host);
+}
+
+int ep_peer_opts_set_longnames(ep_peer_opts *o, bool l) {
+  if (!o) return EP_EINVAL;
+  o->longnames = l;
+  return 0;
+}
+
+int ep_peer_opts_set_connection_tcp(ep_peer_opts *o, const char *ip, int port) {
+  if (!o || port < 0 || port > 65535) return EP_EINVAL;
+  if (ip) {
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) return EP_EINVAL;
+  }
+  int rc = set_str(&o->tcp_ip, ip);
+  if (rc) return rc;
+  o->conn = EP_PEER_CONN_TCP;
+  o->conn_set = true;
+  o->tcp_port = port;
+  return 0;
+}
+
+int ep_peer_opts_set_connection_stdio(ep_peer_opts *o) {
+  if (!o) return EP_EINVAL;
+  o->conn = EP_PEER_CONN_STDIO;
+  o->conn_set = true;
+  return 0;
+}
+
+int ep_peer_opts_set_connection_dist(ep_peer_opts *o) {
+  if (!o) return EP_EINVAL;
+  o->conn = EP_PEER_CONN_DIST;
+  o->conn_set = true;
+  return 0;
+}
+
+int ep_peer_opts_set_exec(ep_peer_opts *o, const char *prog, const char *const *pre) {
+  if (!o || !prog || !*prog) return EP_EINVAL;
+  ep__strv v = {0};
+  for (size_t i = 0; pre && pre[i]; i++)
+    if (ep__strv_push(&v, pre[i])) {
+      ep__strv_free(&v);
+      return EP_ENOMEM;
+    }
+  int rc = set_str(&o->prog, prog);
+  if (rc) {
+    ep__strv_free(&v);
+    return rc;
+  }
+  ep__strv_free(&o->pre_args);
+  o->pre_args = v;
+  return 0;
+}
+
+int ep_peer_opts_add_arg(ep_peer_opts *o, const char *arg) {
+  if (!o || !arg) return EP_EINVAL;
+  return ep__strv_push(&o->args, arg);
+}
+
+int ep_peer_opts_set_env(ep_peer_opts *o, const char *k, const char *v) {
+  if (!o || !k || !*k || strchr(k, '=') || !v) return EP_EINVAL;
+  size_t kl = strlen(k);
+  char *kv = malloc(kl + strlen(v) + 2);
+  if (!kv) return EP_ENOMEM;
+  sprintf(kv, "%s=%s", k, v);
+  for (size_t i = 0; i < o->env.n; i++)
+    if (!strncmp(o->env.v[i], k, kl) && o->env.v[i][kl] == '=') {
+      free(o->env.v[i]);
+      o->env.v[i] = kv;
+      return 0;
+    }
+  int rc = ep__strv_push(&o->env, kv);
+  free(kv);
+  return rc;
+}
+
+int ep_peer_opts_set_wait_boot(ep_peer_opts *o, int64_t ms) {
+  if (!o || (ms <= 0 && ms != EP_PEER_WAIT_ASYNC && ms != EP_PEER_WAIT_NONE) || ms > UINT32_MAX)
+    return EP_EINVAL;
+  o->wait_boot = ms;
+  return 0;
+}
+
+int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint32_t ms) {
+  if (!o || ms == 0) return EP_EINVAL;
+  o->accept_ms = ms;
+  return 0;
+}
+
+int ep_peer_opts_set_shutdown(ep_peer_opts *o, ep_peer_shutdown mode, uint32_t ms) {
+  if (!o || mode > EP_PEER_SHUTDOWN_STOP) return EP_EINVAL;
+  /* The reference's disconnect_timeout(): 1000..2^32-1 or infinity. */
+  if (mode != EP_PEER_SHUTDOWN_CLOSE && ms < 1000) return EP_EINVAL;
+  o->shutdown = mode;
+  o->shutdown_ms = ms;
+  return 0;
+}
+
+int ep_peer_opts_set_peer_down(ep_peer_opts *o, ep_peer_down_mode m) {
+  if (!o || m > EP_PEER_DOWN_CRASH) return EP_EINVAL;
+  o->peer_down = m;
+  return 0;
+}
+
+int ep_peer_opts_set_detached(ep_peer_opts *o, bool d) {
+  if (!o) return EP_EINVAL;
+  o->detached = d;
+  return 0;
+}
+
+int ep_peer_opts_set_post_process_args(ep_peer_opts *o, ep_peer_args_fn fn, void *ud) {
+  if (!o) return EP_EINVAL;
+  o->post_fn = fn;
+  o->post_ud = ud;
+  return 0;
+}
+
+int ep_peer_args_push(ep_peer_args *out, const char *arg) {
+  if (!out || !arg) return EP_EINVAL;
+  int rc = ep__strv_push(&out->v, arg);
+  if (rc) out->err = rc;
+  return rc;
+}
+
+int ep_peer_opts_set_output(ep_peer_opts *o, ep_peer_output_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
+  o->output_cb = cb;
+  o->output_ud = ud;
+  return 0;
+}
+
+int ep_peer_opts_set_message(ep_peer_opts *o, ep_peer_message_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
+  o->message_cb = cb;
+  o->message_ud = ud;
+  return 0;
+}
+
+int ep_peer_opts_set_state_cb(ep_peer_opts *o, ep_peer_state_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
+  o->state_cb = cb;
+  o->state_ud = ud;
+  return 0;
+}
+
+/* --- names ---------------------------------------------------------------------------- */
+
+int ep_peer_random_name(const char *prefix, char *buf, size_t cap) {
+  static atomic_uint_fast64_t counter;
+  /* The reference uses erlang:unique_integer([positive]) and the OS pid: the
+   * pid makes names unique across controllers, the counter within one. */
+  uint64_t n = atomic_fetch_add(&counter, 1) + 1;
+  int len = snprintf(buf, cap, "%s-%llu-%ld", prefix ? prefix : "peer", (unsigned long long)n,
+                     (long)getpid());
+  if (len < 0 || (size_t)len >= cap) return EP_ERANGE;
+  return 0;
+}
+
+/* --- controller ------------------------------------------------------------------------- */
+
+ep_ctl *ep_ctl_new(uv_loop_t *loop) {
+  ep_ctl *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (loop) {
+    c->loop = loop;
+  } else {
+    if (uv_loop_init(&c->own_loop)) {
+      free(c);
+      return NULL;
+    }
+    c->loop = &c->own_loop;
+    c->private_loop = true;
+  }
+  return c;
+}
+
+uv_loop_t *ep_ctl_loop(ep_ctl *c) { return c ? c->loop : NULL; }
+
+static void ctl_maybe_free(ep_ctl *c) {
+  if (c && c->freed && c->npeers == 0 && !c->private_loop) free(c);
+}
+
+static void poll_timer_cb(uv_timer_t *t) { *(int *)t->data = 1; }
+static void close_free_timer(uv_handle_t *h) { free(h); }
+
+int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
+  if (!c || !c->private_loop) return EP_EINVAL;
+  if (ms == 0) {
+    uv_run(c->loop, UV_RUN_NOWAIT);
+    return 0;
+  }
+  uv_timer_t *t = malloc(sizeof *t);
+  int fired = 0;
+  if (!t) return EP_ENOMEM;
+  uv_timer_init(c->loop, t);
+  t->data = &fired;
+  uv_timer_start(t, poll_timer_cb, ms, 0);
+  while (!fired) uv_run(c->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)t, close_free_timer);
+  uv_run(c->loop, UV_RUN_NOWAIT);
+  return 0;
+}
+
+/* --- peer lifecycle ----------------------------------------------------------------------- */
+
+static void peer_release_memory(ep_peer *p) {
+  ep__call *c = p->calls_head;
+  while (c) {
+    ep__call *n = c->next;
+    free(c);
+    c = n;
+  }
+  ep_ctl *ctl = p->ctl;
+  if (ctl) {
+    if (p->prev_in_ctl)
+      p->prev_in_ctl->next_in_ctl = p->next_in_ctl;
+    else
+      ctl->peers = p->next_in_ctl;
+    if (p->next_in_ctl) p->next_in_ctl->prev_in_ctl = p->prev_in_ctl;
+    ctl->npeers--;
+  }
+  if (p->pidfd >= 0) close(p->pidfd);
+  ep_buf_free(&p->rx);
+  ep_buf_free(&p->text);
+  ep_alt_stdio_dec_free(&p->sdec);
+  if (p->rx_arena) ep_arena_free(p->rx_arena);
+  if (p->tx_arena) ep_arena_free(p->tx_arena);
+  ep_buf_free(&p->tx);
+  if (p->argv) {
+    for (size_t i = 0; p->argv[i]; i++) free(p->argv[i]);
+    free(p->argv);
+  }
+  free(p->node);
+  ep__peer_opts_clear(&p->o);
+  free(p);
+  ctl_maybe_free(ctl);
+}
+
+void ep__peer_handle_closed(uv_handle_t *h) {
+  ep_peer *p = h->data;
+  p->open_handles--;
+  if (p->freed && p->open_handles == 0) peer_release_memory(p);
+}
+
+static void close_timer(ep_peer *p, uv_timer_t *t) {
+  if (!uv_is_closing((uv_handle_t *)t)) uv_close((uv_handle_t *)t, ep__peer_handle_closed);
+}
+
+static void close_conn_handles(ep_peer *p) {
+  if (p->vt) p->vt->close_handles(p);
+  if (p->err_open) {
+    p->err_open = false;
+    uv_close((uv_handle_t *)&p->out_err, ep__peer_handle_closed);
+  }
+  if (p->std_open) {
+    p->std_open = false;
+    uv_close((uv_handle_t *)&p->out_std, ep__peer_handle_closed);
+  }
+  if (p->pidpoll_active) {
+    p->pidpoll_active = false;
+    uv_close((uv_handle_t *)&p->pidpoll, ep__peer_handle_closed);
+  }
+}
+
+/* Closes everything once the handle is freed and nothing needs the loop:
+ * the process handle stays until the child was reaped (no zombies). */
+static void maybe_release(ep_peer *p) {
+  if (!p->freed || p->proc_alive) return;
+  close_conn_handles(p);
+  close_timer(p, &p->t_boot);
+  close_timer(p, &p->t_calls);
+  close_timer(p, &p->t_stop);
+  close_timer(p, &p->t_defer);
+}
+
+static void kill_process(ep_peer *p) {
+  if (p->proc_alive) uv_process_kill(&p->proc, SIGKILL);
+}
+
+static void fail_calls(ep_peer *p, int err) {
+  while (p->calls_head) {
+    ep__call *c = p->calls_head;
+    p->calls_head = c->next;
+    if (p->calls_head)
+      p->calls_head->prev = NULL;
+    else
+      p->calls_tail = NULL;
+    p->ncalls--;
+    if (!c->internal && c->cb && !p->freed) {
+      ep_peer_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      c->cb(p, &r, c->ud);
+    }
+    free(c);
+  }
+}
+
+static void fire_start(ep_peer *p, int err) {
+  if (p->start_cb_done) return;
+  p->start_cb_done = true;
+  if (p->start_cb && !p->freed) p->start_cb(p, err, p->start_ud);
+}
+
+static void set_reason(ep_peer *p, const char *r) {
+  snprintf(p->down_reason, sizeof p->down_reason, "%s", r);
+}
+
+/* The one transition to DOWN (except a completed stop, see stop_done). */
+static void go_down(ep_peer *p, int err, const char *reason) {
+  if (p->phase == EP__PH_DOWN) return;
+  bool booting = p->phase <= EP__PH_PID;
+  p->phase = EP__PH_DOWN;
+  p->state = EP_PEER_DOWN;
+  if (booting && err == EP_EPEERDOWN) err = EP_EBOOT;
+  if (!booting && p->o.peer_down == EP_PEER_DOWN_CRASH) {
+    p->crashed = true;
+    err = EP_EPEERCRASH;
+  }
+  p->down_err = err;
+  set_reason(p, reason);
+  uv_timer_stop(&p->t_boot);
+  uv_timer_stop(&p->t_calls);
+  if (p->vt) p->vt->close(p);
+  /* garbage on the channel, a boot timeout: the peer cannot be trusted to
+   * halt by itself */
+  if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) kill_process(p);
+  if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
+  fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
+  if (booting) fire_start(p, err);
+  maybe_release(p);
+}
+
+static void become_running(ep_peer *p) {
+  p->phase = EP__PH_RUN;
+  p->state = EP_PEER_RUNNING;
+  uv_timer_stop(&p->t_boot);
+  if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_RUNNING, 0, p->o.state_ud);
+  fire_start(p, 0);
+}
+
+/* --- shutdown ------------------------------------------------------------------------------ */
+
+static int peer_gone(ep_peer *p) {
+  if (p->proc_alive) return 0;
+  if (p->o.conn == EP_PEER_CONN_STDIO || !p->o.detached) return 1;
+  if (p->os_pid > 0) return p->pid_gone;
+  return 1; /* nothing we can watch: a remote or unverified emulator */
+}
+
+static void stop_done(ep_peer *p) {
+  uv_timer_stop(&p->t_stop);
+  p->phase = EP__PH_DOWN;
+  p->state = EP_PEER_DOWN;
+  if (!p->down_err) {
+    p->down_err = EP_ECLOSED;
+    set_reason(p, "stopped");
+  }
+  if (p->vt) p->vt->close(p);
+  close_conn_handles(p);
+  if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, p->down_err, p->o.state_ud);
+  if (p->stop_cb && !p->freed) {
+    ep_peer_stop_cb cb = p->stop_cb;
+    p->stop_cb = NULL;
+    cb(p, p->stop_ud);
+  }
+  maybe_release(p);
+}
+
+static void check_stop(ep_peer *p) {
+  if (p->phase != EP__PH_STOPPING) return;
+  switch (p->o.shutdown) {
+    case EP_PEER_SHUTDOWN_CLOSE:
+      stop_done(p);
+      return;
+    case EP_PEER_SHUTDOWN_HALT:
+      if (peer_gone(p)) stop_done(p);
+      return;
+    default:
+      if (!p->vt->is_open(p) && peer_gone(p)) stop_done(p);
+      return;
+  }
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events) {
+  ep_peer *p = h->data;
+  p->pid_gone = true;
+  uv_poll_stop(h);
+  check_stop(p);
+}
+
+static void watch_pid(ep_peer *p) {
+#ifdef SYS_pidfd_open
+  if (p->os_pid <= 0 || p->pidpoll_active || p->o.conn == EP_PEER_CONN_STDIO || !p->o.detached)
+    return;
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)p->os_pid, 0);
+  if (fd < 0) {
+    if (errno == ESRCH) p->pid_gone = true;
+    return;
+  }
+  p->pidfd = fd;
+  if (uv_poll_init(p->loop, &p->pidpoll, fd)) return;
+  p->pidpoll.data = p;
+  p->open_handles++;
+  p->pidpoll_active = true;
+  uv_poll_start(&p->pidpoll, UV_READABLE, on_pidfd);
+#endif
+}
+
+static void force_kill(ep_peer *p) {
+  kill_process(p);
+  if (p->os_pid > 0 && !p->pid_gone) kill((pid_t)p->os_pid, SIGKILL);
+}
+
+static void on_stop_timeout(uv_timer_t *t) {
+  ep_peer *p = t->data;
+  if (p->phase == EP__PH_STOPPING) {
+    /* Past the timeout: take the connection down and make sure the
+     * emulator is gone (the reference forces the disconnect). */
+    p->vt->close(p);
+    force_kill(p);
+    if (!p->proc_alive) stop_done(p);
+    /* else: stop_done when the child is reaped */
+    return;
+  }
+  /* booting: the accept timeout of a TCP peer */
+  if (p->phase <= EP__PH_PID && !p->connected && p->o.conn == EP_PEER_CONN_TCP)
+    go_down(p, EP_ENOCONNECT, "accept_timeout");
+  else if (p->phase == EP__PH_DOWN)
+    force_kill(p); /* a peer that closed its channel but lingers */
+}
+
+static void on_defer(uv_timer_t *t) {
+  ep_peer *p = t->data;
+  if (p->defer_start_cb) {
+    p->defer_start_cb = false;
+    fire_start(p, p->defer_start_err);
+  }
+  if (p->stop_pending_cb) {
+    p->stop_pending_cb = false;
+    if (p->phase == EP__PH_STOPPING)
+      check_stop(p);
+    else if (p->stop_cb && !p->freed) {
+      ep_peer_stop_cb cb = p->stop_cb;
+      p->stop_cb = NULL;
+      cb(p, p->stop_ud);
+    }
+  }
+}
+
+int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
+  if (!p || p->freed) return EP_EINVAL;
+  if (p->phase == EP__PH_STOPPING || p->stop_cb) return EP_ESTATE;
+  p->stop_cb = cb;
+  p->stop_ud = ud;
+  if (p->phase == EP__PH_DOWN) {
+    p->stop_pending_cb = true;
+    uv_timer_start(&p->t_defer, on_defer, 0, 0);
+    return 0;
+  }
+  bool was_booting = p->phase <= EP__PH_PID;
+  p->phase = EP__PH_STOPPING;
+  uv_timer_stop(&p->t_boot);
+  uv_timer_stop(&p->t_calls);
+  fail_calls(p, EP_ECLOSED);
+  if (was_booting) fire_start(p, EP_ECANCELED);
+  watch_pid(p);
+  uint32_t ms = p->o.shutdown_ms;
+  if (p->vt->shutdown) {
+    if (p->vt->shutdown(p, p->o.shutdown)) p->vt->close(p);
+  } else switch (p->o.shutdown) {
+    case EP_PEER_SHUTDOWN_CLOSE:
+      p->vt->close(p);
+      break;
+    case EP_PEER_SHUTDOWN_HALT:
+      p->vt->close(p);
+      break;
+    default:
+      if (p->vt->is_open(p))
+        p->vt->cast(p, ep_atom("init"), ep_atom("stop"), ep_nil());
+      else
+        p->vt->close(p);
+      break;
+  }
+  if (p->o.shutdown != EP_PEER_SHUTDOWN_CLOSE && ms != EP_PEER_INFINITY)
+    uv_timer_start(&p->t_stop, on_stop_timeout, ms, 0);
+  p->stop_pending_cb = true; /* re-checked from the loop: cb never inline */
+  uv_timer_start(&p->t_defer, on_defer, 0, 0);
+  return 0;
+}
+
+void ep_peer_free(ep_peer *p) {
+  if (!p || p->freed) return;
+  if (p->phase != EP__PH_DOWN) {
+    if (p->vt) p->vt->close(p);
+    /* a child we own must be reaped: make sure it goes */
+    kill_process(p);
+    p->phase = EP__PH_DOWN;
+    p->state = EP_PEER_DOWN;
+  }
+  p->freed = true;
+  maybe_release(p);
+}
+
+/* --- process ---------------------------------------------------------------------------- */
+
+static void on_proc_closed(uv_handle_t *h) { ep__peer_handle_closed(h); }
+
+static void proc_on_exit(uv_process_t *proc, int64_t status, int sig) {
+  ep_peer *p = proc->data;
+  p->proc_alive = false;
+  p->exit_status = sig ? 128 + sig : (int)status;
+  uv_close((uv_handle_t *)proc, on_proc_closed);
+  char reason[64];
+  snprintf(reason, sizeof reason, "{exit_status,%d}", p->exit_status);
+  bool attached = p->o.conn == EP_PEER_CONN_STDIO || !p->o.detached;
+  if (p->phase == EP__PH_STOPPING) {
+    check_stop(p);
+  } else if (p->phase == EP__PH_DOWN) {
+    /* already down (e.g. garbage on the channel): now reaped */
+  } else if (attached) {
+    /* standard_io: the end of stdout decides (its last bytes may still be
+     * in the pipe); it reports this exit status */
+    if (p->o.conn != EP_PEER_CONN_STDIO || p->out_eof) go_down(p, EP_EPEERDOWN, reason);
+  } else if (p->phase <= EP__PH_PID && !p->connected && p->exit_status != 0) {
+    /* the launcher of a detached peer failed before the peer connected */
+    go_down(p, EP_EBOOT, reason);
+  }
+  maybe_release(p);
+}
+
+static int build_env(ep_peer *p, ep__strv *env) {
+  for (char **e = environ; *e; e++) {
+    bool overridden = !strncmp(*e, "EP_PEER_TOKEN=", 14);
+    for (size_t i = 0; i < p->o.env.n && !overridden; i++) {
+      const char *eq = strchr(p->o.env.v[i], '=');
+      size_t kl = (size_t)(eq - p->o.env.v[i]);
+      if (!strncmp(*e, p->o.env.v[i], kl) && (*e)[kl] == '=') overridden = true;
+    }
+    if (!overridden && ep__strv_push(env, *e)) return EP_ENOMEM;
+  }
+  for (size_t i = 0; i < p->o.env.n; i++)
+    if (ep__strv_push(env, p->o.env.v[i])) return EP_ENOMEM;
+  char tok[96];
+  snprintf(tok, sizeof tok, "EP_PEER_TOKEN=%s", p->token);
+  return ep__strv_push(env, tok);
+}
+
+static int build_argv(ep_peer *p, ep__strv *argv) {
+  int rc;
+  const char *prog = p->o.prog ? p->o.prog : "erl";
+  if ((rc = ep__strv_push(argv, prog))) return rc;
+  for (size_t i = 0; i < p->o.pre_args.n; i++)
+    if ((rc = ep__strv_push(argv, p->o.pre_args.v[i]))) return rc;
+  if (p->o.name) {
+    char full[600];
+    if (p->o.host)
+      snprintf(full, sizeof full, "%s@%s", p->o.name, p->o.host);
+    else
+      snprintf(full, sizeof full, "%s", p->o.name);
+    if ((rc = ep__strv_push(argv, p->o.longnames ? "-name" : "-sname"))) return rc;
+    if ((rc = ep__strv_push(argv, full))) return rc;
+  }
+  /* OTP 27's order: the user's args, then the start command; an OTP 25
+   * peer does not mind. */
+  for (size_t i = 0; i < p->o.args.n; i++)
+    if ((rc = ep__strv_push(argv, p->o.args.v[i]))) return rc;
+  if ((rc = p->vt->prepare(p, argv))) return rc;
+  if (p->o.post_fn) {
+    ep_peer_args out = {{0}, 0};
+    rc = p->o.post_fn(argv->n - 1, (const char *const *)argv->v + 1, &out, p->o.post_ud);
+    if (!rc) rc = out.err;
+    if (!rc && out.v.n == 0 && argv->n > 1) rc = 0;
+    if (rc) {
+      ep__strv_free(&out.v);
+      return rc;
+    }
+    ep__strv nv = {0};
+    if ((rc = ep__strv_push(&nv, prog))) {
+      ep__strv_free(&out.v);
+      return rc;
+    }
+    for (size_t i = 0; i < out.v.n && !rc; i++) rc = ep__strv_push(&nv, out.v.v[i]);
+    ep__strv_free(&out.v);
+    if (rc) {
+      ep__strv_free(&nv);
+      return rc;
+    }
+    ep__strv_free(argv);
+    *argv = nv;
+  }
+  return 0;
+}
+
+static void on_boot_timeout(uv_timer_t *t) {
+  ep_peer *p = t->data;
+  if (p->phase <= EP__PH_PID) go_down(p, EP_ETIMEDOUT, "timeout");
+}
+
+/* --- incoming control messages ---------------------------------------------------------- */
+
+void ep__peer_on_output(ep_peer *p, const char *text, size_t n) {
+  if (n && p->o.output_cb && !p->freed) p->o.output_cb(p, text, n, p->o.output_ud);
+}
+
+void ep__peer_on_connected(ep_peer *p) {
+  if (p->phase <= EP__PH_PID) uv_timer_stop(&p->t_stop); /* the accept timeout */
+}
+
+void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason) {
+  if (p->vt) p->vt->close(p);
+  if (p->phase == EP__PH_STOPPING) {
+    check_stop(p);
+    return;
+  }
+  if (p->phase == EP__PH_DOWN) return;
+  if (err != EP_EPEERDOWN) {
+    go_down(p, err, reason);
+    return;
+  }
+  bool attached = p->o.conn == EP_PEER_CONN_STDIO || !p->o.detached;
+  if (attached && p->proc_alive) {
+    /* wait for the exit status, it is the better reason; a peer that closed
+     * its channel but stays alive is killed after a grace period */
+    if (p->o.conn == EP_PEER_CONN_STDIO) {
+      uv_timer_start(&p->t_stop, on_stop_timeout, 5000, 0);
+      p->phase = p->phase; /* still booting/running until the exit */
+      return;
+    }
+  }
+  if (!p->proc_alive && p->exit_status >= 0) {
+    char r[64];
+    snprintf(r, sizeof r, "{exit_status,%d}", p->exit_status);
+    if (attached) {
+      go_down(p, EP_EPEERDOWN, r);
+      return;
+    }
+  }
+  go_down(p, EP_EPEERDOWN, reason);
+}
+
+static ep__call *find_call(ep_peer *p, uint64_t seq) {
+  for (ep__call *c = p->calls_head; c; c = c->next)
+    if (c->seq == seq) return c;
+  return NULL;
+}
+
+static void unlink_call(ep_peer *p, ep__call *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    p->calls_head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    p->calls_tail = c->prev;
+  p->ncalls--;
+}
+
+/* /proc/PID/environ holds our token only if PID is the emulator we started
+ * (an exec wrapper such as ssh runs it elsewhere: then we never signal it). */
+static int pid_is_ours(ep_peer *p, long pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  char want[96];
+  snprintf(want, sizeof want, "EP_PEER_TOKEN=%s", p->token);
+  size_t wl = strlen(want);
+  char buf[8192];
+  size_t have = 0, n;
+  int found = 0;
+  while (!found && (n = fread(buf + have, 1, sizeof buf - have - 1, f)) > 0) {
+    have += n;
+    buf[have] = 0;
+    for (size_t i = 0; i + wl <= have; i++)
+      if (!memcmp(buf + i, want, wl) && (i == 0 || buf[i - 1] == 0)) {
+        found = 1;
+        break;
+      }
+    if (have > wl) {
+      memmove(buf, buf + have - wl, wl);
+      have = wl;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
+  ep_term ok = ep_atom("ok");
+  if (ep_is_record(req, "put_chars", 3) || ep_is_record(req, "put_chars", 2)) {
+    ep_buf b;
+    ep_buf_init(&b, NULL);
+    int rc = ep_iolib_chardata(&b, req.v.items[req.n - 1]);
+    if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
+    ep_buf_free(&b);
+    return rc ? EP_TUPLE(a, ep_atom("error"), ep_atom("put_chars")) : ok;
+  }
+  if (ep_is_record(req, "put_chars", 5) || ep_is_record(req, "put_chars", 4)) {
+    const ep_term *e = req.v.items + (req.n - 3);
+    if (ep_atom_eq(e[0], "io_lib") && ep_atom_eq(e[1], "format") && ep_list_len(e[2]) == 2) {
+      ep_buf b;
+      ep_buf_init(&b, NULL);
+      int rc = ep_iolib_format(&b, ep_list_at(e[2], 0), ep_list_at(e[2], 1));
+      if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
+      ep_buf_free(&b);
+      if (!rc) return ok;
+      return EP_TUPLE(a, ep_atom("error"), ep_atom("format"));
+    }
+    return EP_TUPLE(a, ep_atom("error"), ep_atom("enotsup"));
+  }
+  if (ep_is_record(req, "requests", 2) && depth == 0) {
+    ep_term r = ok;
+    ptrdiff_t n = ep_list_len(req.v.items[1]);
+    for (ptrdiff_t i = 0; i < n; i++) {
+      r = io_reply_for(p, a, ep_list_at(req.v.items[1], (size_t)i), 1);
+      if (ep_is_record(r, "error", 2)) break;
+    }
+    return r;
+  }
+  if (req.type == EP_T_TUPLE && req.n >= 1 &&
+      (ep_atom_eq(req.v.items[0], "get_chars") || ep_atom_eq(req.v.items[0], "get_line") ||
+       ep_atom_eq(req.v.items[0], "get_until") || ep_atom_eq(req.v.items[0], "get_password")))
+    return ep_atom("eof");
+  if (ep_atom_eq(req, "get_password")) return ep_atom("eof");
+  if (ep_atom_eq(req, "getopts"))
+    return EP_LIST(a, EP_TUPLE(a, ep_atom("binary"), ep_atom("false")),
+                   EP_TUPLE(a, ep_atom("encoding"), ep_atom("unicode")));
+  if (ep_is_record(req, "setopts", 2)) return ok;
+  if (ep_is_record(req, "get_geometry", 2)) return EP_TUPLE(a, ep_atom("error"), ep_atom("enotsup"));
+  return EP_TUPLE(a, ep_atom("error"), ep_atom("request"));
+}
+
+void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
+  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(NULL))) {
+    go_down(p, EP_ENOMEM, "out_of_memory");
+    return;
+  }
+  ep_arena *a = p->rx_arena;
+  ep_term t;
+  size_t pos = 0;
+  int rc = ep_decode(a, etf, n, &pos, &t, NULL);
+  if (rc || pos != n) {
+    ep__peer_on_conn_lost(p, EP_EALTFRAME, "garbled_term");
+    return;
+  }
+  ep_alt_msg m;
+  if (ep_alt_parse(t, &m)) {
+    ep_arena_reset(a); /* a term we do not know: the reference would crash; we skip it */
+    return;
+  }
+  switch (m.kind) {
+    case EP_ALT_STARTED:
+      if (p->phase == EP__PH_BOOT) {
+        const char *node = m.a.v.str;
+        free(p->node);
+        p->node = xstrdup(node);
+        /* Learn the emulator's OS pid (needed to wait for a detached peer to
+         * go and to kill it past a timeout); boot completes with the answer. */
+        ep__call *c = calloc(1, sizeof *c);
+        if (c && p->vt->call(p, 0, ep_atom("os"), ep_atom("getpid"), ep_nil()) == 0) {
+          c->seq = 0;
+          c->internal = true;
+          c->deadline = UINT64_MAX;
+          c->prev = p->calls_tail;
+          if (p->calls_tail)
+            p->calls_tail->next = c;
+          else
+            p->calls_head = c;
+          p->calls_tail = c;
+          p->ncalls++;
+          p->phase = EP__PH_PID;
+        } else {
+          free(c);
+          become_running(p);
+        }
+      }
+      break;
+    case EP_ALT_REPLY: {
+      ep__call *c = find_call(p, m.seq);
+      if (!c) break; /* a late reply after its timeout */
+      unlink_call(p, c);
+      if (c->internal) {
+        const char *s;
+        size_t sl;
+        ep_arena *tmp = ep_arena_new(NULL);
+        if (tmp && m.cls == EP_ALT_OK && ep_get_text(tmp, m.a, &s, &sl) == 0) {
+          long pid = strtol(s, NULL, 10);
+          if (pid > 1 && pid_is_ours(p, pid)) p->os_pid = pid;
+        }
+        if (tmp) ep_arena_free(tmp);
+        free(c);
+        if (p->phase == EP__PH_PID) become_running(p);
+        break;
+      }
+      ep_peer_result r = {0};
+      r.arena = a;
+      p->rx_arena = NULL; /* handed to the caller */
+      if (m.cls == EP_ALT_OK) {
+        r.status = 0;
+        r.value = m.a;
+      } else {
+        r.status = EP_EEXCEPTION;
+        r.cls = ep_atom(ep_alt_class_name(m.cls));
+        r.reason = m.a;
+        r.stacktrace = m.b;
+      }
+      ep_peer_call_cb cb = c->cb;
+      void *ud = c->ud;
+      free(c);
+      if (cb && !p->freed)
+        cb(p, &r, ud);
+      else
+        ep_arena_free(r.arena);
+      return;
+    }
+    case EP_ALT_IO_REQUEST: {
+      ep_term reply = io_reply_for(p, a, m.c, 0);
+      if (p->vt->is_open(p)) p->vt->io_reply(p, m.a, m.b, reply);
+      break;
+    }
+    case EP_ALT_MESSAGE:
+      if (p->o.message_cb && !p->freed) {
+        p->rx_arena = NULL;
+        p->o.message_cb(p, m.a, m.b, a, p->o.message_ud);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  if (p->rx_arena) ep_arena_reset(p->rx_arena);
+}
+
+/* --- start ----------------------------------------------------------------------------------- */
+
+int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
+                  ep_peer_start_cb cb, void *ud) {
+  if (out) *out = NULL;
+  if (!ctl || !o || ctl->freed) return EP_EINVAL;
+  ep_peer_conn conn = o->conn;
+  if (!o->conn_set) {
+    /* the reference: no connection and no name is `not_alive`; a name
+     * without connection means the distribution */
+    if (!o->name) return EP_EINVAL;
+    conn = EP_PEER_CONN_DIST;
+  }
+  if (conn == EP_PEER_CONN_DIST) {
+    int nr = ep__ctl_need_node(ctl);
+    if (nr) return nr;
+  }
+  if (conn == EP_PEER_CONN_STDIO && !o->detached) { /* allowed: stdio is always attached */
+  }
+  if (o->detached == false && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
+  if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
+
+  ep_peer *p = calloc(1, sizeof *p);
+  if (!p) return EP_ENOMEM;
+  if (ep__peer_opts_copy(&p->o, o)) {
+    free(p);
+    return EP_ENOMEM;
+  }
+  p->o.conn = conn;
+  p->ctl = ctl;
+  p->loop = ctl->loop;
+  p->linked = link;
+  p->exit_status = -1;
+  p->pidfd = -1;
+  p->next_seq = 1;
+  p->start_cb = cb;
+  p->start_ud = ud;
+  p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : conn == EP_PEER_CONN_DIST ? &ep__peer_dist_vt : &ep__peer_stdio_vt;
+  if (conn == EP_PEER_CONN_DIST && !p->o.name) {
+    /* The reference's default: a unique random name. */
+    char nm[128];
+    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
+  }
+  ep_buf_init(&p->rx, NULL);
+  ep_buf_init(&p->text, NULL);
+  ep_buf_init(&p->tx, NULL);
+  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  {
+    static atomic_uint_fast64_t tokn;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(p->token, sizeof p->token, "%ld-%llu-%ld%09ld", (long)getpid(),
+             (unsigned long long)atomic_fetch_add(&tokn, 1), (long)ts.tv_sec, ts.tv_nsec);
+  }
+  p->next_in_ctl = ctl->peers;
+  if (ctl->peers) ctl->peers->prev_in_ctl = p;
+  ctl->peers = p;
+  ctl->npeers++;
+
+  uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
+  for (size_t i = 0; i < 4; i++) {
+    uv_timer_init(p->loop, timers[i]);
+    timers[i]->data = p;
+    p->open_handles++;
+  }
+
+  ep__strv argv = {0}, env = {0};
+  int rc = build_argv(p, &argv);
+  if (!rc) rc = build_env(p, &env);
+  bool attached_tcp = conn == EP_PEER_CONN_TCP && !p->o.detached;
+  if (!rc && (conn == EP_PEER_CONN_STDIO || attached_tcp)) {
+    if (uv_pipe_init(p->loop, &p->out_err, 0) == 0) {
+      p->out_err.data = p;
+      p->open_handles++;
+      p->err_open = true;
+    } else {
+      rc = EP_ESYS;
+    }
+  }
+  if (!rc && attached_tcp) {
+    if (uv_pipe_init(p->loop, &p->out_std, 0) == 0) {
+      p->out_std.data = p;
+      p->open_handles++;
+      p->std_open = true;
+    } else {
+      rc = EP_ESYS;
+    }
+  }
+  if (!rc) {
+    uv_stdio_container_t io[3];
+    memset(io, 0, sizeof io);
+    if (conn == EP_PEER_CONN_STDIO) {
+      io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+      io[0].data.stream = (uv_stream_t *)&p->in;
+      io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+      io[1].data.stream = (uv_stream_t *)&p->out;
+      io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+      io[2].data.stream = (uv_stream_t *)&p->out_err;
+    } else if (attached_tcp) {
+      io[0].flags = UV_IGNORE;
+      io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+      io[1].data.stream = (uv_stream_t *)&p->out_std;
+      io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+      io[2].data.stream = (uv_stream_t *)&p->out_err;
+    } else {
+      io[0].flags = io[1].flags = io[2].flags = UV_IGNORE;
+    }
+    uv_process_options_t po;
+    memset(&po, 0, sizeof po);
+    po.file = argv.v[0];
+    po.args = argv.v;
+    po.env = env.v;
+    po.exit_cb = proc_on_exit;
+    po.stdio = io;
+    po.stdio_count = 3;
+    p->proc.data = p;
+    int src = uv_spawn(p->loop, &p->proc, &po);
+    if (src) {
+      rc = src == UV_ENOENT || src == UV_EACCES ? EP_ESPAWN : ep_err_from_errno(src);
+      if (rc == EP_ESYS) rc = EP_ESPAWN;
+      /* uv_spawn failed: the handle still needs closing */
+      p->open_handles++;
+      uv_close((uv_handle_t *)&p->proc, ep__peer_handle_closed);
+    } else {
+      p->open_handles++;
+      p->proc_alive = true;
+      p->proc_started = true;
+    }
+  }
+  ep__strv_free(&env);
+  if (!rc) {
+    p->argv = argv.v; /* keep for ep_peer_argv */
+    argv.v = NULL;
+    argv.n = 0;
+    rc = p->vt->spawned(p);
+    if (p->err_open) ep__peer_err_read_start(p, &p->out_err);
+    if (p->std_open) ep__peer_err_read_start(p, &p->out_std);
+  }
+  ep__strv_free(&argv);
+  if (rc) {
+    /* nothing may be left behind and cb is never called */
+    p->start_cb = NULL;
+    p->o.state_cb = NULL;
+    p->o.output_cb = NULL;
+    p->o.message_cb = NULL;
+    p->start_cb_done = true;
+    p->phase = EP__PH_DOWN;
+    p->state = EP_PEER_DOWN;
+    kill_process(p);
+    p->freed = true;
+    maybe_release(p);
+    return rc;
+  }
+  if (p->o.wait_boot > 0) uv_timer_start(&p->t_boot, on_boot_timeout, (uint64_t)p->o.wait_boot, 0);
+  if (conn == EP_PEER_CONN_TCP) uv_timer_start(&p->t_stop, on_stop_timeout, p->o.accept_ms, 0);
+  if (p->o.wait_boot == EP_PEER_WAIT_NONE) {
+    p->defer_start_cb = true;
+    p->defer_start_err = 0;
+    uv_timer_start(&p->t_defer, on_defer, 0, 0);
+  }
+  if (out) *out = p;
+  return 0;
+}
+
+/* --- calls ------------------------------------------------------------------------------------- */
+
+static void arm_call_timer(ep_peer *p);
+
+static void on_call_timer(uv_timer_t *t) {
+  ep_peer *p = t->data;
+  uint64_t now = uv_now(p->loop);
+  ep__call *c = p->calls_head;
+  while (c) {
+    ep__call *n = c->next;
+    if (c->deadline <= now) {
+      unlink_call(p, c);
+      if (c->cb && !p->freed) {
+        ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+        c->cb(p, &r, c->ud);
+      }
+      free(c);
+    }
+    c = n;
+  }
+  arm_call_timer(p);
+}
+
+static void arm_call_timer(ep_peer *p) {
+  uint64_t min = UINT64_MAX;
+  for (ep__call *c = p->calls_head; c; c = c->next)
+    if (c->deadline < min) min = c->deadline;
+  if (min == UINT64_MAX) {
+    uv_timer_stop(&p->t_calls);
+    return;
+  }
+  uint64_t now = uv_now(p->loop);
+  uv_timer_start(&p->t_calls, on_call_timer, min > now ? min - now : 0, 0);
+}
+
+static int usable(const ep_peer *p) {
+  if (!p || p->freed) return EP_EINVAL;
+  if (p->crashed) return EP_EPEERCRASH;
+  if (p->phase == EP__PH_DOWN) return EP_EPEERDOWN;
+  if (p->phase != EP__PH_RUN) return EP_ESTATE;
+  return 0;
+}
+
+int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
+                 ep_peer_call_cb cb, void *ud) {
+  int rc = usable(p);
+  if (rc) return rc;
+  if (!cb || !ep_is_list(args)) return EP_EINVAL;
+  if (p->ncalls >= EP_LIMIT_PEER_CALLS) return EP_ENOMEM;
+  ep__call *c = calloc(1, sizeof *c);
+  if (!c) return EP_ENOMEM;
+  c->seq = p->next_seq++;
+  if ((rc = p->vt->call(p, c->seq, m, f, args))) {
+    free(c);
+    return rc;
+  }
+  c->cb = cb;
+  c->ud = ud;
+  c->deadline = timeout_ms == EP_PEER_INFINITY ? UINT64_MAX : uv_now(p->loop) + timeout_ms;
+  c->prev = p->calls_tail;
+  if (p->calls_tail)
+    p->calls_tail->next = c;
+  else
+    p->calls_head = c;
+  p->calls_tail = c;
+  p->ncalls++;
+  if (c->deadline != UINT64_MAX) {
+    /* the earliest deadline is usually the oldest call: only re-arm when
+     * this one is due before what the timer waits for */
+    uint64_t due = uv_timer_get_due_in(&p->t_calls);
+    if (!uv_is_active((uv_handle_t *)&p->t_calls) || timeout_ms < due)
+      uv_timer_start(&p->t_calls, on_call_timer, timeout_ms, 0);
+  }
+  return 0;
+}
+
+int ep_peer_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
+  int rc = usable(p);
+  if (rc) return rc;
+  if (!ep_is_list(args)) return EP_EINVAL;
+  return p->vt->cast(p, m, f, args);
+}
+
+int ep_peer_send(ep_peer *p, ep_term to, ep_term msg) {
+  int rc = usable(p);
+  if (rc) return rc;
+  if (to.type != EP_T_PID && to.type != EP_T_ATOM) return EP_EINVAL;
+  return p->vt->send(p, to, msg);
+}
+
+void ep_peer_result_free(ep_peer_result *r) {
+  if (r && r->arena) {
+    ep_arena_free(r->arena);
+    r->arena = NULL;
+  }
+}
+
+/* --- getters -------------------------------------------------------------------------------- */
+
+ep_peer_state ep_peer_get_state(const ep_peer *p) { return p ? p->state : EP_PEER_DOWN; }
+int ep_peer_down_err(const ep_peer *p) { return p ? p->down_err : EP_EINVAL; }
+const char *ep_peer_down_reason(const ep_peer *p) { return p ? p->down_reason : ""; }
+const char *ep_peer_node(const ep_peer *p) { return p ? p->node : NULL; }
+int ep_peer_exit_status(const ep_peer *p) { return p ? p->exit_status : -1; }
+long ep_peer_os_pid(const ep_peer *p) { return p ? p->os_pid : 0; }
+const char *const *ep_peer_argv(const ep_peer *p) {
+  return p ? (const char *const *)p->argv : NULL;
+}
+
+/* --- blocking API ---------------------------------------------------------------------------- */
+
+typedef struct sync_wait {
+  int done;
+  int err;
+  ep_peer_result *res;
+} sync_wait;
+
+const char *ep_ctl_last_start_reason(const ep_ctl *c) { return c ? c->last_reason : ""; }
+
+static void sync_start_cb(ep_peer *p, int err, void *ud) {
+  sync_wait *w = ud;
+  w->done = 1;
+  w->err = err;
+}
+
+static void run_until(ep_ctl *c, int *flag) {
+  while (!*flag) uv_run(c->loop, UV_RUN_ONCE);
+}
+
+/* Runs the private loop until the peer's memory is released. */
+static void sync_release(ep_ctl *c, ep_peer *p) {
+  size_t before = c->npeers;
+  ep_peer_free(p);
+  while (c->npeers >= before) uv_run(c->loop, UV_RUN_ONCE);
+}
+
+int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out) {
+  if (out) *out = NULL;
+  if (!c || !c->private_loop || !out) return EP_EINVAL;
+  sync_wait w = {0, 0, NULL};
+  ep_peer *p;
+  int rc = ep_peer_start(c, o, link, &p, sync_start_cb, &w);
+  if (rc) {
+    uv_run(c->loop, UV_RUN_NOWAIT); /* let the closed handles go */
+    return rc;
+  }
+  run_until(c, &w.done);
+  if (w.err) {
+    snprintf(c->last_reason, sizeof c->last_reason, "%s", p->down_reason);
+    sync_release(c, p);
+    return w.err;
+  }
+  *out = p;
+  return 0;
+}
+
+static void sync_call_cb(ep_peer *p, ep_peer_result *r, void *ud) {
+  sync_wait *w = ud;
+  *w->res = *r;
+  w->done = 1;
+}
+
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
+                      ep_peer_result *r) {
+  if (!p || !r || !p->ctl || !p->ctl->private_loop) return EP_EINVAL;
+  memset(r, 0, sizeof *r);
+  sync_wait w = {0, 0, r};
+  int rc = ep_peer_call(p, m, f, args, timeout_ms, sync_call_cb, &w);
+  if (rc) {
+    r->status = rc;
+    return rc;
+  }
+  run_until(p->ctl, &w.done);
+  return r->status;
+}
+
+static void sync_stop_cb(ep_peer *p, void *ud) { ((sync_wait *)ud)->done = 1; }
+
+int ep_peer_stop_sync(ep_peer *p) {
+  if (!p || !p->ctl || !p->ctl->private_loop) return EP_EINVAL;
+  sync_wait w = {0, 0, NULL};
+  int rc = ep_peer_stop(p, sync_stop_cb, &w);
+  if (rc) return rc;
+  run_until(p->ctl, &w.done);
+  return 0;
+}
+
+void ep_ctl_free(ep_ctl *c) {
+  if (!c) return;
+  c->freed = true;
+  if (c->private_loop) {
+    for (ep_peer *p = c->peers; p; p = p->next_in_ctl)
+      if (!p->freed && p->linked && p->phase != EP__PH_DOWN && p->phase != EP__PH_STOPPING)
+        ep_peer_stop_sync(p);
+    /* the loop goes away with the controller: every peer handle closes */
+    ep_peer *p = c->peers;
+    while (p) {
+      ep_peer *n = p->next_in_ctl;
+      ep_peer_free(p);
+      p = n;
+    }
+    while (c->npeers > 0) uv_run(c->loop, UV_RUN_ONCE);
+    ep__ctl_release_node(c);
+    uv_run(c->loop, UV_RUN_NOWAIT);
+    uv_loop_close(c->loop);
+    free(c);
+    return;
+  }
+  ep_peer *p = c->peers;
+  while (p) {
+    ep_peer *n = p->next_in_ctl;
+    if (p->linked) ep_peer_free(p);
+    p = n;
+  }
+  ctl_maybe_free(c);
+}

@@ -1,0 +1,218 @@
+/* ep_peer_int.h - inside the peer controller: the peer record and the
+ * interface every control connection implements.
+ *
+ * lib/ep_peer.c is the connection-independent part (options, command line,
+ * process, state machine, calls and their timeouts, I/O relay, shutdown
+ * waits, blocking API). A control connection plugs in with ep__peer_conn_vt:
+ * lib/ep_peer_alt.c implements TCP and standard_io; the distribution
+ * connection (on the hidden node runtime) implements the same table.
+ *
+ * State machine of a peer (p->state, p->phase):
+ *
+ *   BOOTING --{started, Node}--> RUNNING --stop--> (STOPPING) --> DOWN
+ *      |                            |
+ *      +--exit/close/timeout-->  DOWN (boot failed)   +--lost--> DOWN (peer_down)
+ */
+#ifndef EP_PEER_INT_H
+#define EP_PEER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ep_alt.h"
+#include "ep_mem.h"
+#include "ep_node.h"
+#include "ep_peer.h"
+#include "ep_term.h"
+
+typedef struct ep__strv {
+  char **v;
+  size_t n, cap;
+} ep__strv;
+
+int ep__strv_push(ep__strv *s, const char *str);
+void ep__strv_free(ep__strv *s);
+
+struct ep_peer_args {
+  ep__strv v;
+  int err;
+};
+
+struct ep_peer_opts {
+  char *name, *host;
+  bool longnames;
+  bool conn_set;
+  ep_peer_conn conn;
+  char *tcp_ip;
+  int tcp_port;
+  char *prog;
+  ep__strv pre_args, args, env; /* env: "K=V" */
+  int64_t wait_boot;
+  uint32_t accept_ms;
+  ep_peer_shutdown shutdown;
+  uint32_t shutdown_ms;
+  ep_peer_down_mode peer_down;
+  bool detached;
+  ep_peer_args_fn post_fn;
+  void *post_ud;
+  ep_peer_output_cb output_cb;
+  void *output_ud;
+  ep_peer_message_cb message_cb;
+  void *message_ud;
+  ep_peer_state_cb state_cb;
+  void *state_ud;
+};
+
+int ep__peer_opts_copy(ep_peer_opts *dst, const ep_peer_opts *src);
+void ep__peer_opts_clear(ep_peer_opts *o);
+
+typedef struct ep__call ep__call;
+struct ep__call {
+  ep__call *next, *prev;
+  uint64_t seq;
+  uint64_t deadline; /* uv_now ms; UINT64_MAX: none */
+  ep_peer_call_cb cb;
+  void *ud;
+  bool internal; /* the boot-time os:getpid() */
+};
+
+/* The control-connection interface. Every function gets the peer; errors
+ * are ep_err codes. */
+typedef struct ep__peer_conn_vt {
+  const char *name;
+  /* Before the spawn: set up what the peer will connect to and append the
+   * start arguments (-user peer -origin ...) to argv. */
+  int (*prepare)(ep_peer *p, ep__strv *argv);
+  /* After a successful spawn (pipes are open; start reading). */
+  int (*spawned)(ep_peer *p);
+  /* Control messages. */
+  int (*call)(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args);
+  int (*cast)(ep_peer *p, ep_term m, ep_term f, ep_term args);
+  int (*send)(ep_peer *p, ep_term to, ep_term msg);
+  int (*io_reply)(ep_peer *p, ep_term from, ep_term ref, ep_term reply);
+  /* Drops the connection (idempotent). The peer halts when it notices. */
+  void (*close)(ep_peer *p);
+  /* 1 while the connection is up. */
+  int (*is_open)(ep_peer *p);
+  /* Optional: starts a shutdown the connection's own way (the distribution
+   * calls erlang:halt() for HALT, init:stop() for STOP, disconnects for
+   * CLOSE); then ep_peer.c waits as for the alternative connections (process
+   * gone, connection closed, timeout -> kill). NULL: the alternative
+   * connections' way (close; close; cast init:stop). */
+  int (*shutdown)(ep_peer *p, ep_peer_shutdown mode);
+  /* Closes the connection's libuv handles; calls ep__peer_handle_closed once
+   * per handle it closes. Returns how many it closes. */
+  int (*close_handles)(ep_peer *p);
+} ep__peer_conn_vt;
+
+extern const ep__peer_conn_vt ep__peer_tcp_vt;
+extern const ep__peer_conn_vt ep__peer_stdio_vt;
+extern const ep__peer_conn_vt ep__peer_dist_vt; /* lib/ep_peer_dist.c */
+
+typedef enum ep__phase {
+  EP__PH_BOOT = 0, /* spawned, waiting for {started, Node} */
+  EP__PH_PID,      /* started; asking os:getpid() */
+  EP__PH_RUN,
+  EP__PH_STOPPING,
+  EP__PH_DOWN
+} ep__phase;
+
+struct ep_ctl {
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  bool private_loop;
+  bool freed;
+  size_t npeers; /* peers still referencing this controller */
+  ep_peer *peers;
+  char last_reason[160]; /* of the last failed ep_peer_start_sync */
+  ep_node *node;         /* the hidden node dist peers dial */
+  bool own_node;         /* started by ep_ctl_start_node: freed with the controller */
+};
+
+/* lib/ep_peer_dist.c: the node a dist peer needs (a blocking controller
+ * starts a default one); the controller lets go of it when freed. */
+int ep__ctl_need_node(ep_ctl *c);
+void ep__ctl_release_node(ep_ctl *c);
+
+struct ep_peer {
+  ep_ctl *ctl;
+  ep_peer *next_in_ctl, *prev_in_ctl;
+  uv_loop_t *loop;
+  ep_peer_opts o;
+  const ep__peer_conn_vt *vt;
+  void *conn_state; /* the connection's own state (the dist connection's) */
+  bool linked, freed, crashed, start_cb_done;
+  ep_peer_state state;
+  ep__phase phase;
+  int down_err;
+  char down_reason[160];
+  char *node;
+  char token[64]; /* EP_PEER_TOKEN value: proves an OS pid is ours */
+  char **argv;
+  int exit_status;
+  long os_pid;
+
+  /* process */
+  uv_process_t proc;
+  bool proc_alive, proc_started;
+  uv_pipe_t out_err; /* stderr (standard_io, attached TCP) */
+  bool err_open;
+  uv_pipe_t out_std; /* stdout of an attached TCP peer */
+  bool std_open;
+
+  /* pidfd of a detached peer's emulator, for waiting on its exit */
+  int pidfd;
+  uv_poll_t pidpoll;
+  bool pidpoll_active, pid_gone;
+
+  /* timers */
+  uv_timer_t t_boot, t_calls, t_stop, t_defer;
+  int open_handles;
+
+  /* connection state (TCP or standard_io) */
+  uv_tcp_t listener;
+  bool listening;
+  uv_tcp_t sock;
+  bool sock_open, connected;
+  uv_pipe_t in, out; /* standard_io: peer's stdin, stdout */
+  bool in_open, out_open, out_eof;
+  ep_buf rx;
+  ep_alt_stdio_dec sdec;
+  ep_buf text;
+  ep_arena *rx_arena;
+  /* outgoing frames: written at once when no write is in flight, else
+   * gathered and written together when it completes (fewer syscalls under
+   * load, no added latency when idle) */
+  ep_buf tx;
+  bool tx_inflight;
+  ep_arena *tx_arena; /* scratch for building control terms */
+
+  /* calls */
+  uint64_t next_seq;
+  ep__call *calls_head, *calls_tail;
+  size_t ncalls;
+
+  /* start / stop */
+  ep_peer_start_cb start_cb;
+  void *start_ud;
+  ep_peer_stop_cb stop_cb;
+  void *stop_ud;
+  bool stop_pending_cb;
+  bool defer_start_cb;
+  int defer_start_err;
+};
+
+/* From a connection to the core. */
+void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n);
+void ep__peer_on_output(ep_peer *p, const char *text, size_t n);
+void ep__peer_on_connected(ep_peer *p);
+/* The connection was lost or is unusable (err: EP_EPEERDOWN for a plain
+ * close, EP_ECRC/EP_EALTFRAME/EP_ETOOBIG for garbage), with a reason text. */
+void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason);
+void ep__peer_handle_closed(uv_handle_t *h);
+/* Queues the frame bytes in p->tx (already appended by the caller) for
+ * stream s. */
+int ep__peer_flush(ep_peer *p, uv_stream_t *s);
+
+#endif

@@ -1,0 +1,901 @@
+/* The peer controller against real erl, over both alternative connections.
+ * Most tests run twice (loop index 0 = standard_io, 1 = TCP). Every test
+ * is bounded (tcase timeout, wait_boot, call timeouts) and its testenv kills
+ * whatever it started. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ep_error.h"
+#include "ep_peer.h"
+#include "ep_testenv.h"
+#include "ep_text.h"
+
+static const char *kind_name[] = {"standard_io", "tcp"};
+
+static ep_peer_opts *opts_for(int kind) {
+  ep_peer_opts *o = ep_peer_opts_new();
+  ck_assert_ptr_nonnull(o);
+  if (kind == 0)
+    ck_assert_int_eq(ep_peer_opts_set_connection_stdio(o), 0);
+  else
+    ck_assert_int_eq(ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0), 0);
+  ep_peer_opts_set_wait_boot(o, 20000);
+  return o;
+}
+
+typedef struct collected {
+  ep_buf out;
+  int messages;
+  char last_msg[256];
+  int downs;
+  int down_err;
+} collected;
+
+static void collect_output(ep_peer *p, const char *t, size_t n, void *ud) {
+  ep_buf_append(&((collected *)ud)->out, t, n);
+}
+
+static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
+  collected *c = ud;
+  c->messages++;
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ep_print(&b, EP_TUPLE(a, to, msg));
+  snprintf(c->last_msg, sizeof c->last_msg, "%.*s", (int)b.len, (char *)b.data);
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}
+
+static void collect_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
+  collected *c = ud;
+  if (st == EP_PEER_DOWN) {
+    c->downs++;
+    c->down_err = err;
+  }
+}
+
+static int out_has(collected *c, const char *s) {
+  ep_buf_put8(&c->out, 0);
+  c->out.len--;
+  return c->out.data && strstr((char *)c->out.data, s) != NULL;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Waits (poll on a pidfd, no sleeping) until pid is gone; 1 when it is. */
+static int wait_pid_gone(long pid, int ms) {
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  struct pollfd pf = {fd, POLLIN, 0};
+  int r = poll(&pf, 1, ms);
+  close(fd);
+  return r == 1;
+}
+
+static char *result_text(ep_peer_result *r) {
+  static char buf[1024];
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ep_print(&b, r->status == 0 ? r->value : r->reason);
+  snprintf(buf, sizeof buf, "%.*s", (int)b.len, (char *)b.data);
+  ep_buf_free(&b);
+  return buf;
+}
+
+static ep_term args_of(ep_arena *a, const char *text) {
+  ep_term t;
+  ck_assert_int_eq(ep_parse_str(a, text, &t, NULL), 0);
+  return t;
+}
+
+/* --- calls, casts, sends, I/O ---------------------------------------------------------- */
+
+START_TEST(call_every_reply_class) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
+  ck_assert_str_eq(ep_peer_node(p), "nonode@nohost");
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("lists"), ep_atom("seq"), args_of(a, "[1, 3]"), 5000, &r), 0);
+  ck_assert_str_eq(result_text(&r), "[1,2,3]");
+  ep_peer_result_free(&r);
+  /* not distributed: no EPMD, no node name */
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, &r), 0);
+  ck_assert(ep_atom_eq(r.value, "false"));
+  ep_peer_result_free(&r);
+  static const char *cls[][3] = {{"throw", "[x]", "throw"},
+                                 {"error", "[boom]", "error"},
+                                 {"exit", "[bye]", "exit"}};
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, &r),
+                     EP_EEXCEPTION);
+    ck_assert(ep_atom_eq(r.cls, cls[i][2]));
+    ck_assert_int_gt(ep_list_len(r.stacktrace), 0);
+    ep_peer_result_free(&r);
+  }
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("apply"),
+                                     args_of(a, "[erlang, exit, [bye2]]"), 5000, &r),
+                   EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.cls, "exit"));
+  ep_peer_result_free(&r);
+  /* a timeout, then the late reply is dropped and the peer still answers */
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("timer"), ep_atom("sleep"), args_of(a, "[300]"), 50, &r),
+                   EP_ETIMEDOUT);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("abs"), args_of(a, "[-4]"), 5000, &r), 0);
+  ck_assert_int_eq(r.value.v.i, 4);
+  ep_peer_result_free(&r);
+  ep_arena_free(a);
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* Evaluates Erlang text in the call's own process on the peer. */
+static int eval_sync(ep_peer *p, const char *text, ep_peer_result *r) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r1, r2;
+  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, &r1);
+  ck_assert_int_eq(rc, 0);
+  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, &r2);
+  ck_assert_int_eq(rc, 0);
+  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, r);
+  ep_peer_result_free(&r1);
+  ep_peer_result_free(&r2);
+  ep_arena_free(a);
+  return rc;
+}
+
+START_TEST(crash_class_from_killed_call) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer_result r;
+  /* the call's process is killed: no reply of its own, the peer reports
+   * {reply, Seq, crash, killed} */
+  ck_assert_int_eq(eval_sync(p, "exit(self(), kill).", &r), EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.cls, "crash"));
+  ck_assert(ep_atom_eq(r.reason, "killed"));
+  ck_assert_int_eq(ep_list_len(r.stacktrace), 0);
+  ep_peer_result_free(&r);
+  ck_assert_int_eq(eval_sync(p, "X = 20, X + 1.", &r), 0);
+  ck_assert(ep_is_record(r.value, "value", 3));
+  ep_peer_result_free(&r);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(cast_send_and_messages_back) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_message(o, collect_message, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  /* send to a registered name: user relays {message, To, Msg} to us */
+  ck_assert_int_eq(ep_peer_send(p, ep_atom("user"), args_of(a, "{message, back, hello}")), 0);
+  while (col.messages < 1) ep_ctl_poll(c, 20);
+  ck_assert_str_eq(col.last_msg, "{back,hello}");
+  /* cast */
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("send"),
+                                args_of(a, "[user, {message, casted, 42}]")),
+                   0);
+  while (col.messages < 2) ep_ctl_poll(c, 20);
+  ck_assert_str_eq(col.last_msg, "{casted,42}");
+  /* send to a pid */
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("whereis"), args_of(a, "[user]"), 5000, &r), 0);
+  ck_assert_int_eq(r.value.type, EP_T_PID);
+  ck_assert_int_eq(ep_peer_send(p, r.value, args_of(a, "{message, viapid, ok}")), 0);
+  ep_peer_result_free(&r);
+  while (col.messages < 3) ep_ctl_poll(c, 20);
+  ck_assert_str_eq(col.last_msg, "{viapid,ok}");
+  /* a process on the peer calling back during a call (group leader) */
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("send"),
+                                     args_of(a, "[user, {message, fromcall, [1,2]}]"), 5000, &r),
+                   0);
+  ep_peer_result_free(&r);
+  while (col.messages < 4) ep_ctl_poll(c, 20);
+  ck_assert_str_eq(col.last_msg, "{fromcall,[1,2]}");
+  ck_assert_int_eq(ep_peer_send(p, ep_int(3), ep_atom("x")), EP_EINVAL);
+  ep_arena_free(a);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(io_relay) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"),
+                                     args_of(a, "[\"fmt ~p ~s ~5.1f|~n\", [{a,1}, \"str\", 2.25]]"), 5000, &r),
+                   0);
+  ck_assert(ep_atom_eq(r.value, "ok"));
+  ep_peer_result_free(&r);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("put_chars"),
+                                     args_of(a, "[[<<\"bin \">>, \"list\", 10]]"), 5000, &r),
+                   0);
+  ep_peer_result_free(&r);
+  /* input: eof; options answered */
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("get_line"), args_of(a, "[\"> \"]"), 5000, &r), 0);
+  ck_assert(ep_atom_eq(r.value, "eof"));
+  ep_peer_result_free(&r);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("getopts"), ep_nil(), 5000, &r), 0);
+  ck_assert(ep_is_list(r.value));
+  ep_peer_result_free(&r);
+  /* a bad format is badarg on the peer, as with a real group leader */
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"~p\", []]"), 5000, &r),
+                   EP_EEXCEPTION);
+  ep_peer_result_free(&r);
+  ck_assert_msg(out_has(&col, "fmt {a,1} str   2.2|\n") || out_has(&col, "fmt {a,1} str   2.3|\n"),
+                "output: %.*s", (int)col.out.len, (char *)col.out.data);
+  ck_assert(out_has(&col, "bin list\n"));
+  ep_arena_free(a);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(init_debug_over_stdio) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(0);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer_opts_add_arg(o, "-init_debug");
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  /* console text that is not control data comes through as output */
+  ck_assert_msg(out_has(&col, "{progress,"), "output: %.*s", (int)col.out.len, (char *)col.out.data);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* --- going down ------------------------------------------------------------------------ */
+
+START_TEST(peer_exit_detected) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[3]"), 5000, &r);
+  ck_assert_int_eq(rc, EP_EPEERDOWN);
+  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
+  ck_assert_int_eq(col.downs, 1);
+  ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
+  if (_i == 0) {
+    ck_assert_int_eq(ep_peer_exit_status(p), 3);
+    ck_assert_str_eq(ep_peer_down_reason(p), "{exit_status,3}");
+  } else {
+    ck_assert_str_eq(ep_peer_down_reason(p), "tcp_closed");
+  }
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), EP_EPEERDOWN);
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0); /* stopping a down peer completes */
+  ep_arena_free(a);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(peer_down_crash_is_sticky) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_cast(p, ep_atom("erlang"), ep_atom("halt"), ep_nil());
+  while (col.downs == 0) ep_ctl_poll(c, 20);
+  ck_assert_int_eq(col.down_err, EP_EPEERCRASH);
+  ck_assert_int_eq(ep_peer_down_err(p), EP_EPEERCRASH);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), EP_EPEERCRASH);
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), EP_EPEERCRASH);
+  ck_assert_int_eq(ep_peer_send(p, ep_atom("user"), ep_atom("x")), EP_EPEERCRASH);
+  ep_arena_free(a);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* The controller dies with SIGKILL: the peer halts by itself when its
+ * control connection closes (stdin EOF / TCP close). */
+START_TEST(controller_sigkill_halts_peer) {
+  ep_testenv *env = ep_testenv_new();
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    ep_ctl *c = ep_ctl_new(NULL);
+    ep_peer_opts *o = opts_for(_i);
+    ep_peer *p;
+    long pid = 0;
+    if (ep_peer_start_sync(c, o, true, &p) == 0) {
+      ep_peer_result r;
+      if (ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r) == 0) {
+        const char *s;
+        size_t n;
+        ep_get_text(r.arena, r.value, &s, &n);
+        pid = strtol(s, NULL, 10);
+      }
+    }
+    if (write(fds[1], &pid, sizeof pid) != sizeof pid) _exit(1);
+    for (;;) pause();
+  }
+  close(fds[1]);
+  long pid = 0;
+  ck_assert_int_eq(read(fds[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+  ck_assert_int_gt(pid, 0);
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  ck_assert_msg(wait_pid_gone(pid, 15000), "peer %ld survived its controller", pid);
+  close(fds[0]);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* --- broken peers -------------------------------------------------------------------------- */
+
+static int start_with_exec(int kind, const char *script, int wait_ms, uint32_t accept_ms, ep_peer_opts **oo,
+                           ep_ctl *c, ep_peer **p) {
+  ep_peer_opts *o = opts_for(kind);
+  const char *pre[] = {"-c", script, "sh", NULL};
+  ck_assert_int_eq(ep_peer_opts_set_exec(o, "/bin/bash", pre), 0);
+  ep_peer_opts_set_wait_boot(o, wait_ms);
+  if (accept_ms) ep_peer_opts_set_accept_timeout(o, accept_ms);
+  *oo = o;
+  return ep_peer_start_sync(c, o, true, p);
+}
+
+/* bash script pieces: find -origin's IP and port among "$@" */
+#define FIND_ORIGIN \
+  "while [ \"$1\" != -origin ]; do shift; done; ip=${2%%,*}; port=$3; exec 3<>/dev/tcp/$ip/$port; "
+
+START_TEST(garbage_and_truncated_frames) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o;
+  ep_peer *p;
+  double t0 = now_ms();
+  if (_i == 0) {
+    /* a frame whose CRC is wrong (size 1, byte 0, crc 0) */
+    ck_assert_int_eq(start_with_exec(0, "printf 'hi\\303\\303\\303\\303\\303\\303\\303\\307\\303\\303"
+                                        "\\303\\303\\303\\303\\303\\303\\303\\303\\303\\303'; exec sleep 30",
+                                     10000, 0, &o, c, &p),
+                     EP_ECRC);
+    ep_peer_opts_free(o);
+    /* a frame cut short by the end of output */
+    ck_assert_int_eq(start_with_exec(0, "printf '\\303\\303\\303'; exit 0", 10000, 0, &o, c, &p), EP_EALTFRAME);
+    ep_peer_opts_free(o);
+    /* a frame whose payload is not a term */
+    ck_assert_int_eq(start_with_exec(0,
+                                     "printf '\\303\\303\\303\\303\\303\\303\\303\\307\\303\\303"
+                                     "\\303\\303\\303\\303\\303\\303\\303\\303\\303\\303'; exec sleep 30",
+                                     10000, 0, &o, c, &p),
+                     EP_ECRC); /* crc32(<<0>>) is not 0: still a CRC error, checked first */
+    ep_peer_opts_free(o);
+  } else {
+    ck_assert_int_eq(start_with_exec(1, FIND_ORIGIN "printf '\\0\\0\\0\\5garba' >&3; exec sleep 30", 10000, 0,
+                                     &o, c, &p),
+                     EP_EALTFRAME);
+    ep_peer_opts_free(o);
+    ck_assert_int_eq(start_with_exec(1, FIND_ORIGIN "printf '\\377\\377\\377\\377' >&3; exec sleep 30", 10000,
+                                     0, &o, c, &p),
+                     EP_ETOOBIG);
+    ep_peer_opts_free(o);
+    /* truncated: the frame announces 100 bytes, the peer closes after 3 */
+    ck_assert_int_eq(start_with_exec(1, FIND_ORIGIN "printf '\\0\\0\\0\\144abc' >&3; exit 0", 10000, 0, &o,
+                                     c, &p),
+                     EP_EBOOT);
+    ep_peer_opts_free(o);
+  }
+  /* none of these waited for a timeout */
+  ck_assert_double_lt(now_ms() - t0, 8000);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(never_connects_back) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o;
+  ep_peer *p;
+  double t0 = now_ms();
+  ck_assert_int_eq(start_with_exec(1, "exec sleep 30", 20000, 1000, &o, c, &p), EP_ENOCONNECT);
+  ck_assert_str_eq(ep_ctl_last_start_reason(c), "accept_timeout");
+  ck_assert_double_lt(now_ms() - t0, 5000);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(boot_failure_exit_status) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o;
+  ep_peer *p;
+  ck_assert_int_eq(start_with_exec(_i, "exit 7", 10000, 0, &o, c, &p), EP_EBOOT);
+  ck_assert_str_eq(ep_ctl_last_start_reason(c), "{exit_status,7}");
+  ck_assert_ptr_null(p);
+  ep_peer_opts_free(o);
+  /* a program that does not exist */
+  o = opts_for(_i);
+  ep_peer_opts_set_exec(o, "/nonexistent/erl", NULL);
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_ESPAWN);
+  ep_peer_opts_free(o);
+  /* dist: no EPMD runs here, so the controller's node serves one itself */
+  o = ep_peer_opts_new();
+  ep_peer_opts_set_name(o, "x");
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+  ep_peer_free(p);
+  p = NULL;
+  ep_peer_opts_free(o);
+  /* and a controller on the caller's loop must be given one */
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ep_ctl *lc = ep_ctl_new(&loop);
+  o = ep_peer_opts_new();
+  ep_peer_opts_set_name(o, "x");
+  ck_assert_int_eq(ep_peer_start(lc, o, true, &p, NULL, NULL), EP_ENEEDNODE);
+  ep_peer_opts_free(o);
+  ep_ctl_free(lc);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  /* standard_io cannot be attached=false... detached=false */
+  o = opts_for(0);
+  ep_peer_opts_set_detached(o, false);
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_EINVAL);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(wait_boot_timeout_kills) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o;
+  ep_peer *p;
+  double t0 = now_ms();
+  ck_assert_int_eq(start_with_exec(_i, _i == 0 ? "exec sleep 30" : FIND_ORIGIN "exec sleep 30", 700, 0, &o, c, &p),
+                   EP_ETIMEDOUT);
+  ck_assert_str_eq(ep_ctl_last_start_reason(c), "timeout");
+  ck_assert_double_lt(now_ms() - t0, 5000);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  /* nothing tagged is left (the sleep was killed) */
+  ck_assert_int_eq(ep_sweep_tag(ep_testenv_tag(env), 0), 0);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* --- options ---------------------------------------------------------------------------------- */
+
+static int post_join(size_t argc, const char *const *argv, ep_peer_args *out, void *ud) {
+  /* the reference's example: bash -c "erl ARGS" wants one argument */
+  (*(int *)ud)++;
+  ep_peer_args_push(out, argv[0]); /* -c */
+  char buf[4096] = "exec erl";
+  for (size_t i = 1; i < argc; i++) {
+    strcat(buf, " ");
+    strcat(buf, argv[i]);
+  }
+  return ep_peer_args_push(out, buf);
+}
+
+START_TEST(env_exec_wrapper_and_post_process) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ep_peer *p;
+  /* env */
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts_set_env(o, "EP_FOO", "bar baz");
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getenv"), args_of(a, "[\"EP_FOO\"]"), 5000, &r), 0);
+  ck_assert_str_eq(result_text(&r), "\"bar baz\"");
+  ep_peer_result_free(&r);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  /* exec wrapper: env VAR=1 erl */
+  o = opts_for(_i);
+  const char *pre[] = {"EP_WRAPPED=1", "erl", NULL};
+  ep_peer_opts_set_exec(o, "env", pre);
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_str_eq(ep_peer_argv(p)[0], "env");
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getenv"), args_of(a, "[\"EP_WRAPPED\"]"), 5000, &r), 0);
+  ck_assert_str_eq(result_text(&r), "\"1\"");
+  ep_peer_result_free(&r);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  /* post-process hook: bash -c 'exec erl ARGS' */
+  o = opts_for(_i);
+  const char *pre2[] = {"-c", NULL};
+  int called = 0;
+  ep_peer_opts_set_exec(o, "/bin/bash", pre2);
+  ep_peer_opts_add_arg(o, "-env");
+  ep_peer_opts_add_arg(o, "EP_POST");
+  ep_peer_opts_add_arg(o, "yes");
+  ep_peer_opts_set_post_process_args(o, post_join, &called);
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_int_eq(called, 1);
+  ck_assert_ptr_null(ep_peer_argv(p)[3]);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getenv"), args_of(a, "[\"EP_POST\"]"), 5000, &r), 0);
+  ck_assert_str_eq(result_text(&r), "\"yes\"");
+  ep_peer_result_free(&r);
+  ep_peer_stop_sync(p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_arena_free(a);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* --- many peers on one loop, asynchronously ------------------------------------------------- */
+
+typedef struct many {
+  int started, failed, replies, stopped;
+} many;
+
+static void many_started(ep_peer *p, int err, void *ud) {
+  many *m = ud;
+  if (err)
+    m->failed++;
+  else
+    m->started++;
+}
+
+static void many_reply(ep_peer *p, ep_peer_result *r, void *ud) {
+  many *m = ud;
+  if (r->status == 0 && r->value.type == EP_T_INT) m->replies++;
+  ep_peer_result_free(r);
+}
+
+static void many_stopped(ep_peer *p, void *ud) { ((many *)ud)->stopped++; }
+
+START_TEST(eight_concurrent_peers_one_loop) {
+  ep_testenv *env = ep_testenv_new();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ep_ctl *c = ep_ctl_new(&loop);
+  enum { N = 8 };
+  ep_peer *ps[N];
+  many m = {0, 0, 0, 0};
+  for (int i = 0; i < N; i++) {
+    ep_peer_opts *o = opts_for(i % 2);
+    ck_assert_int_eq(ep_peer_start(c, o, true, &ps[i], many_started, &m), 0);
+    ep_peer_opts_free(o);
+    ck_assert_int_eq(ep_peer_get_state(ps[i]), EP_PEER_BOOTING);
+  }
+  while (m.started + m.failed < N) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(m.started, N);
+  ep_arena *a = ep_arena_new(NULL);
+  for (int i = 0; i < N; i++)
+    for (int k = 0; k < 10; k++)
+      ck_assert_int_eq(ep_peer_call(ps[i], ep_atom("erlang"), ep_atom("abs"), EP_LIST(a, ep_int(-k)), 5000,
+                                    many_reply, &m),
+                       0);
+  ep_arena_free(a);
+  while (m.replies < N * 10) uv_run(&loop, UV_RUN_ONCE);
+  for (int i = 0; i < N; i++) ck_assert_int_eq(ep_peer_stop(ps[i], many_stopped, &m), 0);
+  while (m.stopped < N) uv_run(&loop, UV_RUN_ONCE);
+  for (int i = 0; i < N; i++) ep_peer_free(ps[i]);
+  ep_ctl_free(c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(restart_with_same_name) {
+  ep_testenv *env = ep_testenv_new();
+  ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
+  ep_ctl *c = ep_ctl_new(NULL);
+  char name[64];
+  ck_assert_int_eq(ep_peer_random_name("alt", name, sizeof name), 0);
+  char other[64];
+  ep_peer_random_name("alt", other, sizeof other);
+  ck_assert_str_ne(name, other);
+  for (int round = 0; round < 2; round++) {
+    ep_peer_opts *o = opts_for(_i);
+    ep_peer_opts_set_name(o, name);
+    ep_peer *p;
+    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    char want[200];
+    snprintf(want, sizeof want, "%s@%s", name, ep_testenv_host());
+    ck_assert_str_eq(ep_peer_node(p), want);
+    ep_peer_result r;
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, &r), 0);
+    ck_assert(ep_atom_eq(r.value, "true"));
+    ep_peer_result_free(&r);
+    ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+    ep_peer_free(p);
+    ep_peer_opts_free(o);
+  }
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* --- shutdown modes, each within its time bound ---------------------------------------------- */
+
+START_TEST(shutdown_modes) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  static const struct {
+    ep_peer_shutdown mode;
+    uint32_t ms;
+  } modes[] = {{EP_PEER_SHUTDOWN_CLOSE, 0},
+               {EP_PEER_SHUTDOWN_HALT, 5000},
+               {EP_PEER_SHUTDOWN_HALT, 1000},
+               {EP_PEER_SHUTDOWN_STOP, 3000},
+               {EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY}};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    ep_peer_opts *o = opts_for(_i);
+    ck_assert_int_eq(ep_peer_opts_set_shutdown(o, modes[i].mode, modes[i].ms), 0);
+    ep_peer *p;
+    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    ep_peer_result r;
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+    const char *s;
+    size_t n;
+    ep_get_text(r.arena, r.value, &s, &n);
+    long pid = strtol(s, NULL, 10);
+    ep_peer_result_free(&r);
+    if (_i == 1) ck_assert_int_eq(ep_peer_os_pid(p), pid); /* verified through the token */
+    double t0 = now_ms();
+    ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+    double took = now_ms() - t0;
+    uint32_t bound = modes[i].ms == EP_PEER_INFINITY ? 10000 : modes[i].ms + 1000;
+    ck_assert_msg(took < bound, "%s mode %d took %.0f ms", kind_name[_i], (int)i, took);
+    ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
+    if (modes[i].mode != EP_PEER_SHUTDOWN_CLOSE) {
+      /* halt and init:stop wait until the emulator is gone */
+      ck_assert_msg(wait_pid_gone(pid, 0), "mode %d returned before the peer exited", (int)i);
+    } else {
+      ck_assert(wait_pid_gone(pid, 10000)); /* it halts by itself */
+    }
+    ep_peer_free(p);
+    ep_peer_opts_free(o);
+  }
+  ep_peer_opts *bad = ep_peer_opts_new();
+  ck_assert_int_eq(ep_peer_opts_set_shutdown(bad, EP_PEER_SHUTDOWN_STOP, 999), EP_EINVAL);
+  ep_peer_opts_free(bad);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(linked_peer_stops_with_controller) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+  const char *s;
+  size_t n;
+  ep_get_text(r.arena, r.value, &s, &n);
+  long pid = strtol(s, NULL, 10);
+  ep_peer_result_free(&r);
+  ep_ctl_free(c); /* stops the linked peer with its shutdown mode (halt) */
+  ck_assert(wait_pid_gone(pid, 0));
+  ep_peer_opts_free(o);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(otp27_peer_side) {
+  /* OTP 27 (Debian trixie root) through the exec wrapper `chroot ROOT erl` */
+  const char *root = "/var/cache/erlpeer/roots/trixie";
+  if (access("/var/cache/erlpeer/roots/trixie/usr/bin/erl", X_OK) != 0 || geteuid() != 0) return;
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(_i);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_output(o, collect_output, &col);
+  const char *pre[] = {root, "erl", NULL};
+  ep_peer_opts_set_exec(o, "chroot", pre);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"), 5000, &r), 0);
+  ck_assert_str_eq(result_text(&r), "\"27\"");
+  ep_peer_result_free(&r);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"v27 ~w~n\", [ok]]"), 5000, &r), 0);
+  ep_peer_result_free(&r);
+  ck_assert(out_has(&col, "v27 ok\n"));
+  ep_arena_free(a);
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
+typedef struct waits {
+  int started, err, running, stopped;
+} waits;
+
+static void w_started(ep_peer *p, int err, void *ud) {
+  waits *w = ud;
+  w->started++;
+  w->err = err;
+}
+static void w_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
+  if (st == EP_PEER_RUNNING) ((waits *)ud)->running++;
+}
+static void w_stopped(ep_peer *p, void *ud) { ((waits *)ud)->stopped++; }
+
+/* wait_boot none: the start callback right after the spawn, running later
+ * through the state callback; asynchronous: the callback on boot; a stop
+ * while booting cancels the start. */
+START_TEST(wait_boot_none_async_and_stop_while_booting) {
+  ep_testenv *env = ep_testenv_new();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ep_ctl *c = ep_ctl_new(&loop);
+  waits w = {0, 0, 0, 0};
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_NONE);
+  ep_peer_opts_set_state_cb(o, w_state, &w);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start(c, o, true, &p, w_started, &w), 0);
+  ck_assert_int_eq(w.started, 0); /* never from inside the call */
+  while (!w.started) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(w.err, 0);
+  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_BOOTING);
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), EP_ESTATE);
+  while (!w.running) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), 0);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), EP_ESTATE);
+  while (!w.stopped) uv_run(&loop, UV_RUN_ONCE);
+  ep_peer_free(p);
+  /* asynchronous, stopped while booting */
+  memset(&w, 0, sizeof w);
+  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ck_assert_int_eq(ep_peer_start(c, o, true, &p, w_started, &w), 0);
+  ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), 0);
+  while (!w.stopped) uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(w.started, 1);
+  ck_assert_int_eq(w.err, EP_ECANCELED);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ep_testenv_free(env);
+}
+END_TEST
+
+/* detached = false over TCP: the peer stays our child and its own terminal
+ * output is relayed */
+START_TEST(attached_tcp_peer) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(1);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer_opts_set_detached(o, false);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"attached ~w~n\", [1]]"), 5000, &r), 0);
+  ep_peer_result_free(&r);
+  while (!out_has(&col, "attached 1")) ep_ctl_poll(c, 20);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[4]"), 5000, &r), EP_EPEERDOWN);
+  while (ep_peer_exit_status(p) < 0) ep_ctl_poll(c, 20);
+  ck_assert_int_eq(ep_peer_exit_status(p), 4);
+  ep_arena_free(a);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("peer");
+  TCase *tc = tcase_create("alt");
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, call_every_reply_class, 0, 2);
+  tcase_add_loop_test(tc, crash_class_from_killed_call, 0, 2);
+  tcase_add_loop_test(tc, cast_send_and_messages_back, 0, 2);
+  tcase_add_loop_test(tc, io_relay, 0, 2);
+  tcase_add_test(tc, init_debug_over_stdio);
+  tcase_add_loop_test(tc, peer_exit_detected, 0, 2);
+  tcase_add_loop_test(tc, peer_down_crash_is_sticky, 0, 2);
+  tcase_add_loop_test(tc, controller_sigkill_halts_peer, 0, 2);
+  tcase_add_loop_test(tc, garbage_and_truncated_frames, 0, 2);
+  tcase_add_test(tc, never_connects_back);
+  tcase_add_loop_test(tc, boot_failure_exit_status, 0, 2);
+  tcase_add_loop_test(tc, wait_boot_timeout_kills, 0, 2);
+  tcase_add_loop_test(tc, env_exec_wrapper_and_post_process, 0, 2);
+  tcase_add_test(tc, eight_concurrent_peers_one_loop);
+  tcase_add_loop_test(tc, restart_with_same_name, 0, 2);
+  tcase_add_loop_test(tc, shutdown_modes, 0, 2);
+  tcase_add_loop_test(tc, linked_peer_stops_with_controller, 0, 2);
+  tcase_add_loop_test(tc, otp27_peer_side, 0, 2);
+  tcase_add_loop_test(tc, wait_boot_none_async_and_stop_while_booting, 0, 2);
+  tcase_add_test(tc, attached_tcp_peer);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

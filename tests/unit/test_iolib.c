@@ -1,0 +1,148 @@
+/* io_lib:format in C. Expected strings were printed by OTP 25's
+ * io_lib:format for the same format and arguments. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_iolib.h"
+#include "ep_text.h"
+
+static ep_arena *A;
+
+/* Parses the format and the argument list from Erlang text, formats. */
+static char *fmt(const char *format, const char *args, int *rc) {
+  ep_term f = ep_string(A, format), av;
+  ck_assert_int_eq(ep_parse_str(A, args, &av, NULL), 0);
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  *rc = ep_iolib_format(&b, f, av);
+  char *s = malloc(b.len + 1);
+  memcpy(s, b.data ? (char *)b.data : "", b.len);
+  s[b.len] = 0;
+  ep_buf_free(&b);
+  return s;
+}
+
+static const struct {
+  const char *format, *args, *want;
+} vectors[] = {
+    {"~e", "[1.0]", "1.00000e+0"},
+    {"~f", "[3.14159]", "3.141590"},
+    {"~g", "[0.5]", "0.500000"},
+    {"~g", "[123456789.0]", "1.23457e+8"},
+    {"~g", "[1.0e-5]", "1.00000e-5"},
+    {"~.3e", "[1234.5]", "1.23e+3"},
+    {"~10.2f", "[3.14159]", "      3.14"},
+    {"~-10.2f|", "[2.5]", "2.50      |"},
+    {"~b", "[10]", "10"},
+    {"~.16b", "[255]", "ff"},
+    {"~.16B", "[255]", "FF"},
+    {"~x", "[255, \"0x\"]", "0x255"},
+    {"~X", "[-255, \"0x\"]", "-0x255"},
+    {"~#", "[255]", "10#255"},
+    {"~.16#", "[255]", "16#FF"},
+    {"~c", "[97]", "a"},
+    {"~5c", "[98]", "bbbbb"},
+    {"~s", "[\"abc\"]", "abc"},
+    {"~10s|", "[\"abc\"]", "       abc|"},
+    {"~-10s|", "[\"abc\"]", "abc       |"},
+    {"~.3s", "[\"abcdef\"]", "abc"},
+    {"~w", "[{a,\"b\",<<1>>}]", "{a,\"b\",<<1>>}"},
+    {"~p", "[\"str\"]", "\"str\""},
+    {"~10w|", "[x]", "         x|"},
+    {"~.2.0w", "[7]", "07"},
+    {"~8.3.*f", "[48, 1.5]", "0001.500"},
+    {"~e", "[0.0]", "0.00000e+0"},
+    {"~e", "[-1.5e300]", "-1.50000e+300"},
+    {"~g", "[1.0]", "1.00000"},
+    {"~g", "[100000.0]", "1.00000e+5"},
+    {"~s", "[[<<\"ab\">>, \"c\", 100]]", "abcd"},
+    {"~s", "[abc]", "abc"},
+    {"~i~w", "[a, b]", "b"},
+    {"~3.16b", "[255]", " ff"},
+    {"~*b|", "[5, 1]", "    1|"},
+    {"~s", "[<<\"bin\">>]", "bin"},
+    {"~.10e", "[1.0]", "1.000000000e+0"},
+    {"~.2e", "[1.0]", "1.0e+0"},
+    {"a~nb~~c", "[]", "a\nb~c"},
+    {"~ts", "[<<\"caf\\303\\251\">>]", "caf\xc3\xa9"},
+    {"~p ~p", "[1, [{a, b}]]", "1 [{a,b}]"},
+    {"~b", "[123456789012345678901234567890]", "123456789012345678901234567890"},
+    {"~.16b", "[-340282366920938463463374607431768211456]", "-100000000000000000000000000000000"},
+};
+
+START_TEST(known_answers) {
+  A = ep_arena_new(NULL);
+  for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+    int rc;
+    char *s = fmt(vectors[i].format, vectors[i].args, &rc);
+    ck_assert_msg(rc == 0, "%s: rc %d", vectors[i].format, rc);
+    ck_assert_msg(!strcmp(s, vectors[i].want), "%s: got [%s] want [%s]", vectors[i].format, s,
+                  vectors[i].want);
+    free(s);
+  }
+  ep_arena_free(A);
+}
+END_TEST
+
+START_TEST(badarg_cases) {
+  A = ep_arena_new(NULL);
+  static const char *bad[][2] = {
+      {"~p", "[]"},           /* too few */
+      {"~p", "[1, 2]"},       /* too many */
+      {"~d", "[1]"},          /* no such directive */
+      {"~f", "[1]"},          /* integer for a float */
+      {"~b", "[1.0]"},        /* float for an integer */
+      {"~s", "[{a}]"},        /* not chardata */
+      {"~", "[]"},            /* ends inside a directive */
+      {"~.1b", "[1]"},        /* base 1 */
+      {"~c", "[a]"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc;
+    char *s = fmt(bad[i][0], bad[i][1], &rc);
+    ck_assert_msg(rc == EP_EINVAL, "%s %s: rc %d", bad[i][0], bad[i][1], rc);
+    ck_assert_str_eq(s, ""); /* output untouched */
+    free(s);
+  }
+  ep_arena_free(A);
+}
+END_TEST
+
+START_TEST(chardata) {
+  A = ep_arena_new(NULL);
+  ep_term t;
+  ck_assert_int_eq(ep_parse_str(A, "[\"ab\", [99, [<<\"d\">>]], 8364 | <<\"!\">>]", &t, NULL), 0);
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ck_assert_int_eq(ep_iolib_chardata(&b, t), 0);
+  ck_assert_uint_eq(b.len, 8);
+  ck_assert_mem_eq(b.data, "abcd\xe2\x82\xac!", 8);
+  b.len = 0;
+  ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int(0x110000))), EP_EINVAL);
+  ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_atom("x"))), EP_EINVAL);
+  ck_assert_uint_eq(b.len, 0);
+  /* deep nesting is iterative */
+  ep_term deep = ep_nil();
+  for (int i = 0; i < 50000; i++) deep = EP_LIST(A, deep);
+  ck_assert_int_eq(ep_iolib_chardata(&b, deep), 0);
+  ep_buf_free(&b);
+  ep_arena_free(A);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("iolib");
+  TCase *tc = tcase_create("format");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, known_answers);
+  tcase_add_test(tc, badarg_cases);
+  tcase_add_test(tc, chardata);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

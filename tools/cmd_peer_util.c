@@ -1,0 +1,179 @@
+/* cmd_peer_util.c - shared by erlpeer peer and erlpeer session. */
+#include "cmd_peer_util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_text.h"
+
+int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s) {
+  char *end;
+  if (!strcmp(s, "close")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_CLOSE, 0);
+  if (!strcmp(s, "halt")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 5000);
+  if (!strcmp(s, "infinity"))
+    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY);
+  if (!strncmp(s, "halt:", 5)) {
+    if (!strcmp(s + 5, "infinity"))
+      return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_PEER_INFINITY);
+    unsigned long v = strtoul(s + 5, &end, 10);
+    if (*end || end == s + 5 || v > UINT32_MAX) return EP_EINVAL;
+    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, (uint32_t)v);
+  }
+  unsigned long v = strtoul(s, &end, 10);
+  if (*end || end == s || v > UINT32_MAX) return EP_EINVAL;
+  return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, (uint32_t)v);
+}
+
+int ep_tool_parse_connection(ep_peer_opts *o, const char *s) {
+  if (!strcmp(s, "dist")) return ep_peer_opts_set_connection_dist(o);
+  if (!strcmp(s, "stdio") || !strcmp(s, "standard_io")) return ep_peer_opts_set_connection_stdio(o);
+  if (!strcmp(s, "tcp")) return ep_peer_opts_set_connection_tcp(o, NULL, 0);
+  if (!strncmp(s, "tcp:", 4)) {
+    const char *rest = s + 4;
+    const char *colon = strrchr(rest, ':');
+    char *end;
+    if (!colon) {
+      unsigned long port = strtoul(rest, &end, 10);
+      if (*end || end == rest || port > 65535) return EP_EINVAL;
+      return ep_peer_opts_set_connection_tcp(o, NULL, (int)port);
+    }
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port > 65535) return EP_EINVAL;
+    char ip[64];
+    size_t n = (size_t)(colon - rest);
+    if (n == 0 || n >= sizeof ip) return EP_EINVAL;
+    memcpy(ip, rest, n);
+    ip[n] = 0;
+    return ep_peer_opts_set_connection_tcp(o, ip, (int)port);
+  }
+  return EP_EINVAL;
+}
+
+/* Splits "Mod:Fun(Args)" at the first ':' outside quotes and the '(' after
+ * it; the arguments are parsed as the list [Args]. */
+int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
+                      ep_peer_result *r) {
+  memset(r, 0, sizeof *r);
+  const char *colon = NULL, *paren = NULL;
+  int q = 0;
+  for (const char *c = text; *c; c++) {
+    if (*c == '\'') q = !q;
+    if (!q && *c == ':' && !colon) colon = c;
+    if (!q && *c == '(' && colon) {
+      paren = c;
+      break;
+    }
+  }
+  size_t len = strlen(text);
+  while (len && isspace((unsigned char)text[len - 1])) len--;
+  if (len && text[len - 1] == '.') len--;
+  while (len && isspace((unsigned char)text[len - 1])) len--;
+  if (!colon || !paren || len == 0 || text[len - 1] != ')') return r->status = EP_ESYNTAX;
+  char *ms = strndup(text, (size_t)(colon - text));
+  char *fs = strndup(colon + 1, (size_t)(paren - colon - 1));
+  size_t al = (size_t)(text + len - 1 - paren - 1);
+  char *as = malloc(al + 3);
+  if (!ms || !fs || !as) {
+    free(ms), free(fs), free(as);
+    return r->status = EP_ENOMEM;
+  }
+  as[0] = '[';
+  memcpy(as + 1, paren + 1, al);
+  as[al + 1] = ']';
+  as[al + 2] = 0;
+  ep_term m, f, args;
+  int rc = ep_parse_str(a, ms, &m, NULL);
+  if (!rc) rc = ep_parse_str(a, fs, &f, NULL);
+  if (!rc) rc = ep_parse_str(a, as, &args, NULL);
+  free(ms), free(fs), free(as);
+  if (rc || m.type != EP_T_ATOM || f.type != EP_T_ATOM) return r->status = EP_ESYNTAX;
+  return ep_peer_call_sync(p, m, f, args, timeout, r);
+}
+
+/* erl_scan:string(Text) -> {ok, Tokens, _}; erl_parse:parse_exprs(Tokens) ->
+ * {ok, Exprs}; erl_eval:exprs(Exprs, []) -> {value, V, _}: three calls, the
+ * parsing runs on the peer so the peer's own syntax applies. */
+int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_peer_result *r) {
+  ep_peer_result r1, r2;
+  memset(r, 0, sizeof *r);
+  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"),
+                             EP_LIST(a, ep_string(a, text)), timeout, &r1);
+  if (rc) {
+    *r = r1;
+    return rc;
+  }
+  if (!ep_is_record(r1.value, "ok", 3)) {
+    r1.status = EP_EEXCEPTION;
+    r1.cls = ep_atom("error");
+    r1.reason = EP_TUPLE(r1.arena, ep_atom("scan_error"), r1.value);
+    r1.stacktrace = ep_nil();
+    *r = r1;
+    return r->status;
+  }
+  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"),
+                         EP_LIST(a, r1.value.v.items[1]), timeout, &r2);
+  ep_peer_result_free(&r1);
+  if (rc) {
+    *r = r2;
+    return rc;
+  }
+  if (!ep_is_record(r2.value, "ok", 2)) {
+    r2.status = EP_EEXCEPTION;
+    r2.cls = ep_atom("error");
+    r2.reason = EP_TUPLE(r2.arena, ep_atom("parse_error"), r2.value);
+    r2.stacktrace = ep_nil();
+    *r = r2;
+    return r->status;
+  }
+  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"),
+                         EP_LIST(a, r2.value.v.items[1], ep_nil()), timeout, r);
+  ep_peer_result_free(&r2);
+  if (rc) return rc;
+  if (ep_is_record(r->value, "value", 3)) r->value = r->value.v.items[1];
+  return 0;
+}
+
+ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r) {
+  if (r->status == EP_EEXCEPTION) return EP_TUPLE(a, r->cls, r->reason);
+  const char *why;
+  switch (r->status) {
+    case EP_ETIMEDOUT:
+      why = "timeout";
+      break;
+    case EP_EPEERDOWN:
+    case EP_ECLOSED:
+      why = "noconnection";
+      break;
+    case EP_EPEERCRASH:
+      why = "peer_crashed";
+      break;
+    case EP_ESTATE:
+      why = "not_running";
+      break;
+    default:
+      why = ep_strerror(r->status);
+  }
+  return EP_TUPLE(a, ep_atom("exit"), ep_atom_copy(a, why, strlen(why)));
+}
+
+void ep_tool_print_failure(FILE *f, const ep_peer_result *r) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  if (r->status == EP_EEXCEPTION) {
+    ep_print(&b, r->cls);
+    ep_buf_append(&b, ": ", 2);
+    ep_print(&b, r->reason);
+    if (ep_list_len(r->stacktrace) > 0) {
+      ep_buf_append(&b, " in ", 4);
+      ep_print(&b, ep_list_at(r->stacktrace, 0));
+    }
+    fprintf(f, "erlpeer peer: exception %.*s\n", (int)b.len, (const char *)b.data);
+  } else {
+    fprintf(f, "erlpeer peer: call failed: %s\n", ep_strerror(r->status));
+  }
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}

@@ -1,0 +1,26 @@
+/* cmd_peer_util.h - what `erlpeer peer` and `erlpeer session` share: option
+ * text parsing, calls written as text, printing results. */
+#ifndef EP_CMD_PEER_UTIL_H
+#define EP_CMD_PEER_UTIL_H
+
+#include <stdio.h>
+
+#include "ep_peer.h"
+
+/* close | halt | halt:MS | MS | infinity. 0 or EP_EINVAL. */
+int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s);
+/* dist | tcp | tcp:IP:PORT | tcp:PORT | stdio. 0 or EP_EINVAL. */
+int ep_tool_parse_connection(ep_peer_opts *o, const char *s);
+/* Runs 'Mod:Fun(Arg, ...)' (blocking controller). EP_ESYNTAX when the text
+ * does not parse (r->arena is then NULL), else r->status. */
+int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
+                      ep_peer_result *r);
+/* Evaluates 'Exprs.' on the peer through erl_scan, erl_parse and erl_eval. */
+int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_peer_result *r);
+/* One line on f for a failed call: "exception Class: Reason" or the error. */
+void ep_tool_print_failure(FILE *f, const ep_peer_result *r);
+/* {Class, Reason} for a failed result, built in a ({exit, timeout} for a
+ * timeout, {exit, noconnection} for a peer that is down, ...). */
+ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r);
+
+#endif
