@@ -4,12 +4,13 @@
 # printed terms file:consult back to what erl encoded; hex and compressed
 # forms; error messages and exit codes. Every erl is bounded by timeout.
 set -euo pipefail
-cli=${EP_CLI:?EP_CLI must name the erlpeer binary}
-work=$(mktemp -d)
-export HOME=$work EP_TEST_TAG="${EP_TEST_RUN:-eprun}.termcli.$$"
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+ep_world   # temporary HOME, tag for the cleanup trap (no node is started)
+cli=$EP_CLI
+work=$EP_TMP
 fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }   # count, report at the end
 ok() { echo "ok: $*"; }
 erl_eval() { timeout 60 erl -noshell -noinput -eval "$1"; }
 
@@ -110,9 +111,9 @@ set -e
 [ "$rc" = 1 ] && grep -q "ends with '.'" "$work/err" && ok "missing dot explained" || fail "missing dot rc=$rc"
 "$cli" term decode </dev/null >"$work/out" && [ ! -s "$work/out" ] && ok "empty input, empty output" || fail "empty"
 
-# --- the demo's first step ------------------------------------------------------------------
+# --- the quick-start example ------------------------------------------------------------------
 [ "$(echo '{call, lists, seq, [1, 10]}.' | "$cli" term encode --hex)" = \
-  "836804770463616c6c77056c6973747377037365716b0002010a" ] && ok "demo encode" || fail "demo encode"
+  "836804770463616c6c77056c6973747377037365716b0002010a" ] && ok "quick-start encode" || fail "quick-start encode"
 
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all term CLI checks passed"
