@@ -1692,7 +1692,7 @@ static void put_bytes_numeric(ep_buf *b, const uint8_t *s, size_t n, bool traili
   b->len = (size_t)(o - b->data);
 }
 
-static void put_binary(ep_buf *b, const ep_term *t) {
+static void put_binary(ep_buf *b, const ep_term *t, bool numeric) {
   const uint8_t *s = t->v.bytes;
   size_t n = t->n, full = n;
   unsigned bits = 0;
@@ -1703,6 +1703,8 @@ static void put_binary(ep_buf *b, const ep_term *t) {
     put_u64(b, (uint64_t)(s[full] >> (8 - bits)));
     ep_buf_put8(b, ':');
     put_u64(b, bits);
+  } else if (n > 0 && numeric) {
+    put_bytes_numeric(b, s, n, false);
   } else if (n > 0) {
     bool ascii = true, latin1 = true, utf8 = true;
     for (size_t i = 0; i < n && latin1; i++) {
@@ -1849,7 +1851,7 @@ static int put_float(ep_buf *b, double d) {
 static void put_node(ep_buf *b, const char *node, uint32_t len) { ep_buf_append(b, node, len); }
 
 /* A term with nothing inside to walk. Returns 0 or EP_EINVAL. */
-static int put_scalar(ep_buf *b, const ep_term *t) {
+static int put_scalar(ep_buf *b, const ep_term *t, unsigned flags) {
   switch (t->type) {
     case EP_T_INT:
       return put_i64(b, t->v.i);
@@ -1865,7 +1867,7 @@ static int put_scalar(ep_buf *b, const ep_term *t) {
       return puts_(b, "[]");
     case EP_T_BINARY:
     case EP_T_BITSTR:
-      put_binary(b, t);
+      put_binary(b, t, (flags & EP_PRINT_NO_STRINGS) != 0);
       return 0;
     case EP_T_PID:
       ep_buf_put8(b, '<');
@@ -1920,8 +1922,11 @@ typedef struct {
   size_t i; /* children printed */
 } pframe;
 
-int ep_print(ep_buf *out, ep_term root) {
+int ep_print(ep_buf *out, ep_term root) { return ep_print_ex(out, root, 0); }
+
+int ep_print_ex(ep_buf *out, ep_term root, unsigned flags) {
   if (!out) return EP_EINVAL;
+  bool strings = !(flags & EP_PRINT_NO_STRINGS);
   pframe local[32], *stack = local;
   size_t depth = 0, cap = 32;
   int r = 0;
@@ -1941,11 +1946,11 @@ int ep_print(ep_buf *out, ep_term root) {
           open = true;
           break;
         case EP_T_LIST:
-          if (list_printable(t)) put_list_string(out, t);
+          if (strings && list_printable(t)) put_list_string(out, t);
           else ep_buf_put8(out, '['), open = true;
           break;
         case EP_T_STRING:
-          if (list_printable(t)) {
+          if (strings && list_printable(t)) {
             put_list_string(out, t);
           } else {
             ep_buf_put8(out, '[');
@@ -1954,7 +1959,7 @@ int ep_print(ep_buf *out, ep_term root) {
           }
           break;
         default:
-          if ((r = put_scalar(out, t))) goto done;
+          if ((r = put_scalar(out, t, flags))) goto done;
           break;
       }
       if (open) {

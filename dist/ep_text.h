@@ -90,6 +90,14 @@ int ep_parse_more(const char *text, size_t len, size_t *pos);
  * float that is not finite (out may then hold a partial text). */
 int ep_print(ep_buf *out, ep_term t);
 
+/* Flags for ep_print_ex. */
+/* Lists and binaries always as numbers ([97,98], <<97,98>>), never as
+ * "strings" or <<"text">>: what erl's ~w writes for them. */
+#define EP_PRINT_NO_STRINGS 0x1u
+
+/* ep_print with flags (0 behaves as ep_print). Same errors. */
+int ep_print_ex(ep_buf *out, ep_term t, unsigned flags);
+
 /* Printed form in a NUL-terminated arena string; NULL on failure. */
 const char *ep_print_str(ep_arena *a, ep_term t);
 

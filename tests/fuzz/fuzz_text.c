@@ -35,6 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ep_buf_free(&b2);
       }
       ep_buf_free(&b);
+      /* the ~w-like form reads back to the same term too */
+      ep_buf w = EP_BUF_INIT;
+      if (ep_print_ex(&w, t, EP_PRINT_NO_STRINGS) == 0) {
+        ep_term back;
+        size_t p2 = 0;
+        if (ep_parse(a, w.data ? (const char *)w.data : "", w.len, &p2, &back, NULL) != 0) __builtin_trap();
+        if (!ep_term_eq(t, back)) __builtin_trap();
+      }
+      ep_buf_free(&w);
     }
   }
   ep_arena_free(a);

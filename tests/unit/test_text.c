@@ -462,6 +462,13 @@ START_TEST(other_kinds_print_in_their_usual_forms) {
                "#{a => 1,\"k\" => {[]}}");
   ep_buf b;
   ep_buf_init(&b, NULL);
+  /* EP_PRINT_NO_STRINGS: lists and binaries as numbers, as ~w writes them */
+  ep_term mixed = EP_TUPLE(a, ep_string(a, "ab"), ep_binary(a, "ab", 2), ep_string(a, "\xce\xb1"),
+                           ep_bitstr(a, "a\x80", 2, 1), ep_binary(a, "", 0), ep_atom("x"));
+  ck_assert_int_eq(ep_print_ex(&b, mixed, EP_PRINT_NO_STRINGS), 0);
+  ck_assert_uint_eq(b.len, strlen("{[97,98],<<97,98>>,[945],<<97,1:1>>,<<>>,x}"));
+  ck_assert(memcmp(b.data, "{[97,98],<<97,98>>,[945],<<97,1:1>>,<<>>,x}", b.len) == 0);
+  b.len = 0;
   ck_assert_int_eq(ep_print(&b, ep_none()), EP_EINVAL);
   ep_term bad[2] = {ep_int(1), ep_none()};
   ep_term tup = {0};
