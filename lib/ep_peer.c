@@ -402,6 +402,7 @@ static void maybe_release(ep_peer *p) {
   close_timer(p, &p->t_calls);
   close_timer(p, &p->t_stop);
   close_timer(p, &p->t_defer);
+  if (!uv_is_closing((uv_handle_t *)&p->tx_prep)) uv_close((uv_handle_t *)&p->tx_prep, ep__peer_handle_closed);
 }
 
 static void kill_process(ep_peer *p) {
@@ -1013,6 +1014,9 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   ctl->peers = p;
   ctl->npeers++;
 
+  uv_prepare_init(p->loop, &p->tx_prep);
+  p->tx_prep.data = p;
+  p->open_handles++;
   uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
   for (size_t i = 0; i < 4; i++) {
     uv_timer_init(p->loop, timers[i]);
