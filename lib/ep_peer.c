@@ -436,6 +436,8 @@ static void set_reason(ep_peer *p, const char *r) {
   snprintf(p->down_reason, sizeof p->down_reason, "%s", r);
 }
 
+static void force_kill(ep_peer *p);
+
 /* The one transition to DOWN (except a completed stop, see stop_done). */
 static void go_down(ep_peer *p, int err, const char *reason) {
   if (p->phase == EP__PH_DOWN) return;
@@ -454,7 +456,7 @@ static void go_down(ep_peer *p, int err, const char *reason) {
   if (p->vt) p->vt->close(p);
   /* garbage on the channel, a boot timeout: the peer cannot be trusted to
    * halt by itself */
-  if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) kill_process(p);
+  if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) force_kill(p);
   if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
   fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
   if (booting) fire_start(p, err);
