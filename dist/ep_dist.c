@@ -132,6 +132,7 @@ static void drop_seq(ep_dist_reader *r, size_t i) {
 }
 
 static int seq_append(ep_dist_reader *r, frag_seq *s, const uint8_t *p, size_t n) {
+  if (n == 0) return 0; /* an empty fragment is legal and holds nothing */
   if (n > r->frag_limit - r->held) return EP_EFRAGMENT;
   if (s->len + n > s->cap) {
     size_t cap = s->cap ? s->cap : 4096;

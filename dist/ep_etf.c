@@ -8,8 +8,10 @@
  * limits before anything is allocated for it; a count of n elements needs at
  * least n more bytes, so memory stays proportional to the input.
  *
- * Encoder: a sizing walk (ep_encoded_size) then one reserve and a writing
- * walk that stores through a raw pointer: no per-byte buffer calls.
+ * Encoder: one walk; each term's own bytes are sized first (own_size), the
+ * buffer grown at most once for them, then written through a raw pointer:
+ * no per-byte buffer calls. (A sizing pass plus one reserve measured slower:
+ * it walks the term twice.)
  *
  * Tags (after the version byte 131), as the BEAM reads and writes them:
  *
@@ -241,6 +243,20 @@ static ep_term mk(uint8_t type) {
   return t;
 }
 
+/* Terms are written field by field into their slot: building a local
+ * ep_term and copying it whole made the CPU reload 16 bytes over a fresh
+ * 1-byte store (a store-forwarding stall on every decoded value). */
+static inline void set_hdr(ep_term *o, uint8_t type, uint32_t n) {
+  o->type = type;
+  o->aux = 0;
+  o->reserved = 0;
+  o->n = n;
+}
+static inline void set_int(ep_term *o, int64_t v) {
+  set_hdr(o, EP_T_INT, 0);
+  o->v.i = v;
+}
+
 /* Decodes one term that has no element slots (everything except tuples,
  * lists, maps and funs) at *pos. Returns 1 for a compound tag (the caller
  * handles it), 0 on success, or an error. */
@@ -253,12 +269,12 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
   switch (b[p]) {
     case TAG_SMALL_INTEGER:
       if ((r = need(c, p, 2))) return r;
-      *out = ep_int(b[p + 1]);
+      set_int(out, b[p + 1]);
       *pos = p + 2;
       return 0;
     case TAG_INTEGER:
       if ((r = need(c, p, 5))) return r;
-      *out = ep_int((int32_t)ep_get32(b + p + 1));
+      set_int(out, (int32_t)ep_get32(b + p + 1));
       *pos = p + 5;
       return 0;
     case TAG_SMALL_BIG:
@@ -285,7 +301,8 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       double f;
       memcpy(&f, &u, sizeof f);
       if (!isfinite(f)) return EP_EBADFLOAT;
-      *out = ep_float(f);
+      set_hdr(out, EP_T_FLOAT, 0);
+      out->v.f = f;
       *pos = p + 9;
       return 0;
     }
@@ -299,7 +316,8 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       if (end == txt || !isfinite(f)) return EP_EBADFLOAT;
       while (*end == ' ') end++;
       if (*end) return EP_EBADFLOAT;
-      *out = ep_float(f);
+      set_hdr(out, EP_T_FLOAT, 0);
+      out->v.f = f;
       *pos = p + 32;
       return 0;
     }
@@ -307,13 +325,13 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
     case TAG_SMALL_ATOM_UTF8:
     case TAG_ATOM:
     case TAG_SMALL_ATOM: {
-      ep_term t = mk(EP_T_ATOM);
-      if ((r = dec_atom_text(c, pos, &t.v.str, &t.n))) return r;
-      *out = t;
+      ep_term *t = out;
+      set_hdr(out, EP_T_ATOM, 0);
+      if ((r = dec_atom_text(c, pos, &t->v.str, &t->n))) return r;
       return 0;
     }
     case TAG_NIL:
-      *out = ep_nil();
+      set_hdr(out, EP_T_NIL, 0);
       *pos = p + 1;
       return 0;
     case TAG_STRING: {
@@ -326,11 +344,11 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
         uint8_t *d = ep_arena_alloc(c->a, n);
         if (!d) return EP_ENOMEM;
         memcpy(d, b + p + 3, n);
-        ep_term t = mk(EP_T_STRING);
-        t.n = (uint32_t)n;
-        t.v.bytes = d;
-        *out = t;
-      }
+        ep_term *t = out;
+      set_hdr(out, EP_T_STRING, 0);
+        t->n = (uint32_t)n;
+        t->v.bytes = d;
+        }
       *pos = p + 3 + n;
       return 0;
     }
@@ -349,29 +367,29 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       uint8_t *d = ep_arena_alloc(c->a, n);
       if (!d) return EP_ENOMEM;
       memcpy(d, b + p + hdr, n);
-      ep_term t = mk(EP_T_BINARY);
-      t.n = (uint32_t)n;
-      t.v.bytes = d;
+      ep_term *t = out;
+      set_hdr(out, EP_T_BINARY, 0);
+      t->n = (uint32_t)n;
+      t->v.bytes = d;
       if (n && bits < 8) {
-        t.type = EP_T_BITSTR;
-        t.aux = (uint8_t)bits;
+        t->type = EP_T_BITSTR;
+        t->aux = (uint8_t)bits;
         d[n - 1] &= (uint8_t)(0xFFu << (8 - bits)); /* canonical: unused bits zero */
       }
-      *out = t;
       *pos = p + hdr + n;
       return 0;
     }
     case TAG_NEW_PID:
     case TAG_PID: {
       size_t q = p + 1;
-      ep_term t = mk(EP_T_PID);
-      if ((r = dec_atom_text(c, &q, &t.v.pid.node, &t.v.pid.node_len))) return r;
+      ep_term *t = out;
+      set_hdr(out, EP_T_PID, 0);
+      if ((r = dec_atom_text(c, &q, &t->v.pid.node, &t->v.pid.node_len))) return r;
       size_t cl = b[p] == TAG_NEW_PID ? 4 : 1;
       if ((r = need(c, q, 8 + cl))) return r;
-      t.v.pid.id = ep_get32(b + q);
-      t.v.pid.serial = ep_get32(b + q + 4);
-      t.v.pid.creation = cl == 4 ? ep_get32(b + q + 8) : b[q + 8];
-      *out = t;
+      t->v.pid.id = ep_get32(b + q);
+      t->v.pid.serial = ep_get32(b + q + 4);
+      t->v.pid.creation = cl == 4 ? ep_get32(b + q + 8) : b[q + 8];
       *pos = q + 8 + cl;
       return 0;
     }
@@ -379,13 +397,13 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
     case TAG_V4_PORT:
     case TAG_PORT: {
       size_t q = p + 1;
-      ep_term t = mk(EP_T_PORT);
-      if ((r = dec_atom_text(c, &q, &t.v.port.node, &t.v.port.node_len))) return r;
+      ep_term *t = out;
+      set_hdr(out, EP_T_PORT, 0);
+      if ((r = dec_atom_text(c, &q, &t->v.port.node, &t->v.port.node_len))) return r;
       size_t il = b[p] == TAG_V4_PORT ? 8 : 4, cl = b[p] == TAG_PORT ? 1 : 4;
       if ((r = need(c, q, il + cl))) return r;
-      t.v.port.id = il == 8 ? ep_get64(b + q) : ep_get32(b + q);
-      t.v.port.creation = cl == 4 ? ep_get32(b + q + il) : b[q + il];
-      *out = t;
+      t->v.port.id = il == 8 ? ep_get64(b + q) : ep_get32(b + q);
+      t->v.port.creation = cl == 4 ? ep_get32(b + q + il) : b[q + il];
       *pos = q + il + cl;
       return 0;
     }
@@ -399,8 +417,9 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
         if (n < 1 || n > 5) return EP_EBADTERM;
         q = p + 3;
       }
-      ep_term t = mk(EP_T_REF);
-      if ((r = dec_atom_text(c, &q, &t.v.ref.node, &t.v.ref.node_len))) return r;
+      ep_term *t = out;
+      set_hdr(out, EP_T_REF, 0);
+      if ((r = dec_atom_text(c, &q, &t->v.ref.node, &t->v.ref.node_len))) return r;
       size_t cl = b[p] == TAG_NEWER_REFERENCE ? 4 : 1;
       size_t idpos = b[p] == TAG_REFERENCE ? q : q + cl;
       if ((r = need(c, q, cl + 4 * n))) return r;
@@ -408,12 +427,11 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       if (!ids) return EP_ENOMEM;
       for (size_t i = 0; i < n; i++) ids[i] = ep_get32(b + idpos + 4 * i);
       if (b[p] == TAG_REFERENCE)
-        t.v.ref.creation = b[q + 4];
+        t->v.ref.creation = b[q + 4];
       else
-        t.v.ref.creation = cl == 4 ? ep_get32(b + q) : b[q];
-      t.n = (uint32_t)n;
-      t.v.ref.ids = ids;
-      *out = t;
+        t->v.ref.creation = cl == 4 ? ep_get32(b + q) : b[q];
+      t->n = (uint32_t)n;
+      t->v.ref.ids = ids;
       *pos = q + cl + 4 * n;
       return 0;
     }
@@ -431,9 +449,9 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
         return EP_EBADTERM;
       }
       e->arity = b[q + 1];
-      ep_term t = mk(EP_T_EXPORT);
-      t.v.exp = e;
-      *out = t;
+      ep_term *t = out;
+      set_hdr(out, EP_T_EXPORT, 0);
+      t->v.exp = e;
       *pos = q + 2;
       return 0;
     }
@@ -544,150 +562,217 @@ static int dec_compressed(dctx *c, size_t *pos, ep_term *out) {
   return 0;
 }
 
-#define DSTACK_LOCAL 64
+#define DSTACK_LOCAL 128
 
 static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   dframe local[DSTACK_LOCAL], *stack = local;
   size_t sp = 0, cap = DSTACK_LOCAL;
   size_t p = *pos;
   const uint8_t *b = c->buf;
+  /* bytes usable without a check: what arrived, capped by the size limit */
+  const size_t end = c->len < c->limend ? c->len : c->limend;
   ep_term *slot = out;
   int r = 0;
   for (;;) {
     /* --- decode one term into *slot --- */
     size_t tpos = p;
-    r = dec_scalar(c, &p, slot);
-    if (r < 0) goto fail;
-    if (r == 1) {
-      ep_term t = {0};
-      size_t n = 0, nslots, fun_end = 0, hdr;
-      ep_term *items = NULL;
-      uint8_t tag = b[tpos];
-      switch (tag) {
-        case TAG_SMALL_TUPLE:
-        case TAG_LARGE_TUPLE:
-          hdr = tag == TAG_SMALL_TUPLE ? 2 : 5;
-          if ((r = need(c, tpos, hdr))) goto fail;
-          n = tag == TAG_SMALL_TUPLE ? b[tpos + 1] : ep_get32(b + tpos + 1);
-          nslots = n;
-          t.type = EP_T_TUPLE;
-          break;
-        case TAG_LIST:
-          hdr = 5;
-          if ((r = need(c, tpos, hdr))) goto fail;
-          n = ep_get32(b + tpos + 1);
-          nslots = n + 1; /* the tail */
-          t.type = EP_T_LIST;
-          break;
-        case TAG_MAP:
-          hdr = 5;
-          if ((r = need(c, tpos, hdr))) goto fail;
-          n = ep_get32(b + tpos + 1);
-          nslots = 2 * n;
-          t.type = EP_T_MAP;
-          break;
-        default: { /* TAG_NEW_FUN */
-          if ((r = need(c, tpos, 5))) goto fail;
-          size_t size = ep_get32(b + tpos + 1);
-          if (size < 29) {
-            c->errpos = tpos;
-            r = EP_EBADTERM;
-            goto fail;
-          }
-          if ((r = need(c, tpos, 1 + size))) goto fail;
-          fun_end = tpos + 1 + size;
-          ep_fun *f = ep_arena_alloc(c->a, sizeof *f);
-          if (!f) {
+    uint8_t type;
+    size_t n, nslots, hdr, fun_end = 0;
+    ep_term *items = NULL;
+    /* The commonest tags inline; everything else through dec_scalar, which
+     * also produces every error for short input. */
+    if (p < end) {
+      switch (b[p]) {
+        case TAG_SMALL_INTEGER:
+          if (end - p < 2) break;
+          set_int(slot, b[p + 1]);
+          p += 2;
+          goto next;
+        case TAG_INTEGER:
+          if (end - p < 5) break;
+          set_int(slot, (int32_t)ep_get32(b + p + 1));
+          p += 5;
+          goto next;
+        case TAG_NIL:
+          set_hdr(slot, EP_T_NIL, 0);
+          p++;
+          goto next;
+        case TAG_SMALL_ATOM_UTF8: {
+          if (end - p < 2) break;
+          size_t an = b[p + 1];
+          if (end - p - 2 < an || an > c->atom_chars) break;
+          const uint8_t *s = b + p + 2;
+          size_t k = 0;
+          while (k < an && s[k] < 0x80) k++;
+          if (k < an) break; /* non-ASCII: validated in dec_atom_text */
+          char *d = ep_arena_alloc(c->a, an + 1);
+          if (!d) {
             r = EP_ENOMEM;
             goto fail;
           }
-          f->arity = b[tpos + 5];
-          memcpy(f->uniq, b + tpos + 6, 16);
-          f->index = ep_get32(b + tpos + 22);
-          n = ep_get32(b + tpos + 26);
-          f->num_free = (uint32_t)n;
-          size_t q = tpos + 30;
-          f->module = mk(EP_T_ATOM);
-          if ((r = dec_atom_text(c, &q, &f->module.v.str, &f->module.n))) goto fail;
-          if ((r = dec_int_field(c, &q, &f->old_index))) goto fail;
-          if ((r = dec_int_field(c, &q, &f->old_uniq))) goto fail;
-          size_t pidpos = q;
-          r = dec_scalar(c, &q, &f->pid);
-          if (r == 1 || (r == 0 && f->pid.type != EP_T_PID)) {
-            c->errpos = pidpos;
-            r = EP_EBADTERM;
-          }
-          if (r) goto fail;
-          if (q > fun_end || n > fun_end - q) { /* each free variable takes a byte at least */
-            c->errpos = tpos;
-            r = EP_EBADTERM;
-            goto fail;
-          }
-          f->free_vars = NULL;
-          if (n) {
-            items = ep_arena_alloc(c->a, n * sizeof(ep_term));
-            if (!items) {
-              r = EP_ENOMEM;
-              goto fail;
-            }
-            f->free_vars = items;
-          } else if (q != fun_end) {
-            c->errpos = tpos;
-            r = EP_EBADTERM;
-            goto fail;
-          }
-          t.type = EP_T_FUN;
-          t.v.fun = f;
-          *slot = t;
-          p = q;
-          nslots = n;
-          hdr = 0;
-          break;
+          memcpy(d, s, an);
+          d[an] = 0;
+          set_hdr(slot, EP_T_ATOM, (uint32_t)an);
+          slot->v.str = d;
+          p += 2 + an;
+          goto next;
         }
+        case TAG_BINARY: {
+          if (end - p < 5) break;
+          size_t bn = ep_get32(b + p + 1);
+          if (end - p - 5 < bn) break;
+          uint8_t *d = ep_arena_alloc(c->a, bn);
+          if (!d) {
+            r = EP_ENOMEM;
+            goto fail;
+          }
+          memcpy(d, b + p + 5, bn);
+          set_hdr(slot, EP_T_BINARY, (uint32_t)bn);
+          slot->v.bytes = d;
+          p += 5 + bn;
+          goto next;
+        }
+        case TAG_SMALL_TUPLE:
+        case TAG_LARGE_TUPLE:
+        case TAG_LIST:
+        case TAG_MAP:
+        case TAG_NEW_FUN:
+          goto compound;
+        default:
+          break;
       }
-      if (t.type != EP_T_FUN) {
-        p = tpos + hdr;
-        /* Every element takes at least one byte (a map pair two): a count
-         * larger than what is left is a lie or a prefix, and it must not
-         * size an allocation. */
-        size_t minbytes = t.type == EP_T_MAP ? 2 * n : t.type == EP_T_LIST ? n + 1 : n;
-        if ((r = need(c, p, minbytes))) {
+    }
+    r = dec_scalar(c, &p, slot);
+    if (r < 0) goto fail;
+    if (r == 0) goto next;
+  compound:
+    switch (b[tpos]) {
+      case TAG_SMALL_TUPLE:
+      case TAG_LARGE_TUPLE:
+        hdr = b[tpos] == TAG_SMALL_TUPLE ? 2 : 5;
+        if ((r = need(c, tpos, hdr))) goto fail;
+        n = hdr == 2 ? b[tpos + 1] : ep_get32(b + tpos + 1);
+        nslots = n;
+        type = EP_T_TUPLE;
+        break;
+      case TAG_LIST:
+        hdr = 5;
+        if ((r = need(c, tpos, hdr))) goto fail;
+        n = ep_get32(b + tpos + 1);
+        nslots = n + 1; /* the tail */
+        type = EP_T_LIST;
+        break;
+      case TAG_MAP:
+        hdr = 5;
+        if ((r = need(c, tpos, hdr))) goto fail;
+        n = ep_get32(b + tpos + 1);
+        nslots = 2 * n;
+        type = EP_T_MAP;
+        break;
+      default: { /* TAG_NEW_FUN */
+        if ((r = need(c, tpos, 5))) goto fail;
+        size_t size = ep_get32(b + tpos + 1);
+        if (size < 29) {
           c->errpos = tpos;
+          r = EP_EBADTERM;
           goto fail;
         }
-        if (t.type == EP_T_LIST && n == 0) continue; /* [|Tail] is just Tail: same slot */
-        if (nslots) {
-          items = ep_arena_alloc(c->a, nslots * sizeof(ep_term));
+        if ((r = need(c, tpos, 1 + size))) goto fail;
+        fun_end = tpos + 1 + size;
+        ep_fun *f = ep_arena_alloc(c->a, sizeof *f);
+        if (!f) {
+          r = EP_ENOMEM;
+          goto fail;
+        }
+        f->arity = b[tpos + 5];
+        memcpy(f->uniq, b + tpos + 6, 16);
+        f->index = ep_get32(b + tpos + 22);
+        n = ep_get32(b + tpos + 26);
+        f->num_free = (uint32_t)n;
+        size_t q = tpos + 30;
+        f->module = mk(EP_T_ATOM);
+        if ((r = dec_atom_text(c, &q, &f->module.v.str, &f->module.n))) goto fail;
+        if ((r = dec_int_field(c, &q, &f->old_index))) goto fail;
+        if ((r = dec_int_field(c, &q, &f->old_uniq))) goto fail;
+        size_t pidpos = q;
+        r = dec_scalar(c, &q, &f->pid);
+        if (r == 1 || (r == 0 && f->pid.type != EP_T_PID)) {
+          c->errpos = pidpos;
+          r = EP_EBADTERM;
+        }
+        if (r) goto fail;
+        if (q > fun_end || n > fun_end - q) { /* each free variable takes a byte at least */
+          c->errpos = tpos;
+          r = EP_EBADTERM;
+          goto fail;
+        }
+        f->free_vars = NULL;
+        if (n) {
+          items = ep_arena_alloc(c->a, n * sizeof(ep_term));
           if (!items) {
             r = EP_ENOMEM;
             goto fail;
           }
-        }
-        t.n = (uint32_t)n;
-        t.v.items = items;
-        *slot = t;
-      }
-      if (nslots) {
-        if (sp >= c->depth) {
+          f->free_vars = items;
+        } else if (q != fun_end) {
           c->errpos = tpos;
-          r = EP_EDEPTH;
+          r = EP_EBADTERM;
           goto fail;
         }
-        if (sp == cap) {
-          size_t ncap = cap * 2;
-          dframe *ns = stack == local ? ep_malloc(c->mem, ncap * sizeof *ns)
-                                      : ep_realloc(c->mem, stack, ncap * sizeof *ns);
-          if (!ns) {
-            r = EP_ENOMEM;
-            goto fail;
-          }
-          if (stack == local) memcpy(ns, local, sizeof local);
-          stack = ns;
-          cap = ncap;
-        }
-        stack[sp++] = (dframe){items, nslots, fun_end};
+        set_hdr(slot, EP_T_FUN, 0);
+        slot->v.fun = f;
+        p = q;
+        nslots = n;
+        type = EP_T_FUN;
+        hdr = 0;
+        break;
       }
     }
+    if (type != EP_T_FUN) {
+      p = tpos + hdr;
+      /* Every element takes at least one byte (a map pair two): a count
+       * larger than what is left is a lie or a prefix, and it must not
+       * size an allocation. */
+      size_t minbytes = type == EP_T_MAP ? 2 * n : type == EP_T_LIST ? n + 1 : n;
+      if (minbytes > end - p && (r = need(c, p, minbytes))) {
+        c->errpos = tpos;
+        goto fail;
+      }
+      if (type == EP_T_LIST && n == 0) continue; /* [|Tail] is just Tail: same slot */
+      if (nslots) {
+        items = ep_arena_alloc(c->a, nslots * sizeof(ep_term));
+        if (!items) {
+          r = EP_ENOMEM;
+          goto fail;
+        }
+      }
+      set_hdr(slot, type, (uint32_t)n);
+      slot->v.items = items;
+    }
+    if (nslots) {
+      if (sp >= c->depth) {
+        c->errpos = tpos;
+        r = EP_EDEPTH;
+        goto fail;
+      }
+      if (sp == cap) {
+        size_t ncap = cap * 4;
+        dframe *ns = stack == local ? ep_malloc(c->mem, ncap * sizeof *ns)
+                                    : ep_realloc(c->mem, stack, ncap * sizeof *ns);
+        if (!ns) {
+          r = EP_ENOMEM;
+          goto fail;
+        }
+        if (stack == local) memcpy(ns, local, sizeof local);
+        stack = ns;
+        cap = ncap;
+      }
+      stack[sp].slot = items;
+      stack[sp].left = nslots;
+      stack[sp].fun_end = fun_end;
+      sp++;
+    }
+  next:
     /* --- find the next slot to fill --- */
     for (;;) {
       if (sp == 0) goto done;
@@ -777,7 +862,7 @@ int ep_decode(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term 
 typedef struct {
   const ep_term *items;
   size_t left;
-  uint8_t *patch; /* a fun's size field, filled when its free variables are written */
+  size_t patch; /* offset of a fun's size field (0: none), filled when its free variables are written */
 } eframe;
 
 /* A proper list of 1..65535 integers 0..255 goes out as STRING_EXT, as the
@@ -933,7 +1018,7 @@ static int body_size(const ep_mem *m, ep_term t, size_t *out) {
     total += s;
     if (nk) {
       if (sp == cap && (r = grow_estack(m, &stack, local, &cap))) break;
-      stack[sp++] = (eframe){kids, nk, NULL};
+      stack[sp++] = (eframe){kids, nk, 0};
     }
     while (sp && stack[sp - 1].left == 0) sp--;
     if (!sp) break;
@@ -986,7 +1071,7 @@ static uint8_t *put_int(uint8_t *p, int64_t v) {
 
 /* Writes t's own bytes (see own_size). Returns the end. *patch is set for a
  * fun (its size field). */
-static uint8_t *put_own(uint8_t *p, const ep_term *t, uint8_t **patch) {
+static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **patch) {
   switch (t->type) {
     case EP_T_INT:
       return put_int(p, t->v.i);
@@ -1039,7 +1124,7 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, uint8_t **patch) {
       }
       return p;
     case EP_T_LIST:
-      if (list_is_bytes(t)) {
+      if (as_string) {
         *p++ = TAG_STRING;
         ep_put16(p, (uint16_t)t->n);
         p += 2;
@@ -1128,58 +1213,13 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, uint8_t **patch) {
       ep_put32(p, f->index);
       ep_put32(p + 4, f->num_free);
       p = put_atom(p + 8, f->module.v.str, f->module.n);
-      p = put_own(p, &f->old_index, &dummy);
-      p = put_own(p, &f->old_uniq, &dummy);
-      return put_own(p, &f->pid, &dummy);
+      p = put_own(p, &f->old_index, false, &dummy);
+      p = put_own(p, &f->old_uniq, false, &dummy);
+      return put_own(p, &f->pid, false, &dummy);
     }
     default:
       return p;
   }
-}
-
-/* Writing walk into p, which has room for the sized body. */
-static int body_write(const ep_mem *m, ep_term t, uint8_t *p, uint8_t **end) {
-  eframe local[ESTACK_LOCAL], *stack = local;
-  size_t sp = 0, cap = ESTACK_LOCAL;
-  const ep_term *cur = &t;
-  int r = 0;
-  for (;;) {
-    uint8_t *patch = NULL;
-    p = put_own(p, cur, &patch);
-    const ep_term *kids = NULL;
-    size_t nk = 0;
-    switch (cur->type) {
-      case EP_T_LIST:
-        if (!list_is_bytes(cur)) kids = cur->v.items, nk = (size_t)cur->n + 1;
-        break;
-      case EP_T_TUPLE:
-        kids = cur->v.items, nk = cur->n;
-        break;
-      case EP_T_MAP:
-        kids = cur->v.items, nk = 2 * (size_t)cur->n;
-        break;
-      case EP_T_FUN:
-        kids = cur->v.fun->free_vars, nk = cur->v.fun->num_free;
-        if (!nk) ep_put32(patch, (uint32_t)(p - patch));
-        break;
-      default:
-        break;
-    }
-    if (nk) {
-      if (sp == cap && (r = grow_estack(m, &stack, local, &cap))) break;
-      stack[sp++] = (eframe){kids, nk, patch};
-    }
-    while (sp && stack[sp - 1].left == 0) {
-      if (stack[sp - 1].patch) ep_put32(stack[sp - 1].patch, (uint32_t)(p - stack[sp - 1].patch));
-      sp--;
-    }
-    if (!sp) break;
-    cur = stack[sp - 1].items++;
-    stack[sp - 1].left--;
-  }
-  if (stack != local) ep_free(m, stack);
-  *end = p;
-  return r;
 }
 
 size_t ep_encoded_size(ep_term t) {
@@ -1187,19 +1227,62 @@ size_t ep_encoded_size(ep_term t) {
   return body_size(NULL, t, &n) ? 0 : n;
 }
 
-/* Appends (131 if ver) and the body; the size walk first, one reserve. */
+/* Appends (131 if ver) and the body in one walk: each term's own size is
+ * known before it is written (own_size), so the buffer is grown at most
+ * once per term and written through a raw pointer; a fun's size field is
+ * patched by offset when its free variables are done. out->len moves only
+ * on success. */
 static int encode(ep_buf *out, ep_term t, bool ver) {
   if (!out) return EP_EINVAL;
   if (out->err) return out->err;
-  size_t n;
-  int r = body_size(out->mem, t, &n);
-  if (r) return r;
-  if ((r = ep_buf_reserve(out, n + ver))) return r;
-  uint8_t *p = out->data + out->len, *end;
-  if (ver) *p++ = EP_ETF_VERSION;
-  if ((r = body_write(out->mem, t, p, &end))) return r;
-  out->len = (size_t)(end - out->data);
-  return 0;
+  eframe local[ESTACK_LOCAL], *stack = local;
+  size_t sp = 0, cap = ESTACK_LOCAL;
+  size_t w = out->len;
+  int r = 0;
+  if (ver) {
+    if ((r = ep_buf_reserve(out, 1))) return r;
+    out->data[w++] = EP_ETF_VERSION;
+  }
+  const ep_term *cur = &t;
+  for (;;) {
+    const ep_term *kids;
+    size_t nk;
+    size_t s = own_size(cur, &kids, &nk);
+    if (s == 0) {
+      r = EP_EINVAL;
+      break;
+    }
+    if (out->cap - w < s) {
+      size_t keep = out->len;
+      out->len = w;
+      r = ep_buf_reserve(out, s);
+      out->len = keep;
+      if (r) break;
+    }
+    uint8_t *patch = NULL;
+    uint8_t *e = put_own(out->data + w, cur, cur->type == EP_T_LIST && nk == 0, &patch);
+    w = (size_t)(e - out->data);
+    size_t poff = patch ? (size_t)(patch - out->data) : 0;
+    if (patch && nk == 0) ep_put32(patch, (uint32_t)(w - poff));
+    if (nk) {
+      if (sp == cap && (r = grow_estack(out->mem, &stack, local, &cap))) break;
+      stack[sp].items = kids;
+      stack[sp].left = nk;
+      stack[sp].patch = poff;
+      sp++;
+    }
+    while (sp && stack[sp - 1].left == 0) {
+      size_t po = stack[sp - 1].patch;
+      if (po) ep_put32(out->data + po, (uint32_t)(w - po));
+      sp--;
+    }
+    if (!sp) break;
+    cur = stack[sp - 1].items++;
+    stack[sp - 1].left--;
+  }
+  if (stack != local) ep_free(out->mem, stack);
+  if (r == 0) out->len = w;
+  return r;
 }
 
 int ep_encode(ep_buf *out, ep_term t) { return encode(out, t, true); }

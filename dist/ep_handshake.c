@@ -57,6 +57,7 @@
  *   A_NAME             'N' name lacking flags         "snot_allowed"    FAILED EFLAGS
  *   A_DECIDE           OK / OK_SIMULTANEOUS / NAMED   status, 'N' chal. A_REPLY
  *   A_DECIDE           NOK / NOT_ALLOWED              status            FAILED ENOK/ENOTALLOWED
+ *   A_DECIDE           NAME_ME peer, not NAMED        "snot_allowed"    FAILED ENOTALLOWED
  *   A_DECIDE           ALIVE                          "salive"          A_ALIVE
  *   A_ALIVE            "strue"                        'N' challenge     A_REPLY
  *   A_ALIVE            "sfalse"                                         FAILED EALIVE
@@ -489,16 +490,26 @@ int ep_hs_decide(ep_handshake *hs, ep_hs_decision d) {
   }
   if (hs->state != HS_A_DECIDE) return EP_EINVAL;
   bool name_me = (hs->peer_flags & EP_DFLAG_NAME_ME) != 0;
+  /* A NAME_ME initiator can only be named (or refused). Any other answer
+   * for it would leave the machine waiting on a decision a runtime that
+   * does not know about NAME_ME never makes, so it refuses the peer
+   * instead ("not_allowed", EP_ENOTALLOWED) and says EP_EINVAL: the
+   * handshake ends either way, even if the caller ignores the return. */
+  if (name_me && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE ||
+                  (d == EP_HS_NAMED && !hs->named_name))) {
+    put_status(hs, "not_allowed");
+    fail(hs, EP_ENOTALLOWED);
+    return EP_EINVAL;
+  }
   switch (d) {
     case EP_HS_OK:
     case EP_HS_OK_SIMULTANEOUS:
-      if (name_me) return EP_EINVAL; /* a NAME_ME initiator must be named */
       put_status(hs, d == EP_HS_OK ? "ok" : "ok_simultaneous");
       put_challenge(hs);
       hs->state = HS_A_REPLY;
       break;
     case EP_HS_NAMED: {
-      if (!name_me || !hs->named_name) return EP_EINVAL;
+      if (!name_me) return EP_EINVAL; /* stays in DECIDE: decide again */
       char *name = dup_n(hs->mem, hs->named_name, strlen(hs->named_name));
       if (!name) return fail(hs, EP_ENOMEM);
       put_named(hs);
@@ -518,7 +529,6 @@ int ep_hs_decide(ep_handshake *hs, ep_hs_decision d) {
       fail(hs, EP_ENOTALLOWED);
       break;
     case EP_HS_ALIVE:
-      if (name_me) return EP_EINVAL;
       put_status(hs, "alive");
       hs->state = HS_A_ALIVE;
       break;

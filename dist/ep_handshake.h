@@ -119,7 +119,11 @@ int ep_hs_recv(ep_handshake *hs, const uint8_t *buf, size_t len, size_t *consume
 void ep_hs_output(ep_handshake *hs, const uint8_t **data, size_t *len);
 void ep_hs_output_ack(ep_handshake *hs, size_t n);
 
-/* EP_HS_DECIDE only; EP_EINVAL when the decision does not fit the moment. */
+/* EP_HS_DECIDE only; EP_EINVAL when the decision does not fit the moment
+ * (the state is unchanged: decide again), with one exception that keeps a
+ * careless runtime from spinning: for a NAME_ME initiator anything but
+ * EP_HS_NAMED after ep_hs_set_named (or a refusal) queues "not_allowed",
+ * fails the handshake with EP_ENOTALLOWED, and returns EP_EINVAL. */
 int ep_hs_decide(ep_handshake *hs, ep_hs_decision d);
 /* The name and creation to hand a NAME_ME initiator with EP_HS_NAMED. */
 int ep_hs_set_named(ep_handshake *hs, const char *name, uint32_t creation);

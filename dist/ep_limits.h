@@ -57,8 +57,10 @@ extern "C" {
 
 /* --- distribution ----------------------------------------------------------- */
 
-/* Largest handshake message (2-byte framed): a name of at most 255 + 4 bytes
- * of UTF-8 and the fixed fields; anything past 2 KiB is not a handshake. */
+/* Largest handshake message (2-byte framed): a node name of at most 255
+ * characters (up to 1020 bytes of UTF-8) and 19 bytes of fixed fields;
+ * anything past 2 KiB is not a handshake. Checked on the length header,
+ * before any of the message is buffered. */
 #define EP_LIMIT_HANDSHAKE_MSG 2048u
 
 /* Milliseconds a handshake may take in total: net_setuptime is 7 s per step
@@ -68,8 +70,10 @@ extern "C" {
 /* Largest distribution frame after authentication: 1 GiB, as the term. */
 #define EP_LIMIT_FRAME_SIZE ((size_t)1 << 30)
 
-/* Largest reassembled fragmented message and most concurrent fragmented
- * sequences per connection. */
+/* Bytes held by all half-received fragmented messages of a connection
+ * together (so memory stays bounded however many sequences are open), and
+ * the most sequences open at once (the BEAM opens one per sending process
+ * with a message over 64 KiB in flight). */
 #define EP_LIMIT_FRAGMENTED_SIZE ((size_t)1 << 30)
 #define EP_LIMIT_FRAGMENT_SEQUENCES 1024u
 

@@ -8,5 +8,7 @@
 #include "ep_term.h"
 #include "ep_etf.h"
 #include "ep_text.h"
+#include "ep_node.h"
+#include "ep_io.h"
 
 #endif

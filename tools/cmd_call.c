@@ -1,11 +1,204 @@
-/* erlpeer call - not built yet. */
+/* erlpeer call: M:F(Args) or Erlang expressions on a node, as erl_call does. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "ep_error.h"
+#include "ep_io.h"
+#include "ep_text.h"
+#include "tool_node.h"
+
+static void help(void) {
+  printf(
+      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--timeout MS] NODE MOD FUN [ARGS]\n"
+      "       erlpeer call [options] --eval 'Expressions.' NODE\n"
+      "\n"
+      "Connects to NODE as a hidden node and calls MOD:FUN(ARGS...), where ARGS is\n"
+      "an Erlang list in Erlang syntax (default []), or evaluates Expressions there\n"
+      "(like erl_call -e). Prints the result as one Erlang term on stdout.\n"
+      "NODE without @ means the local host. The cookie is read from\n"
+      "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
+      "line by erlpeer itself). --timeout is in milliseconds (default: infinity).\n"
+      "\n"
+      "exit status: 0 a result; 1 an exception or badrpc (printed on stderr);\n"
+      "             2 no connection (the cause on stderr) or bad usage.\n");
+}
+
+/* Prints the term followed by a newline on f. */
+static void print_term(FILE *f, ep_term t) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  if (ep_print(&b, t) == 0) fwrite(b.data, 1, b.len, f);
+  else fputs("<unprintable>", f);
+  fputc('\n', f);
+  ep_buf_free(&b);
+}
+
+static void print_exception(const ep_rpc_result *r) {
+  if (r->status == EP_EEXCEPTION) {
+    fputs("erlpeer call: exception ", stderr);
+    ep_buf b;
+    ep_buf_init(&b, NULL);
+    ep_print(&b, r->cls);
+    ep_buf_append(&b, ":", 1);
+    ep_print(&b, r->reason);
+    fwrite(b.data, 1, b.len, stderr);
+    fputc('\n', stderr);
+    if (!ep_is_none(r->stack) && r->stack.type != EP_T_NIL) {
+      b.len = 0;
+      ep_print(&b, r->stack);
+      fprintf(stderr, "  stacktrace: %.*s\n", (int)b.len, (const char *)b.data);
+    }
+    ep_buf_free(&b);
+  } else if (r->status == EP_EBADRPC) {
+    fputs("erlpeer call: badrpc ", stderr);
+    print_term(stderr, r->reason);
+  } else {
+    fprintf(stderr, "erlpeer call: %s\n", ep_strerror(r->status));
+  }
+}
+
+/* Expressions are evaluated on the node with its own scanner, parser and
+ * evaluator: erl_scan:string/2, erl_parse:parse_exprs/1, erl_eval:exprs/2.
+ * A scan or parse error is explained with the module's format_error/1 there. */
+static int eval_remote(ep_node *n, const char *node, const char *text, uint64_t timeout, ep_arena *a,
+                       ep_rpc_result *r) {
+  ep_term args = EP_LIST(a, ep_string(a, text), EP_TUPLE(a, ep_int(1), ep_int(1)));
+  int s = ep_rpc_call_sync(n, node, "erl_scan", "string", args, timeout, a, r);
+  if (s) return s;
+  ep_term v = r->value;
+  ep_term where = ep_none(), mod = ep_none(), desc = ep_none();
+  if (ep_is_record(v, "ok", 3)) {
+    s = ep_rpc_call_sync(n, node, "erl_parse", "parse_exprs", EP_LIST(a, v.v.items[1]), timeout, a, r);
+    if (s) return s;
+    v = r->value;
+    if (ep_is_record(v, "ok", 2)) {
+      ep_term bindings = EP_LIST(a, v.v.items[1], ep_nil());
+      s = ep_rpc_call_sync(n, node, "erl_eval", "exprs", bindings, timeout, a, r);
+      if (s) return s;
+      if (ep_is_record(r->value, "value", 3)) {
+        r->value = r->value.v.items[1];
+        return 0;
+      }
+      return r->status = EP_EBADRPC;
+    }
+    if (ep_is_record(v, "error", 2) && ep_is_tuple(v.v.items[1]) && v.v.items[1].n == 3) {
+      where = v.v.items[1].v.items[0], mod = v.v.items[1].v.items[1], desc = v.v.items[1].v.items[2];
+    }
+  } else if (ep_is_record(v, "error", 3) && ep_is_tuple(v.v.items[1]) && v.v.items[1].n == 3) {
+    where = v.v.items[1].v.items[0], mod = v.v.items[1].v.items[1], desc = v.v.items[1].v.items[2];
+  }
+  if (mod.type == EP_T_ATOM) {
+    ep_rpc_result fr;
+    if (ep_rpc_call_sync(n, node, mod.v.str, "format_error", EP_LIST(a, desc), timeout, a, &fr) == 0) {
+      ep_buf mb;
+      ep_buf_init(&mb, NULL);
+      if (ep_chardata_utf8(fr.value, false, &mb) != 0 || ep_buf_put8(&mb, 0) != 0) {
+        mb.len = 0;
+        ep_buf_append(&mb, "syntax error", 13);
+      }
+      const char *msg = (const char *)mb.data;
+      int64_t line = 0, col = 0;
+      if (where.type == EP_T_TUPLE && where.n == 2) {
+        ep_get_int64(where.v.items[0], &line);
+        ep_get_int64(where.v.items[1], &col);
+      } else {
+        ep_get_int64(where, &line);
+      }
+      fprintf(stderr, "erlpeer call: parse error at line %lld, column %lld: %s\n", (long long)line,
+              (long long)col, msg);
+      ep_buf_free(&mb);
+      r->status = EP_ESYNTAX;
+      return EP_ESYNTAX;
+    }
+  }
+  fputs("erlpeer call: cannot parse the expressions: ", stderr);
+  print_term(stderr, v);
+  r->status = EP_ESYNTAX;
+  return EP_ESYNTAX;
+}
 
 int ep_cmd_call(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "erlpeer: 'call' is not implemented yet\n");
-  return 2;
+  ep_tool_node_args a = {0};
+  const char *eval = NULL, *pos[4] = {0};
+  int npos = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      help();
+      return 0;
+    }
+    int r = ep_tool_node_opt(argc, argv, &i, &a);
+    if (r < 0) return 2;
+    if (r) continue;
+    if (!strcmp(argv[i], "--eval") || !strcmp(argv[i], "-e")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "erlpeer call: --eval needs expressions\n");
+        return 2;
+      }
+      eval = argv[++i];
+      continue;
+    }
+    if (!strncmp(argv[i], "--eval=", 7)) {
+      eval = argv[i] + 7;
+      continue;
+    }
+    if ((argv[i][0] == '-' && argv[i][1] == '-') || npos == 4) {
+      fprintf(stderr, "erlpeer call: unexpected argument '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+    pos[npos++] = argv[i];
+  }
+  if (eval ? npos != 1 : (npos < 3)) {
+    fprintf(stderr, "erlpeer call: usage: erlpeer call [options] NODE MOD FUN [ARGS] (see --help)\n");
+    return 2;
+  }
+  ep_arena *ar = ep_arena_new(NULL);
+  ep_term args = ep_nil();
+  if (!eval && npos == 4) {
+    ep_text_error te = {0};
+    int r = ep_parse_str(ar, pos[3], &args, &te);
+    if (r || !ep_is_list(args) || ep_list_tail(args).type != EP_T_NIL) {
+      if (r == EP_ESYNTAX || r == EP_EINCOMPLETE)
+        fprintf(stderr, "erlpeer call: ARGS: syntax error at line %u, column %u: %s\n", te.line, te.column,
+                te.message ? te.message : "incomplete term");
+      else
+        fprintf(stderr, "erlpeer call: ARGS must be an Erlang list, like '[1, foo, \"bar\"]'\n");
+      ep_arena_free(ar);
+      return 2;
+    }
+  }
+  ep_node *n;
+  if (ep_tool_node_start(&a, &n)) {
+    ep_arena_free(ar);
+    return 2;
+  }
+  const char *node = pos[0];
+  int r = ep_node_ping_sync(n, node, a.timeout_ms ? a.timeout_ms : 30000);
+  if (r) {
+    fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
+    ep_node_free(n);
+    ep_arena_free(ar);
+    return 2;
+  }
+  ep_rpc_result res;
+  int st = eval ? eval_remote(n, node, eval, a.timeout_ms, ar, &res)
+                : ep_rpc_call_sync(n, node, pos[1], pos[2], args, a.timeout_ms, ar, &res);
+  int code;
+  if (st == 0) {
+    print_term(stdout, res.value);
+    code = 0;
+  } else if (st == EP_ESYNTAX) {
+    code = 1;
+  } else if (st == EP_EEXCEPTION || st == EP_EBADRPC || st == EP_ETIMEDOUT) {
+    print_exception(&res);
+    code = 1;
+  } else {
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    code = 2;
+  }
+  fflush(stdout);
+  ep_node_free(n);
+  ep_arena_free(ar);
+  return code;
 }

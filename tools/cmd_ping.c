@@ -1,11 +1,51 @@
-/* erlpeer ping - not built yet. */
+/* erlpeer ping NODE: pong (exit 0) or pang (exit 1). */
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
+#include "ep_error.h"
+#include "tool_node.h"
+
+static void help(void) {
+  printf(
+      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--timeout MS] NODE\n"
+      "\n"
+      "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
+      "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
+      "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n");
+}
 
 int ep_cmd_ping(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "erlpeer: 'ping' is not implemented yet\n");
-  return 2;
+  ep_tool_node_args a = {0};
+  a.timeout_ms = 10000;
+  const char *node = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      help();
+      return 0;
+    }
+    int r = ep_tool_node_opt(argc, argv, &i, &a);
+    if (r < 0) return 2;
+    if (r) continue;
+    if (argv[i][0] == '-' || node) {
+      fprintf(stderr, "erlpeer ping: unexpected argument '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+    node = argv[i];
+  }
+  if (!node) {
+    fprintf(stderr, "erlpeer ping: which node? (see --help)\n");
+    return 2;
+  }
+  ep_node *n;
+  if (ep_tool_node_start(&a, &n)) return 2;
+  int r = ep_node_ping_sync(n, node, a.timeout_ms);
+  ep_node_free(n);
+  if (r == 0) {
+    printf("pong\n");
+    return 0;
+  }
+  printf("pang\n");
+  fprintf(stderr, "erlpeer ping: %s: %s\n", node, ep_tool_connect_reason(r));
+  return 1;
 }

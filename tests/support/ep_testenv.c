@@ -185,7 +185,10 @@ int ep_testenv_start_epmd(ep_testenv *env) {
   char port[16];
   snprintf(port, sizeof port, "%d", env->epmd_port);
   const char *argv[] = {"epmd", "-port", port, NULL};
-  pid_t pid = spawn(argv, -1, -1, -1);
+  /* epmd complains on stderr about every readiness probe: keep it quiet. */
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  pid_t pid = spawn(argv, -1, -1, devnull);
+  if (devnull >= 0) close(devnull);
   if (pid < 0) return -1;
   remember(env, pid);
   return ep_testenv_wait_port(env->epmd_port, 5000);

@@ -249,8 +249,6 @@ START_TEST(named_for_name_me) {
   ck_assert_int_eq(ep_hs_status_get(a), EP_HS_DECIDE);
   ck_assert_str_eq(ep_hs_peer_name(a), "localhost");
   ck_assert(ep_hs_peer_flags(a) & EP_DFLAG_NAME_ME);
-  ck_assert_int_eq(ep_hs_decide(a, EP_HS_OK), EP_EINVAL);    /* must be named */
-  ck_assert_int_eq(ep_hs_decide(a, EP_HS_NAMED), EP_EINVAL); /* no name set yet */
   ck_assert_int_eq(ep_hs_set_named(a, "gen42@localhost", 77), 0);
   ck_assert_int_eq(ep_hs_decide(a, EP_HS_NAMED), 0);
   run(i, a, (run_opts){1, EP_HS_OK, EP_HS_ALIVE_TRUE});
@@ -260,6 +258,44 @@ START_TEST(named_for_name_me) {
   ck_assert_uint_eq(ep_hs_this_creation(i), 77);
   ck_assert_str_eq(ep_hs_peer_name(a), "gen42@localhost");
   ck_assert_uint_eq(ep_hs_peer_creation(a), 77);
+  ep_hs_free(i);
+  ep_hs_free(a);
+}
+END_TEST
+
+/* A NAME_ME initiator answered anything but NAMED (a runtime that knows
+ * nothing of NAME_ME) is refused, and the machine does not stay in DECIDE. */
+START_TEST(name_me_without_a_name_is_refused) {
+  ep_hs_decision ds[4] = {EP_HS_OK, EP_HS_OK_SIMULTANEOUS, EP_HS_ALIVE, EP_HS_NAMED};
+  for (int k = 0; k < 4; k++) {
+    ep_hs_config ci = cfg_init(COOKIE);
+    ci.this_node = "localhost";
+    ci.flags |= EP_DFLAG_NAME_ME;
+    ep_handshake *i, *a;
+    pair(ci, cfg_acc(COOKIE), &i, &a);
+    const uint8_t *d;
+    size_t n, c;
+    ep_hs_output(i, &d, &n);
+    ck_assert_int_eq(ep_hs_recv(a, d, n, &c), 0);
+    ep_hs_output_ack(i, n);
+    ck_assert_int_eq(ep_hs_decide(a, ds[k]), EP_EINVAL);
+    ck_assert_int_eq(ep_hs_status_get(a), EP_HS_FAILED);
+    ck_assert_int_eq(ep_hs_error(a), EP_ENOTALLOWED);
+    ep_hs_output(a, &d, &n);
+    ck_assert_int_eq(ep_hs_recv(i, d, n, &c), EP_ENOTALLOWED);
+    ep_hs_free(i);
+    ep_hs_free(a);
+  }
+  /* a decision for the other role leaves it deciding */
+  ep_handshake *i, *a;
+  pair(cfg_init(COOKIE), cfg_acc(COOKIE), &i, &a);
+  const uint8_t *d;
+  size_t n, c;
+  ep_hs_output(i, &d, &n);
+  ck_assert_int_eq(ep_hs_recv(a, d, n, &c), 0);
+  ck_assert_int_eq(ep_hs_decide(a, EP_HS_ALIVE_TRUE), EP_EINVAL);
+  ck_assert_int_eq(ep_hs_decide(a, EP_HS_NAMED), EP_EINVAL); /* not a NAME_ME peer */
+  ck_assert_int_eq(ep_hs_status_get(a), EP_HS_DECIDE);
   ep_hs_free(i);
   ep_hs_free(a);
 }
@@ -614,6 +650,7 @@ Suite *hs_suite(void) {
   tcase_add_test(tc, nok_and_not_allowed);
   tcase_add_test(tc, named_for_name_me);
   tcase_add_test(tc, named_on_wrong_host_is_refused);
+  tcase_add_test(tc, name_me_without_a_name_is_refused);
   tcase_add_test(tc, wrong_cookie_at_acceptor);
   tcase_add_test(tc, wrong_digest_at_initiator);
   tcase_add_test(tc, wrong_node_name);

@@ -1,0 +1,1145 @@
+/* ep_node.c - node lifecycle, connections, handshake driving, framing, ticks.
+ *
+ * The sans-I/O cores do the protocol (dist/ep_handshake.c, dist/ep_dist.c);
+ * this file only moves bytes between them and libuv sockets, and keeps time.
+ * Writes are batched: frames are appended to conn->out and written in one
+ * uv_write when the previous write has finished, so a burst of calls costs
+ * one syscall, not one each. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ep_dflags.h"
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_limits.h"
+#include "ep_node_int.h"
+
+struct ep_node_opts {
+  char *name;
+  bool longnames, ipv6;
+  char *cookie;
+  unsigned ticktime;
+  int epmd_port;
+  ep_epmd_mode epmd_mode;
+  int listen_port;
+  ep_node_event_cb event_cb;
+  void *event_ud;
+  ep_node_output_cb output_cb;
+  void *output_ud;
+  const ep_mem *mem;
+};
+
+/* --- options ----------------------------------------------------------------------- */
+
+ep_node_opts *ep_node_opts_new(void) {
+  ep_node_opts *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->ticktime = 60;
+  o->epmd_mode = EP_EPMD_AUTO;
+  return o;
+}
+
+void ep_node_opts_free(ep_node_opts *o) {
+  if (!o) return;
+  free(o->name);
+  if (o->cookie) {
+    memset(o->cookie, 0, strlen(o->cookie));
+    free(o->cookie);
+  }
+  free(o);
+}
+
+static bool valid_alive(const char *s, size_t n) {
+  if (n == 0 || n > 255) return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!(isalnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80)) return false;
+  }
+  return true;
+}
+
+int ep_node_opts_set_name(ep_node_opts *o, const char *name) {
+  const char *at = strchr(name, '@');
+  size_t alive = at ? (size_t)(at - name) : strlen(name);
+  if (!valid_alive(name, alive) || (at && (!at[1] || strchr(at + 1, '@')))) return EP_EBADNAME;
+  char *d = strdup(name);
+  if (!d) return EP_ENOMEM;
+  free(o->name);
+  o->name = d;
+  return 0;
+}
+void ep_node_opts_set_longnames(ep_node_opts *o, bool on) { o->longnames = on; }
+int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie) {
+  if (!cookie || !*cookie || strlen(cookie) > 255) return EP_EINVAL;
+  char *d = strdup(cookie);
+  if (!d) return EP_ENOMEM;
+  free(o->cookie);
+  o->cookie = d;
+  return 0;
+}
+void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned s) { o->ticktime = s ? s : 1; }
+void ep_node_opts_set_epmd_port(ep_node_opts *o, int port) { o->epmd_port = port; }
+void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode) { o->epmd_mode = mode; }
+void ep_node_opts_set_ipv6(ep_node_opts *o, bool on) { o->ipv6 = on; }
+void ep_node_opts_set_listen_port(ep_node_opts *o, int port) { o->listen_port = port; }
+void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud) {
+  o->event_cb = cb;
+  o->event_ud = ud;
+}
+void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud) {
+  o->output_cb = cb;
+  o->output_ud = ud;
+}
+void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
+
+/* --- small helpers ------------------------------------------------------------------- */
+
+uint64_t ep__now(ep_node *n) { return uv_now(n->loop); }
+
+static char *mem_strdup(const ep_mem *m, const char *s) {
+  size_t l = strlen(s);
+  char *d = ep_malloc(m, l + 1);
+  if (d) memcpy(d, s, l + 1);
+  return d;
+}
+
+static uint32_t random32(void) {
+  uint32_t v = 0;
+  if (uv_random(NULL, NULL, &v, sizeof v, 0, NULL) != 0) v = (uint32_t)uv_hrtime() ^ (uint32_t)getpid();
+  return v;
+}
+
+/* Reads ~/.erlang.cookie as erl does (the first line, trailing white space
+ * dropped), creating it with 20 random capital letters, mode 0400, when it
+ * does not exist. */
+static int read_cookie(uint8_t *out, size_t cap, size_t *len) {
+  const char *home = getenv("HOME");
+  if (!home || !*home) return EP_ENOCOOKIE;
+  char path[4096];
+  if ((size_t)snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= sizeof path) return EP_ENOCOOKIE;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    char c[20];
+    uint8_t rnd[20];
+    if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0) return EP_ENOCOOKIE;
+    for (int i = 0; i < 20; i++) c[i] = (char)('A' + rnd[i] % 26);
+    int w = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (w >= 0) {
+      ssize_t k = write(w, c, sizeof c);
+      close(w);
+      if (k != (ssize_t)sizeof c) return EP_ENOCOOKIE;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) return EP_ENOCOOKIE;
+  ssize_t n = read(fd, out, cap);
+  close(fd);
+  if (n <= 0) return EP_ENOCOOKIE;
+  size_t l = 0;
+  while (l < (size_t)n && out[l] != '\n' && out[l] != '\r') l++;
+  while (l > 0 && isspace(out[l - 1])) l--;
+  if (l == 0) return EP_ENOCOOKIE;
+  *len = l;
+  return 0;
+}
+
+static int local_host(bool longnames, char *out, size_t cap) {
+  size_t sz = cap;
+  if (uv_os_gethostname(out, &sz) != 0) return EP_ESYS;
+  if (!longnames) {
+    char *dot = strchr(out, '.');
+    if (dot) *dot = 0;
+    return 0;
+  }
+  if (strchr(out, '.')) return 0;
+  /* A long name needs a fully qualified host: ask the resolver for the
+   * canonical name, as inet_db does. */
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_flags = AI_CANONNAME;
+  if (getaddrinfo(out, NULL, &hints, &res) == 0 && res && res->ai_canonname && strchr(res->ai_canonname, '.'))
+    snprintf(out, cap, "%s", res->ai_canonname);
+  if (res) freeaddrinfo(res);
+  return 0;
+}
+
+int ep__full_name(ep_node *n, const char *peer, char *out, size_t cap) {
+  const char *at = strchr(peer, '@');
+  int w = at ? snprintf(out, cap, "%s", peer) : snprintf(out, cap, "%s@%s", peer, n->host);
+  if (w < 0 || (size_t)w >= cap) return EP_EBADNAME;
+  at = strchr(out, '@');
+  if (!valid_alive(out, (size_t)(at - out)) || !at[1] || strchr(at + 1, '@')) return EP_EBADNAME;
+  return 0;
+}
+
+const char *ep__node_of(ep_term t) {
+  switch (t.type) {
+    case EP_T_PID:
+      return t.v.pid.node;
+    case EP_T_REF:
+      return t.v.ref.node;
+    case EP_T_PORT:
+      return t.v.port.node;
+    default:
+      return NULL;
+  }
+}
+
+/* --- connections: lifecycle --------------------------------------------------------- */
+
+ep__conn *ep__conn_find(ep_node *n, const char *peer) {
+  for (ep__conn *c = n->conns; c; c = c->next)
+    if (c->peer && c->state != EP__C_CLOSING && strcmp(c->peer, peer) == 0) return c;
+  return NULL;
+}
+
+static void conn_free(ep__conn *c) {
+  ep_node *n = c->node;
+  ep__conn **pp = &n->conns;
+  while (*pp && *pp != c) pp = &(*pp)->next;
+  if (*pp) *pp = c->next;
+  ep_hs_free(c->hs);
+  ep_dist_reader_free(c->rd);
+  ep_buf_free(&c->in);
+  ep_buf_free(&c->out);
+  ep_buf_free(&c->wbuf);
+  ep_arena_free(c->arena);
+  ep_arena_free(c->pre_arena);
+  ep_free(n->mem, c->pre);
+  ep_free(n->mem, c->peer);
+  ep_free(n->mem, c);
+  n->open_handles--;
+}
+
+static void on_conn_handle_closed(uv_handle_t *h) {
+  ep__conn *c = h->data;
+  if (--c->pending_close == 0) conn_free(c);
+}
+
+static void conn_close_handles(ep__conn *c) {
+  c->pending_close = 1; /* held until both handles are queued */
+  if (c->tcp_open) {
+    c->pending_close++;
+    c->tcp_open = false;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  }
+  if (c->timer_open) {
+    c->pending_close++;
+    c->timer_open = false;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+  }
+  if (--c->pending_close == 0) conn_free(c);
+}
+
+/* Ends a connection: everything waiting on it learns why, links and
+ * monitors to its node fire, and the handles close. */
+void ep__conn_fail(ep__conn *c, int err) {
+  if (c->state == EP__C_CLOSING) return;
+  ep_node *n = c->node;
+  if (n->debug)
+    fprintf(stderr, "erlpeer[%s]: connection %s %s (state %d): %s\n", n->name, c->outgoing ? "to" : "from",
+            c->peer ? c->peer : "?", (int)c->state, ep_strerror(err));
+  bool was_up = c->state == EP__C_UP;
+  c->state = EP__C_CLOSING;
+  c->error = err;
+  ep__epmd_lookup_cancel(c);
+  ep__waiter *w = c->waiters;
+  c->waiters = NULL;
+  while (w) {
+    ep__waiter *next = w->next;
+    w->cb(n, c->peer, err ? err : EP_ENODEDOWN, w->ud);
+    ep_free(n->mem, w);
+    w = next;
+  }
+  if (c->peer) {
+    ep__rpc_nodedown(n, c->peer, was_up ? EP_ENODEDOWN : err);
+    if (was_up) {
+      ep__proc_nodedown(n, c->peer, err);
+      if (n->event_cb) n->event_cb(n, EP_NODE_DOWN, c->peer, err, n->event_ud);
+    }
+  }
+  conn_close_handles(c);
+}
+
+static ep__conn *conn_new(ep_node *n, const char *peer) {
+  ep__conn *c = ep_malloc(n->mem, sizeof *c);
+  if (!c) return NULL;
+  memset(c, 0, sizeof *c);
+  c->node = n;
+  c->arena = ep_arena_new(n->mem);
+  if (!c->arena || (peer && !(c->peer = mem_strdup(n->mem, peer)))) {
+    ep_arena_free(c->arena);
+    ep_free(n->mem, c);
+    return NULL;
+  }
+  ep_buf_init(&c->in, n->mem);
+  ep_buf_init(&c->out, n->mem);
+  ep_buf_init(&c->wbuf, n->mem);
+  c->tcp.data = c;
+  c->timer.data = c;
+  uv_timer_init(n->loop, &c->timer);
+  c->timer_open = true;
+  c->next = n->conns;
+  n->conns = c;
+  n->open_handles++;
+  return c;
+}
+
+/* --- writing -------------------------------------------------------------------------------- */
+
+static void conn_flush(ep__conn *c);
+
+static void on_written(uv_write_t *req, int status) {
+  ep__conn *c = req->data;
+  c->writing = false;
+  c->wbuf.len = 0;
+  if (status < 0) {
+    ep__conn_fail(c, ep_err_from_errno(status));
+    return;
+  }
+  c->last_write = ep__now(c->node);
+  conn_flush(c);
+}
+
+static void conn_flush(ep__conn *c) {
+  if (c->writing || !c->tcp_open || c->out.len == 0) return;
+  if (c->state != EP__C_UP && c->state != EP__C_HANDSHAKE) return;
+  /* Swap: out becomes the buffer in flight, the old flight buffer collects
+   * what comes next. */
+  ep_buf t = c->wbuf;
+  c->wbuf = c->out;
+  c->out = t;
+  c->out.len = 0;
+  uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+  c->wreq.data = c;
+  int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  if (r < 0) {
+    ep__conn_fail(c, ep_err_from_errno(r));
+    return;
+  }
+  c->writing = true;
+}
+
+static ep_ctrl ctrl_copy(ep_arena *a, const ep_ctrl *c) {
+  ep_ctrl d = *c;
+  d.from = ep_term_copy(a, c->from);
+  d.to = ep_term_copy(a, c->to);
+  d.ref = ep_term_copy(a, c->ref);
+  d.msg = ep_term_copy(a, c->msg);
+  d.reason = ep_term_copy(a, c->reason);
+  d.token = ep_term_copy(a, c->token);
+  d.group_leader = ep_term_copy(a, c->group_leader);
+  d.mfa = ep_term_copy(a, c->mfa);
+  d.opts = ep_term_copy(a, c->opts);
+  d.result = ep_term_copy(a, c->result);
+  return d;
+}
+
+/* Before the handshake is done the negotiated flags (and so the frame form:
+ * with FRAGMENTS every frame needs the 131 68 header) are unknown: keep the
+ * message, encode it in conn_up. */
+static int conn_queue(ep__conn *c, const ep_ctrl *ctrl) {
+  ep_node *n = c->node;
+  if (!c->pre_arena && !(c->pre_arena = ep_arena_new(n->mem))) return EP_ENOMEM;
+  if (c->npre == c->cappre) {
+    size_t cap = c->cappre ? c->cappre * 2 : 8;
+    ep_ctrl *p = ep_realloc(n->mem, c->pre, cap * sizeof *p);
+    if (!p) return EP_ENOMEM;
+    c->pre = p;
+    c->cappre = cap;
+  }
+  c->pre[c->npre++] = ctrl_copy(c->pre_arena, ctrl);
+  return 0;
+}
+
+int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
+  if (c->state == EP__C_CLOSING) return EP_ENOTCONN;
+  if (c->state != EP__C_UP) return conn_queue(c, ctrl);
+  if (c->out.len > EP_LIMIT_SEND_QUEUE) return EP_ENOMEM;
+  size_t before = c->out.len;
+  int r = ep_dist_write_ctrl(&c->out, ctrl, c->flags);
+  if (r) {
+    c->out.len = before;
+    c->out.err = 0; /* a failed frame must not poison the connection */
+    return r;
+  }
+  conn_flush(c);
+  return 0;
+}
+
+/* --- reading -------------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  ep__conn *c = h->data;
+  size_t want = 65536;
+  if (c->in_need > c->in.len && c->in_need - c->in.len > want) want = c->in_need - c->in.len;
+  (void)suggested;
+  if (ep_buf_reserve(&c->in, want) != 0) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
+  }
+  buf->base = (char *)c->in.data + c->in.len;
+  buf->len = c->in.cap - c->in.len;
+}
+
+static void conn_up(ep__conn *c);
+static void drive_handshake(ep__conn *c);
+
+static void process_frames(ep__conn *c) {
+  while (c->state == EP__C_UP) {
+    size_t used = 0, need = 0;
+    ep_dist_msg m;
+    ep_arena_reset(c->arena);
+    int r = ep_dist_read(c->rd, c->arena, c->in.data + c->in_off, c->in.len - c->in_off, &used, &need, &m);
+    if (r == EP_EINCOMPLETE) {
+      c->in_need = need;
+      break;
+    }
+    if (r) {
+      ep__conn_fail(c, r);
+      return;
+    }
+    c->in_off += used;
+    c->in_need = 0;
+    if (m.kind != EP_DIST_MESSAGE) continue;
+    ep_ctrl ctrl;
+    r = ep_ctrl_parse(m.control, m.payload, &ctrl);
+    if (r) {
+      /* Unknown or malformed control message: skip it, say so once. */
+      fprintf(stderr, "erlpeer: %s: skipped a control message: %s\n", c->peer, ep_strerror(r));
+      continue;
+    }
+    ep__dispatch(c, &ctrl);
+  }
+  if (c->in_off && c->state != EP__C_CLOSING) {
+    ep_buf_consume(&c->in, c->in_off);
+    c->in_off = 0;
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  ep__conn *c = s->data;
+  (void)buf;
+  if (nread < 0) {
+    int err = nread == UV_EOF ? EP_ENODEDOWN : ep_err_from_errno((int)nread);
+    /* OTP answers a wrong digest by closing the socket: a close once the
+     * other side's name (and challenge) arrived is a cookie mismatch. */
+    if (c->state == EP__C_HANDSHAKE) err = ep_hs_peer_name(c->hs) ? EP_EAUTH : EP_ECONNRESET;
+    ep__conn_fail(c, err);
+    return;
+  }
+  if (nread == 0) return;
+  if (c->in.data == NULL) {
+    ep__conn_fail(c, EP_ENOMEM);
+    return;
+  }
+  c->in.len += (size_t)nread;
+  c->last_read = ep__now(c->node);
+  if (c->state == EP__C_HANDSHAKE) {
+    drive_handshake(c);
+    return;
+  }
+  process_frames(c);
+}
+
+/* --- ticks ----------------------------------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t) {
+  ep__conn *c = t->data;
+  if (c->state != EP__C_UP) return;
+  uint64_t now = ep__now(c->node), T = (uint64_t)c->node->ticktime * 1000;
+  if (now - c->last_read >= T) {
+    ep__conn_fail(c, EP_ETICK);
+    return;
+  }
+  if (now - c->last_write >= T / 4 && c->out.len == 0 && !c->writing) {
+    ep_dist_write_tick(&c->out);
+    conn_flush(c);
+  }
+}
+
+static void on_handshake_timeout(uv_timer_t *t) {
+  ep__conn *c = t->data;
+  if (c->state != EP__C_UP) ep__conn_fail(c, EP_ETIMEDOUT);
+}
+
+/* --- handshake ------------------------------------------------------------------------------ */
+
+static void hs_write_output(ep__conn *c) {
+  const uint8_t *d;
+  size_t l;
+  ep_hs_output(c->hs, &d, &l);
+  if (l) {
+    ep_buf_append(&c->out, d, l);
+    ep_hs_output_ack(c->hs, l);
+    conn_flush(c);
+  }
+}
+
+/* The acceptor's choice once the initiator's name is known (dist_util /
+ * net_kernel): a live connection to that node means "alive" (the initiator
+ * says whether its old one is gone); an outgoing attempt of ours in progress
+ * means a simultaneous connect, which the greater node name wins. */
+static ep_hs_decision accept_decision(ep__conn *c, const char *peer) {
+  ep_node *n = c->node;
+  ep__conn *old = ep__conn_find(n, peer);
+  if (!old || old == c) return EP_HS_OK;
+  if (old->state == EP__C_UP) return EP_HS_ALIVE;
+  if (strcmp(n->name, peer) > 0) return EP_HS_NOK;
+  return EP_HS_OK_SIMULTANEOUS;
+}
+
+/* When an accepted connection replaces an outgoing attempt (simultaneous
+ * connect) or a dead old connection, what was waiting on the old one moves
+ * to the new one. */
+static void adopt(ep__conn *c, ep__conn *old) {
+  for (size_t i = 0; i < old->npre; i++) conn_queue(c, &old->pre[i]);
+  old->npre = 0;
+  ep__waiter **tail = &c->waiters;
+  while (*tail) tail = &(*tail)->next;
+  *tail = old->waiters;
+  old->waiters = NULL;
+  if (old->state == EP__C_UP) {
+    ep__conn_fail(old, EP_ENODEDOWN);
+  } else {
+    old->state = EP__C_CLOSING;
+    ep__epmd_lookup_cancel(old);
+    conn_close_handles(old);
+  }
+}
+
+static void drive_handshake(ep__conn *c) {
+  for (;;) {
+    size_t used = 0;
+    int r = ep_hs_recv(c->hs, c->in.data + c->in_off, c->in.len - c->in_off, &used);
+    c->in_off += used;
+    hs_write_output(c);
+    ep_hs_status st = ep_hs_status_get(c->hs);
+    if (r || st == EP_HS_FAILED) {
+      ep__conn_fail(c, ep_hs_error(c->hs) ? ep_hs_error(c->hs) : r);
+      return;
+    }
+    if (st == EP_HS_DECIDE) {
+      const char *peer = ep_hs_peer_name(c->hs);
+      ep_hs_decision d = c->outgoing ? EP_HS_ALIVE_TRUE : accept_decision(c, peer);
+      if (!c->outgoing && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE)) {
+        if (!c->peer) c->peer = mem_strdup(c->node->mem, peer);
+      }
+      ep_hs_decide(c->hs, d);
+      hs_write_output(c);
+      continue;
+    }
+    if (st == EP_HS_DONE) {
+      conn_up(c);
+      return;
+    }
+    if (used == 0) break;
+  }
+  if (c->in_off) {
+    ep_buf_consume(&c->in, c->in_off);
+    c->in_off = 0;
+  }
+}
+
+static void conn_up(ep__conn *c) {
+  ep_node *n = c->node;
+  const char *peer = ep_hs_peer_name(c->hs);
+  if (!c->peer) c->peer = mem_strdup(n->mem, peer);
+  if (!c->outgoing) {
+    for (ep__conn *o = n->conns; o; o = o->next)
+      if (o != c && o->peer && o->state != EP__C_CLOSING && strcmp(o->peer, c->peer) == 0) {
+        adopt(c, o);
+        break;
+      }
+  }
+  c->flags = ep_hs_flags(c->hs);
+  int r = ep_dist_reader_new(n->mem, c->flags, NULL, &c->rd);
+  if (r) {
+    ep__conn_fail(c, r);
+    return;
+  }
+  c->state = EP__C_UP;
+  c->last_read = c->last_write = ep__now(n);
+  uint64_t q = (uint64_t)n->ticktime * 1000 / 4;
+  uv_timer_start(&c->timer, on_tick, q ? q : 250, q ? q : 250);
+  for (size_t i = 0; i < c->npre; i++) ep_dist_write_ctrl(&c->out, &c->pre[i], c->flags);
+  c->npre = 0;
+  ep__waiter *w = c->waiters;
+  c->waiters = NULL;
+  conn_flush(c);
+  if (n->event_cb) n->event_cb(n, EP_NODE_UP, c->peer, 0, n->event_ud);
+  while (w) {
+    ep__waiter *next = w->next;
+    w->cb(n, c->peer, 0, w->ud);
+    ep_free(n->mem, w);
+    w = next;
+  }
+  if (c->state == EP__C_UP) process_frames(c);
+}
+
+static int hs_start(ep__conn *c, ep_hs_role role) {
+  ep_node *n = c->node;
+  ep_hs_config cfg = {0};
+  cfg.role = role;
+  cfg.this_node = n->name;
+  cfg.creation = n->creation;
+  cfg.flags = EP_DFLAGS_OURS_FRAGMENTS; /* we write only through ep_dist_write_ctrl */
+  cfg.required_flags = EP_DFLAGS_REQUIRED;
+  cfg.cookie = n->cookie;
+  cfg.cookie_len = n->cookie_len;
+  cfg.expected_peer = role == EP_HS_INITIATOR ? c->peer : NULL;
+  cfg.challenge = random32();
+  int r = ep_hs_new(n->mem, &cfg, &c->hs);
+  if (r) return r;
+  c->state = EP__C_HANDSHAKE;
+  uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
+  r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (r) return ep_err_from_errno(r);
+  hs_write_output(c);
+  return 0;
+}
+
+/* --- outgoing ------------------------------------------------------------------------------- */
+
+static void on_connected(uv_connect_t *req, int status) {
+  ep__conn *c = req->data;
+  if (c->state == EP__C_CLOSING) return;
+  if (status < 0) {
+    ep__conn_fail(c, ep_err_from_errno(status));
+    return;
+  }
+  int r = hs_start(c, EP_HS_INITIATOR);
+  if (r) ep__conn_fail(c, r);
+}
+
+static void on_lookup(ep__conn *c, int status, int port) {
+  (void)port;
+  if (c->state == EP__C_CLOSING) return;
+  if (status) {
+    ep__conn_fail(c, status);
+  }
+}
+
+/* The EPMD adapter calls this with the address to dial (port included). */
+void ep__conn_dial(ep__conn *c, const struct sockaddr *addr) {
+  ep_node *n = c->node;
+  if (c->state == EP__C_CLOSING) return;
+  uv_tcp_init(n->loop, &c->tcp);
+  c->tcp.data = c;
+  c->tcp_open = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->state = EP__C_CONNECTING;
+  c->creq.data = c;
+  int r = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
+  if (r) ep__conn_fail(c, ep_err_from_errno(r));
+}
+
+int ep__conn_get(ep_node *n, const char *peer_in, ep__conn **out) {
+  char peer[EP__NODE_NAME_MAX];
+  int e = ep__full_name(n, peer_in, peer, sizeof peer);
+  if (e) return e;
+  const char *at = strchr(peer, '@');
+  ep__conn *c = ep__conn_find(n, peer);
+  if (c) {
+    *out = c;
+    return 0;
+  }
+  if (strcmp(peer, n->name) == 0) return EP_EINVAL; /* ourselves */
+  c = conn_new(n, peer);
+  if (!c) return EP_ENOMEM;
+  c->outgoing = true;
+  c->state = EP__C_LOOKUP;
+  uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
+  char alive[256];
+  snprintf(alive, sizeof alive, "%.*s", (int)(at - peer), peer);
+  int r = ep__epmd_lookup(n, c, at + 1, alive, on_lookup);
+  if (r) {
+    c->state = EP__C_CLOSING;
+    conn_close_handles(c);
+    return r;
+  }
+  *out = c;
+  return 0;
+}
+
+/* A connect callback for a connection that is already up still comes from
+ * the loop, never from inside ep_node_connect. */
+typedef struct {
+  uv_timer_t timer;
+  ep_node *node;
+  char peer[EP__NODE_NAME_MAX];
+  ep_node_connect_cb cb;
+  void *ud;
+} ep__deferred_connect;
+
+static void on_deferred_closed(uv_handle_t *h) {
+  ep__deferred_connect *d = h->data;
+  d->node->open_handles--;
+  ep_free(d->node->mem, d);
+}
+
+static void on_deferred_connect(uv_timer_t *t) {
+  ep__deferred_connect *d = t->data;
+  ep__conn *c = ep__conn_find(d->node, d->peer);
+  d->cb(d->node, d->peer, c && c->state == EP__C_UP ? 0 : EP_ENODEDOWN, d->ud);
+  uv_close((uv_handle_t *)t, on_deferred_closed);
+}
+
+int ep_node_connect(ep_node *n, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud) {
+  if (n->closing) return EP_ECLOSED;
+  ep__conn *c;
+  int r = ep__conn_get(n, peer, &c);
+  if (r) return r;
+  if (c->state == EP__C_UP) {
+    ep__deferred_connect *d = ep_malloc(n->mem, sizeof *d);
+    if (!d) return EP_ENOMEM;
+    d->node = n;
+    snprintf(d->peer, sizeof d->peer, "%s", c->peer);
+    d->cb = cb;
+    d->ud = ud;
+    uv_timer_init(n->loop, &d->timer);
+    d->timer.data = d;
+    n->open_handles++;
+    uv_timer_start(&d->timer, on_deferred_connect, 0, 0);
+    return 0;
+  }
+  ep__waiter *w = ep_malloc(n->mem, sizeof *w);
+  if (!w) return EP_ENOMEM;
+  w->cb = cb;
+  w->ud = ud;
+  /* The attempt ends at the earliest deadline anyone asked for
+   * (EP_LIMIT_HANDSHAKE_MS at most): it fails for all with EP_ETIMEDOUT. */
+  if (timeout_ms && timeout_ms < uv_timer_get_due_in(&c->timer))
+    uv_timer_start(&c->timer, on_handshake_timeout, timeout_ms, 0);
+  w->next = c->waiters;
+  c->waiters = w;
+  return 0;
+}
+
+bool ep_node_is_connected(const ep_node *n, const char *peer) {
+  char full[EP__NODE_NAME_MAX];
+  if (ep__full_name((ep_node *)n, peer, full, sizeof full)) return false;
+  ep__conn *c = ep__conn_find((ep_node *)n, full);
+  return c && c->state == EP__C_UP;
+}
+
+int ep_node_disconnect(ep_node *n, const char *peer) {
+  char full[EP__NODE_NAME_MAX];
+  if (ep__full_name(n, peer, full, sizeof full)) return EP_EBADNAME;
+  ep__conn *c = ep__conn_find(n, full);
+  if (!c) return EP_ENOTCONN;
+  ep__conn_fail(c, EP_ENODEDOWN);
+  return 0;
+}
+
+/* --- incoming ---------------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  ep_node *n = server->data;
+  if (status < 0 || n->closing) return;
+  ep__conn *c = conn_new(n, NULL);
+  if (!c) return;
+  uv_tcp_init(n->loop, &c->tcp);
+  c->tcp.data = c;
+  c->tcp_open = true;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    c->state = EP__C_CLOSING;
+    conn_close_handles(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  int r = hs_start(c, EP_HS_ACCEPTOR);
+  if (r) ep__conn_fail(c, r);
+}
+
+/* --- start and close ----------------------------------------------------------------------------- */
+
+static void finish_start(ep_node *n, int status) {
+  if (n->started != 0) return;
+  n->started = status ? status : 1;
+  if (n->start_cb) n->start_cb(n, status, n->start_ud);
+}
+
+static void on_registered(ep_node *n, int status, uint32_t creation) {
+  if (status) {
+    finish_start(n, status);
+    return;
+  }
+  n->creation = creation;
+  finish_start(n, 0);
+}
+
+static int make_procs(ep_node *n);
+
+static void on_start_failed(uv_timer_t *t) {
+  ep_node *n = t->data;
+  finish_start(n, n->start_error);
+}
+
+/* Frees a node that never touched the loop. */
+static void node_release_early(ep_node *n) {
+  for (size_t i = 0; i < n->procs.cap; i++)
+    if (ep__map_live(&n->procs, i)) {
+      ep_proc *p = n->procs.slots[i].val;
+      ep_free(n->mem, p->name);
+      ep_free(n->mem, p);
+    }
+  ep__map_free(&n->procs);
+  ep__map_free(&n->names);
+  ep__map_free(&n->rpcs);
+  ep_arena_free(n->scratch);
+  ep_free(n->mem, n->name);
+  ep_free(n->mem, n->host);
+  memset(n->cookie, 0, sizeof n->cookie);
+  ep_free(n->mem, n);
+}
+
+int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out) {
+  const ep_mem *mem = o->mem ? o->mem : ep_mem_default();
+  ep_node *n = ep_malloc(mem, sizeof *n);
+  if (!n) return EP_ENOMEM;
+  memset(n, 0, sizeof *n);
+  n->mem = mem;
+  n->loop = loop;
+  n->longnames = o->longnames;
+  n->ipv6 = o->ipv6;
+  n->ticktime = o->ticktime ? o->ticktime : 60;
+  n->epmd_mode = o->epmd_mode;
+  n->listen_port = o->listen_port;
+  n->event_cb = o->event_cb;
+  n->event_ud = o->event_ud;
+  n->output_cb = o->output_cb;
+  n->output_ud = o->output_ud;
+  n->start_cb = cb;
+  n->start_ud = ud;
+  n->debug = getenv("ERLPEER_DEBUG") && *getenv("ERLPEER_DEBUG") && strcmp(getenv("ERLPEER_DEBUG"), "0");
+  n->ref_salt = random32();
+  n->next_ref = random32() & 0xffff;
+  n->next_id = 1;
+  const char *ep = getenv("ERL_EPMD_PORT");
+  n->epmd_port = o->epmd_port ? o->epmd_port : (ep && atoi(ep) > 0 ? atoi(ep) : 4369);
+  ep__map_init(&n->procs, mem);
+  ep__map_init(&n->names, mem);
+  ep__map_init(&n->rpcs, mem);
+  int r = 0;
+  if (!(n->scratch = ep_arena_new(mem))) r = EP_ENOMEM;
+  if (!r) {
+    if (o->cookie) {
+      n->cookie_len = strlen(o->cookie);
+      memcpy(n->cookie, o->cookie, n->cookie_len);
+    } else {
+      r = read_cookie(n->cookie, sizeof n->cookie, &n->cookie_len);
+    }
+  }
+  char host[512] = {0}, name[800];
+  if (!r) {
+    const char *at = o->name ? strchr(o->name, '@') : NULL;
+    if (at) {
+      snprintf(host, sizeof host, "%s", at + 1);
+      snprintf(name, sizeof name, "%s", o->name);
+    } else {
+      r = local_host(o->longnames, host, sizeof host);
+      if (o->name) snprintf(name, sizeof name, "%s@%s", o->name, host);
+      else snprintf(name, sizeof name, "erlpeer-%ld@%s", (long)getpid(), host);
+    }
+    if (!r && (!(n->host = mem_strdup(mem, host)) || !(n->name = mem_strdup(mem, name)))) r = EP_ENOMEM;
+  }
+  if (!r) r = make_procs(n);
+  if (r) {
+    /* Nothing is registered with the loop yet: undo synchronously. */
+    node_release_early(n);
+    return r;
+  }
+  uv_tcp_init(loop, &n->listener);
+  n->listener.data = n;
+  n->listener_open = true;
+  n->open_handles++;
+  uv_timer_init(loop, &n->start_timer);
+  n->start_timer.data = n;
+  n->open_handles++;
+  struct sockaddr_storage sa;
+  if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
+  else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
+  r = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0);
+  if (!r) r = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+  if (r) r = ep_err_from_errno(r);
+  if (!r) {
+    int len = sizeof sa;
+    uv_tcp_getsockname(&n->listener, (struct sockaddr *)&sa, &len);
+    n->listen_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                    : ((struct sockaddr_in *)&sa)->sin_port);
+    r = ep__epmd_register(n, on_registered);
+  }
+  if (r) {
+    /* Handles exist now: the failure is reported from the loop. */
+    n->start_error = r;
+    uv_timer_start(&n->start_timer, on_start_failed, 0, 0);
+  }
+  *out = n;
+  return 0;
+}
+
+const char *ep_node_name(const ep_node *n) { return n->name; }
+uint32_t ep_node_creation(const ep_node *n) { return n->creation; }
+uv_loop_t *ep_node_loop(const ep_node *n) { return n->loop; }
+int ep_node_port(const ep_node *n) { return n->listen_port; }
+
+static void on_node_handle_closed(uv_handle_t *h) {
+  ep_node *n = h->data;
+  n->open_handles--;
+}
+
+static void node_release(ep_node *n) {
+  ep__map_free(&n->procs);
+  ep__map_free(&n->names);
+  ep__map_free(&n->rpcs);
+  ep_arena_free(n->scratch);
+  ep_free(n->mem, n->name);
+  ep_free(n->mem, n->host);
+  memset(n->cookie, 0, sizeof n->cookie);
+  ep_node_close_cb cb = n->close_cb;
+  void *ud = n->close_ud;
+  ep_free(n->mem, n);
+  if (cb) cb(n, ud); /* n is gone: the callback may only compare the pointer */
+}
+
+static void close_check(uv_idle_t *idle);
+
+/* Ends processes (their links and monitors fire on the other nodes, written
+ * before the sockets close), then closes everything. */
+static void begin_close(ep_node *n) {
+  n->closing = true;
+  ep__rpc_close_all(n);
+  /* Exit every process: the frames go into the connections' output. */
+  for (size_t i = 0; i < n->procs.cap; i++) {
+    if (!ep__map_live(&n->procs, i)) continue;
+    ep_proc *p = n->procs.slots[i].val;
+    ep_proc_exit(p, ep_atom("shutdown"));
+  }
+  ep__epmd_close(n);
+  if (n->listener_open) {
+    n->listener_open = false;
+    uv_close((uv_handle_t *)&n->listener, on_node_handle_closed);
+  }
+  uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  /* Connections close once their output has been written. */
+  for (ep__conn *c = n->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->state == EP__C_UP && (c->writing || c->out.len)) continue;
+    ep__conn_fail(c, EP_ECLOSED);
+  }
+}
+
+static bool all_closed(ep_node *n) {
+  for (ep__conn *c = n->conns; c; c = c->next)
+    if (c->state != EP__C_CLOSING) {
+      if (!c->writing && !c->out.len) ep__conn_fail(c, EP_ECLOSED);
+    }
+  return n->conns == NULL && n->open_handles == 0;
+}
+
+typedef struct {
+  uv_idle_t idle;
+  ep_node *node;
+  uint64_t deadline;
+} ep__closer;
+
+static void on_closer_closed(uv_handle_t *h) {
+  ep__closer *cl = h->data;
+  ep_node *n = cl->node;
+  free(cl);
+  node_release(n);
+}
+
+static void close_check(uv_idle_t *idle) {
+  ep__closer *cl = idle->data;
+  ep_node *n = cl->node;
+  if (ep__now(n) > cl->deadline) {
+    for (ep__conn *c = n->conns; c; c = c->next) ep__conn_fail(c, EP_ECLOSED);
+  }
+  if (!all_closed(n)) return;
+  uv_idle_stop(idle);
+  uv_close((uv_handle_t *)idle, on_closer_closed);
+}
+
+void ep_node_close(ep_node *n, ep_node_close_cb cb, void *ud) {
+  if (n->close_cb || n->closing) {
+    if (!n->close_cb) {
+      n->close_cb = cb;
+      n->close_ud = ud;
+    }
+    return;
+  }
+  n->close_cb = cb;
+  n->close_ud = ud;
+  begin_close(n);
+  ep__closer *cl = calloc(1, sizeof *cl);
+  if (!cl) abort(); /* cannot leave the loop without a way to finish */
+  cl->node = n;
+  cl->deadline = ep__now(n) + 2000; /* at most 2 s to flush goodbyes */
+  cl->idle.data = cl;
+  uv_idle_init(n->loop, &cl->idle);
+  uv_idle_start(&cl->idle, close_check);
+}
+
+/* --- blocking API ------------------------------------------------------------------------------ */
+
+typedef struct {
+  bool done;
+  int status;
+} ep__sync;
+
+static void on_sync_started(ep_node *n, int status, void *ud) {
+  (void)n;
+  ep__sync *s = ud;
+  s->done = true;
+  s->status = status;
+}
+
+static bool sync_done(void *ud) { return ((ep__sync *)ud)->done; }
+
+typedef struct {
+  bool (*cond)(void *ud);
+  void *ud;
+  bool expired;
+} ep__waitfor;
+
+static void on_run_timeout(uv_timer_t *t) {
+  ep__waitfor *w = t->data;
+  w->expired = true;
+  uv_stop(t->loop);
+}
+
+/* libuv runs due timers before it polls: a timer callback that satisfies
+ * the condition would still leave uv_run blocked in poll. A prepare handle
+ * runs just before the poll and stops the loop (poll timeout 0) once the
+ * condition holds. */
+static void on_run_prepare(uv_prepare_t *p) {
+  ep__waitfor *w = p->data;
+  if (w->cond(w->ud)) uv_stop(p->loop);
+}
+
+int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
+  ep__waitfor w = {cond, ud, false};
+  uv_timer_t t;
+  uv_prepare_t p;
+  uv_prepare_init(n->loop, &p);
+  p.data = &w;
+  uv_prepare_start(&p, on_run_prepare);
+  if (timeout_ms) {
+    uv_timer_init(n->loop, &t);
+    t.data = &w;
+    uv_timer_start(&t, on_run_timeout, timeout_ms, 0);
+  }
+  while (!cond(ud) && !w.expired) uv_run(n->loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&p, NULL);
+  if (timeout_ms) uv_close((uv_handle_t *)&t, NULL);
+  uv_run(n->loop, UV_RUN_NOWAIT); /* lets the close callbacks run */
+  return cond(ud) ? 0 : EP_ETIMEDOUT;
+}
+
+int ep_node_start_sync(const ep_node_opts *o, ep_node **out) {
+  const ep_mem *mem = o->mem ? o->mem : ep_mem_default();
+  uv_loop_t *loop = ep_malloc(mem, sizeof *loop);
+  if (!loop) return EP_ENOMEM;
+  if (uv_loop_init(loop) != 0) {
+    ep_free(mem, loop);
+    return EP_ESYS;
+  }
+  ep__sync s = {0};
+  ep_node *n;
+  int r = ep_node_start(loop, o, on_sync_started, &s, &n);
+  if (r) {
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    ep_free(mem, loop);
+    return r;
+  }
+  n->own_loop = true;
+  ep_node_run_until(n, sync_done, &s, 0);
+  if (s.status) {
+    ep_node_free(n);
+    return s.status;
+  }
+  *out = n;
+  return 0;
+}
+
+static void on_sync_closed(ep_node *n, void *ud) {
+  (void)n;
+  *(bool *)ud = true;
+}
+
+void ep_node_free(ep_node *n) {
+  if (!n) return;
+  uv_loop_t *loop = n->loop;
+  bool own = n->own_loop;
+  const ep_mem *mem = n->mem;
+  bool closed = false;
+  n->closing = false;
+  n->close_cb = NULL;
+  ep_node_close(n, on_sync_closed, &closed);
+  while (!closed) uv_run(loop, UV_RUN_ONCE);
+  if (own) {
+    uv_run(loop, UV_RUN_DEFAULT); /* whatever is still closing */
+    uv_loop_close(loop);
+    ep_free(mem, loop);
+  }
+}
+
+static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
+  (void)n, (void)peer;
+  ep__sync *s = ud;
+  s->done = true;
+  s->status = status;
+}
+
+int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
+  ep__sync s = {0};
+  int r = ep_node_connect(n, peer, timeout_ms, on_ping, &s);
+  if (r) return r;
+  /* The connection attempt itself ends by timeout_ms (above). */
+  ep_node_run_until(n, sync_done, &s, 0);
+  return s.status;
+}
+
+/* --- processes made at start --------------------------------------------------------------- */
+
+/* The node's own process, registered as net_kernel: net_adm:ping(Node)
+ * connects and then gen:call({net_kernel, Node}, {is_auth, Self}), and
+ * says pang unless it hears yes. Other calls are answered no. */
+static void net_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  ep_term g = m->msg;
+  if (m->kind != EP_MSG_SEND || !ep_is_record(g, "$gen_call", 3)) return;
+  ep_term from = g.v.items[1];
+  if (from.type != EP_T_TUPLE || from.n != 2) return;
+  ep_term tag = from.v.items[1];
+  bool auth = ep_is_record(g.v.items[2], "is_auth", 2);
+  ep_term reply = EP_TUPLE(m->arena, tag, ep_atom(auth ? "yes" : "no"));
+  /* A tag [alias | Ref] names an alias to answer to; a plain send to the
+   * caller reaches it all the same. */
+  ep_term to = from.v.items[0];
+  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
+    to = tag.v.items[1];
+  ep_send(n, p, to, reply);
+}
+
+static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  if (m->kind == EP_MSG_SEND) ep__io_request(n, p, m->msg, n->output_cb, n->output_ud);
+}
+
+static int make_procs(ep_node *n) {
+  int r = ep_proc_new(n, "net_kernel", net_proc_cb, NULL, &n->net);
+  if (!r) r = ep_proc_new(n, NULL, gl_proc_cb, NULL, &n->gl);
+  return r;
+}

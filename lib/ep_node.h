@@ -1,0 +1,205 @@
+/* ep_node.h - a hidden Erlang node in C, on libuv.
+ *
+ * An ep_node listens for distribution connections, publishes itself in EPMD
+ * (starting an embedded EPMD when none answers, if allowed), dials other
+ * nodes on demand, and hosts C-side processes: pids and registered names
+ * whose messages, EXITs and DOWNs arrive at a callback. It calls functions
+ * on other nodes (RPC), casts, and sends messages.
+ *
+ * Two ways to use it:
+ *  - asynchronous, on your own uv_loop_t: ep_node_start(loop, ...) and the
+ *    callback-taking calls; every callback runs on that loop;
+ *  - blocking, for plain programs: ep_node_start_sync(...) gives a node with
+ *    a private loop, and the *_sync calls run that loop until they are done.
+ *
+ * Rules (libuv's): if a call returns an error, its callback is never called;
+ * otherwise the callback is called exactly once. Terms handed to callbacks
+ * live in an arena that is reset when the callback returns: copy what you
+ * keep (ep_term_copy).
+ *
+ * The cookie: by default ~/.erlang.cookie, read the way erl reads it and
+ * created (mode 0400, 20 random capital letters) when missing. It is never
+ * put on any command line.
+ */
+#ifndef EP_NODE_H
+#define EP_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ep_mem.h"
+#include "ep_term.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ep_node ep_node;
+typedef struct ep_node_opts ep_node_opts;
+typedef struct ep_proc ep_proc;
+
+/* --- options ------------------------------------------------------------------------ */
+
+typedef enum ep_epmd_mode {
+  EP_EPMD_AUTO,     /* use the EPMD that answers; start an embedded one if none does */
+  EP_EPMD_EXTERNAL, /* an EPMD must answer (EP_ENOEPMD otherwise) */
+  EP_EPMD_EMBEDDED, /* always serve EPMD in-process on the EPMD port */
+  EP_EPMD_NONE      /* do not register (we can still dial nodes) */
+} ep_epmd_mode;
+
+typedef enum ep_node_event_kind { EP_NODE_UP, EP_NODE_DOWN } ep_node_event_kind;
+
+typedef void (*ep_node_event_cb)(ep_node *node, ep_node_event_kind kind, const char *peer, int reason, void *ud);
+/* Output from io requests that remote processes send to our group leader
+ * (e.g. io:format in a function we called): already formatted text. */
+typedef void (*ep_node_output_cb)(ep_node *node, const char *text, size_t len, void *ud);
+
+ep_node_opts *ep_node_opts_new(void);
+void ep_node_opts_free(ep_node_opts *o);
+/* "name" or "name@host". Default: "erlpeer-<ospid>" with the local host.
+ * EP_EBADNAME for an invalid name. */
+int ep_node_opts_set_name(ep_node_opts *o, const char *name);
+/* Long names (name@fqdn or name@ip) instead of short names. */
+void ep_node_opts_set_longnames(ep_node_opts *o, bool on);
+/* Explicit cookie instead of ~/.erlang.cookie. Copied. */
+int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie);
+/* net_ticktime in seconds (default 60; min 1). */
+void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
+/* EPMD port (default: ERL_EPMD_PORT, else 4369) and mode (default AUTO). */
+void ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
+void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
+/* Use IPv6 (inet6_tcp) for distribution and EPMD. */
+void ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
+/* Port to listen on (default 0: any free port). */
+void ep_node_opts_set_listen_port(ep_node_opts *o, int port);
+void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
+/* Default: written to stderr. */
+void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
+void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
+
+/* --- lifecycle ------------------------------------------------------------------------- */
+
+typedef void (*ep_node_start_cb)(ep_node *node, int status, void *ud);
+typedef void (*ep_node_close_cb)(ep_node *node, void *ud);
+
+/* Starts a node on loop: reads the cookie, listens, registers in EPMD.
+ * *out is usable at once (calls queue until started); cb reports 0 or the
+ * error (EP_ENOCOOKIE, EP_EBADNAME, EP_ENOEPMD, EP_ENAMETAKEN, ...), after
+ * which a failed node must still be closed. Returns 0 or an error (then no
+ * node and no callback). */
+int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out);
+/* Ends every C process (links and monitors fire on the other nodes), closes
+ * every connection and the registration; cb once all handles are closed,
+ * then the node is freed. */
+void ep_node_close(ep_node *node, ep_node_close_cb cb, void *ud);
+
+/* Blocking: a node with its own private loop. Returns 0 or the error. */
+int ep_node_start_sync(const ep_node_opts *o, ep_node **out);
+/* Blocking close of a node made by ep_node_start_sync; frees it. */
+void ep_node_free(ep_node *node);
+
+/* "name@host" */
+const char *ep_node_name(const ep_node *node);
+uint32_t ep_node_creation(const ep_node *node);
+uv_loop_t *ep_node_loop(const ep_node *node);
+/* The port we listen on. */
+int ep_node_port(const ep_node *node);
+
+/* --- connections ------------------------------------------------------------------------- */
+
+typedef void (*ep_node_connect_cb)(ep_node *node, const char *peer, int status, void *ud);
+/* Connects to peer ("name@host", or "name" for the local host) unless
+ * connected; cb with 0 or the reason: EP_ENOEPMD, EP_ENOTREG,
+ * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ... */
+int ep_node_connect(ep_node *node, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud);
+bool ep_node_is_connected(const ep_node *node, const char *peer);
+/* Drops the connection (links and monitors to it fire with noconnection). */
+int ep_node_disconnect(ep_node *node, const char *peer);
+/* Blocking: 0 (pong) or the reason (pang). */
+int ep_node_ping_sync(ep_node *node, const char *peer, uint64_t timeout_ms);
+
+/* --- C processes --------------------------------------------------------------------------- */
+
+typedef enum ep_msg_kind {
+  EP_MSG_SEND, /* msg from `from` (EP_T_NONE when the sender is unknown) */
+  EP_MSG_EXIT, /* a linked process ended: from, reason */
+  EP_MSG_DOWN  /* a monitor fired: ref, from (pid or name), reason */
+} ep_msg_kind;
+
+typedef struct ep_msg {
+  ep_msg_kind kind;
+  ep_term from;
+  ep_term to; /* our pid, registered name, or alias it was sent to */
+  ep_term msg;
+  ep_term reason;
+  ep_term ref;
+  ep_arena *arena; /* where the terms live; reset after the callback */
+} ep_msg;
+
+typedef void (*ep_proc_cb)(ep_proc *p, const ep_msg *m, void *ud);
+
+/* A new C process with a fresh pid; registered under name when not NULL
+ * (EP_ENAMETAKEN if taken). Messages, EXITs and DOWNs arrive at cb. */
+int ep_proc_new(ep_node *node, const char *name, ep_proc_cb cb, void *ud, ep_proc **out);
+/* Ends the process with reason (linked processes get EXIT, monitors DOWN);
+ * frees it. */
+void ep_proc_exit(ep_proc *p, ep_term reason);
+ep_term ep_proc_pid(const ep_proc *p);
+ep_node *ep_proc_node(const ep_proc *p);
+
+/* Sends msg to a pid, or to {Name, Node} / a registered name on a node, or
+ * to an alias (a reference). from may be NULL (the node's own pid).
+ * Queued while the connection is set up; returns 0 or EP_EINVAL. */
+int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
+int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
+int ep_link(ep_proc *p, ep_term pid);
+int ep_unlink(ep_proc *p, ep_term pid);
+/* Monitors a pid, or a registered name on peer ({Name, Node}); the ref is
+ * written to *ref (in arena a). */
+int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
+int ep_demonitor(ep_proc *p, ep_term ref);
+/* A fresh reference of this node. */
+ep_term ep_make_ref(ep_node *node, ep_arena *a);
+
+/* --- remote calls --------------------------------------------------------------------------- */
+
+/* How a call ended. status: 0 (value holds the result), EP_EEXCEPTION
+ * (class/reason/stack hold the exception: error, exit or throw),
+ * EP_EBADRPC (reason: the remote node could not run the call, e.g. the
+ * spawn failed), EP_ETIMEDOUT, EP_ENODEDOWN (reason: the cause), or a
+ * connection error from ep_node_connect. */
+typedef struct ep_rpc_result {
+  int status;
+  ep_term value;
+  ep_term cls;
+  ep_term reason;
+  ep_term stack;
+  ep_arena *arena;
+} ep_rpc_result;
+
+typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
+
+/* Calls M:F(Args) on peer (erpc: spawn_request of erpc:execute_call/4 with
+ * a monitor; see docs/distribution.md). args is a proper list. Many calls may
+ * be in flight on one connection; each cb fires exactly once. timeout_ms 0
+ * means infinity. */
+int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
+                uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
+/* Fire and forget. */
+int ep_rpc_cast(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args);
+/* Blocking call: fills *r with terms copied into a (the caller's arena).
+ * Returns r->status. */
+int ep_rpc_call_sync(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
+                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r);
+
+/* Runs the node's private loop until cond(ud) is true or timeout_ms passes
+ * (0 = no timeout); for blocking programs waiting on their own events.
+ * Returns 0 or EP_ETIMEDOUT. */
+int ep_node_run_until(ep_node *node, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,181 @@
+/* ep_node_int.h - the node runtime's internals, shared by lib/ep_node*.c,
+ * lib/ep_rpc.c and lib/ep_io.c. Not installed. */
+#ifndef EP_NODE_INT_H
+#define EP_NODE_INT_H
+
+#include <uv.h>
+
+#include "ep_dist.h"
+#include "ep_handshake.h"
+#include "ep_io.h"
+#include "ep_map_int.h"
+#include "ep_node.h"
+
+typedef struct ep__conn ep__conn;
+
+/* Connection states:
+ *
+ *   LOOKUP --port--> CONNECTING --tcp--> HANDSHAKE --DONE--> UP --> CLOSING
+ *      \________________\__________________\____error________________/
+ *   (accepted sockets start in HANDSHAKE)
+ */
+typedef enum ep__conn_state {
+  EP__C_LOOKUP,
+  EP__C_CONNECTING,
+  EP__C_HANDSHAKE,
+  EP__C_UP,
+  EP__C_CLOSING
+} ep__conn_state;
+
+typedef struct ep__waiter {
+  struct ep__waiter *next;
+  ep_node_connect_cb cb;
+  void *ud;
+} ep__waiter;
+
+struct ep__conn {
+  ep__conn *next; /* in node->conns */
+  ep_node *node;
+  char *peer; /* "name@host"; NULL for an accepted socket until its name arrives */
+  ep__conn_state state;
+  bool outgoing;
+  int error; /* why it is closing */
+  uv_tcp_t tcp;
+  bool tcp_open;
+  uv_timer_t timer; /* handshake deadline, then ticks */
+  bool timer_open;
+  uv_connect_t creq;
+  void *epmd_req; /* lookup in flight */
+  ep_handshake *hs;
+  ep_dist_reader *rd;
+  uint64_t flags;
+  ep_buf in;
+  size_t in_off; /* bytes of `in` already consumed */
+  size_t in_need;
+  ep_buf out;   /* frames waiting to be written */
+  ep_buf wbuf;  /* frames being written */
+  bool writing;
+  uv_write_t wreq;
+  uint64_t last_read, last_write;
+  ep__waiter *waiters;
+  /* Control messages sent before the handshake told us the flags: kept as
+   * structs (terms copied into pre_arena) and encoded once it has. */
+  ep_ctrl *pre;
+  size_t npre, cappre;
+  ep_arena *pre_arena;
+  int pending_close; /* handles still to close */
+  ep_arena *arena;   /* terms of the message being dispatched */
+};
+
+/* A remote process linked to, or monitoring, one of ours. */
+typedef struct ep__rel {
+  struct ep__rel *next;
+  ep_term pid;  /* remote pid (copied into the proc's arena-less storage below) */
+  ep_term ref;  /* monitors: the monitor reference; links: EP_T_NONE */
+  ep_arena *arena;
+} ep__rel;
+
+struct ep_proc {
+  ep_node *node;
+  uint32_t id, serial;
+  char *name;
+  ep_proc_cb cb;
+  void *ud;
+  ep__rel *links;       /* remote pids linked to us */
+  ep__rel *monitored_by;/* remote monitors on us */
+  ep__rel *monitors;    /* our monitors on remote processes (ref, target) */
+  bool exiting;
+};
+
+typedef struct ep__rpc ep__rpc;
+
+struct ep_node {
+  uv_loop_t *loop;
+  bool own_loop;
+  uv_loop_t own_loop_storage;
+  const ep_mem *mem;
+  char *name; /* name@host */
+  char *host;
+  bool longnames, ipv6;
+  uint8_t cookie[256];
+  size_t cookie_len;
+  uint32_t creation;
+  unsigned ticktime;
+  int epmd_port;
+  ep_epmd_mode epmd_mode;
+  int listen_port;
+  ep_node_event_cb event_cb;
+  void *event_ud;
+  ep_node_output_cb output_cb;
+  void *output_ud;
+  ep_node_start_cb start_cb;
+  void *start_ud;
+  int started; /* 0 starting, 1 started, <0 failed */
+  uv_tcp_t listener;
+  bool listener_open;
+  void *epmd_reg;    /* registration handle */
+  void (*register_cb)(ep_node *n, int status, uint32_t creation);
+  void *epmd_server; /* embedded EPMD, when we serve it */
+  ep__conn *conns;
+  ep__map procs;  /* key (serial << 32 | id) -> ep_proc */
+  ep__map names;  /* key hash(name) -> ep_proc */
+  ep__map rpcs;   /* key ref counter -> ep__rpc */
+  uint32_t next_id, next_serial;
+  uint64_t next_ref;
+  uint32_t ref_salt;
+  ep_proc *net;   /* the node's own pid: sender when none is given */
+  ep_proc *gl;    /* group leader for our remote calls: serves io requests */
+  bool closing;
+  bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
+  ep_node_close_cb close_cb;
+  void *close_ud;
+  int open_handles;
+  uv_timer_t start_timer; /* reports a start failure from the loop */
+  int start_error;
+  ep_arena *scratch;
+};
+
+/* ep_node.c */
+ep__conn *ep__conn_find(ep_node *n, const char *peer);
+/* The connection to peer, started if there is none (peer normalised). */
+int ep__conn_get(ep_node *n, const char *peer, ep__conn **out);
+/* Appends a control message to the connection's output (queued while the
+ * connection is being set up). */
+int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl);
+void ep__conn_fail(ep__conn *c, int err);
+/* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
+ * name@host). */
+#define EP__NODE_NAME_MAX 600
+int ep__full_name(ep_node *n, const char *peer, char *out, size_t cap);
+/* The node part of a pid/ref/port as a C string in arena a. */
+const char *ep__node_of(ep_term t);
+
+/* ep_node_proc.c */
+void ep__dispatch(ep__conn *c, const ep_ctrl *m);
+void ep__proc_nodedown(ep_node *n, const char *peer, int reason);
+ep_proc *ep__proc_by_pid(ep_node *n, ep_term pid);
+bool ep__is_our_pid(ep_node *n, ep_term pid);
+
+/* ep_rpc.c */
+/* Returns true when the message was a reply to one of our calls. */
+bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m);
+bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m);
+void ep__rpc_nodedown(ep_node *n, const char *peer, int reason);
+void ep__rpc_close_all(ep_node *n);
+
+/* ep_io.c */
+/* Serves an io request addressed to one of our group leaders: writes the
+ * text to out_cb and replies io_reply. */
+void ep__io_request(ep_node *n, ep_proc *gl, ep_term msg, ep_node_output_cb out_cb, void *out_ud);
+
+/* ep_node_epmd.c (adapter to lib/ep_epmd_uv.h) */
+typedef void (*ep__lookup_cb)(ep__conn *c, int status, int port);
+int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name, ep__lookup_cb cb);
+void ep__epmd_lookup_cancel(ep__conn *c);
+typedef void (*ep__register_cb)(ep_node *n, int status, uint32_t creation);
+int ep__epmd_register(ep_node *n, ep__register_cb cb);
+void ep__epmd_close(ep_node *n);
+
+uint64_t ep__now(ep_node *n);
+
+#endif

@@ -1,0 +1,254 @@
+/* ep_rpc.c - remote calls, the way erpc:call makes them.
+ *
+ * A call is a SPAWN_REQUEST of erpc:execute_call(Ref, M, F, A) with the
+ * option `monitor`, the request id doubling as Ref and as the monitor
+ * reference. The spawned process exits with {Ref, return, V}, {Ref, throw,
+ * R}, {Ref, exit, R}, {Ref, error, R, Stack} or {Ref, error, {erpc, R}}, and
+ * that exit reason comes back to us as MONITOR_P_EXIT: one message per call,
+ * many calls in flight on one connection, each matched by its reference.
+ * erpc:execute_call/4 is the same in OTP 23 through 29. Why not rex: rex
+ * runs every call of a node in one process queue, loses the exception class
+ * and stack trace (it turns them into {badrpc, ...}), and a call that never
+ * returns ties up the reply forever; erpc gives class, reason and stack, and
+ * runs calls in parallel. */
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_node_int.h"
+
+struct ep__rpc {
+  ep_node *node;
+  uint64_t key;
+  char *peer;
+  ep_rpc_cb cb;
+  void *ud;
+  uv_timer_t timer;
+  bool has_timer;
+  bool done;
+};
+
+static void rpc_timer_closed(uv_handle_t *h) {
+  ep__rpc *c = h->data;
+  ep_node *n = c->node;
+  ep_free(n->mem, c->peer);
+  ep_free(n->mem, c);
+  n->open_handles--;
+}
+
+/* Completes a call exactly once and frees it. */
+static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
+  ep_node *n = c->node;
+  if (c->done) return;
+  c->done = true;
+  ep__map_del(&n->rpcs, c->key);
+  c->cb(n, r, c->ud);
+  if (c->has_timer) {
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, rpc_timer_closed);
+  } else {
+    ep_free(n->mem, c->peer);
+    ep_free(n->mem, c);
+  }
+}
+
+static void rpc_fail(ep__rpc *c, int status, ep_term reason, ep_arena *a) {
+  ep_rpc_result r = {status, ep_none(), ep_none(), reason, ep_none(), a};
+  rpc_finish(c, &r);
+}
+
+static void on_rpc_timeout(uv_timer_t *t) {
+  ep__rpc *c = t->data;
+  ep_node *n = c->node;
+  ep_arena_reset(n->scratch);
+  rpc_fail(c, EP_ETIMEDOUT, ep_atom("timeout"), n->scratch);
+}
+
+/* Our references carry the call's counter in their first two words and the
+ * node's salt in the third; anything else is not one of our calls. */
+static bool ref_key(ep_node *n, ep_term ref, uint64_t *key) {
+  if (ref.type != EP_T_REF || ref.n != 3 || ref.v.ref.ids[2] != n->ref_salt || ref.v.ref.creation != n->creation ||
+      strcmp(ref.v.ref.node, n->name) != 0)
+    return false;
+  *key = (uint64_t)ref.v.ref.ids[0] | ((uint64_t)ref.v.ref.ids[1] << 18);
+  return true;
+}
+
+bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m) {
+  uint64_t key;
+  if (!ref_key(n, m->ref, &key)) return false;
+  ep__rpc *c = ep__map_get(&n->rpcs, key);
+  if (!c) return true;
+  /* A pid means the call runs: its answer comes with the monitor. An atom
+   * means the spawn failed on the remote node. */
+  if (m->result.type != EP_T_PID) {
+    ep_arena *a = ep_arena_new(n->mem);
+    ep_term reason = a ? EP_TUPLE(a, ep_atom("spawn_failed"), m->result) : ep_none();
+    rpc_fail(c, EP_EBADRPC, reason, a);
+    ep_arena_free(a);
+  }
+  return true;
+}
+
+bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m) {
+  uint64_t key;
+  if (!ref_key(n, m->ref, &key)) return false;
+  ep__rpc *c = ep__map_get(&n->rpcs, key);
+  /* Not a call in flight: a monitor of one of our processes, or the late
+   * answer to a call that timed out (which then matches nothing). */
+  if (!c) return false;
+  ep_term rs = m->reason;
+  ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+  ep_arena *a = ep_arena_new(n->mem);
+  r.arena = a;
+  if (rs.type == EP_T_TUPLE && rs.n >= 3 && ep_term_eq(rs.v.items[0], m->ref) && rs.v.items[1].type == EP_T_ATOM) {
+    ep_term cls = rs.v.items[1];
+    if (ep_atom_eq(cls, "return") && rs.n == 3) {
+      r.value = rs.v.items[2];
+    } else if ((ep_atom_eq(cls, "throw") || ep_atom_eq(cls, "exit")) && rs.n == 3) {
+      r.status = EP_EEXCEPTION;
+      r.cls = cls;
+      r.reason = rs.v.items[2];
+      r.stack = ep_nil();
+    } else if (ep_atom_eq(cls, "error") && (rs.n == 3 || rs.n == 4)) {
+      r.status = EP_EEXCEPTION;
+      r.cls = cls;
+      r.reason = rs.v.items[2];
+      r.stack = rs.n == 4 ? rs.v.items[3] : ep_nil();
+    } else {
+      r.status = EP_EBADRPC;
+      r.reason = rs;
+    }
+  } else {
+    /* The process died some other way: killed, noconnection, or erpc is
+     * missing on that node (undef). */
+    r.status = EP_EBADRPC;
+    r.reason = a ? EP_TUPLE(a, ep_atom("EXIT"), rs) : ep_none();
+  }
+  rpc_finish(c, &r);
+  ep_arena_free(a);
+  return true;
+}
+
+void ep__rpc_nodedown(ep_node *n, const char *peer, int reason) {
+  ep_arena *a = ep_arena_new(n->mem);
+  for (size_t i = 0; i < n->rpcs.cap; i++) {
+    if (!ep__map_live(&n->rpcs, i)) continue;
+    ep__rpc *c = n->rpcs.slots[i].val;
+    if (strcmp(c->peer, peer) != 0) continue;
+    ep_term why = reason == EP_ENODEDOWN ? ep_atom("noconnection") : ep_atom(ep_err_name(reason));
+    rpc_fail(c, reason, why, a);
+  }
+  ep_arena_free(a);
+}
+
+void ep__rpc_close_all(ep_node *n) {
+  for (size_t i = 0; i < n->rpcs.cap; i++) {
+    if (!ep__map_live(&n->rpcs, i)) continue;
+    rpc_fail(n->rpcs.slots[i].val, EP_ECLOSED, ep_atom("closed"), n->scratch);
+  }
+}
+
+static int rpc_request(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
+                       ep_term reqid, bool monitor, ep__conn **conn) {
+  if (ep_list_len(args) < 0 || ep_list_tail(args).type != EP_T_NIL) return EP_EINVAL;
+  int r = ep__conn_get(n, peer, conn);
+  if (r) return r;
+  ep_arena *a = n->scratch;
+  ep_ctrl c;
+  memset(&c, 0, sizeof c);
+  c.op = EP_CTRL_SPAWN_REQUEST;
+  c.ref = reqid;
+  c.from = ep_proc_pid(n->net);
+  c.group_leader = ep_proc_pid(n->gl);
+  if (monitor) {
+    c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_call"), ep_int(4));
+    c.opts = EP_LIST(a, ep_atom("monitor"));
+    c.msg = EP_LIST(a, reqid, ep_atom(mod), ep_atom(fun), args);
+  } else {
+    c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_cast"), ep_int(3));
+    c.opts = EP_LIST(a, EP_TUPLE(a, ep_atom("reply"), ep_atom("no")));
+    c.msg = EP_LIST(a, ep_atom(mod), ep_atom(fun), args);
+  }
+  if (ep_is_none(c.mfa) || ep_is_none(c.opts) || ep_is_none(c.msg)) return EP_ENOMEM;
+  return ep__conn_send(*conn, &c);
+}
+
+int ep_rpc_call(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args, uint64_t timeout_ms,
+                ep_rpc_cb cb, void *ud) {
+  if (n->closing) return EP_ECLOSED;
+  if (!cb) return EP_EINVAL;
+  ep_arena_reset(n->scratch);
+  ep_term reqid = ep_make_ref(n, n->scratch);
+  if (ep_is_none(reqid)) return EP_ENOMEM;
+  uint64_t key = 0;
+  ref_key(n, reqid, &key);
+  ep__rpc *c = ep_malloc(n->mem, sizeof *c);
+  if (!c) return EP_ENOMEM;
+  memset(c, 0, sizeof *c);
+  c->node = n;
+  c->key = key;
+  c->cb = cb;
+  c->ud = ud;
+  ep__conn *conn;
+  int r = rpc_request(n, peer, mod, fun, args, reqid, true, &conn);
+  if (!r) {
+    size_t l = strlen(conn->peer);
+    if (!(c->peer = ep_malloc(n->mem, l + 1))) r = EP_ENOMEM;
+    else memcpy(c->peer, conn->peer, l + 1);
+  }
+  if (!r) r = ep__map_put(&n->rpcs, key, c);
+  if (r) {
+    ep_free(n->mem, c->peer);
+    ep_free(n->mem, c);
+    return r;
+  }
+  if (timeout_ms) {
+    uv_timer_init(n->loop, &c->timer);
+    c->timer.data = c;
+    c->has_timer = true;
+    n->open_handles++;
+    uv_timer_start(&c->timer, on_rpc_timeout, timeout_ms, 0);
+  }
+  return 0;
+}
+
+int ep_rpc_cast(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args) {
+  if (n->closing) return EP_ECLOSED;
+  ep_arena_reset(n->scratch);
+  ep_term reqid = ep_make_ref(n, n->scratch);
+  ep__conn *conn;
+  return rpc_request(n, peer, mod, fun, args, reqid, false, &conn);
+}
+
+typedef struct {
+  bool done;
+  ep_arena *a;
+  ep_rpc_result *r;
+} ep__sync_call;
+
+static void on_sync_call(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  ep__sync_call *s = ud;
+  s->done = true;
+  *s->r = *r;
+  s->r->arena = s->a;
+  s->r->value = ep_term_copy(s->a, r->value);
+  s->r->cls = ep_term_copy(s->a, r->cls);
+  s->r->reason = ep_term_copy(s->a, r->reason);
+  s->r->stack = ep_term_copy(s->a, r->stack);
+}
+
+static bool sync_call_done(void *ud) { return ((ep__sync_call *)ud)->done; }
+
+int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
+                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r) {
+  ep__sync_call s = {false, a, r};
+  memset(r, 0, sizeof *r);
+  int e = ep_rpc_call(n, peer, mod, fun, args, timeout_ms, on_sync_call, &s);
+  if (e) {
+    r->status = e;
+    return e;
+  }
+  ep_node_run_until(n, sync_call_done, &s, 0);
+  return r->status;
+}

@@ -1,0 +1,102 @@
+# lib.sh - the shell tests' private world, like tests/support/ep_testenv.c:
+# a temporary HOME with a random cookie, a free EPMD port, and a tag in the
+# environment that every process started from here inherits, so the EXIT
+# trap kills all of them (detached erl nodes included) whatever happens.
+# Waits are for events (a line from a fifo), each bounded in time.
+
+ep_world() {
+  EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.sh$$"
+  export EP_TEST_TAG
+  EP_TMP=$(mktemp -d)
+  export HOME="$EP_TMP/home"
+  mkdir -p "$HOME"
+  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr 'a-f0-9' 'A-P' > "$HOME/.erlang.cookie"
+  chmod 400 "$HOME/.erlang.cookie"
+  EP_EPMD_PORT=$(ep_free_port)
+  export ERL_EPMD_PORT=$EP_EPMD_PORT
+  export ERL_CRASH_DUMP="$EP_TMP/erl_crash.dump"
+  OUT="$EP_TMP/out"
+  ERR="$EP_TMP/err"
+  trap ep_cleanup EXIT
+  : "${EP_CLI:?EP_CLI must name the erlpeer binary}"
+}
+
+ep_cleanup() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = "$$" ] && continue
+    if tr '\0' '\n' 2>/dev/null < "$p/environ" | grep -qx "EP_TEST_TAG=$EP_TEST_TAG"; then
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$EP_TMP"
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  [ -f "$OUT" ] && { echo "--- stdout:" >&2; cat "$OUT" >&2; }
+  [ -f "$ERR" ] && { echo "--- stderr:" >&2; cat "$ERR" >&2; }
+  echo "0 passed, 1 failed"
+  exit 1
+}
+
+# A TCP port that was free a moment ago (the kernel picks it).
+ep_free_port() {
+  local p
+  for _ in 1 2 3 4 5 6 7 8; do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "$p"
+}
+
+ep_start_epmd() {
+  epmd -port "$EP_EPMD_PORT" 2>/dev/null &
+  disown
+  local i
+  for i in $(seq 1 250); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$EP_EPMD_PORT") 2>/dev/null && return 0
+    sleep 0.02   # no event to wait on for another process's bind
+  done
+  fail "epmd did not start"
+}
+
+# ep_start_erl NAME [ARGS...]: a real node, waited for through a fifo.
+ep_start_erl() {
+  local name=$1; shift
+  local fifo="$EP_TMP/ready.$name"
+  mkfifo "$fifo"
+  erl -sname "$name" -noshell -noinput "$@" \
+      -eval 'io:format("EP_READY~n").' > "$fifo" 2>"$EP_TMP/erl.$name.err" &
+  echo $! > "$EP_TMP/pid.$name"
+  disown
+  local line
+  exec 4<"$fifo"
+  while read -r -t 30 line <&4; do
+    [ "$line" = EP_READY ] && { exec 4<&-; ( cat "$fifo" > /dev/null & ); return 0; }
+  done
+  fail "node $name did not start: $(cat "$EP_TMP/erl.$name.err")"
+}
+
+ep_pid_of() { cat "$EP_TMP/pid.$1"; }
+
+# expect_rc RC CMD...: runs CMD (bounded to 60 s), stdout in $OUT, stderr in $ERR.
+expect_rc() {
+  local want=$1; shift
+  local got=0
+  timeout 60 "$@" >"$OUT" 2>"$ERR" || got=$?
+  [ "$got" = "$want" ] || fail "$* exited $got, wanted $want"
+}
+
+expect_out() { grep -qxF -- "$1" "$OUT" || fail "stdout lacks the line '$1'"; }
+expect_err() { grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
+# The one term in $OUT is what erl reads from the text $1.
+erl_parses_back() {
+  { cat "$OUT"; echo "."; } > "$EP_TMP/got.term"
+  printf '%s.\n' "$1" > "$EP_TMP/want.term"
+  erl -noshell -noinput -eval "
+    {ok, [Got]} = file:consult(\"$EP_TMP/got.term\"),
+    {ok, [Want]} = file:consult(\"$EP_TMP/want.term\"),
+    halt(case Got =:= Want of true -> 0; false -> 1 end)." \
+    || fail "erl does not read back '$1' from $(cat "$OUT")"
+}

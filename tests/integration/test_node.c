@@ -1,0 +1,433 @@
+/* The hidden node against a real erl: connections both ways, cookies, RPC
+ * of every term kind and exception class, many calls in flight, big
+ * messages, tick silence, hidden visibility, links and monitors. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_node.h"
+#include "ep_testenv.h"
+#include "ep_text.h"
+
+typedef struct {
+  ep_testenv *env;
+  char target[256];
+  pid_t target_pid;
+  ep_node *node;
+  ep_arena *a;
+} world;
+
+static world W;
+
+/* A private EPMD, a real node "target", and our node registered in it. */
+static void setup(void) {
+  W.env = ep_testenv_new();
+  ck_assert_int_eq(ep_testenv_start_epmd(W.env), 0);
+  W.target_pid = ep_testenv_start_erl(W.env, "target", NULL, W.target, sizeof W.target);
+  ck_assert_int_gt(W.target_pid, 0);
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "ctl"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
+  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
+  ep_node_opts_free(o);
+  W.a = ep_arena_new(NULL);
+}
+
+static void teardown(void) {
+  if (W.node) ep_node_free(W.node);
+  W.node = NULL;
+  ep_arena_free(W.a);
+  ep_testenv_free(W.env);
+}
+
+static ep_term parse(const char *text) {
+  ep_term t;
+  ep_text_error e;
+  ck_assert_msg(ep_parse_str(W.a, text, &t, &e) == 0, "parse %s", text);
+  return t;
+}
+
+static const char *show(ep_term t) { return ep_print_str(W.a, t); }
+
+/* Evaluates Erlang expressions on the target with bindings (a list of
+ * {Name, Value}), through its own erl_scan/erl_parse/erl_eval. */
+static ep_term eval_on(const char *node, const char *exprs, ep_term bindings) {
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
+                                    W.a, &r),
+                   0);
+  ck_assert_msg(ep_is_record(r.value, "ok", 3), "scan: %s", show(r.value));
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
+                                    10000, W.a, &r),
+                   0);
+  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
+  int s = ep_rpc_call_sync(W.node, node, "erl_eval", "exprs", EP_LIST(W.a, r.value.v.items[1], bindings), 10000,
+                           W.a, &r);
+  ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), show(r.reason));
+  ck_assert(ep_is_record(r.value, "value", 3));
+  return r.value.v.items[1];
+}
+
+/* Runs argv as a child on our node's own loop (so the node keeps serving
+ * while the child talks to it), until it exits; returns its exit status and
+ * its stdout. */
+typedef struct {
+  bool exited;
+  int64_t status;
+  char out[4096];
+  size_t len;
+  uv_pipe_t pipe;
+  int closed;
+} child;
+
+static void child_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  child *c = h->data;
+  (void)s;
+  b->base = c->out + c->len;
+  b->len = sizeof c->out - 1 - c->len;
+}
+static void child_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  child *c = st->data;
+  (void)b;
+  if (n > 0) c->len += (size_t)n;
+  else if (n < 0) uv_read_stop(st);
+}
+static void child_exit(uv_process_t *p, int64_t status, int sig) {
+  child *c = p->data;
+  c->status = sig ? 128 + sig : status;
+  c->exited = true;
+  uv_close((uv_handle_t *)p, NULL);
+}
+static bool child_done(void *ud) { return ((child *)ud)->exited; }
+
+static int run_child(const char **argv, char *out, size_t cap) {
+  static child c;
+  memset(&c, 0, sizeof c);
+  uv_loop_t *loop = ep_node_loop(W.node);
+  uv_pipe_init(loop, &c.pipe, 0);
+  c.pipe.data = &c;
+  uv_stdio_container_t io[3] = {{UV_IGNORE, {0}}, {UV_CREATE_PIPE | UV_WRITABLE_PIPE, {0}}, {UV_INHERIT_FD, {0}}};
+  io[1].data.stream = (uv_stream_t *)&c.pipe;
+  io[2].data.fd = 2;
+  uv_process_options_t po = {0};
+  po.file = argv[0];
+  po.args = (char **)argv;
+  po.exit_cb = child_exit;
+  po.stdio = io;
+  po.stdio_count = 3;
+  static uv_process_t proc;
+  proc.data = &c;
+  ck_assert_int_eq(uv_spawn(loop, &proc, &po), 0);
+  uv_read_start((uv_stream_t *)&c.pipe, child_alloc, child_read);
+  ck_assert_int_eq(ep_node_run_until(W.node, child_done, &c, 30000), 0);
+  uv_close((uv_handle_t *)&c.pipe, NULL);
+  c.out[c.len] = 0;
+  size_t k = c.len < cap - 1 ? c.len : cap - 1;
+  memcpy(out, c.out, k);
+  out[k] = 0;
+  return (int)c.status;
+}
+
+START_TEST(ping_and_call) {
+  ck_assert_int_eq(ep_node_ping_sync(W.node, W.target, 10000), 0);
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
+  ck_assert(ep_atom_eq(r.value, W.target));
+}
+END_TEST
+
+START_TEST(real_node_connects_to_us) {
+  /* A separate erl process dials our node: we are the acceptor. */
+  char expr[512];
+  snprintf(expr, sizeof expr, "io:format(\"~p\", [net_adm:ping('%s')]), halt().", ep_node_name(W.node));
+  const char *argv[] = {"erl", "-sname", "dialer", "-noshell", "-noinput", "-eval", expr, NULL};
+  char out[256];
+  ck_assert_int_eq(run_child(argv, out, sizeof out), 0);
+  ck_assert_str_eq(out, "pong");
+}
+END_TEST
+
+START_TEST(wrong_cookie_refused_both_ways) {
+  ep_node_opts *o = ep_node_opts_new();
+  ep_node_opts_set_cookie(o, "not-the-cookie");
+  ep_node_opts_set_name(o, "intruder");
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ep_node *bad;
+  ck_assert_int_eq(ep_node_start_sync(o, &bad), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_node_ping_sync(bad, "target", 10000), EP_EAUTH);
+  ep_node_free(bad);
+  /* And a real node with a wrong cookie cannot reach us. */
+  char expr[512];
+  snprintf(expr, sizeof expr, "io:format(\"~p\", [net_adm:ping('%s')]), halt().", ep_node_name(W.node));
+  const char *argv[] = {"erl", "-sname", "badcookie", "-setcookie", "wrong", "-noshell", "-noinput", "-eval",
+                        expr, NULL};
+  char out[256];
+  ck_assert_int_eq(run_child(argv, out, sizeof out), 0);
+  ck_assert_str_eq(out, "pang");
+}
+END_TEST
+
+START_TEST(every_term_kind_round_trips) {
+  const char *terms[] = {
+      "0", "255", "-1", "2147483647", "-2147483648", "18446744073709551616", "-340282366920938463463374607431768211456",
+      "1.5", "-0.0", "1.0e300", "atom", "'quoted atom'", "'\xc3\xa9t\xc3\xa9'", "[]", "\"string\"", "[1, [2], {3}]",
+      "[a | b]", "{}", "{a, {b, c}}", "#{}", "#{a => 1, \"k\" => [v]}", "<<>>", "<<1, 2, 3>>", "<<\"bin\">>",
+      "<<1:3>>", "fun lists:seq/2", "[1.0, 2.0e-10, 3]"};
+  for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
+    ep_term t = parse(terms[i]);
+    ep_rpc_result r;
+    ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "hd", EP_LIST(W.a, EP_LIST(W.a, t)), 5000, W.a, &r),
+                     0);
+    ck_assert_msg(ep_term_eq(r.value, t), "%s came back as %s", terms[i], show(r.value));
+  }
+  /* Terms only a node can make: pid, ref, port, closure. */
+  ep_term v = eval_on("target", "{self(), make_ref(), hd(erlang:ports()), fun(X) -> X + 1 end}.", ep_nil());
+  ck_assert(v.type == EP_T_TUPLE && v.n == 4);
+  ck_assert_int_eq(v.v.items[0].type, EP_T_PID);
+  ck_assert_int_eq(v.v.items[1].type, EP_T_REF);
+  ck_assert_int_eq(v.v.items[2].type, EP_T_PORT);
+  ck_assert_int_eq(v.v.items[3].type, EP_T_FUN);
+  /* They go back unchanged: the node applies the closure it made. */
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "apply",
+                                    EP_LIST(W.a, v.v.items[3], EP_LIST(W.a, ep_int(41))), 5000, W.a, &r),
+                   0);
+  ck_assert_int_eq(r.value.v.i, 42);
+}
+END_TEST
+
+START_TEST(each_exception_class) {
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "throw", EP_LIST(W.a, ep_atom("ball")), 5000, W.a, &r),
+                   EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.cls, "throw") && ep_atom_eq(r.reason, "ball"));
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, ep_atom("bye")), 5000, W.a, &r),
+                   EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.cls, "exit") && ep_atom_eq(r.reason, "bye"));
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "lists", "nth", EP_LIST(W.a, ep_int(5), ep_nil()), 5000, W.a, &r),
+                   EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.cls, "error"));
+  ck_assert(ep_is_list(r.stack) && ep_list_len(r.stack) > 0);
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "no_such_mod", "f", ep_nil(), 5000, W.a, &r), EP_EEXCEPTION);
+  ck_assert(ep_atom_eq(r.reason, "undef"));
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_int(3000)), 200, W.a, &r),
+                   EP_ETIMEDOUT);
+}
+END_TEST
+
+typedef struct {
+  int answered, wrong;
+} counter;
+
+static void on_seq(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  counter *c = ud;
+  c->answered++;
+  if (r->status != 0 || r->value.type != EP_T_INT) c->wrong++;
+}
+static counter C;
+static bool all_answered(void *ud) { return ((counter *)ud)->answered == 1000; }
+
+START_TEST(thousand_calls_in_flight) {
+  memset(&C, 0, sizeof C);
+  for (int i = 0; i < 1000; i++) {
+    ep_arena_reset(W.a);
+    ck_assert_int_eq(ep_rpc_call(W.node, "target", "erlang", "abs", EP_LIST(W.a, ep_int(-i)), 30000, on_seq, &C), 0);
+  }
+  ck_assert_int_eq(ep_node_run_until(W.node, all_answered, &C, 60000), 0);
+  ck_assert_int_eq(C.wrong, 0);
+}
+END_TEST
+
+START_TEST(sixty_four_mib_both_ways) {
+  size_t n = (size_t)64 << 20;
+  uint8_t *big = malloc(n);
+  for (size_t i = 0; i < n; i++) big[i] = (uint8_t)(i * 7);
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "md5", EP_LIST(W.a, ep_binary(W.a, big, n)), 60000,
+                                    W.a, &r),
+                   0);
+  ck_assert_int_eq(r.value.type, EP_T_BINARY);
+  ck_assert_int_eq(r.value.n, 16);
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "binary", "copy",
+                                    EP_LIST(W.a, ep_binary(W.a, "\x5a", 1), ep_int((int64_t)n)), 60000, W.a, &r),
+                   0);
+  ck_assert_int_eq(r.value.type, EP_T_BINARY);
+  ck_assert_int_eq(r.value.n, n);
+  ck_assert(r.value.v.bytes[0] == 0x5a && r.value.v.bytes[n - 1] == 0x5a);
+  free(big);
+}
+END_TEST
+
+static int down_reason;
+static void on_event(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
+  (void)n, (void)peer, (void)ud;
+  if (k == EP_NODE_DOWN) down_reason = reason ? reason : -1;
+}
+static bool went_down(void *ud) {
+  (void)ud;
+  return down_reason != 0;
+}
+
+START_TEST(silent_peer_detected_within_tick_time) {
+  ep_node_free(W.node);
+  ep_node_opts *o = ep_node_opts_new();
+  ep_node_opts_set_name(o, "ticker");
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ep_node_opts_set_ticktime(o, 4);
+  ep_node_opts_set_event_cb(o, on_event, NULL);
+  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
+  down_reason = 0;
+  kill(W.target_pid, SIGSTOP);
+  /* Silence for a whole tick time (4 s) means down: allow 4 s + one tick
+   * interval, and no more. */
+  int r = ep_node_run_until(W.node, went_down, NULL, 6500);
+  kill(W.target_pid, SIGCONT);
+  ck_assert_int_eq(r, 0);
+  ck_assert_int_eq(down_reason, EP_ETICK);
+}
+END_TEST
+
+START_TEST(listed_as_hidden) {
+  ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "nodes", EP_LIST(W.a, ep_atom("hidden")), 5000, W.a, &r),
+                   0);
+  ck_assert_msg(ep_list_len(r.value) == 1 && ep_atom_eq(ep_list_at(r.value, 0), ep_node_name(W.node)), "hidden: %s",
+                show(r.value));
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "nodes", ep_nil(), 5000, W.a, &r), 0);
+  ck_assert_int_eq(r.value.type, EP_T_NIL);
+}
+END_TEST
+
+/* --- processes ------------------------------------------------------------------------ */
+
+typedef struct {
+  int n;
+  ep_msg_kind kind[8];
+  ep_arena *a;
+  ep_term msg[8], reason[8], from[8];
+} inbox;
+
+static void collect(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)p;
+  inbox *b = ud;
+  if (b->n == 8) return;
+  b->kind[b->n] = m->kind;
+  b->msg[b->n] = ep_term_copy(b->a, m->msg);
+  b->reason[b->n] = ep_term_copy(b->a, m->reason);
+  b->from[b->n] = ep_term_copy(b->a, m->from);
+  b->n++;
+}
+
+static int want;
+static bool has_n(void *ud) { return ((inbox *)ud)->n >= want; }
+
+START_TEST(links_and_monitors_both_ways) {
+  inbox qb = {0}, pb = {0};
+  qb.a = ep_arena_new(NULL);
+  pb.a = ep_arena_new(NULL);
+  ep_proc *q, *p;
+  ck_assert_int_eq(ep_proc_new(W.node, "observer", collect, &qb, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "victim", collect, &pb, &p), 0);
+  /* A remote process links to p and monitors "victim" by name, reporting
+   * to q what it sees. */
+  ep_term b = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("P"), ep_proc_pid(p)), EP_TUPLE(W.a, ep_atom("Q"), ep_proc_pid(q)),
+                      EP_TUPLE(W.a, ep_atom("N"), ep_atom(ep_node_name(W.node))));
+  eval_on("target",
+          "spawn(fun() -> process_flag(trap_exit, true), link(P), Ref = monitor(process, {victim, N}),"
+          " Q ! ready, R1 = receive {'EXIT', P, X} -> X end, R2 = receive {'DOWN', Ref, process, _, Y} -> Y end,"
+          " Q ! {seen, R1, R2} end).",
+          b);
+  want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  ck_assert(ep_atom_eq(qb.msg[0], "ready"));
+  ep_proc_exit(p, ep_atom("gone"));
+  want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  ck_assert_msg(ep_term_eq(qb.msg[1], parse("{seen, gone, gone}")), "saw %s", show(qb.msg[1]));
+
+  /* Our monitor and link on a remote process. */
+  ep_term rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
+  ep_term ref;
+  ck_assert_int_eq(ep_monitor(q, rp, W.a, &ref), 0);
+  ck_assert_int_eq(ep_link(q, rp), 0);
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, rp, ep_atom("kill")), 5000, W.a, &r),
+                   0);
+  want = 4;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  int downs = 0, exits = 0;
+  for (int i = 2; i < 4; i++) {
+    if (qb.kind[i] == EP_MSG_DOWN && ep_atom_eq(qb.reason[i], "killed")) downs++;
+    if (qb.kind[i] == EP_MSG_EXIT && ep_atom_eq(qb.reason[i], "killed")) exits++;
+  }
+  ck_assert_int_eq(downs, 1);
+  ck_assert_int_eq(exits, 1);
+
+  /* A link to a process on a node that dies: EXIT noconnection. */
+  rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
+  ck_assert_int_eq(ep_link(q, rp), 0);
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "is_process_alive", EP_LIST(W.a, rp), 5000, W.a, &r), 0);
+  kill(W.target_pid, SIGKILL);
+  want = 5;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  ck_assert_int_eq(qb.kind[4], EP_MSG_EXIT);
+  ck_assert(ep_atom_eq(qb.reason[4], "noconnection"));
+  ep_arena_free(qb.a);
+  ep_arena_free(pb.a);
+}
+END_TEST
+
+START_TEST(send_to_names_and_pids) {
+  inbox b = {0};
+  b.a = ep_arena_new(NULL);
+  ep_proc *q;
+  ck_assert_int_eq(ep_proc_new(W.node, "mailbox", collect, &b, &q), 0);
+  /* A remote process registered as echo sends back what it gets. */
+  eval_on("target", "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, M}, L() end end)).",
+          ep_nil());
+  ck_assert_int_eq(ep_send_named(W.node, q, "target", "echo", EP_TUPLE(W.a, ep_proc_pid(q), ep_atom("hi"))), 0);
+  want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  ck_assert(ep_term_eq(b.msg[0], parse("{echo, hi}")));
+  /* The node sends to our registered name. */
+  ep_term bnd = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("N"), ep_atom(ep_node_name(W.node))));
+  eval_on("target", "{mailbox, N} ! {hello, <<\"by name\">>}.", bnd);
+  want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  ck_assert(ep_term_eq(b.msg[1], parse("{hello, <<\"by name\">>}")));
+  ep_arena_free(b.a);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("node");
+  TCase *tc = tcase_create("real erl");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, ping_and_call);
+  tcase_add_test(tc, real_node_connects_to_us);
+  tcase_add_test(tc, wrong_cookie_refused_both_ways);
+  tcase_add_test(tc, every_term_kind_round_trips);
+  tcase_add_test(tc, each_exception_class);
+  tcase_add_test(tc, thousand_calls_in_flight);
+  tcase_add_test(tc, sixty_four_mib_both_ways);
+  tcase_add_test(tc, silent_peer_detected_within_tick_time);
+  tcase_add_test(tc, listed_as_hidden);
+  tcase_add_test(tc, links_and_monitors_both_ways);
+  tcase_add_test(tc, send_to_names_and_pids);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,83 @@
+#include "tool_node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+  size_t l = strlen(name);
+  if (strncmp(argv[*i], name, l) != 0) return NULL;
+  if (argv[*i][l] == '=') return argv[*i] + l + 1;
+  if (argv[*i][l] != 0) return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "erlpeer: %s needs a value\n", name);
+    return "";
+  }
+  return argv[++*i];
+}
+
+int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
+  const char *v;
+  if ((v = opt_value(argc, argv, i, "--cookie"))) {
+    a->cookie = v;
+    return *v ? 1 : -1;
+  }
+  if ((v = opt_value(argc, argv, i, "--sname"))) {
+    a->name = v;
+    a->longnames = false;
+    return *v ? 1 : -1;
+  }
+  if ((v = opt_value(argc, argv, i, "--name"))) {
+    a->name = v;
+    a->longnames = true;
+    return *v ? 1 : -1;
+  }
+  if ((v = opt_value(argc, argv, i, "--timeout"))) {
+    char *end;
+    unsigned long long t = strtoull(v, &end, 10);
+    if (!*v || *end) {
+      fprintf(stderr, "erlpeer: --timeout takes milliseconds, not '%s'\n", v);
+      return -1;
+    }
+    a->timeout_ms = t;
+    return 1;
+  }
+  return 0;
+}
+
+int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
+  ep_node_opts *o = ep_node_opts_new();
+  if (!o) return EP_ENOMEM;
+  int r = 0;
+  if (a->name) r = ep_node_opts_set_name(o, a->name);
+  if (!r && a->cookie) r = ep_node_opts_set_cookie(o, a->cookie);
+  ep_node_opts_set_longnames(o, a->longnames);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  if (!r) r = ep_node_start_sync(o, out);
+  ep_node_opts_free(o);
+  if (r) fprintf(stderr, "erlpeer: cannot start a node: %s\n", ep_strerror(r));
+  return r;
+}
+
+const char *ep_tool_connect_reason(int err) {
+  switch (err) {
+    case EP_ENOEPMD:
+      return "no epmd is listening on that host (is the node running? ERL_EPMD_PORT?)";
+    case EP_ENOTREG:
+      return "the node is not registered in epmd (not running, or another name)";
+    case EP_ECONNREFUSED:
+      return "connection refused";
+    case EP_EAUTH:
+      return "authentication failed: the cookies differ";
+    case EP_ETIMEDOUT:
+      return "timed out";
+    case EP_ENOTALLOWED:
+      return "the node refused us (not_allowed)";
+    case EP_ENOHOST:
+      return "the host name does not resolve";
+    default:
+      return ep_strerror(err);
+  }
+}

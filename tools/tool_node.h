@@ -1,0 +1,30 @@
+/* tool_node.h - the node options shared by the commands that act as a
+ * hidden node (ping, call), and the one-line explanation of failures. */
+#ifndef EP_TOOL_NODE_H
+#define EP_TOOL_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ep_node.h"
+
+typedef struct ep_tool_node_args {
+  const char *cookie;
+  const char *name;
+  bool longnames;
+  uint64_t timeout_ms;
+} ep_tool_node_args;
+
+/* Consumes a node option at argv[*i] (--cookie C, --sname N, --name N,
+ * --timeout MS, and the --opt=value forms). Returns 1 when consumed, 0 when
+ * argv[*i] is not a node option, -1 on a bad value (message printed). */
+int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a);
+
+/* Starts a hidden node (not registered in EPMD: a one-shot client needs no
+ * incoming connections). Prints the reason and returns the error. */
+int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out);
+
+/* "could not connect to NODE: <cause>" with a cause a person can act on. */
+const char *ep_tool_connect_reason(int err);
+
+#endif
