@@ -702,7 +702,6 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
     ep_peer_args out = {{0}, 0};
     rc = p->o.post_fn(argv->n - 1, (const char *const *)argv->v + 1, &out, p->o.post_ud);
     if (!rc) rc = out.err;
-    if (!rc && out.v.n == 0 && argv->n > 1) rc = 0;
     if (rc) {
       ep__strv_free(&out.v);
       return rc;
@@ -756,8 +755,7 @@ void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason) {
      * its channel but stays alive is killed after a grace period */
     if (p->o.conn == EP_PEER_CONN_STDIO) {
       uv_timer_start(&p->t_stop, on_stop_timeout, 5000, 0);
-      p->phase = p->phase; /* still booting/running until the exit */
-      return;
+      return; /* still booting/running until the exit */
     }
   }
   if (!p->proc_alive && p->exit_status >= 0) {
@@ -979,9 +977,8 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     conn = EP_PEER_CONN_DIST;
   }
   if (conn == EP_PEER_CONN_DIST) return EP_ENEEDNODE;
-  if (conn == EP_PEER_CONN_STDIO && !o->detached) { /* allowed: stdio is always attached */
-  }
-  if (o->detached == false && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
+  /* the reference: {detached, cannot_detach_with_standard_io} */
+  if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
   if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
 
   ep_peer *p = calloc(1, sizeof *p);
