@@ -42,9 +42,21 @@ typedef struct frame {
   size_t i, n;
 } frame;
 
-int ep_iolib_chardata(ep_buf *out, ep_term t) {
+static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
+  if (!latin1) return ep_buf_append(out, p, n);
+  for (size_t i = 0; i < n; i++)
+    if (put_utf8(out, p[i])) return out->err ? out->err : EP_EINVAL;
+  return 0;
+}
+
+static int chardata(ep_buf *out, ep_term t, int latin1);
+
+int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, 0); }
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, 1); }
+
+static int chardata(ep_buf *out, ep_term t, int latin1) {
   size_t start = out->len;
-  if (t.type == EP_T_BINARY) return ep_buf_append(out, t.v.bytes, t.n);
+  if (t.type == EP_T_BINARY) return put_bin(out, t.v.bytes, t.n, latin1);
   if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
@@ -64,7 +76,7 @@ int ep_iolib_chardata(ep_buf *out, ep_term t) {
       depth--;
       /* an improper tail may only be a binary (iolist rules) */
       if (tail.type == EP_T_BINARY)
-        rc = ep_buf_append(out, tail.v.bytes, tail.n);
+        rc = put_bin(out, tail.v.bytes, tail.n, latin1);
       else if (tail.type != EP_T_NIL)
         rc = EP_EINVAL;
       continue;
@@ -75,7 +87,7 @@ int ep_iolib_chardata(ep_buf *out, ep_term t) {
         rc = put_utf8(out, e.v.i);
         break;
       case EP_T_BINARY:
-        rc = ep_buf_append(out, e.v.bytes, e.n);
+        rc = put_bin(out, e.v.bytes, e.n, latin1);
         break;
       case EP_T_STRING:
         for (size_t i = 0; i < e.n && !rc; i++) rc = put_utf8(out, e.v.bytes[i]);

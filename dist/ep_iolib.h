@@ -35,6 +35,10 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term args);
  * (nested deeper than EP_LIMIT_DEPTH), EP_ENOMEM. */
 int ep_iolib_chardata(ep_buf *out, ep_term t);
 
+/* The same for {put_chars, latin1, Chars}: binaries hold Latin-1 bytes, each
+ * written as its UTF-8 form. */
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t);
+
 #ifdef __cplusplus
 }
 #endif

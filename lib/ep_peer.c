@@ -822,7 +822,11 @@ static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
   if (ep_is_record(req, "put_chars", 3) || ep_is_record(req, "put_chars", 2)) {
     ep_buf b;
     ep_buf_init(&b, NULL);
-    int rc = ep_iolib_chardata(&b, req.v.items[req.n - 1]);
+    /* {put_chars, latin1, Chars}: binaries hold Latin-1 (the old
+     * {put_chars, Chars} too) */
+    bool latin1 = req.n == 2 || ep_atom_eq(req.v.items[1], "latin1");
+    int rc = latin1 ? ep_iolib_chardata_latin1(&b, req.v.items[req.n - 1])
+                    : ep_iolib_chardata(&b, req.v.items[req.n - 1]);
     if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
     ep_buf_free(&b);
     return rc ? EP_TUPLE(a, ep_atom("error"), ep_atom("put_chars")) : ok;

@@ -120,6 +120,12 @@ START_TEST(chardata) {
   ck_assert_uint_eq(b.len, 8);
   ck_assert_mem_eq(b.data, "abcd\xe2\x82\xac!", 8);
   b.len = 0;
+  b.len = 0;
+  uint8_t e9 = 0xE9;
+  ck_assert_int_eq(ep_iolib_chardata_latin1(&b, EP_LIST(A, ep_binary(A, &e9, 1), ep_int(0xE9))), 0);
+  ck_assert_uint_eq(b.len, 4);
+  ck_assert_mem_eq(b.data, "\xc3\xa9\xc3\xa9", 4);
+  b.len = 0;
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int(0x110000))), EP_EINVAL);
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_atom("x"))), EP_EINVAL);
   ck_assert_uint_eq(b.len, 0);
