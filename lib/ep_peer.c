@@ -558,8 +558,8 @@ static void on_stop_timeout(uv_timer_t *t) {
   /* booting: the accept timeout of a TCP peer */
   if (p->phase <= EP__PH_PID && !p->connected && p->o.conn == EP_PEER_CONN_TCP)
     go_down(p, EP_ENOCONNECT, "accept_timeout");
-  else if (p->phase == EP__PH_DOWN)
-    force_kill(p); /* a peer that closed its channel but lingers */
+  else if (!p->vt->is_open(p))
+    force_kill(p); /* closed its channel but lingers: its exit then reports */
 }
 
 static void on_defer(uv_timer_t *t) {

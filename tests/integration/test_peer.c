@@ -881,14 +881,42 @@ static char *fake_peer_file(ep_arena *a, const char *tail_bytes, size_t tail_len
   return path;
 }
 
-static ep_peer_opts *fake_opts(const char *file) {
+static ep_peer_opts *fake_opts_script(const char *file, const char *then) {
   ep_peer_opts *o = opts_for(0);
   static char script[200];
-  snprintf(script, sizeof script, "cat %s; exec sleep 30", file);
+  snprintf(script, sizeof script, "cat %s; %s", file, then);
   const char *pre[] = {"-c", script, "sh", NULL};
   ep_peer_opts_set_exec(o, "/bin/bash", pre);
   return o;
 }
+
+static ep_peer_opts *fake_opts(const char *file) { return fake_opts_script(file, "exec sleep 30"); }
+
+/* A peer that closes its stdout but stays alive is killed after a grace
+ * period, and its exit is the down reason. */
+START_TEST(peer_closing_stdout_but_lingering) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_arena *a = ep_arena_new(NULL);
+  char *file = fake_peer_file(a, "", 0);
+  ep_peer_opts *o = fake_opts_script(file, "exec sleep 30 >&- 2>&-");
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  double t0 = now_ms();
+  while (!col.downs) ep_ctl_poll(c, 50);
+  ck_assert_double_lt(now_ms() - t0, 8000);
+  ck_assert_int_eq(ep_peer_exit_status(p), 128 + SIGKILL);
+  ck_assert_str_eq(ep_peer_down_reason(p), "{exit_status,137}");
+  ep_peer_free(p);
+  unlink(file);
+  ep_peer_opts_free(o);
+  ep_arena_free(a);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
 
 START_TEST(shutdown_timeouts_kill_a_stuck_peer) {
   ep_testenv *env = ep_testenv_new();
@@ -978,6 +1006,7 @@ int main(void) {
   tcase_add_test(tc, attached_tcp_peer);
   tcase_add_test(tc, shutdown_timeouts_kill_a_stuck_peer);
   tcase_add_test(tc, garbage_on_a_running_connection);
+  tcase_add_test(tc, peer_closing_stdout_but_lingering);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
