@@ -841,6 +841,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
     if (o->cookie) {
       n->cookie_len = strlen(o->cookie);
       memcpy(n->cookie, o->cookie, n->cookie_len);
+      n->cookie_explicit = true;
     } else {
       r = read_cookie(n->cookie, sizeof n->cookie, &n->cookie_len);
     }
