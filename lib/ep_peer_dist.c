@@ -3,7 +3,7 @@
  * node; we play the origin's part.
  *
  * What the peer does (PROTOCOL-NOTES.md, "The peer side"), and what we do:
- *   command line   erl -sname N ... -detached -peer_detached -user peer
+ *   command line   erl -sname N ... -noinput -peer_detached -user peer
  *                  -origin BASE64(term_to_binary(OriginPid))
  *   dials us       our node accepts (it is registered in EPMD)
  *   MONITOR_P      on the origin pid: the node records it, so the peer
@@ -194,11 +194,15 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
   ep_buf_free(&b);
   if (r) return r;
-  if (p->o.detached) {
-    if (ep__strv_push(argv, "-detached") || ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
-  } else if (ep__strv_push(argv, "-noinput")) {
-    return EP_ENOMEM;
-  }
+  /* Never erl's -detached: its launcher exits at once and the emulator's
+   * fate during boot is invisible (a name already in use made the peer
+   * exit 1 while we waited the whole wait_boot). With -noinput the emulator
+   * stays our child (stdio on /dev/null, which is what -detached gives it
+   * too): a boot failure arrives at once with its exit status, and a stop
+   * knows when it is gone. -peer_detached still tells an OTP 27+ peer to
+   * relay its I/O to us, as a detached one does. */
+  if (ep__strv_push(argv, "-noinput")) return EP_ENOMEM;
+  if (p->o.detached && ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
   if (ep__strv_push(argv, "-user") || ep__strv_push(argv, "peer") || ep__strv_push(argv, "-origin") ||
       ep__strv_push(argv, b64))
     return EP_ENOMEM;
