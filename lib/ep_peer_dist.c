@@ -227,6 +227,16 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
       }
     ep_arena *a = r->arena;
     ep_term t;
+    if (!c->halt && r->status == EP_ENODEDOWN) {
+      /* The connection went while the call was in flight: that is the peer
+       * going down (EP_EPEERDOWN, or EP_EPEERCRASH with peer_down crash) for
+       * this call and every other, as on the alternative connections, not
+       * a crash class reply the caller could take for the callee's. The
+       * nodedown event that follows finds the connection closed. */
+      free(c);
+      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+      return;
+    }
     if (c->halt) {
       t = ep_none();
     } else if (r->status == 0) {
