@@ -211,7 +211,9 @@ START_TEST(basic_rpc_and_exceptions) {
     ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, &r),
                      EP_EEXCEPTION);
     ck_assert(ep_atom_eq(r.cls, cls[i][2]));
-    ck_assert_int_gt(ep_list_len(r.stacktrace), 0);
+    /* erpc carries the stacktrace of errors only */
+    if (i == 1) ck_assert_int_gt(ep_list_len(r.stacktrace), 0);
+    ck_assert(ep_is_list(r.stacktrace));
     ep_peer_result_free(&r);
   }
   /* a call's process killed: the reference's crash class */
