@@ -583,6 +583,38 @@ START_TEST(peer_down_modes) {
 }
 END_TEST
 
+/* cntrl_channel_handler_crash: the peer's own control process (peer's
+ * origin_link, linked to its peer_supervision) is killed on the peer: the
+ * peer halts, and the controller sees it go down */
+START_TEST(cntrl_channel_handler_crash) {
+  ep_testenv *env = world();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = dist_opts("cch");
+  collected col = COLLECTED_INIT;
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  long pid = ep_peer_os_pid(p);
+  ep_peer_result r;
+  ck_assert_int_eq(eval_sync(p,
+                             "[H] = [P || P <- processes(), {current_stacktrace, S} <- [process_info(P, current_stacktrace)],"
+                             " lists:keymember(origin_link, 2, S)],"
+                             "{links, L} = process_info(whereis(peer_supervision), links), true = lists:member(H, L),"
+                             "spawn(fun() -> exit(H, kill) end), ok.",
+                             &r),
+                   0);
+  ep_peer_result_free(&r);
+  ck_assert(poll_until(c, &col.downs, 5000));
+  ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
+  ck_assert_msg(wait_pid_gone(pid, 5000), "the peer did not halt");
+  stop_down_peer(c, p);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
 /* a call in flight when the peer goes: it fails (crash: EP_EPEERCRASH) */
 START_TEST(call_in_flight_when_down) {
   ep_testenv *env = world();
@@ -969,6 +1001,7 @@ int main(void) {
   ADD(tc, slow_init_stop);
   ADD(tc, peer_down_modes);
   ADD(tc, call_in_flight_when_down);
+  ADD(tc, cntrl_channel_handler_crash);
   ADD(tc, boot_failure_exit_status);
   ADD(tc, duplicate_name);
   ADD(tc, host_localhost);
