@@ -3,7 +3,7 @@
  * node; we play the origin's part.
  *
  * What the peer does (PROTOCOL-NOTES.md, "The peer side"), and what we do:
- *   command line   erl -sname N ... -detached -peer_detached -user peer
+ *   command line   erl -sname N ... -noinput -peer_detached -user peer
  *                  -origin BASE64(term_to_binary(OriginPid))
  *   dials us       our node accepts (it is registered in EPMD)
  *   MONITOR_P      on the origin pid: the node records it, so the peer
@@ -236,11 +236,15 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
   ep_buf_free(&b);
   if (r) return r;
-  if (p->o.detached) {
-    if (ep__strv_push(argv, "-detached") || ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
-  } else if (ep__strv_push(argv, "-noinput")) {
-    return EP_ENOMEM;
-  }
+  /* Never erl's -detached: its launcher exits at once and the emulator's
+   * fate during boot is invisible (a name already in use made the peer
+   * exit 1 while we waited the whole wait_boot). With -noinput the emulator
+   * stays our child (stdio on /dev/null, which is what -detached gives it
+   * too): a boot failure arrives at once with its exit status, and a stop
+   * knows when it is gone. -peer_detached still tells an OTP 27+ peer to
+   * relay its I/O to us, as a detached one does. */
+  if (ep__strv_push(argv, "-noinput")) return EP_ENOMEM;
+  if (p->o.detached && ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
   /* We serve EPMD ourselves: a local peer uses ours (it inherits
    * ERL_EPMD_PORT) and must not start a daemon that would outlive us. A peer
    * behind an exec wrapper may be on another host: it keeps erl's default. */
@@ -270,6 +274,16 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
       }
     ep_arena *a = r->arena;
     ep_term t;
+    if (!c->halt && r->status == EP_ENODEDOWN) {
+      /* The connection went while the call was in flight: that is the peer
+       * going down (EP_EPEERDOWN, or EP_EPEERCRASH with peer_down crash) for
+       * this call and every other, as on the alternative connections, not
+       * a crash class reply the caller could take for the callee's. The
+       * nodedown event that follows finds the connection closed. */
+      free(c);
+      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+      return;
+    }
     if (c->halt) {
       t = ep_none();
     } else if (r->status == 0) {
