@@ -29,9 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ep_dflags.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_node.h"
+#include "ep_node_int.h" /* the negotiated flags of a connection */
 #include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
@@ -221,6 +223,36 @@ START_TEST(ping_both_directions) {
   ep_term v = call_ok(target, "erlang", "nodes", EP_LIST(A, ep_atom("hidden")));
   ck_assert_msg(ep_list_len(v) == 1 && ep_atom_eq(ep_list_at(v, 0), ep_node_name(N)), "%s", show(v));
   ck_assert_int_eq(call_ok(target, "erlang", "nodes", ep_nil()).type, EP_T_NIL);
+}
+END_TEST
+
+/* The one flag set (dist/ep_dflags.h) against what this release asks and
+ * offers (erts_internal:get_dflags(): {erts_dflags, Default, Mandatory,
+ * Addable, Rejectable, Strict}): everything it makes mandatory is in ours,
+ * and what was negotiated holds nothing we do not implement - OTP 29 offers
+ * ALTACT_SIG and NATIVE_RECORDS, we must not take them. */
+START_TEST(flags_every_release_accepts) {
+  ck_assert_int_eq(ep_node_ping_sync(N, target, 10000), 0);
+  ep_term d = call_ok(target, "erts_internal", "get_dflags", ep_nil());
+  ck_assert_msg(ep_is_record(d, "erts_dflags", 6), "%s", show(d));
+  uint64_t offered = (uint64_t)d.v.items[1].v.i, mandatory = (uint64_t)d.v.items[2].v.i;
+  ck_assert_msg((mandatory & ~EP_DFLAGS_OURS) == 0, "%s mandates %#llx that we lack", REL->label,
+                (unsigned long long)(mandatory & ~EP_DFLAGS_OURS));
+  ep__conn *c = ep__conn_find(N, target);
+  ck_assert_ptr_nonnull(c);
+  uint64_t got = c->flags;
+  ck_assert_msg((got & ~EP_DFLAGS_OURS_FRAGMENTS) == 0, "negotiated %#llx beyond ours", (unsigned long long)got);
+  ck_assert_msg((got & ~offered) == 0, "negotiated %#llx the node did not offer", (unsigned long long)got);
+  ck_assert_int_eq(got & (EP_DFLAG_ALTACT_SIG | EP_DFLAG_NATIVE_RECORDS | EP_DFLAG_PUBLISHED | EP_DFLAG_ATOM_CACHE |
+                          EP_DFLAG_DIST_HDR_ATOM_CACHE | EP_DFLAG_HIDDEN_ATOM_CACHE),
+                   0);
+  ck_assert_msg((got & EP_DFLAGS_REQUIRED) == EP_DFLAGS_REQUIRED, "negotiated %#llx", (unsigned long long)got);
+  if (strcmp(REL->release, "29") >= 0)
+    ck_assert_msg(offered & EP_DFLAG_NATIVE_RECORDS, "%s no longer offers NATIVE_RECORDS: update ep_dflags.h notes",
+                  REL->label);
+  /* the node sees a hidden node, and calls work over that set */
+  ep_term v = call_ok(target, "net_kernel", "node_info", EP_LIST(A, ep_atom(ep_node_name(N)), ep_atom("type")));
+  ck_assert_msg(ep_term_eq(v, parse("{ok, hidden}")), "%s", show(v));
 }
 END_TEST
 
@@ -797,6 +829,7 @@ static int run_release(const ep_otp_release *r, const char *root) {
   tcase_add_checked_fixture(tn, node_setup, node_teardown);
   tcase_set_timeout(tn, 90);
   tcase_add_test(tn, ping_both_directions);
+  tcase_add_test(tn, flags_every_release_accepts);
   tcase_add_test(tn, rpc_every_term_kind);
   tcase_add_test(tn, each_exception_class);
   tcase_add_test(tn, links_and_monitors);
