@@ -648,6 +648,13 @@ START_TEST(hidden_node_ipv6) {
   /* EPMD over IPv6: the node's own EPMD client finds us through ::1 */
   ep_term v = call_ok(target, "erl_epmd", "names", EP_LIST(A, parse("{0,0,0,0,0,0,0,1}")));
   ck_assert_msg(strstr(show(v), "\"ctl6\""), "%s", show(v));
+  /* and an IPv4-only node is still reachable from our IPv6 node (mapped
+   * addresses), as from an inet6_tcp BEAM */
+  char t4[256];
+  static const char *none[] = {NULL};
+  start_target("-name", "target4@127.0.0.1", none, t4, sizeof t4);
+  ck_assert_int_eq(ep_node_ping_sync(N, t4, 10000), 0);
+  ck_assert(ep_atom_eq(call_ok(t4, "erlang", "node", ep_nil()), t4));
 }
 END_TEST
 
@@ -807,7 +814,17 @@ START_TEST(one_controller_every_release) {
       ck_assert_msg(!out_has(&outs[k], other), "peer %zu got peer %zu's output", k, j);
     }
   }
-  /* the dist peers see each other's releases through their own links */
+  /* the dist peers of different releases form a cluster of their own */
+  for (size_t i = 0; i < np; i += 3)
+    for (size_t j = i + 3; j < np; j += 3) {
+      char arg[300];
+      snprintf(arg, sizeof arg, "['%s']", ep_peer_node(peers[j]));
+      ep_peer_result r;
+      pcall(peers[i], "net_adm", "ping", arg, 0, &r);
+      ck_assert_msg(ep_atom_eq(r.value, "pong"), "%s -> %s: %s", ep_peer_node(peers[i]), ep_peer_node(peers[j]),
+                    rtext(&r));
+      ep_peer_result_free(&r);
+    }
   ep_ctl_free(c); /* stops every linked peer (halt) */
   for (k = 0; k < np; k++) {
     ck_assert_msg(wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
