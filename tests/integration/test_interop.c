@@ -762,6 +762,27 @@ START_TEST(naming_mode_mismatch_is_an_error) {
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);
   ep_peer_free(p);
+  ep_ctl_free(c);
+  /* a node the controller started on its own follows its first dist peer,
+   * but not while another dist peer depends on it */
+  c = ep_ctl_new(NULL);
+  ep_peer *first;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &first), 0);
+  ep_peer_opts *lo = peer_opts(0, "longpeer2", ROOT);
+  ck_assert_int_eq(ep_peer_opts_set_host(lo, "127.0.0.1"), 0);
+  ck_assert_int_eq(ep_peer_opts_set_longnames(lo, true), 0);
+  ck_assert_int_eq(ep_peer_start_sync(c, lo, true, &p), EP_EBADNAME);
+  ck_assert_ptr_null(p);
+  ep_peer_result r;
+  pcall(first, "erlang", "node", "[]", 0, &r); /* undisturbed */
+  ep_peer_result_free(&r);
+  ck_assert_int_eq(ep_peer_stop_sync(first), 0);
+  ep_peer_free(first);
+  ck_assert_int_eq(ep_peer_start_sync(c, lo, true, &p), 0); /* now it may follow */
+  ck_assert_str_eq(ep_peer_node(p), "longpeer2@127.0.0.1");
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+  ep_peer_free(p);
+  ep_peer_opts_free(lo);
   ep_peer_opts_free(o);
   ep_ctl_free(c);
 }
