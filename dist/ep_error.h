@@ -7,8 +7,9 @@
  * system -300.. (errno and libuv errors are mapped once, where the syscall
  * happens).
  *
- * Fatal vs recoverable: EP_EINCOMPLETE only asks for more bytes; every other
- * error from a decoder is fatal for that input (ep_is_fatal).
+ * Fatal vs recoverable: EP_EINCOMPLETE only asks for more bytes and
+ * EP_ECONTROL (one bad control message) is skipped; every other error from
+ * a decoder is fatal for that input or connection (ep_is_fatal).
  */
 #ifndef EP_ERROR_H
 #define EP_ERROR_H

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include "ep_epmd_registry.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
@@ -46,6 +48,8 @@ struct ep_epmd_server {
   sconn *conns;
   size_t nconns;
   int closing;
+  int in_core;        /* inside the core: a log callback may run */
+  int close_deferred; /* ep_epmd_server_close was called from one */
   void (*closed_cb)(void *);
   void *closed_ud;
   char rbuf[4096];
@@ -133,7 +137,16 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->write_pending) return; /* answered already; the close is on its way */
+  ep_epmd_server *srv = c->srv;
+  srv->in_core++;
   int rc = ep_epmd_conn_recv(c->core, (const uint8_t *)buf->base, (size_t)nread, &c->out);
+  srv->in_core--;
+  if (srv->close_deferred && !srv->in_core) {
+    /* A log callback closed the server while the core was running. */
+    srv->close_deferred = 0;
+    ep_epmd_server_close(srv, srv->closed_cb, srv->closed_ud);
+    return;
+  }
   if (rc == EP_EPMD_READ) return;
   if (rc < 0) {
     log_ev(c->srv, EP_EPMD_EV_CUT, NULL, 0, 0, rc);
@@ -148,6 +161,20 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+  /* Replies are small: most go out at once, and a one-shot connection can
+   * close right here instead of a loop iteration later. */
+  int w = uv_try_write(st, &b, 1);
+  if (w == (int)b.len) {
+    if (rc == EP_EPMD_KEEP) return;
+    ep_epmd_server *s = c->srv;
+    conn_close(c);
+    if (rc == EP_EPMD_KILL) log_ev(s, EP_EPMD_EV_KILLED, NULL, 0, 0, 0);
+    return;
+  }
+  if (w > 0) {
+    b.base += w;
+    b.len -= (size_t)w;
+  }
   c->wr.data = c;
   if (uv_write(&c->wr, st, &b, 1, on_conn_written) != 0) {
     conn_close(c);
@@ -370,6 +397,14 @@ size_t ep_epmd_server_connections(const ep_epmd_server *s) { return s->nconns; }
 
 void ep_epmd_server_close(ep_epmd_server *s, void (*closed_cb)(void *), void *ud) {
   if (!s || s->closing) return;
+  if (s->in_core) {
+    /* Called from a log callback inside ep_epmd_conn_recv: freeing that
+     * connection's core now would pull it from under the caller. */
+    s->close_deferred = 1;
+    s->closed_cb = closed_cb;
+    s->closed_ud = ud;
+    return;
+  }
   s->closing = 1;
   s->closed_cb = closed_cb;
   s->closed_ud = ud;

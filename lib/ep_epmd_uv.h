@@ -26,7 +26,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
+/* Only the loop type is needed: declared here rather than by including
+ * uv.h, so a consumer's compiler options need not suit libuv's headers
+ * (C11 allows this typedef to be repeated by uv.h). */
+typedef struct uv_loop_s uv_loop_t;
 
 #include "ep_epmd.h"
 #include "ep_mem.h"
@@ -54,11 +57,13 @@ typedef struct ep_epmd_client_opts {
 } ep_epmd_client_opts;
 
 /* A pending port_please or names call, for cancellation. It belongs to the
- * library and is gone once the callback has returned. */
+ * library and is freed once the callback has returned: do not use it after
+ * the callback has been called. */
 typedef struct ep_epmd_req ep_epmd_req;
 
 /* Cancels a pending call: its callback is called with EP_ECANCELED (from the
- * loop, not from inside this call). No-op once the callback has run. */
+ * loop, not from inside this call). Valid only until the callback has been
+ * called (cancel, then let the loop deliver it). */
 void ep_epmd_req_cancel(ep_epmd_req *req);
 
 /* What PORT_PLEASE2 tells about a node. Borrowed by the callback. */
@@ -165,6 +170,9 @@ typedef struct ep_epmd_event {
   int error; /* EP_EV_CUT: why */
 } ep_epmd_event;
 
+/* Called from the loop, synchronously with the event. It may call
+ * ep_epmd_server_close (the close then happens once the current request has
+ * been handled). */
 typedef void (*ep_epmd_log_cb)(void *ud, const ep_epmd_event *ev);
 
 typedef struct ep_epmd_server_opts {

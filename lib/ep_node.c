@@ -551,8 +551,14 @@ static void drive_handshake(ep__conn *c) {
       if (!c->outgoing && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE)) {
         if (!c->peer) c->peer = mem_strdup(c->node->mem, peer);
       }
-      ep_hs_decide(c->hs, d);
+      int dr = ep_hs_decide(c->hs, d);
       hs_write_output(c);
+      if (dr) {
+        /* e.g. a NAME_ME initiator: we give out no names, the core has
+         * queued not_allowed and failed. */
+        ep__conn_fail(c, ep_hs_error(c->hs) ? ep_hs_error(c->hs) : dr);
+        return;
+      }
       continue;
     }
     if (st == EP_HS_DONE) {

@@ -270,6 +270,11 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   } else if (ep__strv_push(argv, "-noinput")) {
     return EP_ENOMEM;
   }
+  /* We serve EPMD ourselves: a local peer uses ours (it inherits
+   * ERL_EPMD_PORT) and must not start a daemon that would outlive us. A peer
+   * behind an exec wrapper may be on another host: it keeps erl's default. */
+  if (n->epmd_server && !p->o.prog && (ep__strv_push(argv, "-start_epmd") || ep__strv_push(argv, "false")))
+    return EP_ENOMEM;
   if (ep__strv_push(argv, "-user") || ep__strv_push(argv, "peer") || ep__strv_push(argv, "-origin") ||
       ep__strv_push(argv, b64))
     return EP_ENOMEM;

@@ -11,8 +11,6 @@ export HOME
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HOME/.erlang.cookie"
 chmod 400 "$HOME/.erlang.cookie"
 export ERL_CRASH_DUMP="$HOME/erl_crash.dump"
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-export ERL_EPMD_PORT=$PORT
 pids=()
 fails=0
 
@@ -54,16 +52,20 @@ check "port without a node" 2 "$CLI" port
 [ "$(echo "$err" | wc -l)" = 1 ] || fail "one-line reason for usage error: $err"
 check "names bad option" 2 "$CLI" names --bogus
 
-# --- no EPMD yet: one-line reasons -------------------------------------------------
-check "names without EPMD" 1 "$CLI" names
-[[ $err == "erlpeer names: no EPMD listening on localhost port $PORT" ]] || fail "names reason: $err"
-check "port without EPMD" 1 "$CLI" port foo
-[ "$(echo "$err" | wc -l)" = 1 ] || fail "one-line reason: $err"
+# Starts `erlpeer epmd --port 0 ARGS...` in the background: sets srvpid and
+# srvport (the port it picked, from its "listening on port P" line).
+start_server() {
+  local tag=$1; shift
+  "$CLI" epmd --port 0 "$@" >"$HOME/$tag.out" 2>"$HOME/$tag.err" &
+  srvpid=$!; pids+=("$srvpid")
+  wait_for "$HOME/$tag.out" "listening on port " 5 || { fail "server $tag did not start: $(cat "$HOME/$tag.err")"; exit 1; }
+  srvport=$(sed -n 's/^listening on port //p' "$HOME/$tag.out")
+}
 
 # --- our server ------------------------------------------------------------------------
-"$CLI" epmd --port "$PORT" >"$HOME/srv.out" 2>"$HOME/srv.err" &
-srv=$!; pids+=("$srv")
-wait_for "$HOME/srv.out" "listening on port $PORT" 5 || fail "server did not start: $(cat "$HOME/srv.err")"
+start_server srv
+srv=$srvpid; PORT=$srvport
+export ERL_EPMD_PORT=$PORT
 
 check "names, empty" 0 "$CLI" names
 [ -z "$out" ] || fail "names on an empty server printed: $out"
@@ -112,17 +114,32 @@ kill -TERM "$srv"
 for ((i = 0; i < 100; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
 wait "$srv"; st=$?
 [ "$st" = 0 ] || fail "server exit status after SIGTERM: $st ($(cat "$HOME/srv.err"))"
-check "names after stop" 1 "$CLI" names
+# Nothing listening now: one-line reasons.
+check "names without EPMD" 1 "$CLI" names
+[[ $err == "erlpeer names: no EPMD listening on localhost port $PORT" ]] || fail "names reason: $err"
+check "port without EPMD" 1 "$CLI" port foo
+[ "$(echo "$err" | wc -l)" = 1 ] || fail "one-line reason: $err"
 
 # Port already in use: one line, status 1.
-PORT2=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"$CLI" epmd --port "$PORT2" --quiet >"$HOME/srv2.out" 2>&1 &
-srv2=$!; pids+=("$srv2")
-wait_for "$HOME/srv2.out" "listening on port $PORT2" 5 || fail "second server did not start"
+start_server srv2 --quiet
+srv2=$srvpid; PORT2=$srvport
 check "epmd on a busy port" 1 timeout 5 "$CLI" epmd --port "$PORT2"
 [ "$(echo "$err" | wc -l)" = 1 ] || fail "busy port reason: $err"
 kill -INT "$srv2"; wait "$srv2"; st=$?
 [ "$st" = 0 ] || fail "server exit status after SIGINT: $st"
+
+# --address, `epmd -stop` refused as epmd refuses it, `epmd -kill` on an
+# empty server stops it cleanly.
+start_server srv3 --address 127.0.0.1
+srv3=$srvpid; PORT3=$srvport
+r=$(epmd -port "$PORT3" -stop foo 2>&1); [[ $r == *"responded with <>"* ]] || fail "epmd -stop: $r"
+r=$(epmd -port "$PORT3" -kill 2>&1); [ "$r" = Killed ] || fail "epmd -kill on an empty server: $r"
+for ((i = 0; i < 100; i++)); do kill -0 "$srv3" 2>/dev/null || break; sleep 0.05; done
+wait "$srv3"; st=$?
+[ "$st" = 0 ] || fail "server exit status after KILL: $st"
+grep -q "killed by a KILL request" "$HOME/srv3.err" || fail "KILL not logged: $(cat "$HOME/srv3.err")"
+check "epmd with a bad address" 1 timeout 5 "$CLI" epmd --port 0 --address not-an-ip
+[[ $err == *"not a list of IP addresses"* ]] || fail "bad address reason: $err"
 
 if [ "$fails" -gt 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all CLI checks passed"

@@ -6,6 +6,8 @@
 #include <check.h>
 #include <signal.h>
 
+#include <uv.h>
+
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
@@ -46,6 +48,12 @@ START_TEST(erl_nodes_register_and_ping_through_our_server) {
   ck_assert_ptr_nonnull(strstr(out, "name epa at port "));
   ck_assert_ptr_nonnull(strstr(out, "name epb at port "));
   free(out);
+  /* DUMP, as the real client asks it (epmd -dump): the same lines epmd sends. */
+  const char *dump[] = {"epmd", "-port", port, "-dump", NULL};
+  ck_assert_int_eq(ep_testenv_run(dump, NULL, 0, &out, NULL, NULL, 5000), 0);
+  /* (the real client prints up to the first NUL: one line) */
+  ck_assert_msg(strstr(out, "active name     <ep") != NULL, "epmd -dump said: %s", out);
+  free(out);
 
   /* Our client agrees with itself: the port from NAMES is PORT_PLEASE2's. */
   ep_epmd_client_opts o = {0};
@@ -54,6 +62,11 @@ START_TEST(erl_nodes_register_and_ping_through_our_server) {
   ck_assert_uint_eq(info.node_type, EP_EPMD_NODE_NORMAL);
   ck_assert_uint_eq(info.high, 6);
   ck_assert_str_eq(info.name, "epa");
+  /* Over IPv6 too (the default address listens on :: as well). */
+  ep_epmd_port_info info6;
+  o.host = "::1";
+  ck_assert_int_eq(ep_epmd_port_please_sync(&o, "epa", &info6), 0);
+  ck_assert_uint_eq(info6.port, info.port);
 
   /* Node a finds node b through our server. */
   char expr[600];
@@ -107,6 +120,29 @@ START_TEST(duplicate_name_is_refused_with_erls_complaint) {
   free(err);
   ck_assert_int_eq(srv_wait_event(&t, "refused epdup", 1000), 0);
   ck_assert_int_eq(names_contains("epdup"), 1); /* the first one still holds it */
+  ep_testenv_free(env);
+  ck_assert_int_eq(srv_stop(&t), 0);
+}
+END_TEST
+
+START_TEST(long_name_node_registers_and_finds_itself) {
+  ep_testenv *env = ep_testenv_new();
+  srv_thread t;
+  ck_assert_int_eq(srv_start(&t, NULL, (uint16_t)ep_testenv_epmd_port(env), 0), 0);
+  /* A long-named node registers in our server and asks it for its own port
+   * (erl_epmd, the same code net_kernel uses to connect). */
+  const char *argv[] = {"erl", "-name", "eplong@127.0.0.1", "-noshell", "-noinput", "-start_epmd", "false", "-eval",
+                        "{port, P, V} = erl_epmd:port_please(\"eplong\", \"127.0.0.1\"),"
+                        "{ok, [{\"eplong\", P}]} = erl_epmd:names(\"127.0.0.1\"),"
+                        "io:format(\"~p ~p\", [V, P]), halt().",
+                        NULL};
+  char *out = NULL, *err = NULL;
+  ck_assert_int_eq(ep_testenv_run(argv, NULL, 0, &out, NULL, &err, 30000), 0);
+  ck_assert_msg(strncmp(out, "6 ", 2) == 0, "erl said: %s %s", out, err);
+  free(out);
+  free(err);
+  ck_assert_int_eq(srv_wait_event(&t, "registered eplong", 1000), 0);
+  ck_assert_int_eq(srv_wait_event(&t, "unregistered eplong", 5000), 0);
   ep_testenv_free(env);
   ck_assert_int_eq(srv_stop(&t), 0);
 }
@@ -177,6 +213,7 @@ int main(void) {
   tcase_add_test(tc, registration_vanishes_when_node_stops);
   tcase_add_test(tc, duplicate_name_is_refused_with_erls_complaint);
   tcase_add_test(tc, creation_changes_per_registration);
+  tcase_add_test(tc, long_name_node_registers_and_finds_itself);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
