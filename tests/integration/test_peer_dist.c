@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
