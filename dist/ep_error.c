@@ -30,9 +30,15 @@ const char *ep_err_name(int err) {
 }
 #undef EP__ERRNAME
 
-int ep_is_fatal(int err) { return err != 0 && err != EP_EINCOMPLETE; }
+/* EP_ECONTROL is a bad control message: reported and skipped, the
+ * connection goes on. */
+int ep_is_fatal(int err) { return err != 0 && err != EP_EINCOMPLETE && err != EP_ECONTROL; }
 
 int ep_err_from_errno(int e) {
+  /* libuv's own codes, not errno values: end of file (UV_EOF) and the
+   * resolver's (UV_EAI_*, -3000..-3014). */
+  if (e == -4095) return EP_EEOF;
+  if (e <= -3000 && e >= -3014) return e == -3003 /* UV_EAI_CANCELED */ ? EP_ECANCELED : EP_ENOHOST;
   if (e < 0) e = -e; /* libuv on Linux: UV_Exxx == -Exxx */
   switch (e) {
     case 0:

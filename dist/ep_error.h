@@ -7,8 +7,9 @@
  * system -300.. (errno and libuv errors are mapped once, where the syscall
  * happens).
  *
- * Fatal vs recoverable: EP_EINCOMPLETE only asks for more bytes; every other
- * error from a decoder is fatal for that input (ep_is_fatal).
+ * Fatal vs recoverable: EP_EINCOMPLETE only asks for more bytes and
+ * EP_ECONTROL (one bad control message) is skipped; every other error from
+ * a decoder is fatal for that input or connection (ep_is_fatal).
  */
 #ifndef EP_ERROR_H
 #define EP_ERROR_H
@@ -46,6 +47,9 @@ extern "C" {
   XX(EEPMDREPLY, -103, "malformed EPMD reply")                                  \
   XX(EEPMDREQ, -104, "malformed EPMD request")                                  \
   XX(EEPMDREFUSED, -105, "EPMD refused the request")                            \
+  XX(EEPMDLEN, -106, "EPMD request length out of range")                       \
+  XX(EEPMDCODE, -107, "unknown EPMD request code")                              \
+  XX(EEPMDNAME, -108, "invalid node name in EPMD message")                      \
   XX(EHANDSHAKE, -150, "malformed handshake message")                           \
   XX(EAUTH, -151, "authentication failed (cookie mismatch)")                    \
   XX(ENOTALLOWED, -152, "remote node refused the connection (not_allowed)")     \

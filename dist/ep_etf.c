@@ -111,13 +111,57 @@ typedef struct {
   size_t limend; /* start of the term + the size limit (saturated) */
   size_t depth, atom_chars, bignum_bytes, inflated;
   size_t errpos; /* offset of the offending byte */
+  bool tail_lists; /* a list was seen in a list's tail: merge afterwards */
+  uint8_t *slab;  /* small allocations are carved from arena slabs inline */
+  size_t slab_left;
 } dctx;
 
+/* Small allocations (terms' arrays, atoms, short binaries) come from
+ * EP__SLAB-byte slabs of the arena, bumped inline: most values then cost no
+ * call at all. A decode wastes at most one slab's tail. The slab stays
+ * under the arena's "large request" threshold (a quarter of its smallest
+ * chunk), so slabs share chunks and survive ep_arena_reset. */
+#define EP__SLAB 1024u
+
+static void *dalloc_slow(dctx *c, size_t n) {
+  if (n > EP__SLAB / 4) return ep_arena_alloc(c->a, n);
+  uint8_t *s = ep_arena_alloc(c->a, EP__SLAB);
+  if (!s) return NULL;
+  c->slab = s + n;
+  c->slab_left = EP__SLAB - n;
+  return s;
+}
+
+static inline void *dalloc(dctx *c, size_t n) {
+  n = n ? (n + 7) & ~(size_t)7 : 8; /* never NULL for an empty binary */
+  if (n <= c->slab_left) {
+    void *p = c->slab;
+    c->slab += n;
+    c->slab_left -= n;
+    return p;
+  }
+  return dalloc_slow(c, n);
+}
+
+static inline char *ddup(dctx *c, const void *src, size_t n) {
+  char *d = dalloc(c, n + 1);
+  if (d) {
+    memcpy(d, src, n);
+    d[n] = 0;
+  }
+  return d;
+}
+
+/* 16 bytes: the stack is touched once per container. */
 typedef struct {
-  ep_term *slot;  /* next slot to fill */
-  size_t left;    /* slots left */
-  size_t fun_end; /* non-zero: a fun's free variables must end exactly here */
+  union {
+    ep_term *slot; /* next slot to fill */
+    size_t end;    /* DF_FUN_END: where the fun's free variables must end */
+  } u;
+  uint32_t left; /* slots left (a container with more is refused) */
+  uint32_t kind; /* DF_PLAIN, DF_LIST (elements then tail), DF_FUN_END */
 } dframe;
+enum { DF_PLAIN, DF_LIST, DF_FUN_END };
 
 /* n more bytes at pos: ETOOBIG past the size limit, EINCOMPLETE past the
  * bytes that arrived. The limit comes first so a hostile length fails at
@@ -212,13 +256,13 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
         return EP_EATOMLEN;
       }
     }
-    d = ep_arena_dup(c->a, s, n);
+    d = ddup(c, s, n);
     if (!d) return EP_ENOMEM;
   } else {
     size_t hi = 0;
     for (size_t k = 0; k < n; k++) hi += s[k] >> 7;
     dn = n + hi;
-    d = ep_arena_alloc(c->a, dn + 1);
+    d = dalloc(c, dn + 1);
     if (!d) return EP_ENOMEM;
     size_t o = 0;
     for (size_t k = 0; k < n; k++) {
@@ -341,7 +385,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       if (n == 0) {
         *out = ep_nil();
       } else {
-        uint8_t *d = ep_arena_alloc(c->a, n);
+        uint8_t *d = dalloc(c, n);
         if (!d) return EP_ENOMEM;
         memcpy(d, b + p + 3, n);
         ep_term *t = out;
@@ -364,7 +408,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
         if (bits > 8 || (bits == 0) != (n == 0)) return EP_EBITS;
       }
       if ((r = need(c, p, hdr + n))) return r;
-      uint8_t *d = ep_arena_alloc(c->a, n);
+      uint8_t *d = dalloc(c, n);
       if (!d) return EP_ENOMEM;
       memcpy(d, b + p + hdr, n);
       ep_term *t = out;
@@ -423,7 +467,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       size_t cl = b[p] == TAG_NEWER_REFERENCE ? 4 : 1;
       size_t idpos = b[p] == TAG_REFERENCE ? q : q + cl;
       if ((r = need(c, q, cl + 4 * n))) return r;
-      uint32_t *ids = ep_arena_alloc(c->a, n * sizeof(uint32_t));
+      uint32_t *ids = dalloc(c, n * sizeof(uint32_t));
       if (!ids) return EP_ENOMEM;
       for (size_t i = 0; i < n; i++) ids[i] = ep_get32(b + idpos + 4 * i);
       if (b[p] == TAG_REFERENCE)
@@ -437,7 +481,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
     }
     case TAG_EXPORT: {
       size_t q = p + 1;
-      ep_export *e = ep_arena_alloc(c->a, sizeof *e);
+      ep_export *e = dalloc(c, sizeof *e);
       if (!e) return EP_ENOMEM;
       e->module = mk(EP_T_ATOM);
       e->function = mk(EP_T_ATOM);
@@ -562,7 +606,99 @@ static int dec_compressed(dctx *c, size_t *pos, ep_term *out) {
   return 0;
 }
 
-#define DSTACK_LOCAL 128
+#define DSTACK_LOCAL 256
+
+/* [a | [b | T]] written as two LIST_EXT (or a STRING_EXT tail) is the list
+ * [a, b | T]; the BEAM merges the segments when it decodes, and so do we,
+ * in a pass that runs only when the decoder saw a list in a list's tail.
+ * Each chain is merged once from its head (linear), iteratively. */
+static int merge_list_tails(dctx *c, ep_term *root) {
+  typedef struct {
+    ep_term *items;
+    size_t left;
+  } mframe;
+  mframe local[64], *st = local;
+  size_t sp = 0, cap = 64;
+  int r = 0;
+  ep_term *cur = root;
+  for (;;) {
+    ep_term *kids = NULL;
+    size_t nk = 0;
+    switch (cur->type) {
+      case EP_T_LIST: {
+        ep_term t = cur->v.items[cur->n];
+        if (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+          size_t m = cur->n;
+          while (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+            m += t.n;
+            t = t.type == EP_T_LIST ? t.v.items[t.n] : ep_nil();
+          }
+          if (m >= UINT32_MAX) {
+            r = EP_ETOOBIG;
+            goto out;
+          }
+          ep_term *it = dalloc(c, (m + 1) * sizeof(ep_term));
+          if (!it) {
+            r = EP_ENOMEM;
+            goto out;
+          }
+          size_t k = cur->n;
+          memcpy(it, cur->v.items, k * sizeof(ep_term));
+          t = cur->v.items[cur->n];
+          while (t.type == EP_T_LIST || t.type == EP_T_STRING) {
+            if (t.type == EP_T_LIST) {
+              memcpy(it + k, t.v.items, (size_t)t.n * sizeof(ep_term));
+              k += t.n;
+              t = t.v.items[t.n];
+            } else {
+              for (uint32_t i = 0; i < t.n; i++) set_int(&it[k++], t.v.bytes[i]);
+              t = ep_nil();
+            }
+          }
+          it[m] = t;
+          cur->n = (uint32_t)m;
+          cur->v.items = it;
+        }
+        kids = cur->v.items, nk = (size_t)cur->n + 1;
+        break;
+      }
+      case EP_T_TUPLE:
+        kids = cur->v.items, nk = cur->n;
+        break;
+      case EP_T_MAP:
+        kids = cur->v.items, nk = 2 * (size_t)cur->n;
+        break;
+      case EP_T_FUN: /* decoded by us into the arena: ours to update */
+        kids = (ep_term *)(uintptr_t)cur->v.fun->free_vars, nk = cur->v.fun->num_free;
+        break;
+      default:
+        break;
+    }
+    if (nk) {
+      if (sp == cap) {
+        size_t ncap = cap * 2;
+        mframe *ns = st == local ? ep_malloc(c->mem, ncap * sizeof *ns) : ep_realloc(c->mem, st, ncap * sizeof *ns);
+        if (!ns) {
+          r = EP_ENOMEM;
+          goto out;
+        }
+        if (st == local) memcpy(ns, local, sizeof local);
+        st = ns;
+        cap = ncap;
+      }
+      st[sp].items = kids;
+      st[sp].left = nk;
+      sp++;
+    }
+    while (sp && st[sp - 1].left == 0) sp--;
+    if (!sp) break;
+    cur = st[sp - 1].items++;
+    st[sp - 1].left--;
+  }
+out:
+  if (st != local) ep_free(c->mem, st);
+  return r;
+}
 
 static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   dframe local[DSTACK_LOCAL], *stack = local;
@@ -597,6 +733,17 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           set_hdr(slot, EP_T_NIL, 0);
           p++;
           goto next;
+        case TAG_NEW_FLOAT: {
+          if (end - p < 9) break;
+          uint64_t u = ep_get64(b + p + 1);
+          double f;
+          memcpy(&f, &u, sizeof f);
+          if (!isfinite(f)) break; /* refused by dec_scalar */
+          set_hdr(slot, EP_T_FLOAT, 0);
+          slot->v.f = f;
+          p += 9;
+          goto next;
+        }
         case TAG_SMALL_ATOM_UTF8: {
           if (end - p < 2) break;
           size_t an = b[p + 1];
@@ -605,7 +752,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           size_t k = 0;
           while (k < an && s[k] < 0x80) k++;
           if (k < an) break; /* non-ASCII: validated in dec_atom_text */
-          char *d = ep_arena_alloc(c->a, an + 1);
+          char *d = dalloc(c, an + 1);
           if (!d) {
             r = EP_ENOMEM;
             goto fail;
@@ -621,7 +768,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           if (end - p < 5) break;
           size_t bn = ep_get32(b + p + 1);
           if (end - p - 5 < bn) break;
-          uint8_t *d = ep_arena_alloc(c->a, bn);
+          uint8_t *d = dalloc(c, bn);
           if (!d) {
             r = EP_ENOMEM;
             goto fail;
@@ -632,9 +779,30 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
           p += 5 + bn;
           goto next;
         }
-        case TAG_SMALL_TUPLE:
-        case TAG_LARGE_TUPLE:
         case TAG_LIST:
+        case TAG_SMALL_TUPLE: {
+          /* the common containers, when nothing needs checking further */
+          bool list = b[p] == TAG_LIST;
+          size_t h = list ? 5 : 2;
+          if (end - p < h || sp >= c->depth || sp == cap) goto compound;
+          size_t cn = list ? ep_get32(b + p + 1) : b[p + 1];
+          size_t ns = cn + list;
+          if (cn == 0 || ns > end - p - h || ns > UINT32_MAX) goto compound;
+          ep_term *it = dalloc(c, ns * sizeof(ep_term));
+          if (!it) {
+            r = EP_ENOMEM;
+            goto fail;
+          }
+          set_hdr(slot, list ? EP_T_LIST : EP_T_TUPLE, (uint32_t)cn);
+          slot->v.items = it;
+          stack[sp].u.slot = it;
+          stack[sp].left = (uint32_t)ns;
+          stack[sp].kind = list ? DF_LIST : DF_PLAIN;
+          sp++;
+          p += h;
+          goto next;
+        }
+        case TAG_LARGE_TUPLE:
         case TAG_MAP:
         case TAG_NEW_FUN:
           goto compound;
@@ -679,7 +847,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         }
         if ((r = need(c, tpos, 1 + size))) goto fail;
         fun_end = tpos + 1 + size;
-        ep_fun *f = ep_arena_alloc(c->a, sizeof *f);
+        ep_fun *f = dalloc(c, sizeof *f);
         if (!f) {
           r = EP_ENOMEM;
           goto fail;
@@ -708,7 +876,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         }
         f->free_vars = NULL;
         if (n) {
-          items = ep_arena_alloc(c->a, n * sizeof(ep_term));
+          items = dalloc(c, n * sizeof(ep_term));
           if (!items) {
             r = EP_ENOMEM;
             goto fail;
@@ -740,7 +908,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       }
       if (type == EP_T_LIST && n == 0) continue; /* [|Tail] is just Tail: same slot */
       if (nslots) {
-        items = ep_arena_alloc(c->a, nslots * sizeof(ep_term));
+        items = dalloc(c, nslots * sizeof(ep_term));
         if (!items) {
           r = EP_ENOMEM;
           goto fail;
@@ -750,12 +918,17 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
       slot->v.items = items;
     }
     if (nslots) {
+      if (nslots > UINT32_MAX) { /* more slots than an ep_term can count */
+        c->errpos = tpos;
+        r = EP_ETOOBIG;
+        goto fail;
+      }
       if (sp >= c->depth) {
         c->errpos = tpos;
         r = EP_EDEPTH;
         goto fail;
       }
-      if (sp == cap) {
+      if (cap - sp < 2) { /* a fun takes two frames */
         size_t ncap = cap * 4;
         dframe *ns = stack == local ? ep_malloc(c->mem, ncap * sizeof *ns)
                                     : ep_realloc(c->mem, stack, ncap * sizeof *ns);
@@ -767,9 +940,15 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
         stack = ns;
         cap = ncap;
       }
-      stack[sp].slot = items;
-      stack[sp].left = nslots;
-      stack[sp].fun_end = fun_end;
+      if (fun_end) { /* checked when the free variables are done */
+        stack[sp].u.end = fun_end;
+        stack[sp].left = 0;
+        stack[sp].kind = DF_FUN_END;
+        sp++;
+      }
+      stack[sp].u.slot = items;
+      stack[sp].left = (uint32_t)nslots;
+      stack[sp].kind = type == EP_T_LIST ? DF_LIST : DF_PLAIN;
       sp++;
     }
   next:
@@ -777,12 +956,26 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
     for (;;) {
       if (sp == 0) goto done;
       dframe *f = &stack[sp - 1];
-      if (f->left) {
-        slot = f->slot++;
+      if (f->left > 1) {
+        slot = f->u.slot++;
         f->left--;
         break;
       }
-      if (f->fun_end && p != f->fun_end) {
+      if (f->left) {
+        slot = f->u.slot++;
+        f->left--;
+        /* The last slot of a proper list is its NIL tail: fill it here and
+         * close the frame without a trip through the dispatch. */
+        if (p < end && b[p] == TAG_NIL) {
+          set_hdr(slot, EP_T_NIL, 0);
+          p++;
+          sp--;
+          continue;
+        }
+        if (f->kind == DF_LIST && p < end && (b[p] == TAG_LIST || b[p] == TAG_STRING)) c->tail_lists = true;
+        break;
+      }
+      if (f->kind == DF_FUN_END && p != f->u.end) {
         c->errpos = p;
         r = EP_EBADTERM;
         goto fail;
@@ -792,6 +985,7 @@ static int dec_body(dctx *c, size_t *pos, ep_term *out) {
   }
 done:
   if (stack != local) ep_free(c->mem, stack);
+  if (c->tail_lists && (r = merge_list_tails(c, out))) return r;
   *pos = p;
   return 0;
 fail:
@@ -813,6 +1007,9 @@ static void dctx_init(dctx *c, ep_arena *a, const uint8_t *buf, size_t len, size
   c->bignum_bytes = lim && lim->bignum_bytes ? lim->bignum_bytes : EP_LIMIT_BIGNUM_BYTES;
   c->inflated = lim && lim->inflated_size ? lim->inflated_size : EP_LIMIT_INFLATED_SIZE;
   c->errpos = start;
+  c->slab = NULL;
+  c->slab_left = 0;
+  c->tail_lists = false;
 }
 
 static int finish(const dctx *c, int r, size_t *pos, size_t p, ep_term *out, ep_term t) {
@@ -1245,8 +1442,52 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
   }
   const ep_term *cur = &t;
   for (;;) {
-    const ep_term *kids;
-    size_t nk;
+    const ep_term *kids = NULL;
+    size_t nk = 0, poff = 0;
+    /* Fixed-size terms and container headers (at most 11 bytes) are
+     * written straight away when 16 bytes are free; the rest is sized by
+     * own_size first. */
+    if (out->cap - w >= 16) {
+      uint8_t *p = out->data + w;
+      switch (cur->type) {
+        case EP_T_INT:
+          w = (size_t)(put_int(p, cur->v.i) - out->data);
+          goto pushed;
+        case EP_T_NIL:
+          *p = TAG_NIL;
+          w++;
+          goto pushed;
+        case EP_T_TUPLE:
+          if (cur->n && !cur->v.items) break;
+          kids = cur->v.items, nk = cur->n;
+          if (cur->n < 256) {
+            p[0] = TAG_SMALL_TUPLE;
+            p[1] = (uint8_t)cur->n;
+            w += 2;
+          } else {
+            p[0] = TAG_LARGE_TUPLE;
+            ep_put32(p + 1, cur->n);
+            w += 5;
+          }
+          goto kids;
+        case EP_T_MAP:
+          if (cur->n && !cur->v.items) break;
+          kids = cur->v.items, nk = 2 * (size_t)cur->n;
+          p[0] = TAG_MAP;
+          ep_put32(p + 1, cur->n);
+          w += 5;
+          goto kids;
+        case EP_T_LIST:
+          if (cur->n == 0 || !cur->v.items || list_is_bytes(cur)) break;
+          kids = cur->v.items, nk = (size_t)cur->n + 1;
+          p[0] = TAG_LIST;
+          ep_put32(p + 1, cur->n);
+          w += 5;
+          goto kids;
+        default:
+          break;
+      }
+    }
     size_t s = own_size(cur, &kids, &nk);
     if (s == 0) {
       r = EP_EINVAL;
@@ -1262,8 +1503,9 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
     uint8_t *patch = NULL;
     uint8_t *e = put_own(out->data + w, cur, cur->type == EP_T_LIST && nk == 0, &patch);
     w = (size_t)(e - out->data);
-    size_t poff = patch ? (size_t)(patch - out->data) : 0;
+    poff = patch ? (size_t)(patch - out->data) : 0;
     if (patch && nk == 0) ep_put32(patch, (uint32_t)(w - poff));
+  kids:
     if (nk) {
       if (sp == cap && (r = grow_estack(out->mem, &stack, local, &cap))) break;
       stack[sp].items = kids;
@@ -1271,6 +1513,7 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
       stack[sp].patch = poff;
       sp++;
     }
+  pushed:
     while (sp && stack[sp - 1].left == 0) {
       size_t po = stack[sp - 1].patch;
       if (po) ep_put32(out->data + po, (uint32_t)(w - po));

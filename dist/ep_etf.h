@@ -3,10 +3,13 @@
  * Decoding is iterative (a heap stack bounded by the depth limit), checks
  * every length against what arrived and against ep_limits before using it,
  * and tells "need more bytes" (EP_EINCOMPLETE) apart from malformed input.
- * Encoding produces what the BEAM's term_to_binary produces for the same
- * term, byte for byte (lists of bytes become STRING_EXT, integers take the
- * smallest tag, UTF-8 atom tags, NEW_FLOAT_EXT, NEWER_REFERENCE_EXT,
- * NEW_PID_EXT, V4_PORT_EXT only when the id needs it).
+ * Encoding produces what the BEAM's term_to_binary(T, [{minor_version, 2}])
+ * produces for the same term, byte for byte (lists of bytes become
+ * STRING_EXT, integers take the smallest tag, UTF-8 atom tags,
+ * NEW_FLOAT_EXT, NEWER_REFERENCE_EXT, NEW_PID_EXT, V4_PORT_EXT only when
+ * the port number needs more than 28 bits, as OTP 25 does; maps in stored
+ * order). Checked against a live OTP 25 in tests/integration/test_etf_beam.c.
+ * Design notes and known differences from the BEAM: docs/terms.md.
  */
 #ifndef EP_ETF_H
 #define EP_ETF_H
@@ -28,10 +31,25 @@ extern "C" {
  * compressed term, 131 80 ...) at buf[*pos], from the len bytes of buf.
  * Everything the term points at is allocated in a (the input is not
  * borrowed). lim may be NULL (the defaults of ep_limits.h).
- * Returns 0 and advances *pos past the term; EP_EINCOMPLETE when buf ends
- * inside the term (*pos unchanged); any other error when the input is
- * malformed or breaks a limit, with *pos set to the offset of the offending
- * byte. */
+ * Returns 0 and advances *pos past the term (bytes after it are left for
+ * the caller: a caller that wants exactly one term checks *pos == len);
+ * EP_EINCOMPLETE when buf ends inside the term (*pos unchanged; every proper
+ * prefix of a valid term gives this); otherwise, with *pos set to the offset
+ * of the offending byte (for errors inside a compressed term: of its size
+ * field):
+ *   (a compressed term declaring more than about 1032 bytes per compressed
+ *   byte, deflate's ceiling, also reads as EP_EINCOMPLETE: it cannot be
+ *   complete yet);
+ *   EP_EVERSION (no 131), EP_EBADTAG, EP_ELOCAL (LOCAL_EXT), EP_EDEPTH,
+ *   EP_ETOOBIG (term_size), EP_EATOMLEN, EP_EBIGNUM, EP_EINFLATE (declared
+ *   uncompressed size over the limit, refused before inflating), EP_EZLIB
+ *   (corrupt stream, or it inflates to a size other than declared),
+ *   EP_EUTF8, EP_EATOMTYPE (an atom was required: node names, fun and
+ *   export fields), EP_EBADFLOAT (NaN, infinity, bad FLOAT_EXT text),
+ *   EP_EBITS, EP_EBADTERM (other inconsistencies: a fun's size field, a
+ *   reference length outside 1..5, junk inside a compressed body),
+ *   EP_ENOMEM, EP_EINVAL (NULL arguments, *pos > len).
+ * On error *out is unspecified and whatever was allocated stays in a. */
 int ep_decode(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
               const ep_limits *lim);
 
@@ -40,16 +58,20 @@ int ep_decode_body(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_
                    const ep_limits *lim);
 
 /* Appends 131 and the encoding of t to out. Returns 0, EP_ENOMEM, or
- * EP_EINVAL when t (or something in it) is EP_T_NONE or not encodable. */
+ * EP_EINVAL when t (or something in it) is EP_T_NONE or not encodable (a
+ * non-finite float, an atom over 65535 bytes, an export arity over 255, a
+ * reference of 0 or more than 5 words, a fun with non-atom module). On error
+ * out->len is unchanged. */
 int ep_encode(ep_buf *out, ep_term t);
 
 /* Appends the encoding without the version byte. */
 int ep_encode_body(ep_buf *out, ep_term t);
 
 /* Appends 131, 80, the uncompressed size and the zlib stream of the body at
- * the given level (0..9, -1 = zlib's default), as term_to_binary(T,
- * [{compressed, Level}]) does. Like the BEAM, it falls back to the
- * uncompressed form when compression does not make the term smaller. */
+ * the given level (0..9, -1 = zlib's default, 0 = not compressed), as
+ * term_to_binary(T, [{compressed, Level}]) does. Like the BEAM, it falls
+ * back to the plain form when the compressed one would be longer (on a tie
+ * it stays compressed). EP_EINVAL for a level outside -1..9. */
 int ep_encode_compressed(ep_buf *out, ep_term t, int level);
 
 /* Exact size of ep_encode_body's output, or 0 when t is not encodable. */

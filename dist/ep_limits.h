@@ -45,15 +45,28 @@ extern "C" {
 
 /* --- EPMD ------------------------------------------------------------------ */
 
-/* Largest EPMD request: epmd's own buffer is 512 bytes (MAXSYMLEN 255 plus
- * the ALIVE2 header and extra); anything longer is hostile. */
-#define EP_LIMIT_EPMD_REQUEST 1024u
+/* Largest EPMD request body (after the 2-byte length): an ALIVE2 header (13
+ * bytes) with a name and extra data of 1020 bytes each (255 characters of
+ * UTF-8, epmd's MAXSYMLEN). Anything longer is not a request epmd accepts. */
+#define EP_LIMIT_EPMD_REQUEST 2053u
 
-/* Seconds an EPMD client may take to send a complete request. */
+/* Milliseconds a client of our EPMD server may take from connect to a
+ * complete request (registrations are exempt once made). erl sends its
+ * request at once; epmd's own packet timeout is 60 s, we are stricter so a
+ * crowd of silent clients cannot hold slots for long. */
 #define EP_LIMIT_EPMD_IDLE_MS 5000u
 
-/* Concurrent connections the embedded EPMD accepts before refusing. */
+/* Concurrent connections our EPMD server keeps before closing new ones at
+ * once: each costs a socket and at most EP_LIMIT_EPMD_REQUEST bytes. */
 #define EP_LIMIT_EPMD_CONNECTIONS 4096u
+
+/* Unregistered names remembered to bump their creation on re-registration
+ * (epmd keeps 1000 too); the oldest is forgotten first. */
+#define EP_LIMIT_EPMD_OLD_NAMES 1000u
+
+/* Longest NAMES reply our client reads: 4096 registrations of the longest
+ * line. More is a hostile server. */
+#define EP_LIMIT_EPMD_NAMES_REPLY ((size_t)4 << 20)
 
 /* --- distribution ----------------------------------------------------------- */
 

@@ -3,8 +3,9 @@
  * All three walk the term with an explicit heap stack, so any nesting depth
  * is safe. The one exception is a map key that is itself a map or contains
  * one: matching (eq) or sorting (cmp) the keys of a map compares keys with a
- * nested call, so C recursion depth is the nesting of maps inside map keys
- * (cmp stops recursing at EP__KEY_NEST levels; see ep_term_cmp). */
+ * nested call, so C recursion follows the nesting of maps inside map keys,
+ * and both stop recursing after 64 such levels (see EP__EQ_KEY_NEST and
+ * EP__KEY_NEST for what they do instead). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,17 @@ static bool push_eq(eq_frame **stack, eq_frame *local, size_t *depth, size_t *ca
   return true;
 }
 
-bool ep_term_eq(ep_term x0, ep_term y0) {
+/* Maps nested inside map keys are matched with nested calls; past this many
+ * levels their pairs are compared in stored order instead (exact for maps
+ * that store their keys in the same order, as two decodes of one encoding
+ * do), which bounds the C stack on hostile input. */
+#define EP__EQ_KEY_NEST 64
+
+static bool eq_int(ep_term x0, ep_term y0, int level);
+
+bool ep_term_eq(ep_term x0, ep_term y0) { return eq_int(x0, y0, 0); }
+
+static bool eq_int(ep_term x0, ep_term y0, int level) {
   eq_frame local[32], *stack = local;
   size_t depth = 0, cap = 32;
   bool result = true;
@@ -119,12 +130,16 @@ bool ep_term_eq(ep_term x0, ep_term y0) {
           result = false;
           break;
         }
+        if (level >= EP__EQ_KEY_NEST) {
+          xa = x->v.items, ya = y->v.items, n = 2 * (size_t)x->n;
+          break;
+        }
         for (uint32_t i = 0; i < x->n && result; i++) {
           const ep_term *k = &x->v.items[2 * i];
           uint32_t j = i;
           bool found = false;
           for (uint32_t tries = 0; tries < y->n; tries++, j = (j + 1 == y->n ? 0 : j + 1)) {
-            if (ep_term_eq(*k, y->v.items[2 * j])) {
+            if (eq_int(*k, y->v.items[2 * j], level + 1)) {
               found = true;
               break;
             }
@@ -463,8 +478,8 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
         break;
       case EP_T_EXPORT:
       case EP_T_FUN:
-        if (x->type != y->type) {
-          r = x->type == EP_T_EXPORT ? -1 : 1;
+        if (x->type != y->type) { /* OTP 25 sorts closures before fun M:F/A */
+          r = x->type == EP_T_FUN ? -1 : 1;
         } else if (x->type == EP_T_EXPORT) {
           const ep_export *a = x->v.exp, *b = y->v.exp;
           r = cmp_text(a->module.v.str, a->module.n, b->module.v.str, b->module.n);
@@ -488,6 +503,10 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
         /* Size, then the keys in key order, then the values in that order. */
         r = sgn_u64(x->n, y->n);
         if (r || x->n == 0) break;
+        if (level >= EP__KEY_NEST) { /* too deep for nested calls: stored order */
+          nf.x = x->v.items, nf.y = y->v.items, nf.n = 2 * (size_t)x->n;
+          break;
+        }
         uint32_t *ix = sorted_keys(x, level), *iy = sorted_keys(y, level);
         ep_term *own = malloc(2 * (size_t)x->n * sizeof *own);
         if (!ix || !iy || !own) {
@@ -564,8 +583,8 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
 
 /* Standard order. Approximations (documented in docs/terms.md): refs, pids
  * and ports compare node name, creation, then numbers (the BEAM's order for
- * local ones is by number); fun M:F/A sorts before closures, and closures by
- * module, index, uniq, creator, free variables; allocation failure while
+ * local ones is by number); closures sort before fun M:F/A (as OTP 25
+ * sorts them), closures by module, index, uniq, creator, free variables; allocation failure while
  * sorting map keys gives 0. */
 int ep_term_cmp(ep_term x, ep_term y) { return cmp_int(x, y, false, 0); }
 

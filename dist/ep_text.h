@@ -3,9 +3,11 @@
  * The parser reads terms as written in Erlang source: atoms (quoted and
  * unquoted), integers including bignums and Base#Digits, $c characters,
  * floats, "strings" with escapes, <<"binaries">> and <<1,2,3>>, tuples, lists
- * including [H|T], maps #{K => V}. The printer writes text that erl parses
- * back to an =:= term for every kind with a literal syntax, and the usual
- * <0.1.0>-style forms for pids, ports, refs and funs.
+ * including [H|T], maps #{K => V}, fun M:F/A. The printer writes text that
+ * erl parses back to an =:= term for every kind with a literal syntax, and
+ * erl's usual forms for pids, ports, refs and funs, with the node name in
+ * place of erl's node index (<node@host.85.0>). docs/text-syntax.md has the
+ * details.
  */
 #ifndef EP_TEXT_H
 #define EP_TEXT_H
@@ -40,7 +42,9 @@ typedef struct ep_text_error {
  *   EP_EINCOMPLETE  the text ends inside a term (it is a proper prefix of a
  *                   valid text);
  *   EP_EDEPTH       tuples/lists/maps nest deeper than EP_LIMIT_DEPTH;
- *   EP_ETOOBIG      len - *pos exceeds EP_LIMIT_TEXT_SIZE;
+ *   EP_ETOOBIG      the term's text (from *pos to the end of its '.' and
+ *                   the token after it) exceeds EP_LIMIT_TEXT_SIZE; the
+ *                   limit is per term, a longer text of many terms is fine;
  *   EP_ENOMEM.
  * Everything the term points at is allocated in a. Never recurses: any
  * nesting is parsed with a heap stack. */
@@ -85,6 +89,14 @@ int ep_parse_more(const char *text, size_t len, size_t *pos);
  * Returns 0, EP_ENOMEM, or EP_EINVAL for EP_T_NONE (anywhere in t) or a
  * float that is not finite (out may then hold a partial text). */
 int ep_print(ep_buf *out, ep_term t);
+
+/* Flags for ep_print_ex. */
+/* Lists and binaries always as numbers ([97,98], <<97,98>>), never as
+ * "strings" or <<"text">>: what erl's ~w writes for them. */
+#define EP_PRINT_NO_STRINGS 0x1u
+
+/* ep_print with flags (0 behaves as ep_print). Same errors. */
+int ep_print_ex(ep_buf *out, ep_term t, unsigned flags);
 
 /* Printed form in a NUL-terminated arena string; NULL on failure. */
 const char *ep_print_str(ep_arena *a, ep_term t);

@@ -261,6 +261,7 @@ void ep__conn_fail(ep__conn *c, int err) {
     if (was_up) {
       ep__proc_nodedown(n, c->peer, err);
       if (n->event_cb) n->event_cb(n, EP_NODE_DOWN, c->peer, err, n->event_ud);
+      if (n->watch_cb) n->watch_cb(n, EP_NODE_DOWN, c->peer, err, n->watch_ud);
     }
   }
   conn_close_handles(c);
@@ -531,8 +532,14 @@ static void drive_handshake(ep__conn *c) {
       if (!c->outgoing && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE)) {
         if (!c->peer) c->peer = mem_strdup(c->node->mem, peer);
       }
-      ep_hs_decide(c->hs, d);
+      int dr = ep_hs_decide(c->hs, d);
       hs_write_output(c);
+      if (dr) {
+        /* e.g. a NAME_ME initiator: we give out no names, the core has
+         * queued not_allowed and failed. */
+        ep__conn_fail(c, ep_hs_error(c->hs) ? ep_hs_error(c->hs) : dr);
+        return;
+      }
       continue;
     }
     if (st == EP_HS_DONE) {
@@ -574,6 +581,7 @@ static void conn_up(ep__conn *c) {
   c->waiters = NULL;
   conn_flush(c);
   if (n->event_cb) n->event_cb(n, EP_NODE_UP, c->peer, 0, n->event_ud);
+  if (n->watch_cb) n->watch_cb(n, EP_NODE_UP, c->peer, 0, n->watch_ud);
   while (w) {
     ep__waiter *next = w->next;
     w->cb(n, c->peer, 0, w->ud);

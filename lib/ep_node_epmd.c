@@ -1,244 +1,183 @@
-/* ep_node_epmd.c - what the node needs of EPMD: find a node's port
- * (PORT_PLEASE2) and publish ourselves (ALIVE2, held for the node's life).
- *
- *   PORT_PLEASE2_REQ  Len:16 122 Name
- *   PORT2_RESP        119 Result:8 [Port:16 Type:8 Proto:8 High:16 Low:16
- *                     NLen:16 Name ELen:16 Extra]   (then epmd closes)
- *   ALIVE2_REQ        Len:16 120 Port:16 Type:8 Proto:8 High:16 Low:16
- *                     NLen:16 Name ELen:16 Extra
- *   ALIVE2_X_RESP     118 Result:8 Creation:32   (ALIVE2_RESP 121: Creation:16)
- */
+/* ep_node_epmd.c - what the node needs of EPMD, on top of lib/ep_epmd_uv.h:
+ * find a node (resolve its host, ask that host's EPMD for the port, dial)
+ * and publish ourselves (ALIVE2, held for the node's life). In
+ * EP_EPMD_AUTO mode, when no EPMD answers, the node serves EPMD itself
+ * (the embedded server) on the EPMD port and registers there, so a host
+ * without Erlang's epmd daemon still works and nothing is left behind. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_node_int.h"
 
 void ep__conn_dial(ep__conn *c, const struct sockaddr *addr);
 
-typedef struct ep__epmd_req {
+/* --- lookup: resolve, then PORT_PLEASE2 at that address ---------------------------- */
+
+typedef struct ep__lookup {
   ep_node *node;
-  ep__conn *conn;     /* lookup: the connection waiting for the port */
-  bool is_register;
-  ep__lookup_cb lookup_cb;
-  ep__register_cb register_cb;
+  ep__conn *conn; /* NULL once canceled */
+  ep__lookup_cb cb;
   uv_getaddrinfo_t gai;
-  bool gai_active;
-  uv_tcp_t tcp;
-  bool tcp_open;
-  uv_connect_t creq;
-  uv_write_t wreq;
-  uint8_t req[600];
-  size_t req_len;
-  uint8_t resp[1024];
-  size_t resp_len;
+  ep_epmd_req *req;
   struct sockaddr_storage addr;
-  bool done; /* the callback has fired */
-  bool canceled;
-  bool closing;
-} ep__epmd_req;
+  char name[256];
+} ep__lookup;
 
-static void req_closed(uv_handle_t *h) {
-  ep__epmd_req *r = h->data;
-  r->node->open_handles--;
-  free(r);
+static void lookup_free(ep__lookup *l) {
+  l->node->open_handles--;
+  free(l);
 }
 
-static void req_close(ep__epmd_req *r) {
-  if (r->closing) return;
-  r->closing = true;
-  if (r->tcp_open) {
-    r->tcp_open = false;
-    uv_close((uv_handle_t *)&r->tcp, req_closed);
-  } else if (!r->gai_active) {
-    r->node->open_handles--;
-    free(r);
-  }
-}
-
-static void lookup_done(ep__epmd_req *r, int status, int port) {
-  if (r->done) return;
-  r->done = true;
-  ep__conn *c = r->conn;
-  if (c && !r->canceled) {
+static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+  ep__lookup *l = ud;
+  ep__conn *c = l->conn;
+  l->req = NULL;
+  if (c) {
     c->epmd_req = NULL;
     if (status) {
-      r->lookup_cb(c, status, 0);
+      l->cb(c, status, 0);
     } else {
-      struct sockaddr_storage a = r->addr;
-      if (a.ss_family == AF_INET6) ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
-      else ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+      struct sockaddr_storage a = l->addr;
+      if (a.ss_family == AF_INET6) ((struct sockaddr_in6 *)&a)->sin6_port = htons(info->port);
+      else ((struct sockaddr_in *)&a)->sin_port = htons(info->port);
       ep__conn_dial(c, (struct sockaddr *)&a);
     }
   }
-}
-
-static void register_done(ep__epmd_req *r, int status, uint32_t creation) {
-  if (r->done) return;
-  r->done = true;
-  if (status) r->node->epmd_reg = NULL;
-  r->register_cb(r->node, status, creation);
-}
-
-static void fail(ep__epmd_req *r, int err) {
-  if (r->is_register) register_done(r, err, 0);
-  else lookup_done(r, err, 0);
-  req_close(r);
-}
-
-static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  ep__epmd_req *r = h->data;
-  (void)s;
-  b->base = (char *)r->resp + r->resp_len;
-  b->len = sizeof r->resp - r->resp_len;
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
-  ep__epmd_req *r = st->data;
-  (void)b;
-  if (n > 0) r->resp_len += (size_t)n;
-  if (r->is_register) {
-    if (r->resp_len >= 2 && r->resp[0] != 118 && r->resp[0] != 121) {
-      fail(r, EP_EEPMDREPLY);
-      return;
-    }
-    if (r->resp_len >= 2 && r->resp[1] != 0 && !r->done) {
-      fail(r, EP_ENAMETAKEN);
-      return;
-    }
-    size_t need = r->resp[0] == 118 ? 6 : 4;
-    if (!r->done && r->resp_len >= need) {
-      uint32_t cr = r->resp[0] == 118 ? ep_get32(r->resp + 2) : ep_get16(r->resp + 2);
-      register_done(r, 0, cr);
-    }
-    if (n < 0) {
-      /* EPMD went away: the registration is gone with it. */
-      if (!r->done) fail(r, EP_EEPMDREPLY);
-      else {
-        r->node->epmd_reg = NULL;
-        req_close(r);
-      }
-    }
-    return;
-  }
-  if (r->resp_len >= 2 && r->resp[0] != 119) {
-    fail(r, EP_EEPMDREPLY);
-    return;
-  }
-  if (r->resp_len >= 2 && r->resp[1] != 0) {
-    fail(r, EP_ENOTREG);
-    return;
-  }
-  if (r->resp_len >= 4) {
-    lookup_done(r, 0, ep_get16(r->resp + 2));
-    req_close(r);
-    return;
-  }
-  if (n < 0) fail(r, r->resp_len ? EP_EEPMDREPLY : EP_ENOTREG);
-}
-
-static void on_written(uv_write_t *w, int status) {
-  ep__epmd_req *r = w->data;
-  if (status < 0 && !r->done) fail(r, EP_ENOEPMD);
-}
-
-static void on_connect(uv_connect_t *cr, int status) {
-  ep__epmd_req *r = cr->data;
-  if (r->closing) return; /* its close is under way */
-  if (status < 0) {
-    fail(r, EP_ENOEPMD);
-    return;
-  }
-  uv_buf_t b = uv_buf_init((char *)r->req, (unsigned)r->req_len);
-  r->wreq.data = r;
-  if (uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &b, 1, on_written) ||
-      uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read))
-    fail(r, EP_ENOEPMD);
-}
-
-static void start_connect(ep__epmd_req *r) {
-  struct sockaddr_storage a = r->addr;
-  if (a.ss_family == AF_INET6) ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)r->node->epmd_port);
-  else ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)r->node->epmd_port);
-  uv_tcp_init(r->node->loop, &r->tcp);
-  r->tcp.data = r;
-  r->tcp_open = true;
-  r->creq.data = r;
-  if (uv_tcp_connect(&r->creq, &r->tcp, (struct sockaddr *)&a, on_connect)) fail(r, EP_ENOEPMD);
+  lookup_free(l);
 }
 
 static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
-  ep__epmd_req *r = g->data;
-  r->gai_active = false;
-  if (r->closing) { /* closed while resolving: finish freeing it */
+  ep__lookup *l = g->data;
+  ep__conn *c = l->conn;
+  if (!c || status < 0 || !res) {
     if (res) uv_freeaddrinfo(res);
-    r->node->open_handles--;
-    free(r);
-    return;
-  }
-  if (r->canceled || status < 0 || !res) {
-    if (res) uv_freeaddrinfo(res);
-    if (r->canceled) {
-      req_close(r);
-      return;
+    if (c) {
+      c->epmd_req = NULL;
+      l->cb(c, status == UV_ECANCELED ? EP_ECANCELED : EP_ENOHOST, 0);
     }
-    fail(r, EP_ENOHOST);
+    lookup_free(l);
     return;
   }
-  memcpy(&r->addr, res->ai_addr, res->ai_addrlen);
+  memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
   uv_freeaddrinfo(res);
-  start_connect(r);
-}
-
-static ep__epmd_req *req_new(ep_node *n) {
-  ep__epmd_req *r = calloc(1, sizeof *r);
-  if (!r) return NULL;
-  r->node = n;
-  r->gai.data = r;
-  n->open_handles++;
-  return r;
+  char ip[64];
+  if (l->addr.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&l->addr, ip, sizeof ip);
+  else uv_ip4_name((struct sockaddr_in *)&l->addr, ip, sizeof ip);
+  ep_epmd_client_opts o = {0};
+  o.host = ip;
+  o.port = (uint16_t)l->node->epmd_port;
+  o.mem = l->node->mem;
+  int r = ep_epmd_port_please(l->node->loop, &o, l->name, on_port, l, &l->req);
+  if (r) {
+    c->epmd_req = NULL;
+    l->cb(c, r, 0);
+    lookup_free(l);
+  }
 }
 
 int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name, ep__lookup_cb cb) {
   size_t nl = strlen(name);
   if (nl == 0 || nl > 255) return EP_EBADNAME;
-  ep__epmd_req *r = req_new(n);
-  if (!r) return EP_ENOMEM;
-  r->conn = c;
-  r->lookup_cb = cb;
-  ep_put16(r->req, (uint16_t)(nl + 1));
-  r->req[2] = 122;
-  memcpy(r->req + 3, name, nl);
-  r->req_len = nl + 3;
+  ep__lookup *l = calloc(1, sizeof *l);
+  if (!l) return EP_ENOMEM;
+  l->node = n;
+  l->conn = c;
+  l->cb = cb;
+  memcpy(l->name, name, nl + 1);
+  l->gai.data = l;
   struct addrinfo hints = {0};
   hints.ai_family = n->ipv6 ? AF_INET6 : AF_INET;
   hints.ai_socktype = SOCK_STREAM;
-  r->gai_active = true;
-  int e = uv_getaddrinfo(n->loop, &r->gai, on_resolved, host, NULL, &hints);
-  if (e) {
-    r->gai_active = false;
-    n->open_handles--;
-    free(r);
+  if (uv_getaddrinfo(n->loop, &l->gai, on_resolved, host, NULL, &hints) != 0) {
+    free(l);
     return EP_ENOHOST;
   }
-  c->epmd_req = r;
+  n->open_handles++;
+  c->epmd_req = l;
   return 0;
 }
 
 void ep__epmd_lookup_cancel(ep__conn *c) {
-  ep__epmd_req *r = c->epmd_req;
-  if (!r) return;
+  ep__lookup *l = c->epmd_req;
+  if (!l) return;
   c->epmd_req = NULL;
-  r->canceled = true;
-  r->conn = NULL;
-  r->done = true;
-  if (r->gai_active) {
-    r->closing = true; /* on_resolved frees it */
-    uv_cancel((uv_req_t *)&r->gai);
-  } else {
-    req_close(r);
+  l->conn = NULL; /* whatever finishes first frees it, telling nobody */
+  if (l->req) ep_epmd_req_cancel(l->req);
+  else uv_cancel((uv_req_t *)&l->gai);
+}
+
+/* --- registration (and the embedded server) -------------------------------------------- */
+
+static int start_register(ep_node *n);
+
+static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
+  ep_node *n = ud;
+  (void)reg;
+  if (n->debug) fprintf(stderr, "erlpeer[%s]: EPMD dropped our registration: %s\n", n->name, ep_strerror(status));
+}
+
+static void on_server_closed(void *ud) {
+  ep_node *n = ud;
+  n->open_handles--;
+}
+
+/* Serves EPMD in-process on the EPMD port, on every interface as epmd does
+ * (peers on other hosts look us up there too). */
+static int start_server(ep_node *n) {
+  ep_epmd_server_opts so = {0};
+  so.mem = n->mem;
+  ep_epmd_server *s;
+  int r = ep_epmd_server_start(n->loop, NULL, (uint16_t)n->epmd_port, &so, &s);
+  if (r) return r;
+  n->epmd_server = s;
+  n->open_handles++;
+  if (n->debug) fprintf(stderr, "erlpeer[%s]: serving EPMD on port %d\n", n->name, n->epmd_port);
+  return 0;
+}
+
+static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+  ep_node *n = ud;
+  if (status == EP_ENOEPMD && !n->epmd_server &&
+      (n->epmd_mode == EP_EPMD_AUTO || n->epmd_mode == EP_EPMD_EMBEDDED)) {
+    /* Nobody serves EPMD here: we do. (If another one started meanwhile,
+     * the port is taken and registering there is as good.) */
+    ep_epmd_reg_close(reg);
+    n->epmd_reg = NULL;
+    int r = start_server(n);
+    if (r && r != EP_EADDRINUSE) {
+      n->register_cb(n, r, 0);
+      return;
+    }
+    r = start_register(n);
+    if (r) n->register_cb(n, r, 0);
+    return;
   }
+  if (status) {
+    ep_epmd_reg_close(reg);
+    n->epmd_reg = NULL;
+  }
+  n->register_cb(n, status, creation);
+}
+
+static int start_register(ep_node *n) {
+  const char *at = strchr(n->name, '@');
+  char alive[256];
+  snprintf(alive, sizeof alive, "%.*s", (int)(at - n->name), n->name);
+  ep_epmd_register_opts o = {0};
+  o.client.host = n->ipv6 ? "::1" : "127.0.0.1";
+  o.client.port = (uint16_t)n->epmd_port;
+  o.client.mem = n->mem;
+  o.name = alive;
+  o.port = (uint16_t)n->listen_port;
+  o.node_type = EP_EPMD_NODE_HIDDEN;
+  ep_epmd_reg *reg;
+  int r = ep_epmd_register(n->loop, &o, on_registered, on_lost, n, &reg);
+  if (r) return r;
+  n->epmd_reg = reg;
+  return 0;
 }
 
 static void on_register_none(uv_timer_t *t) {
@@ -250,43 +189,26 @@ static void on_register_none(uv_timer_t *t) {
 }
 
 int ep__epmd_register(ep_node *n, ep__register_cb cb) {
+  n->register_cb = cb;
   if (n->epmd_mode == EP_EPMD_NONE) {
     /* Report from the loop, never from inside ep_node_start. */
-    n->register_cb = cb;
     uv_timer_start(&n->start_timer, on_register_none, 0, 0);
     return 0;
   }
-  const char *at = strchr(n->name, '@');
-  size_t nl = (size_t)(at - n->name);
-  ep__epmd_req *r = req_new(n);
-  if (!r) return EP_ENOMEM;
-  r->is_register = true;
-  r->register_cb = cb;
-  uint8_t *p = r->req + 2;
-  *p++ = 120;
-  ep_put16(p, (uint16_t)n->listen_port), p += 2;
-  *p++ = 72; /* hidden */
-  *p++ = 0;  /* tcp/ip */
-  ep_put16(p, 6), p += 2;
-  ep_put16(p, 6), p += 2;
-  ep_put16(p, (uint16_t)nl), p += 2;
-  memcpy(p, n->name, nl), p += nl;
-  ep_put16(p, 0), p += 2;
-  r->req_len = (size_t)(p - r->req);
-  ep_put16(r->req, (uint16_t)(r->req_len - 2));
-  r->addr.ss_family = n->ipv6 ? AF_INET6 : AF_INET;
-  if (n->ipv6) uv_ip6_addr("::1", 0, (struct sockaddr_in6 *)&r->addr);
-  else uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&r->addr);
-  n->epmd_reg = r;
-  start_connect(r);
-  return 0;
+  if (n->epmd_mode == EP_EPMD_EMBEDDED) {
+    int r = start_server(n);
+    if (r && r != EP_EADDRINUSE) return r;
+  }
+  return start_register(n);
 }
 
 void ep__epmd_close(ep_node *n) {
-  ep__epmd_req *r = n->epmd_reg;
-  n->epmd_reg = NULL;
-  if (r) {
-    r->done = true;
-    req_close(r);
+  if (n->epmd_reg) {
+    ep_epmd_reg_close(n->epmd_reg);
+    n->epmd_reg = NULL;
+  }
+  if (n->epmd_server) {
+    ep_epmd_server_close(n->epmd_server, on_server_closed, n);
+    n->epmd_server = NULL;
   }
 }

@@ -106,6 +106,8 @@ struct ep_node {
   int listen_port;
   ep_node_event_cb event_cb;
   void *event_ud;
+  ep_node_event_cb watch_cb; /* the peer controller's, beside the user's */
+  void *watch_ud;
   ep_node_output_cb output_cb;
   void *output_ud;
   ep_node_start_cb start_cb;
@@ -157,6 +159,11 @@ ep_proc *ep__proc_by_pid(ep_node *n, ep_term pid);
 bool ep__is_our_pid(ep_node *n, ep_term pid);
 
 /* ep_rpc.c */
+/* ep_rpc_call / ep_rpc_cast with the group leader the remote process gets
+ * (NULL: the node's), so its output can be told apart (a peer's). */
+int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
+                    uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
+int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args);
 /* Returns true when the message was a reply to one of our calls. */
 bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m);
 bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m);

@@ -980,7 +980,10 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     if (!o->name) return EP_EINVAL;
     conn = EP_PEER_CONN_DIST;
   }
-  if (conn == EP_PEER_CONN_DIST) return EP_ENEEDNODE;
+  if (conn == EP_PEER_CONN_DIST) {
+    int nr = ep__ctl_need_node(ctl);
+    if (nr) return nr;
+  }
   /* the reference: {detached, cannot_detach_with_standard_io} */
   if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
   if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
@@ -1000,7 +1003,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   p->next_seq = 1;
   p->start_cb = cb;
   p->start_ud = ud;
-  p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : &ep__peer_stdio_vt;
+  p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : conn == EP_PEER_CONN_DIST ? &ep__peer_dist_vt : &ep__peer_stdio_vt;
+  if (conn == EP_PEER_CONN_DIST && !p->o.name) {
+    /* The reference's default: a unique random name. */
+    char nm[128];
+    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
+  }
   ep_buf_init(&p->rx, NULL);
   ep_buf_init(&p->text, NULL);
   ep_buf_init(&p->tx, NULL);
@@ -1327,6 +1335,7 @@ void ep_ctl_free(ep_ctl *c) {
       p = n;
     }
     while (c->npeers > 0) uv_run(c->loop, UV_RUN_ONCE);
+    ep__ctl_release_node(c);
     uv_run(c->loop, UV_RUN_NOWAIT);
     uv_loop_close(c->loop);
     free(c);

@@ -30,9 +30,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
+/* Only the loop type is needed: declared here rather than by including
+ * uv.h, so a consumer's compiler options need not suit libuv's headers
+ * (C11 allows this typedef to be repeated by uv.h). */
+typedef struct uv_loop_s uv_loop_t;
 
 #include "ep_mem.h"
+#include "ep_node.h"
 #include "ep_term.h"
 
 #ifdef __cplusplus
@@ -158,6 +162,17 @@ ep_ctl *ep_ctl_new(uv_loop_t *loop);
  * unlinked peers lose their connection too (and halt). */
 void ep_ctl_free(ep_ctl *c);
 uv_loop_t *ep_ctl_loop(ep_ctl *c);
+
+/* The hidden node that peers with the distribution connection dial. A
+ * blocking controller (ep_ctl_new(NULL)) starts a default one (a name
+ * erlpeer-<ospid>, the cookie of ~/.erlang.cookie, EPMD as found) when its
+ * first dist peer starts; ep_ctl_start_node starts it with options instead
+ * (blocking controllers only; EP_ESTATE if it has one). A controller on the
+ * caller's loop is given a started node on that loop with ep_ctl_set_node
+ * (borrowed: it must outlive the controller). */
+int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o);
+int ep_ctl_set_node(ep_ctl *c, ep_node *n);
+ep_node *ep_ctl_node(const ep_ctl *c);
 /* Runs the private loop for up to timeout_ms (0: what is ready now) so
  * output and message callbacks fire in a blocking program. */
 int ep_ctl_poll(ep_ctl *c, uint32_t timeout_ms);

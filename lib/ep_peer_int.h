@@ -22,6 +22,7 @@
 
 #include "ep_alt.h"
 #include "ep_mem.h"
+#include "ep_node.h"
 #include "ep_peer.h"
 #include "ep_term.h"
 
@@ -107,6 +108,7 @@ typedef struct ep__peer_conn_vt {
 
 extern const ep__peer_conn_vt ep__peer_tcp_vt;
 extern const ep__peer_conn_vt ep__peer_stdio_vt;
+extern const ep__peer_conn_vt ep__peer_dist_vt; /* lib/ep_peer_dist.c */
 
 typedef enum ep__phase {
   EP__PH_BOOT = 0, /* spawned, waiting for {started, Node} */
@@ -124,7 +126,14 @@ struct ep_ctl {
   size_t npeers; /* peers still referencing this controller */
   ep_peer *peers;
   char last_reason[160]; /* of the last failed ep_peer_start_sync */
+  ep_node *node;         /* the hidden node dist peers dial */
+  bool own_node;         /* started by ep_ctl_start_node: freed with the controller */
 };
+
+/* lib/ep_peer_dist.c: the node a dist peer needs (a blocking controller
+ * starts a default one); the controller lets go of it when freed. */
+int ep__ctl_need_node(ep_ctl *c);
+void ep__ctl_release_node(ep_ctl *c);
 
 struct ep_peer {
   ep_ctl *ctl;
@@ -132,6 +141,7 @@ struct ep_peer {
   uv_loop_t *loop;
   ep_peer_opts o;
   const ep__peer_conn_vt *vt;
+  void *conn_state; /* the connection's own state (the dist connection's) */
   bool linked, freed, crashed, start_cb_done;
   ep_peer_state state;
   ep__phase phase;
@@ -159,10 +169,6 @@ struct ep_peer {
   /* timers */
   uv_timer_t t_boot, t_calls, t_stop, t_defer;
   int open_handles;
-
-  /* a connection's own state (the distribution's, later); the alternative
-   * connections use the fields below */
-  void *conn;
 
   /* connection state (TCP or standard_io) */
   uv_tcp_t listener;

@@ -148,7 +148,7 @@ void ep__rpc_close_all(ep_node *n) {
   }
 }
 
-static int rpc_request(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
+static int rpc_request(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
                        ep_term reqid, bool monitor, ep__conn **conn) {
   if (ep_list_len(args) < 0 || ep_list_tail(args).type != EP_T_NIL) return EP_EINVAL;
   int r = ep__conn_get(n, peer, conn);
@@ -159,14 +159,18 @@ static int rpc_request(ep_node *n, const char *peer, const char *mod, const char
   c.op = EP_CTRL_SPAWN_REQUEST;
   c.ref = reqid;
   c.from = ep_proc_pid(n->net);
-  c.group_leader = ep_proc_pid(n->gl);
+  c.group_leader = ep_proc_pid(gl ? gl : n->gl);
   if (monitor) {
     c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_call"), ep_int(4));
     c.opts = EP_LIST(a, ep_atom("monitor"));
     c.msg = EP_LIST(a, reqid, ep_atom(mod), ep_atom(fun), args);
   } else {
+    /* erpc:cast passes {reply, no} to spawn_request, but that option is
+     * for the requesting node's runtime: the spawning node refuses it
+     * (badopt). We send none and drop the SPAWN_REPLY (its request id
+     * matches no call). */
     c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_cast"), ep_int(3));
-    c.opts = EP_LIST(a, EP_TUPLE(a, ep_atom("reply"), ep_atom("no")));
+    c.opts = ep_nil();
     c.msg = EP_LIST(a, ep_atom(mod), ep_atom(fun), args);
   }
   if (ep_is_none(c.mfa) || ep_is_none(c.opts) || ep_is_none(c.msg)) return EP_ENOMEM;
@@ -175,6 +179,11 @@ static int rpc_request(ep_node *n, const char *peer, const char *mod, const char
 
 int ep_rpc_call(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args, uint64_t timeout_ms,
                 ep_rpc_cb cb, void *ud) {
+  return ep__rpc_call_gl(n, NULL, peer, mod, fun, args, timeout_ms, cb, ud);
+}
+
+int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
+                    uint64_t timeout_ms, ep_rpc_cb cb, void *ud) {
   if (n->closing) return EP_ECLOSED;
   if (!cb) return EP_EINVAL;
   ep_arena_reset(n->scratch);
@@ -190,7 +199,7 @@ int ep_rpc_call(ep_node *n, const char *peer, const char *mod, const char *fun, 
   c->cb = cb;
   c->ud = ud;
   ep__conn *conn;
-  int r = rpc_request(n, peer, mod, fun, args, reqid, true, &conn);
+  int r = rpc_request(n, gl, peer, mod, fun, args, reqid, true, &conn);
   if (!r) {
     size_t l = strlen(conn->peer);
     if (!(c->peer = ep_malloc(n->mem, l + 1))) r = EP_ENOMEM;
@@ -213,11 +222,15 @@ int ep_rpc_call(ep_node *n, const char *peer, const char *mod, const char *fun, 
 }
 
 int ep_rpc_cast(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args) {
+  return ep__rpc_cast_gl(n, NULL, peer, mod, fun, args);
+}
+
+int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args) {
   if (n->closing) return EP_ECLOSED;
   ep_arena_reset(n->scratch);
   ep_term reqid = ep_make_ref(n, n->scratch);
   ep__conn *conn;
-  return rpc_request(n, peer, mod, fun, args, reqid, false, &conn);
+  return rpc_request(n, gl, peer, mod, fun, args, reqid, false, &conn);
 }
 
 typedef struct {

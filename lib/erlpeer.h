@@ -8,7 +8,10 @@
 #include "ep_term.h"
 #include "ep_etf.h"
 #include "ep_text.h"
+#include "ep_epmd.h"
+#include "ep_epmd_uv.h"
 #include "ep_node.h"
+#include "ep_peer.h"
 #include "ep_io.h"
 
 #endif

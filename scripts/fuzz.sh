@@ -3,7 +3,7 @@
 # tests/fuzz/corpus/<target>/ (copied: the checked-in seeds stay as they are).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=$1; secs=$2; rc=0
+dir=$(cd "$1" && pwd); secs=$2; rc=0
 shopt -s nullglob
 for f in "$dir"/tests/fuzz/fuzz_*; do
   [ -x "$f" ] || continue

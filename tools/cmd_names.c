@@ -1,11 +1,93 @@
-/* erlpeer names - not built yet. */
+/* erlpeer names [HOST]: the nodes registered in EPMD, in `epmd -names` lines. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "ep_epmd_uv.h"
+#include "ep_error.h"
+
+/* Decimal 0..max; 0 or -1. */
+static int tool_number(const char *s, unsigned long max, unsigned long *out) {
+  if (!s || !*s) return -1;
+  unsigned long v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    v = v * 10 + (unsigned long)(*p - '0');
+    if (v > max) return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* One line on stderr explaining an EPMD client failure. */
+static void tool_epmd_error(const char *cmd, const char *host, uint16_t port, int err) {
+  const char *h = host ? host : "localhost";
+  switch (err) {
+    case EP_ENOEPMD:
+      fprintf(stderr, "erlpeer %s: no EPMD listening on %s port %u\n", cmd, h, (unsigned)port);
+      break;
+    case EP_ENOHOST:
+      fprintf(stderr, "erlpeer %s: host '%s' does not resolve\n", cmd, h);
+      break;
+    case EP_ETIMEDOUT:
+      fprintf(stderr, "erlpeer %s: EPMD on %s port %u did not answer in time\n", cmd, h, (unsigned)port);
+      break;
+    default:
+      fprintf(stderr, "erlpeer %s: EPMD on %s port %u: %s\n", cmd, h, (unsigned)port, ep_strerror(err));
+  }
+}
+
+static void help(FILE *f) {
+  fprintf(f,
+          "usage: erlpeer names [--port P] [--timeout MS] [HOST]\n"
+          "\n"
+          "Lists the nodes registered in the EPMD on HOST (default: localhost), one\n"
+          "line per node as `epmd -names` prints them: name NAME at port PORT.\n"
+          "The EPMD port is --port, else ERL_EPMD_PORT, else 4369.\n"
+          "Exit status: 0 on success, 1 when EPMD cannot be asked, 2 on bad usage.\n");
+}
 
 int ep_cmd_names(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "erlpeer: 'names' is not implemented yet\n");
-  return 2;
+  ep_epmd_client_opts o = {0};
+  const char *host = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      help(stdout);
+      return 0;
+    } else if (!strcmp(a, "--port") || !strcmp(a, "--timeout")) {
+      unsigned long v;
+      if (i + 1 >= argc || tool_number(argv[i + 1], !strcmp(a, "--port") ? 65535 : 3600000, &v) != 0) {
+        fprintf(stderr, "erlpeer names: %s needs a number\n", a);
+        return 2;
+      }
+      if (!strcmp(a, "--port")) o.port = (uint16_t)v;
+      else o.timeout_ms = (uint32_t)v;
+      i++;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "erlpeer names: unknown option '%s' (see --help)\n", a);
+      return 2;
+    } else if (!host) {
+      host = a;
+    } else {
+      fprintf(stderr, "erlpeer names: too many arguments (see --help)\n");
+      return 2;
+    }
+  }
+  if (!o.port && ep_epmd_port_from_env(&o.port) != 0) {
+    fprintf(stderr, "erlpeer names: ERL_EPMD_PORT is not a port number\n");
+    return 2;
+  }
+  o.host = host;
+  ep_epmd_name *names = NULL;
+  size_t n = 0;
+  int rc = ep_epmd_names_sync(&o, &names, &n, NULL);
+  if (rc) {
+    tool_epmd_error("names", host, o.port, rc);
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) printf("name %s at port %u\n", names[i].name, (unsigned)names[i].port);
+  ep_epmd_names_free(names);
+  return fflush(stdout) == 0 ? 0 : 1;
 }

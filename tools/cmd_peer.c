@@ -21,9 +21,10 @@ static const char help[] =
     "                      not distributed (no EPMD, no cookie)\n"
     "  --host H            host part of the node name\n"
     "  --longnames         -name instead of -sname\n"
-    "  --connection C      control connection: dist (default with --name; not\n"
-    "                      available yet), tcp (listen on every local address,\n"
-    "                      any port), tcp:IP:PORT, stdio (default without --name)\n"
+    "  --connection C      control connection: dist (default with --name: this\n"
+    "                      program becomes a hidden node the peer dials), tcp\n"
+    "                      (listen on every local address, any port),\n"
+    "                      tcp:IP:PORT, stdio (default without --name)\n"
     "  --exec PROG         run PROG instead of erl (e.g. ssh, chroot, env)\n"
     "  --exec-arg A        argument put before everything else (repeatable),\n"
     "                      e.g. --exec chroot --exec-arg /roots/trixie --exec-arg erl\n"
@@ -32,8 +33,13 @@ static const char help[] =
     "  --peer-down M       stop | continue | crash (default stop)\n"
     "  --shutdown S        close | halt | halt:MS | MS | infinity (default halt,\n"
     "                      i.e. halt:5000); MS >= 1000\n"
-    "  --cookie C          cookie for a named peer, set over the control connection\n"
-    "                      once it runs (never on a command line)\n"
+    "  --cookie C          cookie for a named peer and for this program's node\n"
+    "                      (default: both read ~/.erlang.cookie, and nothing is\n"
+    "                      passed); with --connection dist it reaches the peer in\n"
+    "                      ERL_ZFLAGS before it boots, so the emulator's own\n"
+    "                      command line shows it; over tcp or stdio it is set over\n"
+    "                      the control connection once the peer runs (never on a\n"
+    "                      command line)\n"
     "  --call 'M:F(A, ...)' call M:F with the given arguments (Erlang terms)\n"
     "  --eval 'Exprs.'     evaluate expressions on the peer (erl_scan, erl_parse\n"
     "                      and erl_eval run there); prints the value\n"
@@ -68,6 +74,7 @@ int ep_cmd_peer(int argc, char **argv) {
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
   const char *conn = NULL, *cookie = NULL, *name = NULL;
+  bool longnames = false;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
   if (!o || !steps || !exec_args) {
@@ -100,6 +107,7 @@ int ep_cmd_peer(int argc, char **argv) {
       NEEDV;
       rc = ep_peer_opts_set_host(o, v);
     } else if (!strcmp(a, "--longnames")) {
+      longnames = true;
       rc = ep_peer_opts_set_longnames(o, true);
     } else if (!strcmp(a, "--connection")) {
       NEEDV;
@@ -164,6 +172,17 @@ int ep_cmd_peer(int argc, char **argv) {
       goto out;
     }
   }
+  if (!rc && cookie && !strcmp(conn, "dist")) {
+    /* the peer dials our node while it boots: it needs the cookie first */
+    const char *old = getenv("ERL_ZFLAGS");
+    size_t n = strlen(cookie) + (old ? strlen(old) : 0) + 32;
+    char *z = malloc(n);
+    if (z) {
+      snprintf(z, n, "%s%s-setcookie %s", old ? old : "", old ? " " : "", cookie);
+      rc = ep_peer_opts_set_env(o, "ERL_ZFLAGS", z);
+      free(z);
+    }
+  }
   ep_peer_opts_set_output(o, on_output, NULL);
 
   ep_ctl *ctl = ep_ctl_new(NULL);
@@ -173,22 +192,32 @@ int ep_cmd_peer(int argc, char **argv) {
     status = 2;
     goto out;
   }
+  if (!strcmp(conn, "dist")) {
+    /* Our node follows the peer's naming mode and uses its cookie. */
+    ep_node_opts *no = ep_node_opts_new();
+    int nr = no ? 0 : EP_ENOMEM;
+    if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
+    if (!nr) ep_node_opts_set_longnames(no, longnames);
+    if (!nr) nr = ep_ctl_start_node(ctl, no);
+    ep_node_opts_free(no);
+    if (nr) {
+      fprintf(stderr, "erlpeer peer: cannot start this program's node: %s\n", ep_strerror(nr));
+      ep_ctl_free(ctl);
+      status = 2;
+      goto out;
+    }
+  }
   rc = ep_peer_start_sync(ctl, o, true, &p);
   if (rc) {
-    if (rc == EP_ENEEDNODE)
-      fprintf(stderr,
-              "erlpeer peer: the dist connection is not available yet; use --connection "
-              "tcp or stdio\n");
-    else
-      fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc),
+    fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc),
               rc == EP_EBOOT ? " " : "", rc == EP_EBOOT ? ep_ctl_last_start_reason(ctl) : "");
     ep_ctl_free(ctl);
     status = 2;
     goto out;
   }
-  if (cookie) {
-    /* Set over the control connection once the peer runs: never on a
-     * command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
+  if (cookie && strcmp(conn, "dist")) {
+    /* An alternative connection: set over it once the peer runs, never on
+     * a command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
     ep_arena *a = ep_arena_new(NULL);
     ep_peer_result r;
     const char *node = ep_peer_node(p);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "cmd_peer_util.h"
 #include "commands.h"
 #include "ep_error.h"
@@ -494,6 +496,9 @@ static void handle(session *s, ep_arena *a, ep_term t) {
 static void finish_if_done(session *s) {
   if (s->finishing && s->pending_stops == 0) {
     uv_close((uv_handle_t *)&s->async, NULL);
+    /* The controller's hidden node (dist peers) keeps the loop alive:
+     * stop it here; ep_ctl_free closes the node. */
+    uv_stop(s->loop);
   }
 }
 

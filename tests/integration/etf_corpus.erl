@@ -10,7 +10,7 @@
 %% our codec. Every one of our encodings must binary_to_term to a term that is
 %% =:= the original. Prints "checked N mismatches M" and exits 0 only when M = 0.
 -module(etf_corpus).
--export([emit/1, check/2, corpus/0]).
+-export([emit/1, check/2, corpus/0, emit_sorted/1]).
 
 emit(File) ->
     Recs = [begin
@@ -20,6 +20,13 @@ emit(File) ->
             end || T <- corpus()],
     ok = file:write_file(File, Recs),
     io:format("emitted ~p~n", [length(Recs)]).
+
+%% emit_sorted(File): term_to_binary(lists:sort(Terms)) of a corpus without
+%% the giant terms, for checking ep_term_cmp against the BEAM's order.
+emit_sorted(File) ->
+    Terms = [T || T <- corpus(), erts_debug:flat_size(T) < 20000],
+    ok = file:write_file(File, term_to_binary(lists:sort(Terms), [{minor_version, 2}])),
+    io:format("sorted ~p~n", [length(Terms)]).
 
 check(OrigFile, OursFile) ->
     {ok, O} = file:read_file(OrigFile),

@@ -128,11 +128,60 @@ START_TEST(beam_corpus_round_trips_byte_for_byte) {
 }
 END_TEST
 
+/* ep_term_cmp against the BEAM's own order: erl sorts the corpus (edge
+ * values and 3000 random terms: numbers of every size, atoms, refs, funs,
+ * ports, pids, tuples, maps, lists, bitstrings) with lists:sort; every
+ * adjacent pair must compare <= 0 with ours. */
+START_TEST(term_order_agrees_with_the_beam) {
+  ep_testenv *env = ep_testenv_new();
+  ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
+  const char *home = ep_testenv_home(env);
+  const char *src = getenv("EP_SOURCE_DIR");
+  ck_assert_msg(src != NULL, "EP_SOURCE_DIR not set (run through ctest)");
+  char exprs[4096], path[1024];
+  snprintf(path, sizeof path, "%s/sorted.etf", home);
+  snprintf(exprs, sizeof exprs,
+           "{ok, _} = compile:file(\"%s/tests/integration/etf_corpus.erl\", [{outdir, \"%s\"}]),"
+           " code:add_patha(\"%s\"), etf_corpus:emit_sorted(\"%s\"), halt().",
+           src, home, home, path);
+  const char *argv[] = {"erl", "-sname", "etfsort", "-noshell", "-noinput", "-eval", exprs, NULL};
+  char *out = NULL, *err = NULL;
+  int st = ep_testenv_run(argv, NULL, 0, &out, NULL, &err, 180000);
+  ck_assert_msg(st == 0, "emit_sorted failed (%d): %s %s", st, out ? out : "", err ? err : "");
+  free(out);
+  free(err);
+  size_t len;
+  uint8_t *data = slurp(path, &len);
+  ck_assert_ptr_nonnull(data);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term t;
+  size_t pos = 0;
+  ck_assert_int_eq(ep_decode(a, data, len, &pos, &t, NULL), 0);
+  ptrdiff_t n = ep_list_len(t);
+  ck_assert_int_gt(n, 3000);
+  size_t bad = 0;
+  for (ptrdiff_t i = 0; i + 1 < n; i++) {
+    ep_term x = ep_list_at(t, (size_t)i), y = ep_list_at(t, (size_t)i + 1);
+    if (ep_term_cmp(x, y) > 0) {
+      if (bad < 5) fprintf(stderr, "order: #%td (type %d) sorts after #%td (type %d) for us\n", i, x.type, i + 1, y.type);
+      bad++;
+    }
+    /* and the reverse comparison agrees */
+    ck_assert_int_eq((ep_term_cmp(x, y) > 0) - (ep_term_cmp(x, y) < 0), -((ep_term_cmp(y, x) > 0) - (ep_term_cmp(y, x) < 0)));
+  }
+  ck_assert_uint_eq(bad, 0);
+  ep_arena_free(a);
+  free(data);
+  ep_testenv_free(env);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("etf_beam");
   TCase *tc = tcase_create("beam");
   tcase_set_timeout(tc, 400);
   tcase_add_test(tc, beam_corpus_round_trips_byte_for_byte);
+  tcase_add_test(tc, term_order_agrees_with_the_beam);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

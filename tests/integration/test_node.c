@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_node.h"
@@ -408,6 +410,21 @@ START_TEST(send_to_names_and_pids) {
 }
 END_TEST
 
+START_TEST(cast_runs_remotely) {
+  inbox b = {0};
+  b.a = ep_arena_new(NULL);
+  ep_proc *q;
+  ck_assert_int_eq(ep_proc_new(W.node, "castbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_rpc_cast(W.node, "target", "erlang", "send",
+                               EP_LIST(W.a, ep_proc_pid(q), ep_atom("cast_arrived"))),
+                   0);
+  want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  ck_assert(ep_atom_eq(b.msg[0], "cast_arrived"));
+  ep_arena_free(b.a);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node");
   TCase *tc = tcase_create("real erl");
@@ -424,6 +441,7 @@ int main(void) {
   tcase_add_test(tc, listed_as_hidden);
   tcase_add_test(tc, links_and_monitors_both_ways);
   tcase_add_test(tc, send_to_names_and_pids);
+  tcase_add_test(tc, cast_runs_remotely);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "ep_alt.h"
 #include "ep_error.h"
 #include "ep_peer.h"
@@ -487,11 +489,25 @@ START_TEST(boot_failure_exit_status) {
   ep_peer_opts_set_exec(o, "/nonexistent/erl", NULL);
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_ESPAWN);
   ep_peer_opts_free(o);
-  /* dist needs the hidden node */
+  /* dist: no EPMD runs here, so the controller's node serves one itself */
   o = ep_peer_opts_new();
   ep_peer_opts_set_name(o, "x");
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_ENEEDNODE);
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+  ep_peer_free(p);
+  p = NULL;
   ep_peer_opts_free(o);
+  /* and a controller on the caller's loop must be given one */
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ep_ctl *lc = ep_ctl_new(&loop);
+  o = ep_peer_opts_new();
+  ep_peer_opts_set_name(o, "x");
+  ck_assert_int_eq(ep_peer_start(lc, o, true, &p, NULL, NULL), EP_ENEEDNODE);
+  ep_peer_opts_free(o);
+  ep_ctl_free(lc);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
   /* standard_io cannot be attached=false... detached=false */
   o = opts_for(0);
   ep_peer_opts_set_detached(o, false);

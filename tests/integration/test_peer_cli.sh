@@ -48,10 +48,16 @@ timeout 60 "$CLI" peer --connection stdio --exec /bin/sh --exec-arg -c --exec-ar
   --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
 check "peer boot failure status" 2 $?
 grep -q 'exit_status,5' /tmp/ep_cli_err.$$ && echo "ok   peer boot failure reason" || { echo "FAIL peer boot failure reason: $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); }
-# dist is not there yet
-timeout 60 "$CLI" peer --name x --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
-check "peer dist status" 2 $?
-grep -q 'not available yet' /tmp/ep_cli_err.$$ && echo "ok   peer dist message" || { echo "FAIL peer dist message"; fails=$((fails+1)); }
+# dist with no EPMD running: erlpeer serves EPMD itself, and leaves none behind
+out=$(timeout 60 "$CLI" peer --name x --call 'erlang:node()' 2>/tmp/ep_cli_err.$$)
+check "peer dist without epmd" 0 $?
+case "$out" in x@*) echo "ok   peer dist node name";; *) echo "FAIL peer dist node name: $out"; fails=$((fails+1));; esac
+if grep -lz "EP_TEST_TAG=$EP_TEST_TAG" /proc/[0-9]*/environ 2>/dev/null | grep -v "/proc/$$/" | \
+   xargs -r -n1 dirname | xargs -r -I{} cat {}/comm 2>/dev/null | grep -qx epmd; then
+  echo "FAIL peer dist left an epmd"; fails=$((fails+1))
+else
+  echo "ok   peer dist left no epmd"
+fi
 # args after -- and env
 out=$(timeout 60 "$CLI" peer --connection stdio --env EP_X=42 --call 'os:getenv("EP_X")' \
       --call 'init:get_argument(ep_flag)' -- -ep_flag v 2>/dev/null)

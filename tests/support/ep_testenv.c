@@ -359,37 +359,67 @@ int ep_testenv_erl_eval(const char *exprs, char **out, size_t *out_len, int time
   return st;
 }
 
+/* A process that is still running (not a zombie: a zombie is dead, only
+ * not yet reaped, and has no environment left to match). */
+static int is_live(long pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *rp = strrchr(buf, ')');
+  return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* One pass: SIGKILL every live process carrying the tag; returns how many. */
+static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *nseen, int cap) {
+  int found = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  struct dirent *de;
+  static char envbuf[1 << 17];
+  while ((de = readdir(d))) {
+    char *end;
+    long pid = strtol(de->d_name, &end, 10);
+    if (*end || pid <= 1 || pid == getpid()) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, envbuf, sizeof envbuf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    envbuf[n] = 0;
+    for (char *p = envbuf; p < envbuf + n; p += strlen(p) + 1) {
+      if (strncmp(p, want, wl) == 0 && (prefix || p[wl] == 0)) {
+        if (is_live(pid) && kill((pid_t)pid, SIGKILL) == 0) {
+          found++;
+          int known = 0;
+          for (int i = 0; i < *nseen; i++) known |= seen[i] == pid;
+          if (!known && *nseen < cap) seen[(*nseen)++] = pid;
+        }
+        break;
+      }
+    }
+  }
+  closedir(d);
+  return found;
+}
+
 int ep_sweep_tag(const char *tag, int prefix) {
   char want[200];
   snprintf(want, sizeof want, "EP_TEST_TAG=%s", tag);
   size_t wl = strlen(want);
-  int killed = 0;
-  /* Two passes: a process that forks while we scan is caught the second time. */
-  for (int pass = 0; pass < 2; pass++) {
-    DIR *d = opendir("/proc");
-    if (!d) return killed;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-      char *end;
-      long pid = strtol(de->d_name, &end, 10);
-      if (*end || pid <= 1 || pid == getpid()) continue;
-      char path[64];
-      snprintf(path, sizeof path, "/proc/%ld/environ", pid);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      static char envbuf[1 << 17];
-      ssize_t n = read(fd, envbuf, sizeof envbuf - 1);
-      close(fd);
-      if (n <= 0) continue;
-      envbuf[n] = 0;
-      for (char *p = envbuf; p < envbuf + n; p += strlen(p) + 1) {
-        if (strncmp(p, want, wl) == 0 && (prefix || p[wl] == 0)) {
-          if (kill((pid_t)pid, SIGKILL) == 0) killed++;
-          break;
-        }
-      }
-    }
-    closedir(d);
-  }
-  return killed;
+  long seen[1024];
+  int nseen = 0;
+  /* Repeat until a pass finds nobody alive: a process may fork while we
+   * scan (a detached erl daemonizing), and a killed one takes a moment to
+   * die. Bounded: 5 s. */
+  long long deadline = now_ms() + 5000;
+  while (sweep_pass(want, wl, prefix, seen, &nseen, 1024) > 0 && now_ms() < deadline)
+    poll(NULL, 0, 5); /* the kills take effect; nothing to wait on for non-children */
+  return nseen;
 }

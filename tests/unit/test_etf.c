@@ -66,6 +66,9 @@ static const vec vectors[] = {
     V("list_improper", true, 131, 108, 0, 0, 0, 2, 97, 1, 97, 2, 97, 3),
     V("list_non_byte", true, 131, 108, 0, 0, 0, 3, 97, 1, 97, 2, 98, 0, 0, 1, 44, 106),
     V("list_empty_header", false, 131, 108, 0, 0, 0, 0, 106),
+    V("list_tail_list", false, 131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 98, 0, 0, 1, 44, 106),
+    V("list_tail_string", false, 131, 108, 0, 0, 0, 1, 98, 0, 0, 1, 44, 107, 0, 2, 'a', 'b'),
+    V("list_tail_chain", false, 131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 0, 108, 0, 0, 0, 1, 97, 2, 97, 3),
     V("list_nested", true, 131, 108, 0, 0, 0, 1, 108, 0, 0, 0, 1, 106, 106, 106),
     V("tuple_empty", true, 131, 104, 0),
     V("tuple_2", true, 131, 104, 2, 97, 1, 119, 2, 'o', 'k'),
@@ -170,6 +173,19 @@ START_TEST(decoded_values_are_right) {
   ck_assert_int_eq(dec1(a, find_vec("list_empty_header")).type, EP_T_NIL);
   t = dec1(a, find_vec("list_improper"));
   ck_assert(ep_term_eq(t, ep_list_improper(a, 2, (ep_term[]){ep_int(1), ep_int(2)}, ep_int(3))));
+  /* a list in a list's tail is merged, as the BEAM does */
+  t = dec1(a, find_vec("list_tail_list"));
+  ck_assert(t.type == EP_T_LIST && t.n == 2);
+  ck_assert(ep_term_eq(t, EP_LIST(a, ep_int(1), ep_int(300))));
+  t = dec1(a, find_vec("list_tail_string"));
+  ck_assert(ep_term_eq(t, EP_LIST(a, ep_int(300), ep_int('a'), ep_int('b'))));
+  t = dec1(a, find_vec("list_tail_chain"));
+  ck_assert(ep_term_eq(t, ep_list_improper(a, 2, (ep_term[]){ep_int(1), ep_int(2)}, ep_int(3))));
+  ep_buf lb = EP_BUF_INIT;
+  ck_assert_int_eq(ep_encode(&lb, t), 0);
+  ck_assert_int_eq(lb.len, 12);
+  ck_assert_mem_eq(lb.data, ((uint8_t[]){131, 108, 0, 0, 0, 2, 97, 1, 97, 2, 97, 3}), 12);
+  ep_buf_free(&lb);
   t = dec1(a, find_vec("tuple_2"));
   ck_assert(ep_term_eq(t, EP_TUPLE(a, ep_int(1), ep_atom("ok"))));
   t = dec1(a, find_vec("map_1"));
@@ -681,6 +697,7 @@ START_TEST(standard_order) {
       ep_atom("ab"),
       ep_atom("b"),
       ep_ref(a, "a@b", 1, 3, (uint32_t[]){1, 2, 3}),
+      dec1(a, find_vec("new_fun")),
       ep_export_fun(a, ep_atom("m"), ep_atom("f"), 1),
       ep_port(a, "a@b", 1, 1),
       ep_pid(a, "a@b", 1, 0, 1),
@@ -711,6 +728,13 @@ START_TEST(standard_order) {
       ck_assert_msg((c > 0) - (c < 0) == want, "cmp(#%zu, #%zu) = %d", i, j, c);
     }
   }
+  /* floats against bignums and int64 edges compare exactly */
+  ck_assert_int_eq(ep_term_cmp(ep_float(18446744073709551616.0), ep_big(a, false, two64, 9)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-18446744073709551616.0), ep_big(a, true, two64, 9)), 0);
+  ck_assert_int_lt(ep_term_cmp(ep_float(9223372036854774784.0), ep_int(INT64_MAX)), 0); /* 2^63 - 1024 */
+  ck_assert_int_gt(ep_term_cmp(ep_float(9223372036854775808.0), ep_int(INT64_MAX)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-9223372036854775808.0), ep_int(INT64_MIN)), 0);
+  ck_assert_int_eq(ep_term_cmp(ep_float(-0.0), ep_int(0)), 0);
   /* 1 == 1.0 in the standard order; maps with them as keys differ */
   ck_assert_int_eq(ep_term_cmp(ep_int(1), ep_float(1.0)), 0);
   ck_assert_int_ne(ep_term_cmp(EP_MAP(a, ep_int(1), ep_nil()), EP_MAP(a, ep_float(1.0), ep_nil())), 0);
@@ -743,6 +767,36 @@ START_TEST(copy_outlives_its_source) {
 }
 END_TEST
 
+START_TEST(maps_in_map_keys_nested_deep) {
+  /* #{#{#{... => 1} => 1} => 1}, 100,000 maps deep through their keys:
+   * equality, order and copy must not exhaust the C stack. */
+  size_t depth = 100000, n = 1 + 5 * depth + 1 + 2 * depth;
+  uint8_t *b = malloc(n), *p = b;
+  *p++ = 131;
+  for (size_t i = 0; i < depth; i++) *p++ = 116, *p++ = 0, *p++ = 0, *p++ = 0, *p++ = 1;
+  *p++ = 106;
+  for (size_t i = 0; i < depth; i++) *p++ = 97, *p++ = 1;
+  ep_limits lim = {0};
+  lim.depth = depth + 1;
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term t, u;
+  size_t pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &t, &lim), 0);
+  pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &u, &lim), 0);
+  ck_assert(ep_term_eq(t, u));
+  ck_assert_int_eq(ep_term_cmp(t, u), 0);
+  ck_assert(ep_term_eq(ep_term_copy(a, t), t));
+  b[1 + 5 * depth + 2] = 2; /* the innermost map's value differs */
+  pos = 0;
+  ck_assert_int_eq(ep_decode(a, b, n, &pos, &u, &lim), 0);
+  ck_assert(!ep_term_eq(t, u));
+  ck_assert_int_ne(ep_term_cmp(t, u), 0);
+  ep_arena_free(a);
+  free(b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("etf");
   TCase *tc = tcase_create("codec");
@@ -762,6 +816,7 @@ int main(void) {
   tcase_add_test(tc, trailing_bytes_and_positions);
   tcase_add_test(tc, standard_order);
   tcase_add_test(tc, copy_outlives_its_source);
+  tcase_add_test(tc, maps_in_map_keys_nested_deep);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -186,10 +186,14 @@ static const struct {
     {"#{1 => a, 1.0 => b}", "#{1 => a,1.0 => b}"},
     {"#{\"ab\" => 1, [97,98] => 2}", "#{\"ab\" => 2}"},
     {"# {a => 1}", "#{a => 1}"},
+    {"#{#{a => 1, b => 2} => x, #{b => 2, a => 1} => y}", "#{#{b => 2,a => 1} => y}"},
+    {"#{[1|2] => x, [1|2] => y, [1,2] => z}", "#{[1|2] => y,[1,2] => z}"},
     /* funs */
     {"fun lists:seq/2", "fun lists:seq/2"},
     {"fun 'Elixir.Foo':'bar baz'/0", "fun 'Elixir.Foo':'bar baz'/0"},
     {"{fun m:f/255}", "{fun m:f/255}"},
+    {"fun m:and/1", "fun m:'and'/1"}, /* as erl's ~p prints it */
+    {"fun fun:fun/1", "fun 'fun':'fun'/1"},
     /* comments, white space, end dot */
     {"% leading comment\n  {a, % inside\n b}.", "{a,b}"},
     {"a.", "a"},
@@ -302,6 +306,8 @@ static const struct {
     {"fun m:f/256", EP_ESYNTAX, 1, 9},
     {"fun () -> ok end", EP_ESYNTAX, 1, 5},
     {"<0.1.0>", EP_ESYNTAX, 1, 1},
+    {"{#Ref<a@b.1.2.3>}", EP_ESYNTAX, 1, 2},
+    {"#Port<a@b.1>", EP_ESYNTAX, 1, 1},
     {"\xff", EP_ESYNTAX, 1, 1},
     {"\"\xc3\x28\"", EP_ESYNTAX, 1, 2},
     {"{ok,\n  [1,\n   2 3]}", EP_ESYNTAX, 3, 6},
@@ -392,7 +398,12 @@ START_TEST(floats_print_in_the_shortest_exact_form) {
            {2.2250738585072014e-308, "2.2250738585072014e-308"},
            {0.30000000000000004, "0.30000000000000004"},
            {123.456, "123.456"},
-           {1.5e300, "1.5e300"}};
+           {1.5e300, "1.5e300"},
+           /* from 2^53 on erl always uses the exponent form, even at equal length */
+           {9007199254740992.0, "9.007199254740992e15"},
+           {9007199254740991.0, "9007199254740991.0"},
+           {6.126734894067219e17, "6.126734894067219e17"},
+           {123456789012345.0, "123456789012345.0"}};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     expect_print(a, ep_float(v[i].d), v[i].s);
     ep_term t;
@@ -451,6 +462,13 @@ START_TEST(other_kinds_print_in_their_usual_forms) {
                "#{a => 1,\"k\" => {[]}}");
   ep_buf b;
   ep_buf_init(&b, NULL);
+  /* EP_PRINT_NO_STRINGS: lists and binaries as numbers, as ~w writes them */
+  ep_term mixed = EP_TUPLE(a, ep_string(a, "ab"), ep_binary(a, "ab", 2), ep_string(a, "\xce\xb1"),
+                           ep_bitstr(a, "a\x80", 2, 1), ep_binary(a, "", 0), ep_atom("x"));
+  ck_assert_int_eq(ep_print_ex(&b, mixed, EP_PRINT_NO_STRINGS), 0);
+  ck_assert_uint_eq(b.len, strlen("{[97,98],<<97,98>>,[945],<<97,1:1>>,<<>>,x}"));
+  ck_assert(memcmp(b.data, "{[97,98],<<97,98>>,[945],<<97,1:1>>,<<>>,x}", b.len) == 0);
+  b.len = 0;
   ck_assert_int_eq(ep_print(&b, ep_none()), EP_EINVAL);
   ep_term bad[2] = {ep_int(1), ep_none()};
   ep_term tup = {0};
@@ -649,6 +667,14 @@ START_TEST(deep_nesting_is_refused_cleanly) {
   const char *p = ep_print_str(a, t);
   ck_assert_str_eq(p, s);
   free(s);
+  /* the printer has no depth limit: a million nested tuples built in C */
+  ep_term deep = ep_atom("x");
+  for (int i = 0; i < 1000000; i++) deep = ep_tuple(a, 1, &deep);
+  ep_buf pb = EP_BUF_INIT;
+  ck_assert_int_eq(ep_print(&pb, deep), 0);
+  ck_assert_uint_eq(pb.len, 2000001);
+  ck_assert(pb.data[0] == '{' && pb.data[1000000] == 'x' && pb.data[pb.len - 1] == '}');
+  ep_buf_free(&pb);
   /* [a|[b|[c|...]]] at the limit builds one flat list, in linear time */
   s = nested("[a|", "[]", "]", EP_LIMIT_DEPTH - 1);
   ck_assert_int_eq(ep_parse_str(a, s, &t, &e), 0);
@@ -658,17 +684,51 @@ START_TEST(deep_nesting_is_refused_cleanly) {
 }
 END_TEST
 
+/* 100,000 keys that are maps of the same shape: a hash that only looked at
+ * sizes would make the duplicate search quadratic (minutes). */
+START_TEST(many_similar_map_keys_parse_fast) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_buf b = EP_BUF_INIT;
+  ep_buf_append(&b, "#{", 2);
+  for (int i = 0; i < 100000; i++) {
+    char tmp[64];
+    int k = snprintf(tmp, sizeof tmp, "%s#{k => {%d}} => %d", i ? "," : "", i % 50000, i);
+    ep_buf_append(&b, tmp, (size_t)k);
+  }
+  ep_buf_append(&b, "}", 1);
+  ep_term t;
+  size_t pos = 0;
+  clock_t c0 = clock();
+  ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &t, NULL), 0);
+  double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+  ck_assert_int_eq(t.type, EP_T_MAP);
+  ck_assert_uint_eq(t.n, 50000); /* each key twice: the later value wins */
+  ck_assert(secs < 10);
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}
+END_TEST
+
 START_TEST(text_over_the_size_limit_is_refused) {
   ep_arena *a = ep_arena_new(NULL);
-  size_t n = EP_LIMIT_TEXT_SIZE + 1;
+  size_t n = EP_LIMIT_TEXT_SIZE + 16;
   char *s = malloc(n);
-  memset(s, ' ', n);
-  s[0] = 'a';
+  /* one string literal longer than the limit */
+  memset(s, 'x', n);
+  s[0] = '"', s[n - 2] = '"', s[n - 1] = '.';
   size_t pos = 0;
   ep_term t;
   ep_text_error e;
   ck_assert_int_eq(ep_parse(a, s, n, &pos, &t, &e), EP_ETOOBIG);
   ck_assert_uint_eq(pos, 0);
+  /* the limit is per term: many small terms in a longer text are fine */
+  for (size_t i = 0; i + 4 <= n; i += 4) memcpy(s + i, "ok.\n", 4);
+  memset(s + n - n % 4, ' ', n % 4);
+  ck_assert_int_eq(ep_parse_ex(a, s, n, &pos, &t, &e, EP_PARSE_DOT), 0);
+  ck_assert(ep_atom_eq(t, "ok"));
+  pos = n / 8 * 4;
+  ck_assert_int_eq(ep_parse_ex(a, s, n, &pos, &t, &e, EP_PARSE_DOT), 0);
+  ck_assert(ep_atom_eq(t, "ok"));
   free(s);
   ep_arena_free(a);
 }
@@ -849,6 +909,7 @@ int main(void) {
   tcase_add_test(tc, bignums_print_exactly_and_huge_ones_in_hex);
   tcase_add_test(tc, generated_terms_round_trip);
   tcase_add_test(tc, deep_nesting_is_refused_cleanly);
+  tcase_add_test(tc, many_similar_map_keys_parse_fast);
   tcase_add_test(tc, text_over_the_size_limit_is_refused);
   tcase_add_test(tc, every_proper_prefix_is_incomplete_or_malformed);
   tcase_add_test(tc, streams_of_terms_parse_one_by_one);

@@ -1,0 +1,345 @@
+/* ep_peer_dist.c - the distribution control connection: the peer runs
+ * stdlib's own peer:start() as its -user and dials the controller's hidden
+ * node; we play the origin's part.
+ *
+ * What the peer does (PROTOCOL-NOTES.md, "The peer side"), and what we do:
+ *   command line   erl -sname N ... -detached -peer_detached -user peer
+ *                  -origin BASE64(term_to_binary(OriginPid))
+ *   dials us       our node accepts (it is registered in EPMD)
+ *   MONITOR_P      on the origin pid: the node records it, so the peer
+ *                  halts when the origin goes (or the connection drops)
+ *   gen_call       {starting, Node} (OTP 27+)  -> ok
+ *                  group_leader                -> a group leader pid of ours
+ *   {started, Node} from its watcher: the peer is up
+ *   io_request     to that group leader: relayed as the core relays the
+ *                  alternative connections' (same text, same replies)
+ * Calls are RPCs over the node (erpc); their results are handed to the core
+ * as {reply, Seq, Class, Result} frames, so timeouts, states and the
+ * blocking API are the same code for every connection. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_node_int.h"
+#include "ep_peer_int.h"
+
+typedef struct ep__dcall ep__dcall;
+struct ep__dcall {
+  ep__dcall *next;
+  ep_peer *p; /* NULL once the peer is gone: the answer is dropped */
+  uint64_t seq;
+  bool halt; /* the shutdown's erlang:halt(): any answer is fine */
+};
+
+typedef struct ep__dist {
+  ep_proc *origin; /* the pid on the peer's -origin */
+  ep_proc *gl;     /* the group leader we hand out */
+  ep__dcall *calls;
+  bool connected;
+} ep__dist;
+
+static ep__dist *D(ep_peer *p) { return p->conn_state; }
+
+/* Hands a term to the core as if it had arrived as a frame. */
+static void to_core(ep_peer *p, ep_term t) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  if (ep_encode(&b, t) == 0) ep__peer_on_frame(p, b.data, b.len);
+  ep_buf_free(&b);
+}
+
+/* --- the node ---------------------------------------------------------------------- */
+
+static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
+  (void)n, (void)reason;
+  ep_ctl *c = ud;
+  for (ep_peer *p = c->peers, *next; p; p = next) {
+    next = p->next_in_ctl;
+    if (p->vt != &ep__peer_dist_vt || !D(p) || !p->node || strcmp(p->node, peer) != 0) continue;
+    if (k == EP_NODE_UP) {
+      D(p)->connected = true;
+    } else if (D(p)->connected) {
+      D(p)->connected = false;
+      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+    }
+  }
+}
+
+typedef struct {
+  bool done;
+  int status;
+} ep__nstart;
+
+static void on_node_started(ep_node *n, int status, void *ud) {
+  (void)n;
+  ep__nstart *s = ud;
+  s->done = true;
+  s->status = status;
+}
+
+int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
+  if (!c || !c->private_loop) return EP_EINVAL;
+  if (c->node) return EP_ESTATE;
+  ep__nstart s = {false, 0};
+  ep_node *n;
+  int r = ep_node_start(c->loop, o, on_node_started, &s, &n);
+  if (r) return r;
+  while (!s.done) uv_run(c->loop, UV_RUN_ONCE);
+  if (s.status) {
+    ep_node_close(n, NULL, NULL);
+    uv_run(c->loop, UV_RUN_DEFAULT);
+    return s.status;
+  }
+  c->node = n;
+  c->own_node = true;
+  n->watch_cb = on_node_event;
+  n->watch_ud = c;
+  return 0;
+}
+
+int ep_ctl_set_node(ep_ctl *c, ep_node *n) {
+  if (!c || !n || ep_node_loop(n) != c->loop) return EP_EINVAL;
+  if (c->node) return EP_ESTATE;
+  c->node = n;
+  c->own_node = false;
+  n->watch_cb = on_node_event;
+  n->watch_ud = c;
+  return 0;
+}
+
+ep_node *ep_ctl_node(const ep_ctl *c) { return c ? c->node : NULL; }
+
+/* The node a dist peer needs: the one set, or (blocking controllers) a
+ * default one started now. */
+int ep__ctl_need_node(ep_ctl *c) {
+  if (c->node) return 0;
+  if (!c->private_loop) return EP_ENEEDNODE;
+  ep_node_opts *o = ep_node_opts_new();
+  if (!o) return EP_ENOMEM;
+  int r = ep_ctl_start_node(c, o);
+  ep_node_opts_free(o);
+  return r;
+}
+
+void ep__ctl_release_node(ep_ctl *c) {
+  if (!c->node) return;
+  c->node->watch_cb = NULL;
+  if (c->own_node) ep_node_free(c->node);
+  c->node = NULL;
+}
+
+/* --- the origin and the group leader ------------------------------------------------ */
+
+static void gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a) {
+  ep_term to = from.v.items[0], tag = from.v.items[1];
+  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
+    to = tag.v.items[1];
+  ep_send(n, self, to, EP_TUPLE(a, tag, reply));
+}
+
+static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
+  ep_peer *p = ud;
+  ep_node *n = ep_proc_node(self);
+  if (m->kind != EP_MSG_SEND) return;
+  ep_term t = m->msg;
+  if (ep_is_record(t, "$gen_call", 3) && t.v.items[1].type == EP_T_TUPLE && t.v.items[1].n == 2) {
+    ep_term req = t.v.items[2];
+    if (ep_atom_eq(req, "group_leader")) {
+      gen_reply(n, self, t.v.items[1], ep_proc_pid(D(p)->gl), m->arena);
+    } else if (ep_is_record(req, "starting", 2)) {
+      /* OTP 27+: the peer tells its node name before it boots further. */
+      if (req.v.items[1].type == EP_T_ATOM && !p->node) p->node = strdup(req.v.items[1].v.str);
+      gen_reply(n, self, t.v.items[1], ep_atom("ok"), m->arena);
+    } else {
+      gen_reply(n, self, t.v.items[1], EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
+    }
+    return;
+  }
+  if (ep_is_record(t, "started", 2) && t.v.items[1].type == EP_T_ATOM) {
+    free(p->node);
+    p->node = strdup(t.v.items[1].v.str);
+    D(p)->connected = ep_node_is_connected(n, p->node);
+    to_core(p, t);
+    return;
+  }
+  /* Anything else the peer sends the origin is a message for the owner. */
+  to_core(p, EP_TUPLE(m->arena, ep_atom("message"), ep_proc_pid(self), t));
+}
+
+static void gl_cb(ep_proc *self, const ep_msg *m, void *ud) {
+  ep_peer *p = ud;
+  (void)self;
+  if (m->kind == EP_MSG_SEND && ep_is_record(m->msg, "io_request", 4)) to_core(p, m->msg);
+}
+
+/* --- the vtable ------------------------------------------------------------------------ */
+
+static int dist_prepare(ep_peer *p, ep__strv *argv) {
+  int r = ep__ctl_need_node(p->ctl);
+  if (r) return r;
+  ep_node *n = p->ctl->node;
+  ep__dist *d = calloc(1, sizeof *d);
+  if (!d) return EP_ENOMEM;
+  p->conn_state = d;
+  if ((r = ep_proc_new(n, NULL, origin_cb, p, &d->origin)) || (r = ep_proc_new(n, NULL, gl_cb, p, &d->gl)))
+    return r;
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  r = ep_encode(&b, ep_proc_pid(d->origin));
+  char b64[512];
+  if (!r && (b.len * 4 / 3 + 4 >= sizeof b64)) r = EP_ERANGE;
+  if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
+  ep_buf_free(&b);
+  if (r) return r;
+  if (p->o.detached) {
+    if (ep__strv_push(argv, "-detached") || ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
+  } else if (ep__strv_push(argv, "-noinput")) {
+    return EP_ENOMEM;
+  }
+  /* We serve EPMD ourselves: a local peer uses ours (it inherits
+   * ERL_EPMD_PORT) and must not start a daemon that would outlive us. A peer
+   * behind an exec wrapper may be on another host: it keeps erl's default. */
+  if (n->epmd_server && !p->o.prog && (ep__strv_push(argv, "-start_epmd") || ep__strv_push(argv, "false")))
+    return EP_ENOMEM;
+  if (ep__strv_push(argv, "-user") || ep__strv_push(argv, "peer") || ep__strv_push(argv, "-origin") ||
+      ep__strv_push(argv, b64))
+    return EP_ENOMEM;
+  return 0;
+}
+
+static int dist_spawned(ep_peer *p) {
+  (void)p;
+  return 0;
+}
+
+static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  ep__dcall *c = ud;
+  ep_peer *p = c->p;
+  if (p) {
+    ep__dist *d = D(p);
+    for (ep__dcall **pp = &d->calls; *pp; pp = &(*pp)->next)
+      if (*pp == c) {
+        *pp = c->next;
+        break;
+      }
+    ep_arena *a = r->arena;
+    ep_term t;
+    if (c->halt) {
+      t = ep_none();
+    } else if (r->status == 0) {
+      t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), ep_atom("ok"), r->value);
+    } else if (r->status == EP_EEXCEPTION) {
+      t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), r->cls, EP_TUPLE(a, r->reason, r->stack));
+    } else {
+      /* The call's process died some other way, or the node went down:
+       * the reference's `crash` class, with the reason. */
+      ep_term why = ep_is_none(r->reason) ? ep_atom(ep_err_name(r->status)) : r->reason;
+      t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), ep_atom("crash"), why);
+    }
+    if (!ep_is_none(t)) to_core(p, t);
+  }
+  free(c);
+}
+
+static int dist_rpc(ep_peer *p, uint64_t seq, bool halt, ep_term m, ep_term f, ep_term args) {
+  ep__dist *d = D(p);
+  if (!d || !p->node) return EP_EPEERDOWN;
+  const char *mod, *fun;
+  ep_arena *a = ep_arena_new(NULL);
+  if (!a) return EP_ENOMEM;
+  int r = ep_get_text(a, m, &mod, NULL);
+  if (!r) r = ep_get_text(a, f, &fun, NULL);
+  ep__dcall *c = r ? NULL : calloc(1, sizeof *c);
+  if (!r && !c) r = EP_ENOMEM;
+  if (!r) {
+    c->p = p;
+    c->seq = seq;
+    c->halt = halt;
+    /* The core keeps the call's deadline: no timeout here. */
+    r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, 0, on_dist_reply, c);
+  }
+  if (r) {
+    free(c);
+  } else {
+    c->next = d->calls;
+    d->calls = c;
+  }
+  ep_arena_free(a);
+  return r;
+}
+
+static int dist_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
+  return dist_rpc(p, seq, false, m, f, args);
+}
+
+static int dist_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
+  if (!D(p) || !p->node) return EP_EPEERDOWN;
+  ep_arena *a = ep_arena_new(NULL);
+  const char *mod, *fun;
+  int r = a ? 0 : EP_ENOMEM;
+  if (!r) r = ep_get_text(a, m, &mod, NULL);
+  if (!r) r = ep_get_text(a, f, &fun, NULL);
+  if (!r) r = ep__rpc_cast_gl(p->ctl->node, D(p)->gl, p->node, mod, fun, args);
+  ep_arena_free(a);
+  return r;
+}
+
+static int dist_send(ep_peer *p, ep_term to, ep_term msg) {
+  if (!D(p) || !p->node) return EP_EPEERDOWN;
+  if (to.type == EP_T_ATOM) {
+    ep_arena *a = ep_arena_new(NULL);
+    if (!a) return EP_ENOMEM;
+    int r = ep_send(p->ctl->node, D(p)->origin, EP_TUPLE(a, to, ep_atom(p->node)), msg);
+    ep_arena_free(a);
+    return r;
+  }
+  return ep_send(p->ctl->node, D(p)->origin, to, msg);
+}
+
+static int dist_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
+  if (!D(p)) return EP_EPEERDOWN;
+  ep_arena *a = ep_arena_new(NULL);
+  if (!a) return EP_ENOMEM;
+  int r = ep_send(p->ctl->node, D(p)->gl, from, EP_TUPLE(a, ep_atom("io_reply"), ref, reply));
+  ep_arena_free(a);
+  return r;
+}
+
+/* Drops the control connection: the origin process ends (the peer's
+ * monitor on it fires and it halts) and the connection closes. */
+static void dist_close(ep_peer *p) {
+  ep__dist *d = D(p);
+  if (!d) return;
+  /* Detached first: the disconnect below reports nodedown, which comes back
+   * here through the core; it must find nothing left to close. */
+  p->conn_state = NULL;
+  for (ep__dcall *c = d->calls; c; c = c->next) c->p = NULL;
+  if (d->origin) ep_proc_exit(d->origin, ep_atom("normal"));
+  if (d->gl) ep_proc_exit(d->gl, ep_atom("normal"));
+  if (p->node && p->ctl->node) ep_node_disconnect(p->ctl->node, p->node);
+  free(d);
+}
+
+static int dist_is_open(ep_peer *p) { return D(p) && D(p)->connected; }
+
+/* peer.erl's terminate/2 for the distribution: halt -> erlang:halt() (a lost
+ * connection counts as success), T -> init:stop(), close -> disconnect. The
+ * core then waits for the connection to drop and the process to go. */
+static int dist_shutdown(ep_peer *p, ep_peer_shutdown mode) {
+  if (mode == EP_PEER_SHUTDOWN_CLOSE || !dist_is_open(p)) return EP_EPEERDOWN; /* core closes */
+  if (mode == EP_PEER_SHUTDOWN_HALT) return dist_rpc(p, 0, true, ep_atom("erlang"), ep_atom("halt"), ep_nil());
+  return dist_cast(p, ep_atom("init"), ep_atom("stop"), ep_nil());
+}
+
+static int dist_close_handles(ep_peer *p) {
+  dist_close(p);
+  return 0;
+}
+
+const ep__peer_conn_vt ep__peer_dist_vt = {"dist",       dist_prepare,  dist_spawned, dist_call,
+                                           dist_cast,    dist_send,     dist_io_reply, dist_close,
+                                           dist_is_open, dist_shutdown, dist_close_handles};

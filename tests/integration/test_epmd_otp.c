@@ -1,0 +1,105 @@
+/* Newer OTP releases against our EPMD server: OTP 27 (Debian trixie) and
+ * OTP 29 (Debian sid) nodes, from the roots scripts/otp-roots.sh creates,
+ * register in it and look themselves up through it, and their `epmd -names`
+ * client lists from it. Skipped (passing) when the roots are not there or
+ * we cannot chroot. */
+#include <check.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "ep_testenv.h"
+#include "test_epmd_util.h"
+
+static const char *roots_dir(void) {
+  const char *r = getenv("EP_ROOTS");
+  return r && *r ? r : "/var/cache/erlpeer/roots";
+}
+
+static int have_root(const char *suite, char *root, size_t cap) {
+  snprintf(root, cap, "%s/%s", roots_dir(), suite);
+  char erl[600];
+  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
+  return geteuid() == 0 && access(erl, X_OK) == 0;
+}
+
+static void run_release(const char *suite, const char *want_release) {
+  char root[512];
+  if (!have_root(suite, root, sizeof root)) {
+    fprintf(stderr, "test_epmd_otp: no %s root under %s, skipped\n", suite, roots_dir());
+    return;
+  }
+  ep_testenv *env = ep_testenv_new();
+  srv_thread t;
+  ck_assert_int_eq(srv_start(&t, NULL, (uint16_t)ep_testenv_epmd_port(env), 0), 0);
+  /* A HOME inside the root, holding the env's cookie. */
+  char home[700];
+  snprintf(home, sizeof home, "%s/tmp/epmdhome.XXXXXX", root);
+  ck_assert_ptr_nonnull(mkdtemp(home));
+  char cookie[800];
+  snprintf(cookie, sizeof cookie, "%s/.erlang.cookie", home);
+  FILE *f = fopen(cookie, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(ep_testenv_cookie(env), f);
+  fclose(f);
+  chmod(cookie, 0400);
+  char saved_home[512];
+  snprintf(saved_home, sizeof saved_home, "%s", getenv("HOME"));
+  setenv("HOME", home + strlen(root), 1);
+
+  char name[64];
+  snprintf(name, sizeof name, "otp_%s", suite);
+  char eval[600];
+  snprintf(eval, sizeof eval,
+           "{port, P, 6} = erl_epmd:port_please(\"%s\", \"127.0.0.1\"),"
+           "{ok, Names} = erl_epmd:names(\"127.0.0.1\"),"
+           "{_, P} = lists:keyfind(\"%s\", 1, Names),"
+           "io:format(\"~s\", [erlang:system_info(otp_release)]), halt().",
+           name, name);
+  const char *argv[] = {"chroot", root, "erl", "-sname", name, "-noshell", "-noinput", "-start_epmd", "false",
+                        "-eval", eval, NULL};
+  char *out = NULL, *err = NULL;
+  int st = ep_testenv_run(argv, NULL, 0, &out, NULL, &err, 60000);
+  ck_assert_msg(st == 0 && !strcmp(out, want_release), "OTP %s node: status %d, %s %s", want_release, st, out, err);
+  free(out);
+  free(err);
+  char ev[128];
+  snprintf(ev, sizeof ev, "registered %s", name);
+  ck_assert_int_eq(srv_wait_event(&t, ev, 1000), 0);
+  snprintf(ev, sizeof ev, "unregistered %s", name);
+  ck_assert_int_eq(srv_wait_event(&t, ev, 5000), 0);
+
+  /* That release's epmd client against our server. */
+  char port[16];
+  snprintf(port, sizeof port, "%d", ep_testenv_epmd_port(env));
+  const char *names[] = {"chroot", root, "epmd", "-port", port, "-names", NULL};
+  ck_assert_int_eq(ep_testenv_run(names, NULL, 0, &out, NULL, NULL, 10000), 0);
+  ck_assert_ptr_nonnull(strstr(out, "up and running"));
+  free(out);
+
+  setenv("HOME", saved_home, 1);
+  unlink(cookie);
+  rmdir(home);
+  ep_testenv_free(env);
+  ck_assert_int_eq(srv_stop(&t), 0);
+}
+
+START_TEST(otp27_node_uses_our_server) { run_release("trixie", "27"); }
+END_TEST
+
+START_TEST(otp29_node_uses_our_server) { run_release("sid", "29"); }
+END_TEST
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  Suite *s = suite_create("epmd_otp");
+  TCase *tc = tcase_create("newer_otp");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, otp27_node_uses_our_server);
+  tcase_add_test(tc, otp29_node_uses_our_server);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
