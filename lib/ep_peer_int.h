@@ -170,10 +170,6 @@ struct ep_peer {
   uv_timer_t t_boot, t_calls, t_stop, t_defer;
   int open_handles;
 
-  /* a connection's own state (the distribution's, later); the alternative
-   * connections use the fields below */
-  void *conn;
-
   /* connection state (TCP or standard_io) */
   uv_tcp_t listener;
   bool listening;

@@ -169,6 +169,8 @@ int ep_cmd_peer(int argc, char **argv) {
       goto out;
     }
   }
+  /* With --connection dist the library hands the peer the cookie through a
+   * private HOME (lib/ep_peer_dist.c): nothing to do here. */
   ep_peer_opts_set_output(o, on_output, NULL);
 
   ep_ctl *ctl = ep_ctl_new(NULL);
@@ -201,9 +203,9 @@ int ep_cmd_peer(int argc, char **argv) {
     status = 2;
     goto out;
   }
-  if (cookie) {
-    /* Set over the control connection once the peer runs: never on a
-     * command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
+  if (cookie && strcmp(conn, "dist")) {
+    /* An alternative connection: set over it once the peer runs, never on
+     * a command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
     ep_arena *a = ep_arena_new(NULL);
     ep_peer_result r;
     const char *node = ep_peer_node(p);
