@@ -9,32 +9,7 @@
 #include "ep_error.h"
 #include "ep_limits.h"
 #include "ep_text.h"
-
-static int put_utf8(ep_buf *out, int64_t c) {
-  uint8_t b[4];
-  size_t n;
-  if (c < 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return EP_EINVAL;
-  if (c < 0x80) {
-    b[0] = (uint8_t)c;
-    n = 1;
-  } else if (c < 0x800) {
-    b[0] = (uint8_t)(0xC0 | (c >> 6));
-    b[1] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 2;
-  } else if (c < 0x10000) {
-    b[0] = (uint8_t)(0xE0 | (c >> 12));
-    b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-    b[2] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 3;
-  } else {
-    b[0] = (uint8_t)(0xF0 | (c >> 18));
-    b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-    b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-    b[3] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 4;
-  }
-  return ep_buf_append(out, b, n);
-}
+#include "ep_utf8_int.h"
 
 /* Iterative walk over deep chardata: a stack of (list, index) frames. */
 typedef struct frame {
@@ -45,7 +20,7 @@ typedef struct frame {
 static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
   if (!latin1) return ep_buf_append(out, p, n);
   for (size_t i = 0; i < n; i++)
-    if (put_utf8(out, p[i])) return out->err ? out->err : EP_EINVAL;
+    if (ep__utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
@@ -60,7 +35,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
   if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
-      if (put_utf8(out, t.v.bytes[i])) return EP_ENOMEM;
+      if (ep__utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
     return 0;
   }
   if (!ep_is_list(t)) return EP_EINVAL;
@@ -84,13 +59,13 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
     ep_term e = ep_list_at(f->list, f->i++);
     switch (e.type) {
       case EP_T_INT:
-        rc = put_utf8(out, e.v.i);
+        rc = ep__utf8_put(out, e.v.i);
         break;
       case EP_T_BINARY:
         rc = put_bin(out, e.v.bytes, e.n, latin1);
         break;
       case EP_T_STRING:
-        for (size_t i = 0; i < e.n && !rc; i++) rc = put_utf8(out, e.v.bytes[i]);
+        for (size_t i = 0; i < e.n && !rc; i++) rc = ep__utf8_put(out, e.v.bytes[i]);
         break;
       case EP_T_NIL:
         break;
@@ -164,7 +139,7 @@ static size_t utf8_prefix(const uint8_t *p, size_t n, size_t k) {
 
 static int pad_n(ep_buf *out, int ch, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (put_utf8(out, ch)) return out->err ? out->err : EP_EINVAL;
+    if (ep__utf8_put(out, ch)) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
@@ -328,7 +303,7 @@ static int one(ep_buf *out, spec *s, args *av) {
         rc = EP_EINVAL;
         break;
       }
-      for (size_t i = 0; i < rep && !rc; i++) rc = put_utf8(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
+      for (size_t i = 0; i < rep && !rc; i++) rc = ep__utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
       if (!rc) {
         spec s2 = *s;
         s2.prec = -1;
@@ -522,7 +497,7 @@ static void put_str_ch(ep_buf *b, int64_t ch) {
   if (esc)
     ep_buf_append(b, esc, strlen(esc));
   else
-    put_utf8(b, ch);
+    ep__utf8_put(b, ch);
 }
 
 static pn *pn_from_buf(pctx *c, ep_buf *b, int kind) {
@@ -556,26 +531,12 @@ static pn *maybe_string(pctx *c, ep_term t) {
 /* Decodes UTF-8; returns the number of code points or -1 when invalid. */
 static long utf8_decode(const uint8_t *p, size_t n, int64_t *out) {
   long k = 0;
-  for (size_t i = 0; i < n;) {
-    uint8_t b0 = p[i];
-    int64_t ch;
-    size_t len;
-    if (b0 < 0x80) ch = b0, len = 1;
-    else if ((b0 & 0xE0) == 0xC0) ch = b0 & 0x1F, len = 2;
-    else if ((b0 & 0xF0) == 0xE0) ch = b0 & 0x0F, len = 3;
-    else if ((b0 & 0xF8) == 0xF0) ch = b0 & 0x07, len = 4;
-    else return -1;
-    if (i + len > n) return -1;
-    for (size_t j = 1; j < len; j++) {
-      if ((p[i + j] & 0xC0) != 0x80) return -1;
-      ch = (ch << 6) | (p[i + j] & 0x3F);
-    }
-    if ((len == 2 && ch < 0x80) || (len == 3 && ch < 0x800) || (len == 4 && ch < 0x10000) ||
-        ch > 0x10FFFF || (ch >= 0xD800 && ch <= 0xDFFF))
-      return -1;
-    if (out) out[k] = ch;
-    k++;
-    i += len;
+  for (size_t i = 0; i < n; k++) {
+    uint32_t cp;
+    int l = ep__utf8_decode(p + i, n - i, &cp);
+    if (l <= 0) return -1;
+    if (out) out[k] = cp;
+    i += (size_t)l;
   }
   return k;
 }

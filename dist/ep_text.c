@@ -24,6 +24,7 @@
  * decoded ones with ep_term_eq.
  */
 #include "ep_text.h"
+#include "ep_utf8_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -52,59 +53,6 @@
 /* ======================================================================== */
 /* UTF-8                                                                     */
 /* ======================================================================== */
-
-/* Decodes one code point; returns its length, 0 when invalid, or -1 when s
- * ends inside a sequence that could still be valid. */
-static int utf8_dec(const uint8_t *s, size_t n, uint32_t *cp) {
-  if (n == 0) return -1;
-  uint8_t c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int len;
-  uint32_t v, min;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2, v = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, v = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, v = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  for (int i = 1; i < len; i++) {
-    if ((size_t)i >= n) return -1;
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return len;
-}
-
-static size_t utf8_enc(uint32_t cp, uint8_t *o) {
-  if (cp < 0x80) {
-    o[0] = (uint8_t)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (uint8_t)(0xC0 | (cp >> 6));
-    o[1] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (uint8_t)(0xE0 | (cp >> 12));
-    o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (uint8_t)(0xF0 | (cp >> 18));
-  o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-  return 4;
-}
 
 /* erl_scan's ?UNICODE: what \x{...} may name. */
 static bool is_unicode(uint64_t c) {
@@ -311,7 +259,7 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
   if (c == '^') {
     j++;
     uint32_t x;
-    int l = utf8_dec(p->s + j, p->len - j, &x);
+    int l = ep__utf8_decode(p->s + j, p->len - j, &x);
     if (l < 0) return need_more(p);
     if (l == 0) return fail(p, j, "invalid UTF-8");
     *cp = x & 31;
@@ -319,7 +267,7 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
     return 0;
   }
   uint32_t x;
-  int l = utf8_dec(p->s + j, p->len - j, &x);
+  int l = ep__utf8_decode(p->s + j, p->len - j, &x);
   if (l < 0) return need_more(p);
   if (l == 0) return fail(p, j, "invalid UTF-8");
   switch (x) {
@@ -358,7 +306,7 @@ static int scan_string(parser *p, token *t) {
         int r = scan_escape(p, &i, &cp);
         if (r) return r;
       } else {
-        int l = utf8_dec(p->s + i, p->len - i, &cp);
+        int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
         if (l < 0) return need_more(p);
         if (l == 0) return fail(p, i, "invalid UTF-8 in string");
         i += (size_t)l;
@@ -396,13 +344,13 @@ static int scan_qatom(parser *p, token *t) {
       int r = scan_escape(p, &i, &cp);
       if (r) return r;
     } else {
-      int l = utf8_dec(p->s + i, p->len - i, &cp);
+      int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
       if (l < 0) return need_more(p);
       if (l == 0) return fail(p, i, "invalid UTF-8 in atom");
       i += (size_t)l;
     }
     uint8_t u[4];
-    int r = push_scratch(p, u, utf8_enc(cp, u));
+    int r = push_scratch(p, u, ep__utf8_encode(cp, u));
     if (r) return r;
     chars++;
   }
@@ -657,7 +605,7 @@ static int next(parser *p, token *t) {
       int r = scan_escape(p, &j, &cp);
       if (r) return r;
     } else {
-      int l = utf8_dec(s + j, p->len - j, &cp);
+      int l = ep__utf8_decode(s + j, p->len - j, &cp);
       if (l < 0) return need_more(p);
       if (l == 0) return fail(p, j, "invalid UTF-8");
       j += (size_t)l;
@@ -698,7 +646,7 @@ static int next(parser *p, token *t) {
   if (c == 0xC3 && i + 1 >= p->len) return need_more(p);
   if (c >= 0x80) {
     uint32_t cp;
-    int l = utf8_dec(s + i, p->len - i, &cp);
+    int l = ep__utf8_decode(s + i, p->len - i, &cp);
     if (l < 0) return need_more(p);
     if (l == 0) return fail(p, i, "invalid UTF-8");
   }
@@ -815,7 +763,7 @@ static int bits_utf(parser *p, bitbuf *b, int type, uint32_t cp, bool little, si
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return fail(p, off, "not a Unicode code point");
   if (type == SEG_UTF8) {
     uint8_t u[4];
-    size_t l = utf8_enc(cp, u);
+    size_t l = ep__utf8_encode(cp, u);
     int r = bits_reserve(p, b, l * 8);
     if (r) return r;
     for (size_t k = 0; k < l; k++) bits_byte(b, u[k]);
@@ -1573,7 +1521,7 @@ static void put_char_quoted(ep_buf *b, uint32_t c, char quote) {
   } else if (c < 0x20 || (c >= 0x7F && c < 0xA0) || !is_unicode(c)) {
     n = (size_t)snprintf((char *)u, sizeof u, "\\x{%X}", (unsigned)c);
   } else {
-    n = utf8_enc(c, u);
+    n = ep__utf8_encode(c, u);
   }
   ep_buf_append(b, u, n);
 }
@@ -1594,7 +1542,7 @@ static void put_atom(ep_buf *b, const char *str, size_t n) {
   ep_buf_put8(b, '\'');
   for (size_t i = 0; i < n;) {
     uint32_t cp;
-    int l = utf8_dec(s + i, n - i, &cp);
+    int l = ep__utf8_decode(s + i, n - i, &cp);
     if (l <= 0) {
       /* not UTF-8 (no decoder makes such atoms): keep the byte visible */
       cp = s[i], l = 1;
@@ -1654,7 +1602,7 @@ static void put_string_bytes(ep_buf *b, const uint8_t *s, size_t n, bool utf8) {
     }
     uint32_t cp;
     if (utf8) {
-      int l = utf8_dec(s + i, n - i, &cp);
+      int l = ep__utf8_decode(s + i, n - i, &cp);
       i += l > 0 ? (size_t)l : 1;
     } else {
       cp = s[i++];
@@ -1716,7 +1664,7 @@ static void put_binary(ep_buf *b, const ep_term *t, bool numeric) {
     } else {
       for (size_t i = 0; i < n && utf8;) {
         uint32_t cp;
-        int l = utf8_dec(s + i, n - i, &cp);
+        int l = ep__utf8_decode(s + i, n - i, &cp);
         if (l <= 0 || !printable_unicode(cp)) utf8 = false;
         else i += (size_t)l;
       }
