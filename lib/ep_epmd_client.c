@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_limits.h"

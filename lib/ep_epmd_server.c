@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include "ep_epmd_registry.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"

@@ -30,7 +30,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
+/* Only the loop type is needed: declared here rather than by including
+ * uv.h, so a consumer's compiler options need not suit libuv's headers
+ * (C11 allows this typedef to be repeated by uv.h). */
+typedef struct uv_loop_s uv_loop_t;
 
 #include "ep_mem.h"
 #include "ep_node.h"

@@ -170,6 +170,10 @@ struct ep_peer {
   uv_timer_t t_boot, t_calls, t_stop, t_defer;
   int open_handles;
 
+  /* a connection's own state (the distribution's, later); the alternative
+   * connections use the fields below */
+  void *conn;
+
   /* connection state (TCP or standard_io) */
   uv_tcp_t listener;
   bool listening;
@@ -186,6 +190,8 @@ struct ep_peer {
    * load, no added latency when idle) */
   ep_buf tx;
   bool tx_inflight;
+  uv_prepare_t tx_prep; /* flushes tx once per loop iteration */
+  uv_stream_t *tx_stream;
   ep_arena *tx_arena; /* scratch for building control terms */
 
   /* calls */

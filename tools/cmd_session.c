@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "cmd_peer_util.h"
 #include "commands.h"
 #include "ep_error.h"

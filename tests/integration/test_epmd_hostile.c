@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <uv.h>
+
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 

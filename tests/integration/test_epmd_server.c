@@ -6,6 +6,8 @@
 #include <check.h>
 #include <signal.h>
 
+#include <uv.h>
+
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_node.h"

@@ -259,6 +259,26 @@ pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const
   return pid;
 }
 
+pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *node, size_t cap) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = spawn(argv, -1, p[1], -1);
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return -1;
+  }
+  remember(env, pid);
+  char got[256] = {0};
+  if (wait_line(p[0], "EP_READY ", got, sizeof got, 20000) != 0) {
+    close(p[0]);
+    ep_testenv_kill(env, pid);
+    return -1;
+  }
+  if (node) snprintf(node, cap, "%s", got);
+  return pid;
+}
+
 void ep_testenv_kill(ep_testenv *env, pid_t pid) {
   (void)env;
   kill(pid, SIGKILL);
