@@ -210,10 +210,15 @@ static int push_scratch(parser *p, const uint8_t *b, size_t n) {
 }
 
 /* Index of the first byte at or after i that is not white space or inside a
- * %-comment. */
+ * %-comment. White space is erl_scan's: code points 0..32 and 128..160 (the
+ * latter as UTF-8, C2 80..C2 A0). */
 static size_t skip_from(const parser *p, size_t i) {
   for (;;) {
-    while (i < p->len && p->s[i] <= ' ') i++;
+    while (i < p->len) {
+      if (p->s[i] <= ' ') i++;
+      else if (p->s[i] == 0xC2 && i + 1 < p->len && p->s[i + 1] >= 0x80 && p->s[i + 1] <= 0xA0) i += 2;
+      else break;
+    }
     if (i < p->len && p->s[i] == '%') {
       const uint8_t *nl = memchr(p->s + i, '\n', p->len - i);
       i = nl ? (size_t)(nl - p->s) + 1 : p->len;

@@ -200,6 +200,7 @@ static const struct {
     {"a. % trailing", "a"},
     {"1.", "1"},
     {"\t\r\n\f a \n", "a"},
+    {"\xc2\xa0{a,\xc2\x85" "b}\xc2\xa0", "{a,b}"}, /* NBSP and NEL are white space to erl_scan */
 };
 
 START_TEST(parse_vectors_print_back) {
