@@ -756,7 +756,7 @@ static void bits_put(bitbuf *b, unsigned bit) {
 static void bits_fill(bitbuf *b, unsigned bit, uint64_t count) {
   while (count && b->nbits % 8) bits_put(b, bit), count--;
   size_t bytes = (size_t)(count / 8);
-  memset(b->d + b->nbits / 8, bit ? 0xFF : 0, bytes);
+  if (bytes) memset(b->d + b->nbits / 8, bit ? 0xFF : 0, bytes); /* d may be NULL for <<0:0>> */
   b->nbits += bytes * 8;
   count -= (uint64_t)bytes * 8;
   while (count) bits_put(b, bit), count--;
