@@ -158,10 +158,15 @@ static int push_scratch(parser *p, const uint8_t *b, size_t n) {
 }
 
 /* Index of the first byte at or after i that is not white space or inside a
- * %-comment. */
+ * %-comment. White space is erl_scan's: code points 0..32 and 128..160 (the
+ * latter as UTF-8, C2 80..C2 A0). */
 static size_t skip_from(const parser *p, size_t i) {
   for (;;) {
-    while (i < p->len && p->s[i] <= ' ') i++;
+    while (i < p->len) {
+      if (p->s[i] <= ' ') i++;
+      else if (p->s[i] == 0xC2 && i + 1 < p->len && p->s[i + 1] >= 0x80 && p->s[i + 1] <= 0xA0) i += 2;
+      else break;
+    }
     if (i < p->len && p->s[i] == '%') {
       const uint8_t *nl = memchr(p->s + i, '\n', p->len - i);
       i = nl ? (size_t)(nl - p->s) + 1 : p->len;
@@ -694,6 +699,17 @@ static void bits_put(bitbuf *b, unsigned bit) {
   b->nbits++;
 }
 
+/* count copies of one bit: whole bytes at once, so a wide field of sign
+ * bits (<<-1:16777216>>) costs a memset, not millions of steps */
+static void bits_fill(bitbuf *b, unsigned bit, uint64_t count) {
+  while (count && b->nbits % 8) bits_put(b, bit), count--;
+  size_t bytes = (size_t)(count / 8);
+  if (bytes) memset(b->d + b->nbits / 8, bit ? 0xFF : 0, bytes); /* d may be NULL for <<0:0>> */
+  b->nbits += bytes * 8;
+  count -= (uint64_t)bytes * 8;
+  while (count) bits_put(b, bit), count--;
+}
+
 static void bits_byte(bitbuf *b, uint8_t v) {
   if (b->nbits % 8 == 0) {
     b->d[b->nbits / 8] = v;
@@ -746,11 +762,18 @@ static int bits_int(parser *p, bitbuf *b, ep_term v, uint64_t nbits, bool little
 #define BIT_AT(k)                                                                           \
   (v.type == EP_T_INT ? ((k) < 64 ? (unsigned)(small[(k) / 8] >> ((k) % 8) & 1) : (unsigned)int_neg) \
                       : ((k) / 8 < n ? (unsigned)((mag[(k) / 8] >> ((k) % 8) & 1) ^ neg) : (unsigned)neg))
+  /* bits at and above vbits are all the sign bit */
+  uint64_t vbits = v.type == EP_T_INT ? 64 : (uint64_t)n * 8;
+  unsigned sign = v.type == EP_T_INT ? (unsigned)int_neg : (unsigned)neg;
   if (!little) {
-    for (uint64_t k = nbits; k > 0; k--) bits_put(b, BIT_AT(k - 1));
+    uint64_t k = nbits;
+    if (k > vbits) bits_fill(b, sign, k - vbits), k = vbits;
+    for (; k > 0; k--) bits_put(b, BIT_AT(k - 1));
   } else {
-    for (uint64_t byte = 0; byte < nbits / 8; byte++)
+    uint64_t vbytes = vbits / 8 < nbits / 8 ? vbits / 8 : nbits / 8;
+    for (uint64_t byte = 0; byte < vbytes; byte++)
       for (int bit = 7; bit >= 0; bit--) bits_put(b, BIT_AT(byte * 8 + (uint64_t)bit));
+    bits_fill(b, sign, nbits - vbytes * 8);
   }
 #undef BIT_AT
   ep_free(p->mem, m1);
@@ -1341,7 +1364,7 @@ static int parse_term(parser *p, ep_term *out, unsigned flags) {
     }
   close : {
     frame f = st.f[--st.nf];
-    ep_term *vals = st.v + f.start;
+    ep_term *vals = st.v ? st.v + f.start : NULL; /* "{}" first: nothing pushed yet */
     size_t n = st.nv - f.start;
     ep_term v;
     switch (f.kind) {
