@@ -5,6 +5,7 @@
  * stopped.
  * Build: cc peer_dist_multi.c -I dist -I lib build/liberlpeer.a -luv -lcrypto -lz -lm */
 #include <stdio.h>
+#include <uv.h>
 
 #include <uv.h>
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <uv.h>
 
@@ -488,7 +489,7 @@ START_TEST(shutdown_modes) {
 }
 END_TEST
 
-/* the brief's slow init:stop, the older suite's way: a process trapping
+/* a slow init:stop, the other way to block it: a process trapping
  * exits that takes 1.5 s to terminate holds init:stop up; STOP waits for it,
  * STOP with a shorter timeout does not, HALT does not care */
 START_TEST(slow_init_stop) {
