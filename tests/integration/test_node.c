@@ -425,6 +425,36 @@ START_TEST(cast_runs_remotely) {
 }
 END_TEST
 
+static int exits_seen;
+static void exit_on_exit(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  if (m->kind != EP_MSG_EXIT) return;
+  exits_seen++;
+  ep_proc_exit(p, ep_atom("following")); /* ends itself inside the callback */
+}
+static bool one_exit(void *ud) {
+  (void)ud;
+  return exits_seen > 0;
+}
+
+START_TEST(process_may_end_itself_when_its_links_go) {
+  ep_proc *p;
+  ck_assert_int_eq(ep_proc_new(W.node, NULL, exit_on_exit, NULL, &p), 0);
+  for (int i = 0; i < 3; i++) {
+    ep_term rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
+    ck_assert_int_eq(ep_link(p, rp), 0);
+  }
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
+  exits_seen = 0;
+  kill(W.target_pid, SIGKILL);
+  ck_assert_int_eq(ep_node_run_until(W.node, one_exit, NULL, 10000), 0);
+  /* The first noconnection ended it: the other two are not delivered to a
+   * process that is gone (ASan would see a use after free). */
+  ck_assert_int_eq(exits_seen, 1);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node");
   TCase *tc = tcase_create("real erl");
@@ -442,6 +472,7 @@ int main(void) {
   tcase_add_test(tc, links_and_monitors_both_ways);
   tcase_add_test(tc, send_to_names_and_pids);
   tcase_add_test(tc, cast_runs_remotely);
+  tcase_add_test(tc, process_may_end_itself_when_its_links_go);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
