@@ -89,6 +89,10 @@ static double results[NMEAS][NCONT][MAX_ROUNDS];
 /* CPU time of this process per operation (us), for erlpeer and ei: the
  * client's own cost, which the machine's load does not inflate much. */
 static double cpu_results[NMEAS][NCONT][MAX_ROUNDS];
+/* CPU time of the target node per operation (us; /proc, 10 ms ticks, so
+ * rough): what each contender's protocol costs the node it talks to. */
+static double tcpu_results[NMEAS][NCONT][MAX_ROUNDS];
+static pid_t target_pid;
 static double tcp_results[MAX_ROUNDS];
 
 static ep_testenv *env;
@@ -104,6 +108,23 @@ static double cpu_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* utime + stime of a process (all its threads), in seconds. */
+static double proc_cpu_s(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  unsigned long ut = 0, st = 0;
+  /* After ") ": state ppid pgrp session tty tpgid flags minflt cminflt
+   * majflt cmajflt utime stime (fields 3..15). */
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return 0;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static _Noreturn void fail(const char *what, const char *detail) {
@@ -625,16 +646,18 @@ static void report(void) {
   int ncpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
   printf("\nbench_node: median of %d rounds, %d CPU(s) allowed\n\n", rounds, ncpu);
   printf("| measurement | erlpeer | ei | Erlang origin |\n|---|---:|---:|---:|\n");
-  char b[3][32];
+  char b[6][32];
   for (int m = 0; m < NMEAS; m++)
     printf("| %s | %s | %s | %s |\n", label[m], fmt(med[m][C_EP], b[0], 32), fmt(med[m][C_EI], b[1], 32),
            fmt(med[m][C_ERL], b[2], 32));
   printf("| raw loopback TCP, MB/s (ceiling) | %s | | |\n\n", fmt(tcp, b[0], 32));
-  printf("CPU time of this process per operation, us (the client's own cost):\n\n");
-  printf("| measurement | erlpeer | ei |\n|---|---:|---:|\n");
+  printf("CPU time per operation, us: this process (client) and the target node:\n\n");
+  printf("| measurement | erlpeer | ei | target: erlpeer | target: ei | target: Erlang origin |\n"
+         "|---|---:|---:|---:|---:|---:|\n");
   for (int m = 0; m < NMEAS; m++)
-    printf("| %s | %s | %s |\n", meas_key[m], fmt(median(cpu_results[m][C_EP], rounds), b[0], 32),
-           fmt(median(cpu_results[m][C_EI], rounds), b[1], 32));
+    printf("| %s | %s | %s | %s | %s | %s |\n", meas_key[m], fmt(median(cpu_results[m][C_EP], rounds), b[0], 32),
+           fmt(median(cpu_results[m][C_EI], rounds), b[1], 32), fmt(median(tcpu_results[m][C_EP], rounds), b[2], 32),
+           fmt(median(tcpu_results[m][C_EI], rounds), b[3], 32), fmt(median(tcpu_results[m][C_ERL], rounds), b[4], 32));
   printf("\n");
   double ei_best = med[M_PIPE64][C_EI] > med[M_PIPE256][C_EI] ? med[M_PIPE64][C_EI] : med[M_PIPE256][C_EI];
   struct {
@@ -660,7 +683,10 @@ static void report(void) {
     }
   printf("RESULT tcp tcp %.6g\n", tcp);
   for (int m = 0; m < NMEAS; m++)
-    for (int c = 0; c < C_ERL; c++) printf("CPU %s %s %.4g\n", meas_key[m], cont_key[c], median(cpu_results[m][c], rounds));
+    for (int c = 0; c < NCONT; c++) {
+      if (c != C_ERL) printf("CPU %s %s %.4g\n", meas_key[m], cont_key[c], median(cpu_results[m][c], rounds));
+      printf("TCPU %s %s %.4g\n", meas_key[m], cont_key[c], median(tcpu_results[m][c], rounds));
+    }
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     printf("TARGET %zu %.3f %s\n", i, t[i].ratio, t[i].ratio >= t[i].need ? "met" : "missed");
   fflush(stdout);
@@ -692,7 +718,8 @@ int main(int argc, char **argv) {
   char maxs[16];
   snprintf(maxs, sizeof maxs, "%d", WATCHDOG_S + 60);
   const char *extra[] = {"-pa", home, "-s", "bench_node_erl", "start", maxs, NULL};
-  if (ep_testenv_start_erl(env, "target", extra, tnode, sizeof tnode) < 0) fail("cannot start the target node", NULL);
+  if ((target_pid = ep_testenv_start_erl(env, "target", extra, tnode, sizeof tnode)) < 0)
+    fail("cannot start the target node", NULL);
   if (ep_testenv_start_erl(env, "origin", extra, onode, sizeof onode) < 0) fail("cannot start the origin node", NULL);
   target = tnode;
   origin = onode;
@@ -738,9 +765,10 @@ int main(int argc, char **argv) {
       for (int k = 0; k < NCONT; k++) {
         int c = (k + r + m) % NCONT; /* rotate who goes first */
         if ((only_meas && strcmp(only_meas, meas_key[m])) || (only_cont && strcmp(only_cont, cont_key[c]))) continue;
-        double c0 = cpu_s();
+        double c0 = cpu_s(), t0c = proc_cpu_s(target_pid);
         results[m][c][r] = measure(c, m);
         cpu_results[m][c][r] = (cpu_s() - c0) / (double)meas_ops[m] * 1e6;
+        tcpu_results[m][c][r] = (proc_cpu_s(target_pid) - t0c) / (double)meas_ops[m] * 1e6;
       }
     if (!only_meas && !only_cont) tcp_results[r] = tcp_run();
     fprintf(stderr, "bench_node: round %d/%d done (%.1f s)\n", r + 1, rounds, now_s() - t0);
