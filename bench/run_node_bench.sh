@@ -54,6 +54,7 @@ function load(file, tag,   line, f) {
     split(line, f, " ")
     if (f[1] == "RESULT") val[tag, f[2], f[3]] = f[4]
     else if (f[1] == "CPU") cpu[tag, f[2], f[3]] = f[4]
+    else if (f[1] == "TCPU") tcpu[tag, f[2], f[3]] = f[4]
     else if (f[1] == "TARGET") { tgt[tag, f[2]] = f[3]; met[tag, f[2]] = f[4] }
   }
   close(file)
@@ -80,12 +81,31 @@ BEGIN {
   }
   print "| raw loopback TCP, MB/s (ceiling) | " fmt(val["a", "tcp", "tcp"]) " | | | " fmt(val["p", "tcp", "tcp"]) " | | |"
   print ""
-  print "CPU time of the bench process per operation, us (the client side'"'"'s own cost):"
+  print "Experiment: the same ep_node calling through rex (one reply message per call) instead of a spawn request:"
   print ""
-  print "| measurement | erlpeer | ei | erlpeer, pinned | ei, pinned |"
-  print "|---|---:|---:|---:|---:|"
-  for (i = 1; i <= n; i++)
-    print "| " ms[i] " | " fmt(cpu["a", ms[i], "erlpeer"]) " | " fmt(cpu["a", ms[i], "ei"]) " | " fmt(cpu["p", ms[i], "erlpeer"]) " | " fmt(cpu["p", ms[i], "ei"]) " |"
+  print "| measurement | erlpeer (erpc) | erlpeer-rex | ei | erlpeer (erpc), pinned | erlpeer-rex, pinned | ei, pinned |"
+  print "|---|---:|---:|---:|---:|---:|---:|"
+  for (i = 1; i <= 3; i++) {
+    row = "| " lab[i]
+    for (t = 1; t <= 2; t++) {
+      tg = (t == 1 ? "a" : "p")
+      row = row " | " fmt(val[tg, ms[i], "erlpeer"]) " | " fmt(val[tg, ms[i], "erlpeer-rex"]) " | " fmt(val[tg, ms[i], "ei"])
+    }
+    print row " |"
+  }
+  print ""
+  print "CPU time per operation, us: the bench process (client side) and the target node (from /proc, 10 ms ticks: rough):"
+  print ""
+  print "| measurement | client: erlpeer | client: ei | target: erlpeer | target: ei | target: Erlang origin | client: erlpeer, pinned | client: ei, pinned | target: erlpeer, pinned | target: ei, pinned | target: Erlang origin, pinned |"
+  print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for (i = 1; i <= n; i++) {
+    row = "| " ms[i]
+    for (t = 1; t <= 2; t++) {
+      tg = (t == 1 ? "a" : "p")
+      row = row " | " fmt(cpu[tg, ms[i], "erlpeer"]) " | " fmt(cpu[tg, ms[i], "ei"]) " | " fmt(tcpu[tg, ms[i], "erlpeer"]) " | " fmt(tcpu[tg, ms[i], "ei"]) " | " fmt(tcpu[tg, ms[i], "erlang"])
+    }
+    print row " |"
+  }
   print ""
   split("sequential latency <= ei_rpc (ei / erlpeer)|sequential latency <= erpc:call (Erlang / erlpeer)|pipelined, 64 in flight, >= 1.5x erpc:send_request|pipelined, 64 in flight, >= 1.3x ei'"'"'s best (ei_rpc_to/ei_rpc_from, 64 or 256)|{msg, I} messages >= ei_reg_send|1 MiB messages >= ei_reg_send", tl, "|")
   print "| target | as is | pinned |"
