@@ -376,7 +376,12 @@ static double epb_big(long n, ep_term bin) {
   for (long i = 0; i < n; i++) {
     int st = ep_send_named(node, me, target, "sink", bin);
     if (st) fail("erlpeer send", ep_strerror(st));
-    uv_run(loop, UV_RUN_NOWAIT);
+    /* A write is in flight after every send, so this returns once the
+     * loop has handled one event (a write finished): at most two messages
+     * wait in the node's buffers, as with ei's blocking writes. Without
+     * it the whole run piles up in the output buffer (ep_send has no
+     * backpressure), and faulting in that memory costs more than the copy. */
+    uv_run(loop, UV_RUN_ONCE);
   }
   epb_wait_sink(n);
   double el = now_s() - t0;
