@@ -32,15 +32,23 @@ sweep() {
     fi
   done
 }
+child=
 trap 'sweep; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+# The bench runs in the background so that a signal is acted on at once: it
+# is passed on (the bench kills what it started), then the EXIT trap sweeps.
+trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; exit 130' INT TERM
 
 run() { # label, command...
   local label=$1; shift
   echo "== $label: $* (load average: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  local t0=$SECONDS
-  "$@" "$rounds" >"$tmp/$label.out" 2>"$tmp/$label.err" || {
-    cat "$tmp/$label.err" >&2; echo "run_node_bench.sh: the $label run failed" >&2; exit 1; }
+  local t0=$SECONDS st=0
+  "$@" "$rounds" >"$tmp/$label.out" 2>"$tmp/$label.err" &
+  child=$!
+  wait "$child" || st=$?
+  child=
+  if ((st != 0)); then
+    cat "$tmp/$label.err" >&2; echo "run_node_bench.sh: the $label run failed ($st)" >&2; exit 1
+  fi
   echo "   done in $((SECONDS - t0)) s (load average: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 }
 
