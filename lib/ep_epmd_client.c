@@ -458,7 +458,7 @@ int ep_epmd_port_please(uv_loop_t *loop, const ep_epmd_client_opts *opts, const 
                         void *ud, ep_epmd_req **req) {
   if (!loop || !cb) return EP_EINVAL;
   if (!valid_client_name(name)) return EP_EBADNAME;
-  ep_epmd_req *r;
+  ep_epmd_req *r = NULL;
   int rc = start(loop, opts, K_PORT, name, &r, enc_port, name);
   if (rc) return rc;
   r->port_cb = cb;
@@ -469,7 +469,7 @@ int ep_epmd_port_please(uv_loop_t *loop, const ep_epmd_client_opts *opts, const 
 
 int ep_epmd_names(uv_loop_t *loop, const ep_epmd_client_opts *opts, ep_epmd_names_cb cb, void *ud, ep_epmd_req **req) {
   if (!loop || !cb) return EP_EINVAL;
-  ep_epmd_req *r;
+  ep_epmd_req *r = NULL;
   int rc = start(loop, opts, K_NAMES, NULL, &r, enc_names, NULL);
   if (rc) return rc;
   r->names_cb = cb;
@@ -499,7 +499,7 @@ int ep_epmd_register(uv_loop_t *loop, const ep_epmd_register_opts *o, ep_epmd_re
   n.name_len = strlen(o->name);
   n.extra = o->extra;
   n.extra_len = o->extra_len;
-  ep_epmd_req *r;
+  ep_epmd_req *r = NULL;
   int rc = start(loop, &o->client, K_REG, o->name, &r, enc_alive, &n);
   if (rc) return rc;
   r->reg_cb = cb;

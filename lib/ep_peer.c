@@ -1264,8 +1264,22 @@ static void sync_start_cb(ep_peer *p, int err, void *ud) {
   w->err = err;
 }
 
+/* libuv runs due timers before it polls: a callback fired from a 0 ms
+ * timer would set the flag and still leave uv_run blocked in poll while
+ * other handles (the hidden node's) keep the loop alive. A prepare handle
+ * runs just before the poll and stops the loop once the flag is set. */
+static void run_prepare_cb(uv_prepare_t *h) {
+  if (*(int *)h->data) uv_stop(h->loop);
+}
+
 static void run_until(ep_ctl *c, int *flag) {
+  uv_prepare_t pr;
+  uv_prepare_init(c->loop, &pr);
+  pr.data = flag;
+  uv_prepare_start(&pr, run_prepare_cb);
   while (!*flag) uv_run(c->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&pr, NULL);
+  uv_run(c->loop, UV_RUN_NOWAIT); /* the close completes before pr goes */
 }
 
 /* Runs the private loop until the peer's memory is released. */

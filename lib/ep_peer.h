@@ -246,9 +246,10 @@ const char *ep_peer_down_reason(const ep_peer *p);
 /* The peer's node name ("nonode@nohost" when not distributed), NULL before
  * it booted. */
 const char *ep_peer_node(const ep_peer *p);
-/* Exit status of the process we started (standard_io or detached = false):
- * 0..255, 128+signal when killed, -1 while running or unknown (a detached
- * peer's launcher exits at once). */
+/* Exit status of the process we started (dist peers, standard_io, and TCP
+ * with detached = false: the emulator is our child): 0..255, 128+signal
+ * when killed, -1 while running or unknown (a detached TCP peer's launcher
+ * exits at once). */
 int ep_peer_exit_status(const ep_peer *p);
 /* OS pid of the peer's emulator when known (checked to be the process we
  * started), else 0. */

@@ -136,7 +136,7 @@ static ep_term err_reason(ep_arena *a, ep_peer *p, int err) {
     case EP_ENOCONNECT:
       return ep_atom("accept_timeout");
     case EP_ENEEDNODE:
-      return ep_atom("dist_not_available");
+      return ep_atom("no_node"); /* only a controller on a caller's loop */
     default: {
       const char *n = ep_err_name(err);
       return EP_TUPLE(a, ep_atom("error"), ep_atom_copy(a, n, strlen(n)));
