@@ -12,7 +12,14 @@
  * We never send PUBLISHED (we are hidden), never the atom cache flags (see
  * docs/distribution.md), by default not FRAGMENTS (below), and nothing we
  * do not implement (OTP 29's ALTACT_SIG and NATIVE_RECORDS).
- * Values checked against kernel-8.5.3/include/dist.hrl (OTP 25.2.3).
+ * Values checked against kernel-8.5.3/include/dist.hrl (OTP 25.2.3) and the
+ * dist.hrl of OTP 27.3.4.1 and 29.1.2 (same values; 29 adds the last two).
+ * tests/integration/test_interop.c (flags_every_release_accepts) checks
+ * this set against each release's own erts_internal:get_dflags(): all it
+ * makes mandatory is in EP_DFLAGS_OURS, and nothing negotiated falls outside
+ * it (OTP 29 offers ALTACT_SIG and NATIVE_RECORDS; they are never taken).
+ * The "1 bsl 36" the protocol document gives MANDATORY_25_DIGEST is
+ * DFLAG_LOCAL_EXT, internal to the BEAM and never on the wire.
  */
 #ifndef EP_DFLAGS_H
 #define EP_DFLAGS_H

@@ -149,7 +149,7 @@ static int read_cookie(uint8_t *out, size_t cap, size_t *len) {
   return 0;
 }
 
-static int local_host(bool longnames, char *out, size_t cap) {
+static int local_host(bool longnames, bool ipv6, char *out, size_t cap) {
   size_t sz = cap;
   if (uv_os_gethostname(out, &sz) != 0) return EP_ESYS;
   if (!longnames) {
@@ -162,9 +162,28 @@ static int local_host(bool longnames, char *out, size_t cap) {
    * canonical name, as inet_db does. */
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_flags = AI_CANONNAME;
-  if (getaddrinfo(out, NULL, &hints, &res) == 0 && res && res->ai_canonname && strchr(res->ai_canonname, '.'))
+  hints.ai_family = ipv6 ? AF_INET6 : AF_INET;
+  int gr = getaddrinfo(out, NULL, &hints, &res);
+  if (gr == 0 && res && res->ai_canonname && strchr(res->ai_canonname, '.')) {
     snprintf(out, cap, "%s", res->ai_canonname);
+    freeaddrinfo(res);
+    return 0;
+  }
+  /* No domain (common in containers and CI, where erl -name without a host
+   * fails with "Can't set long node name"): a BEAM with long names refuses
+   * to dial a dotless host ("System running to use fully qualified
+   * hostnames"), so take the host's own address, as `-name x@IP` does, and
+   * failing that the loopback address of the family: peers on this machine
+   * can still reach us. */
+  char ip[64] = {0};
+  if (gr == 0 && res) {
+    if (res->ai_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
+    else
+      uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
+  }
   if (res) freeaddrinfo(res);
+  snprintf(out, cap, "%s", ip[0] ? ip : ipv6 ? "::1" : "127.0.0.1");
   return 0;
 }
 
@@ -737,6 +756,13 @@ bool ep_node_is_connected(const ep_node *n, const char *peer) {
   return c && c->state == EP__C_UP;
 }
 
+size_t ep_node_queued(const ep_node *n, const char *peer) {
+  char full[EP__NODE_NAME_MAX];
+  if (ep__full_name((ep_node *)n, peer, full, sizeof full)) return 0;
+  ep__conn *c = ep__conn_find((ep_node *)n, full);
+  return c ? c->out.len + (c->writing ? c->wbuf.len : 0) : 0;
+}
+
 int ep_node_disconnect(ep_node *n, const char *peer) {
   char full[EP__NODE_NAME_MAX];
   if (ep__full_name(n, peer, full, sizeof full)) return EP_EBADNAME;
@@ -841,6 +867,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
     if (o->cookie) {
       n->cookie_len = strlen(o->cookie);
       memcpy(n->cookie, o->cookie, n->cookie_len);
+      n->cookie_explicit = true;
     } else {
       r = read_cookie(n->cookie, sizeof n->cookie, &n->cookie_len);
     }
@@ -852,7 +879,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
       snprintf(host, sizeof host, "%s", at + 1);
       snprintf(name, sizeof name, "%s", o->name);
     } else {
-      r = local_host(o->longnames, host, sizeof host);
+      r = local_host(o->longnames, o->ipv6, host, sizeof host);
       if (o->name) snprintf(name, sizeof name, "%s@%s", o->name, host);
       else snprintf(name, sizeof name, "erlpeer-%ld@%s", (long)getpid(), host);
     }

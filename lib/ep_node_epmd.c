@@ -91,6 +91,10 @@ int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name,
   struct addrinfo hints = {0};
   hints.ai_family = n->ipv6 ? AF_INET6 : AF_INET;
   hints.ai_socktype = SOCK_STREAM;
+  /* IPv6: a host known only by an IPv4 address (a short host name in
+   * /etc/hosts) is dialled as ::ffff:a.b.c.d, which a dual-stack inet6_tcp
+   * listener accepts, as OTP's inet6_tcp does. */
+  if (n->ipv6) hints.ai_flags = AI_V4MAPPED;
   if (uv_getaddrinfo(n->loop, &l->gai, on_resolved, host, NULL, &hints) != 0) {
     free(l);
     return EP_ENOHOST;

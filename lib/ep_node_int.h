@@ -97,8 +97,13 @@ struct ep_node {
   char *name; /* name@host */
   char *host;
   bool longnames, ipv6;
+  /* Started by a blocking controller on its own (ep__ctl_need_node), not by
+   * the user: the controller may restart it in the naming mode (short/long,
+   * IPv4/IPv6) its first dist peer needs. */
+  bool ctl_default;
   uint8_t cookie[256];
   size_t cookie_len;
+  bool cookie_explicit; /* given in the options, not read from ~/.erlang.cookie */
   uint32_t creation;
   unsigned ticktime;
   int epmd_port;

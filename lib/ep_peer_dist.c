@@ -16,8 +16,11 @@
  * Calls are RPCs over the node (erpc); their results are handed to the core
  * as {reply, Seq, Class, Result} frames, so timeouts, states and the
  * blocking API are the same code for every connection. */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +42,7 @@ typedef struct ep__dist {
   ep_proc *gl;     /* the group leader we hand out */
   ep__dcall *calls;
   bool connected;
+  char home[256]; /* the private HOME holding the cookie, when we made one */
 } ep__dist;
 
 static ep__dist *D(ep_peer *p) { return p->conn_state; }
@@ -80,6 +84,11 @@ static void on_node_started(ep_node *n, int status, void *ud) {
   s->status = status;
 }
 
+static void on_failed_node_closed(ep_node *n, void *ud) {
+  (void)n;
+  *(bool *)ud = true;
+}
+
 int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
   if (!c || !c->private_loop) return EP_EINVAL;
   if (c->node) return EP_ESTATE;
@@ -89,8 +98,11 @@ int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
   if (r) return r;
   while (!s.done) uv_run(c->loop, UV_RUN_ONCE);
   if (s.status) {
-    ep_node_close(n, NULL, NULL);
-    uv_run(c->loop, UV_RUN_DEFAULT);
+    /* Run until this node is gone, not until the loop is empty: peers of
+     * the other connections may have handles on it. */
+    bool closed = false;
+    ep_node_close(n, on_failed_node_closed, &closed);
+    while (!closed) uv_run(c->loop, UV_RUN_ONCE);
     return s.status;
   }
   c->node = n;
@@ -121,6 +133,68 @@ int ep__ctl_need_node(ep_ctl *c) {
   if (!o) return EP_ENOMEM;
   int r = ep_ctl_start_node(c, o);
   ep_node_opts_free(o);
+  if (!r) c->node->ctl_default = true;
+  return r;
+}
+
+static void on_retry_timer(uv_timer_t *t) { *(bool *)t->data = true; }
+
+/* The peer's distribution family: IPv6 when its args say -proto_dist
+ * inet6_tcp (or inet6_tls). */
+static bool peer_ipv6(const ep_peer *p) {
+  for (size_t i = 0; i + 1 < p->o.args.n; i++)
+    if (!strcmp(p->o.args.v[i], "-proto_dist") && !strncmp(p->o.args.v[i + 1], "inet6_", 6)) return true;
+  return false;
+}
+
+/* A BEAM with long names refuses to dial a short-name origin ("System
+ * running to use fully qualified hostnames") and the reverse, and an
+ * inet6_tcp peer cannot reach a node listening on IPv4 only: the peer would
+ * only time out at wait_boot. So the origin node must be in the peer's
+ * naming mode. A node the controller started on its own (ep__ctl_need_node)
+ * and no other dist peer uses is restarted in that mode; a node the user
+ * gave (ep_ctl_start_node, ep_ctl_set_node) in the other mode is an error
+ * (EP_EBADNAME), before anything is spawned. */
+static int match_naming_mode(ep_peer *p) {
+  ep_ctl *c = p->ctl;
+  ep_node *n = c->node;
+  bool v6 = peer_ipv6(p);
+  if (n->longnames == p->o.longnames && (n->ipv6 || !v6)) return 0;
+  bool in_use = false;
+  for (ep_peer *q = c->peers; q; q = q->next_in_ctl)
+    if (q != p && q->vt == &ep__peer_dist_vt && q->conn_state) in_use = true;
+  if (!n->ctl_default || !c->own_node || in_use) {
+    /* ep_ctl_last_start_reason says which side is which */
+    snprintf(c->last_reason, sizeof c->last_reason, "peer wants %s names%s, the controller's node %.60s has %s names%s",
+             p->o.longnames ? "long" : "short", v6 ? " over IPv6" : "", n->name, n->longnames ? "long" : "short",
+             n->ipv6 ? " over IPv6" : "");
+    return EP_EBADNAME;
+  }
+  ep__ctl_release_node(c);
+  ep_node_opts *o = ep_node_opts_new();
+  if (!o) return EP_ENOMEM;
+  ep_node_opts_set_longnames(o, p->o.longnames);
+  ep_node_opts_set_ipv6(o, v6);
+  /* Same default name: EPMD drops the old registration when it sees that
+   * connection close, which may come a moment after ours. */
+  int r = EP_ENAMETAKEN;
+  for (int tries = 0; tries < 40 && r == EP_ENAMETAKEN; tries++) {
+    if (tries) {
+      /* other peers' handles live on this loop: run it until our timer
+       * fired, not until it is empty */
+      bool fired = false;
+      uv_timer_t t;
+      uv_timer_init(c->loop, &t);
+      t.data = &fired;
+      uv_timer_start(&t, on_retry_timer, 25, 0);
+      while (!fired) uv_run(c->loop, UV_RUN_ONCE);
+      uv_close((uv_handle_t *)&t, NULL);
+      uv_run(c->loop, UV_RUN_NOWAIT);
+    }
+    r = ep_ctl_start_node(c, o);
+  }
+  ep_node_opts_free(o);
+  if (!r) c->node->ctl_default = true;
   return r;
 }
 
@@ -177,8 +251,46 @@ static void gl_cb(ep_proc *self, const ep_msg *m, void *ud) {
 
 /* --- the vtable ------------------------------------------------------------------------ */
 
+/* The controller's cookie was given explicitly: the peer must have it
+ * before it dials us, and never on a command line. erl reads
+ * $HOME/.erlang.cookie first, so the peer gets a private HOME (mode 0700)
+ * holding only that file (mode 0400), removed when the connection closes.
+ * Not when the user set HOME for the peer, or runs it through an exec
+ * wrapper (another host or container reads its own cookie). */
+static int private_home(ep_peer *p, ep__dist *d, ep_node *n) {
+  if (!n->cookie_explicit || p->o.prog) return 0;
+  for (size_t i = 0; i < p->o.env.n; i++)
+    if (!strncmp(p->o.env.v[i], "HOME=", 5)) return 0;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(d->home, sizeof d->home, "%s/erlpeer-home.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(d->home)) {
+    d->home[0] = 0;
+    return ep_err_from_errno(errno);
+  }
+  char path[300], env[300];
+  snprintf(path, sizeof path, "%s/.erlang.cookie", d->home);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+  if (fd < 0 || write(fd, n->cookie, n->cookie_len) != (ssize_t)n->cookie_len) {
+    if (fd >= 0) close(fd);
+    return EP_EIO;
+  }
+  close(fd);
+  snprintf(env, sizeof env, "HOME=%s", d->home);
+  return ep__strv_push(&p->o.env, env) ? EP_ENOMEM : 0;
+}
+
+static void remove_home(ep__dist *d) {
+  if (!d->home[0]) return;
+  char path[300];
+  snprintf(path, sizeof path, "%s/.erlang.cookie", d->home);
+  unlink(path);
+  rmdir(d->home);
+  d->home[0] = 0;
+}
+
 static int dist_prepare(ep_peer *p, ep__strv *argv) {
   int r = ep__ctl_need_node(p->ctl);
+  if (!r) r = match_naming_mode(p);
   if (r) return r;
   ep_node *n = p->ctl->node;
   ep__dist *d = calloc(1, sizeof *d);
@@ -186,6 +298,7 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   p->conn_state = d;
   if ((r = ep_proc_new(n, NULL, origin_cb, p, &d->origin)) || (r = ep_proc_new(n, NULL, gl_cb, p, &d->gl)))
     return r;
+  if ((r = private_home(p, d, n))) return r;
   ep_buf b;
   ep_buf_init(&b, NULL);
   r = ep_encode(&b, ep_proc_pid(d->origin));
@@ -335,6 +448,7 @@ static void dist_close(ep_peer *p) {
   if (d->origin) ep_proc_exit(d->origin, ep_atom("normal"));
   if (d->gl) ep_proc_exit(d->gl, ep_atom("normal"));
   if (p->node && p->ctl->node) ep_node_disconnect(p->ctl->node, p->node);
+  remove_home(d);
   free(d);
 }
 

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include <uv.h>
+
 #include "ep_error.h"
 #include "ep_peer.h"
 

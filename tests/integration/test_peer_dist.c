@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <uv.h>
+
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"

@@ -47,6 +47,11 @@ int ep_testenv_wait_port(int port, int timeout_ms);
 pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const *extra_args,
                            char *node, size_t cap);
 
+/* Same with the whole command line given (argv[0] looked up in PATH, e.g.
+ * erl -name a@127.0.0.1 ...): the node must print "EP_READY <node>\n" once
+ * booted (the caller's -eval does). For long names, IPv6, other releases. */
+pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *node, size_t cap);
+
 /* Kills one process started through the env and reaps it. */
 void ep_testenv_kill(ep_testenv *env, pid_t pid);
 
