@@ -7,11 +7,14 @@
  * timeouts), waits for events, and its testenv kills whatever it started. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -819,6 +822,80 @@ START_TEST(exec_wrappers) {
 }
 END_TEST
 
+/* OTP 27 and 29 peer sides (Debian roots, scripts/otp-roots.sh) through the
+ * exec wrapper `chroot ROOT erl`: they call the origin for {starting, Node}
+ * first, and relay I/O only with -peer_detached. Long names on 127.0.0.1 on
+ * both sides (the root cannot resolve our host name); the private HOME and
+ * its cookie mirrored inside the root (the cookie stays off the command
+ * line). Skipped when the root is missing or we are not root. */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  return remove(path);
+}
+
+START_TEST(newer_otp_peer_side) {
+  static const char *roots[][2] = {{"trixie", "\"27\""}, {"sid", "\"29\""}};
+  const char *base = getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
+  char root[300], erl[400];
+  snprintf(root, sizeof root, "%s/%s", base, roots[_i][0]);
+  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
+  if (access(erl, F_OK) != 0 || geteuid() != 0) {
+    fprintf(stderr, "newer_otp_peer_side: %s unavailable (or not root): skipped\n", root);
+    return;
+  }
+  ep_testenv *env = world();
+  const char *home = ep_testenv_home(env);
+  char root_home[700], src[800], dst[800], cookie[64] = {0};
+  snprintf(root_home, sizeof root_home, "%s%s", root, home);
+  ck_assert_int_eq(mkdir(root_home, 0700), 0);
+  snprintf(src, sizeof src, "%s/.erlang.cookie", home);
+  snprintf(dst, sizeof dst, "%s/.erlang.cookie", root_home);
+  FILE *f = fopen(src, "r");
+  ck_assert_ptr_nonnull(f);
+  size_t n = fread(cookie, 1, sizeof cookie - 1, f);
+  fclose(f);
+  int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0400);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, cookie, n), (ssize_t)n);
+  close(fd);
+
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_node_opts *no = ep_node_opts_new();
+  char cname[64];
+  snprintf(cname, sizeof cname, "ctl%d@127.0.0.1", (int)getpid());
+  ep_node_opts_set_name(no, cname);
+  ep_node_opts_set_longnames(no, true);
+  ck_assert_int_eq(ep_ctl_start_node(c, no), 0);
+  ep_node_opts_free(no);
+  ep_peer_opts *o = dist_opts("newer");
+  ep_peer_opts_set_longnames(o, true);
+  ep_peer_opts_set_host(o, "127.0.0.1");
+  const char *pre[] = {root, "erl", NULL};
+  ep_peer_opts_set_exec(o, "chroot", pre);
+  collected col = COLLECTED_INIT;
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  int st;
+  ck_assert_str_eq(call_text(p, "erlang", "system_info", "[otp_release]", &st), roots[_i][1]);
+  ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
+  ck_assert_str_eq(call_text(p, "io", "format", "[user, \"newer ~w~n\", [ok]]", &st), "ok");
+  ck_assert_str_eq(call_text(p, "io", "format", "[\"via gl~n\"]", &st), "ok");
+  double end = now_ms() + 5000;
+  while (!(out_has(&col, "newer ok\n") && out_has(&col, "via gl\n")) && now_ms() < end) ep_ctl_poll(c, 20);
+  ck_assert_msg(out_has(&col, "newer ok\n") && out_has(&col, "via gl\n"), "output: %.*s", (int)col.out.len,
+                (char *)col.out.data);
+  long pid = ep_peer_os_pid(p);
+  ck_assert_int_gt(pid, 0); /* chroot execs erl: still our child, token checked */
+  stop_and_free(p);
+  ck_assert(wait_pid_gone(pid, 0));
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+  nftw(root_home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 /* --- the controller killed ----------------------------------------------------------------- */
 
 static void k_started(ep_peer *p, int err, void *ud) {
@@ -1010,6 +1087,7 @@ int main(void) {
   ADD(tc, host_localhost);
   ADD(tc, longnames);
   ADD(tc, exec_wrappers);
+  ADD_LOOP(tc, newer_otp_peer_side, 0, 2);
   ADD(tc, controller_sigkill_8_peers);
   ADD(tc, controller_freed);
   ADD_LOOP(tc, concurrent_peers_caller_loop, 0, 2);
