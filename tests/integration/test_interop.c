@@ -48,8 +48,16 @@ static ep_testenv *env;
 static char bindir[700];
 static ep_arena *A;
 
+static void world_down(void);
+/* The roots this world mirrored its HOME into (ROOT, or every root for the
+ * mixed test). */
+static const char *mirrored[4];
+static size_t nmirrored;
+
+
 static void world_up(void) {
   env = ep_testenv_new();
+  if (ROOT[0]) mirrored[nmirrored++] = ROOT;
   ck_assert_int_eq(ep_otproot_enter(env, ROOT, bindir, sizeof bindir), 0);
   ep_otproot_use_path(bindir);
   ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
@@ -60,10 +68,13 @@ static void world_down(void) {
   ep_arena_free(A);
   A = NULL;
   if (env) {
-    ep_otproot_leave(env, ROOT);
-    ep_testenv_free(env);
+    char home[300];
+    snprintf(home, sizeof home, "%s", ep_testenv_home(env));
+    ep_testenv_free(env); /* kills every process first */
+    env = NULL;
+    for (size_t i = 0; i < nmirrored; i++) ep_otproot_leave(mirrored[i], home);
   }
-  env = NULL;
+  nmirrored = 0;
 }
 
 static ep_term parse(const char *text) {
@@ -585,6 +596,7 @@ END_TEST
 START_TEST(peer_boot_failure) {
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = peer_opts(_i, "bootfail", ROOT);
+  ep_peer_opts_set_env(o, "ERL_CRASH_DUMP_SECONDS", "0"); /* no 300 KB dump per failure */
   if (_i != 2) ep_peer_opts_set_detached(o, false);
   ep_peer_opts_add_arg(o, "-boot");
   ep_peer_opts_add_arg(o, "/nonexistent/boot");
@@ -599,6 +611,7 @@ START_TEST(peer_boot_failure) {
     /* detached, its launcher exits 0 at once and the emulator dies alone:
      * only wait_boot tells (and the start ends then, not later) */
     o = peer_opts(_i, "bootfail2", ROOT);
+    ep_peer_opts_set_env(o, "ERL_CRASH_DUMP_SECONDS", "0");
     ep_peer_opts_set_wait_boot(o, 2000);
     ep_peer_opts_add_arg(o, "-boot");
     ep_peer_opts_add_arg(o, "/nonexistent/boot");
@@ -797,7 +810,10 @@ START_TEST(one_controller_every_release) {
   world_up();
   char dirs[EP_OTP_NRELEASES][700];
   for (size_t i = 0; i < EP_OTP_NRELEASES; i++)
-    if (have[i]) ck_assert_int_eq(ep_otproot_enter(env, roots[i], dirs[i], sizeof dirs[i]), 0);
+    if (have[i] && roots[i][0]) {
+      mirrored[nmirrored++] = roots[i];
+      ck_assert_int_eq(ep_otproot_enter(env, roots[i], dirs[i], sizeof dirs[i]), 0);
+    }
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer *peers[EP_OTP_NRELEASES * 3] = {0};
   output outs[EP_OTP_NRELEASES * 3];
@@ -864,8 +880,6 @@ START_TEST(one_controller_every_release) {
     ck_assert_msg(wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
     ep_buf_free(&outs[k].out);
   }
-  for (size_t i = 0; i < EP_OTP_NRELEASES; i++)
-    if (have[i]) ep_otproot_leave(env, roots[i]);
   world_down();
 }
 END_TEST
@@ -910,9 +924,33 @@ static int run_release(const ep_otp_release *r, const char *root) {
   return failed;
 }
 
+/* Check ends a failing test's process at once (_exit), skipping its
+ * teardown: its HOME, and the mirror of it in a root, would outlive it. So
+ * every test's HOME is made under one scope folder of this run (TMPDIR, read
+ * by ep_testenv_new) that main removes, on the host and in every root, once
+ * the suites are done - whatever happened in them. (Processes a failed test
+ * left are killed by the sweep that ctest runs after the suite.) */
+static char scope[512];
+
+static void scope_remove(void) {
+  for (size_t i = 0; i < EP_OTP_NRELEASES; i++) {
+    char p[1200];
+    if (!roots[i][0] || (size_t)snprintf(p, sizeof p, "%s%s", roots[i], scope) >= sizeof p) continue;
+    nftw(p, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
+  }
+  nftw(scope, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void) {
   /* EP_INTEROP_ONLY=27 runs one release (and mixed), for a quick look. */
   const char *only = getenv("EP_INTEROP_ONLY");
+  const char *tmp = getenv("TMPDIR");
+  snprintf(scope, sizeof scope, "%s/epinterop.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(scope)) {
+    perror("interop: mkdtemp");
+    return 1;
+  }
+  setenv("TMPDIR", scope, 1);
   int failed = 0;
   size_t navail = 0;
   for (size_t i = 0; i < EP_OTP_NRELEASES; i++) {
@@ -940,6 +978,7 @@ int main(void) {
   } else {
     printf("interop: SKIPPED one controller with every release: only %zu release available\n", navail);
   }
+  scope_remove();
   fflush(stdout);
   return failed ? 1 : 0;
 }
