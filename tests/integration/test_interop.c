@@ -658,6 +658,12 @@ START_TEST(hidden_node_long_names) {
   /* an explicit long name */
   N = start_node("ctl2@127.0.0.1", true, false, 0);
   hidden_node_checks(target);
+  ep_node_free(N);
+  /* a short-name hidden node may still dial it (the BEAM checks the naming
+   * mode only of the nodes it dials itself), as erl_interface can */
+  N = start_node("ctl3", false, false, 0);
+  ck_assert_int_eq(ep_node_ping_sync(N, target, 10000), 0);
+  ck_assert(ep_atom_eq(call_ok(target, "erlang", "node", ep_nil()), target));
 }
 END_TEST
 
