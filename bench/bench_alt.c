@@ -7,19 +7,21 @@
  * Sequential: one call at a time, erlang:abs(-1), mean round trip in us.
  * Pipelined: WINDOW calls outstanding (the C side keeps the window full from
  * the loop; the Erlang side runs WINDOW processes calling the same peer),
- * calls per second. Each figure is the best of 3 repetitions (the
- * machine is shared). Both sides start their peer the same way (plain `erl`,
+ * calls per second. Each figure is the best of ROUNDS x REPS repetitions,
+ * C and Erlang taking turns (the machine is shared). Both sides start their peer the same way (plain `erl`,
  * not distributed) and warm up with 200 calls first. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
 #include "ep_error.h"
 #include "ep_peer.h"
 
-#define REPS 3
+#define REPS 2   /* repetitions inside one peer */
+#define ROUNDS 3 /* C and Erlang take turns this many times */
 
 static double now_us(void) {
   struct timespec ts;
@@ -55,6 +57,16 @@ static void issue(run *r) {
   }
 }
 
+static double cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* controller CPU per pipelined call (this process only, not the peer) */
+static double g_cpu_per_call[2] = {1e30, 1e30};
+static int g_kind;
+
 static double drive(uv_loop_t *loop, ep_peer *p, ep_arena *a, long total, long window) {
   run r = {p, a, EP_LIST(a, ep_int(-1)), 0, 0, total, window, 0};
   double t0 = now_us();
@@ -86,7 +98,10 @@ static void c_side(const char *kind, long nseq, long npipe, long window, double 
   *tput = 0;
   for (int i = 0; i < REPS; i++) {
     double l = drive(loop, p, a, nseq, 1) / (double)nseq;
+    double c0 = cpu_us();
     double t = npipe / (drive(loop, p, a, npipe, window) / 1e6);
+    double cpc = (cpu_us() - c0) / npipe;
+    if (cpc < g_cpu_per_call[g_kind]) g_cpu_per_call[g_kind] = cpc;
     if (l < *lat) *lat = l;
     if (t > *tput) *tput = t;
   }
@@ -146,11 +161,30 @@ int main(int argc, char **argv) {
   long npipe = argc > 2 ? atol(argv[2]) : 20000;
   long window = argc > 3 ? atol(argv[3]) : 64;
   const char *kinds[2] = {"standard_io", "tcp"};
-  double clat[2], ctput[2], elat[2] = {0, 0}, etput[2] = {0, 0};
-  for (int k = 0; k < 2; k++) c_side(kinds[k], nseq, npipe, window, &clat[k], &ctput[k]);
-  int erl_ok = erl_side(nseq, npipe, window, elat, etput) == 0;
-  printf("bench_alt: %ld sequential calls, %ld pipelined (window %ld), erlang:abs(-1)\n", nseq, npipe,
-         window);
+  double clat[2] = {1e30, 1e30}, ctput[2] = {0, 0}, elat[2] = {1e30, 1e30}, etput[2] = {0, 0};
+  int erl_ok = 1;
+  /* C and Erlang take turns, so a burst of load from elsewhere on a shared
+   * machine hits both; each figure is the best seen */
+  for (int round = 0; round < ROUNDS; round++) {
+    for (int k = 0; k < 2; k++) {
+      double l, t;
+      g_kind = k;
+      c_side(kinds[k], nseq, npipe, window, &l, &t);
+      if (l < clat[k]) clat[k] = l;
+      if (t > ctput[k]) ctput[k] = t;
+    }
+    double el[2], et[2];
+    if (erl_side(nseq, npipe, window, el, et) != 0) {
+      erl_ok = 0;
+      continue;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (el[k] < elat[k]) elat[k] = el[k];
+      if (et[k] > etput[k]) etput[k] = et[k];
+    }
+  }
+  printf("bench_alt: %ld sequential calls, %ld pipelined (window %ld), erlang:abs(-1), best of %d\n",
+         nseq, npipe, window, ROUNDS * REPS);
   printf("%-12s %14s %14s %9s %16s %16s %9s\n", "connection", "C lat (us)", "Erlang lat", "ratio",
          "C calls/s", "Erlang calls/s", "ratio");
   for (int k = 0; k < 2; k++) {
@@ -160,5 +194,8 @@ int main(int argc, char **argv) {
     else
       printf("%-12s %14.1f %14s %9s %16.0f %16s %9s\n", kinds[k], clat[k], "n/a", "", ctput[k], "n/a", "");
   }
+  printf("controller CPU per pipelined call: standard_io %.1f us, tcp %.1f us (the peer's own\n"
+         "CPU is not counted: on a small machine the peer, not the controller, sets the ceiling)\n",
+         g_cpu_per_call[0], g_cpu_per_call[1]);
   return 0;
 }

@@ -49,6 +49,7 @@
  *   80  COMPRESSED      (right after 131) usize:u32 zlib-stream inflating to usize bytes
  */
 #include "ep_etf.h"
+#include "ep_utf8_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -172,37 +173,6 @@ static inline int need(const dctx *c, size_t pos, size_t n) {
   return EP_EINCOMPLETE;
 }
 
-/* Validates UTF-8 and counts code points. Returns the count or -1. */
-static ptrdiff_t utf8_count(const uint8_t *s, size_t n) {
-  size_t i = 0, count = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++, count++;
-      continue;
-    }
-    size_t l;
-    uint32_t v, min;
-    if ((c & 0xE0) == 0xC0) {
-      l = 2, v = c & 0x1Fu, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      l = 3, v = c & 0x0Fu, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      l = 4, v = c & 0x07u, min = 0x10000;
-    } else {
-      return -1;
-    }
-    if (n - i < l) return -1;
-    for (size_t k = 1; k < l; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return -1;
-      v = (v << 6) | (s[i + k] & 0x3Fu);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return -1;
-    i += l, count++;
-  }
-  return (ptrdiff_t)count;
-}
-
 /* Decodes an atom of any of the four atom tags at *pos into a NUL-terminated
  * UTF-8 copy in the arena. Not an atom tag: EP_EATOMTYPE. */
 static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen) {
@@ -246,7 +216,7 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
       return EP_EATOMLEN;
     }
     if (k < n) {
-      ptrdiff_t chars = utf8_count(s + k, n - k);
+      ptrdiff_t chars = ep__utf8_count(s + k, n - k);
       if (chars < 0) {
         c->errpos = p;
         return EP_EUTF8;

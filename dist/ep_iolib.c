@@ -9,32 +9,7 @@
 #include "ep_error.h"
 #include "ep_limits.h"
 #include "ep_text.h"
-
-static int put_utf8(ep_buf *out, int64_t c) {
-  uint8_t b[4];
-  size_t n;
-  if (c < 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return EP_EINVAL;
-  if (c < 0x80) {
-    b[0] = (uint8_t)c;
-    n = 1;
-  } else if (c < 0x800) {
-    b[0] = (uint8_t)(0xC0 | (c >> 6));
-    b[1] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 2;
-  } else if (c < 0x10000) {
-    b[0] = (uint8_t)(0xE0 | (c >> 12));
-    b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-    b[2] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 3;
-  } else {
-    b[0] = (uint8_t)(0xF0 | (c >> 18));
-    b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-    b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-    b[3] = (uint8_t)(0x80 | (c & 0x3F));
-    n = 4;
-  }
-  return ep_buf_append(out, b, n);
-}
+#include "ep_utf8_int.h"
 
 /* Iterative walk over deep chardata: a stack of (list, index) frames. */
 typedef struct frame {
@@ -42,13 +17,25 @@ typedef struct frame {
   size_t i, n;
 } frame;
 
-int ep_iolib_chardata(ep_buf *out, ep_term t) {
+static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
+  if (!latin1) return ep_buf_append(out, p, n);
+  for (size_t i = 0; i < n; i++)
+    if (ep__utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
+  return 0;
+}
+
+static int chardata(ep_buf *out, ep_term t, int latin1);
+
+int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, 0); }
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, 1); }
+
+static int chardata(ep_buf *out, ep_term t, int latin1) {
   size_t start = out->len;
-  if (t.type == EP_T_BINARY) return ep_buf_append(out, t.v.bytes, t.n);
+  if (t.type == EP_T_BINARY) return put_bin(out, t.v.bytes, t.n, latin1);
   if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
-      if (put_utf8(out, t.v.bytes[i])) return EP_ENOMEM;
+      if (ep__utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
     return 0;
   }
   if (!ep_is_list(t)) return EP_EINVAL;
@@ -64,7 +51,7 @@ int ep_iolib_chardata(ep_buf *out, ep_term t) {
       depth--;
       /* an improper tail may only be a binary (iolist rules) */
       if (tail.type == EP_T_BINARY)
-        rc = ep_buf_append(out, tail.v.bytes, tail.n);
+        rc = put_bin(out, tail.v.bytes, tail.n, latin1);
       else if (tail.type != EP_T_NIL)
         rc = EP_EINVAL;
       continue;
@@ -72,13 +59,13 @@ int ep_iolib_chardata(ep_buf *out, ep_term t) {
     ep_term e = ep_list_at(f->list, f->i++);
     switch (e.type) {
       case EP_T_INT:
-        rc = put_utf8(out, e.v.i);
+        rc = ep__utf8_put(out, e.v.i);
         break;
       case EP_T_BINARY:
-        rc = ep_buf_append(out, e.v.bytes, e.n);
+        rc = put_bin(out, e.v.bytes, e.n, latin1);
         break;
       case EP_T_STRING:
-        for (size_t i = 0; i < e.n && !rc; i++) rc = put_utf8(out, e.v.bytes[i]);
+        for (size_t i = 0; i < e.n && !rc; i++) rc = ep__utf8_put(out, e.v.bytes[i]);
         break;
       case EP_T_NIL:
         break;
@@ -111,6 +98,8 @@ int ep_iolib_chardata(ep_buf *out, ep_term t) {
 /* --- the formatter ------------------------------------------------------------- */
 
 typedef struct spec {
+  long col;      /* column of the output where this directive starts (0-based) */
+  int unicode;   /* t modifier */
   int width;     /* -1: none */
   int prec;      /* -1: none */
   int pad;       /* code point */
@@ -150,7 +139,7 @@ static size_t utf8_prefix(const uint8_t *p, size_t n, size_t k) {
 
 static int pad_n(ep_buf *out, int ch, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (put_utf8(out, ch)) return out->err ? out->err : EP_EINVAL;
+    if (ep__utf8_put(out, ch)) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
@@ -289,6 +278,8 @@ static int get_float(ep_term t, double *x) {
   return EP_EINVAL; /* io_lib:format("~f", [1]) is badarg too */
 }
 
+static int pretty(ep_buf *out, ep_term t, long col, long ll, int w_mode, int unicode);
+
 static int one(ep_buf *out, spec *s, args *av) {
   ep_term t;
   ep_buf tmp;
@@ -312,7 +303,7 @@ static int one(ep_buf *out, spec *s, args *av) {
         rc = EP_EINVAL;
         break;
       }
-      for (size_t i = 0; i < rep && !rc; i++) rc = put_utf8(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
+      for (size_t i = 0; i < rep && !rc; i++) rc = ep__utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
       if (!rc) {
         spec s2 = *s;
         s2.prec = -1;
@@ -342,7 +333,15 @@ static int one(ep_buf *out, spec *s, args *av) {
           break;
         }
       }
-      if ((rc = ep_print(&tmp, t))) break;
+      if (s->control == 'p' || s->control == 'P') {
+        /* io_lib_format:print/10: the field width is the line length, the
+         * precision the start column (default: the current one) */
+        long ll = s->width >= 0 ? s->width : 80;
+        long col = s->prec >= 0 ? s->prec : s->col + 1;
+        rc = pretty(out, t, col, ll, 0, s->unicode);
+        break;
+      }
+      if ((rc = pretty(&tmp, t, 1, 0, 1, s->unicode))) break;
       rc = term_field(out, s, tmp.data, tmp.len);
       break;
     }
@@ -416,6 +415,604 @@ static int one(ep_buf *out, spec *s, args *av) {
   return rc;
 }
 
+/* --- ~p: io_lib_pretty's layout ------------------------------------------------
+ *
+ * A port of OTP's io_lib_pretty for what ~p prints without records: a tree
+ * of printed lengths is built first (pn), then laid out within the line
+ * length (80, or ~Np's field width) from the current column, exactly as
+ * pp/8, pp_list, pp_tail, pp_tag_tuple, pp_map, pp_binary and the
+ * indentation probe cind/7 do. Atomic parts (atoms, numbers, strings,
+ * printable binaries, pids, ...) are printed by ep_print. Nesting deeper
+ * than PP_DEPTH is printed flat (it bounds the C stack). */
+
+#define PP_DEPTH 200
+
+enum { PN_ATM, PN_BIN, PN_LIST, PN_TUPLE, PN_MAP, PN_PAIR };
+
+typedef struct pn pn;
+struct pn {
+  int kind;
+  int tagged;       /* tuple: first element an atom, size > 1 */
+  long len;         /* characters when written on one line */
+  const uint8_t *s; /* PN_ATM, PN_BIN: the text */
+  size_t slen;
+  pn **el;          /* elements; for PN_PAIR el[0] key, el[1] value */
+  size_t n;
+  pn *tail;         /* improper list tail */
+};
+
+typedef struct pctx {
+  ep_arena *a;
+  ep_buf *o;
+  long ll, m;
+  int fail;    /* cind: no_good */
+  int w_mode;  /* ~w: lists stay lists, binaries stay bytes */
+  int unicode; /* the t modifier: binaries may print as "..."/utf8 */
+} pctx;
+
+static pn *pn_new(pctx *c, int kind) {
+  pn *x = ep_arena_alloc(c->a, sizeof *x);
+  if (x) memset(x, 0, sizeof *x);
+  return x;
+}
+
+static pn *pn_text(pctx *c, ep_term t, int kind) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  pn *x = NULL;
+  if (ep_print(&b, t) == 0 && (x = pn_new(c, kind))) {
+    x->kind = kind;
+    x->s = ep_arena_dup(c->a, b.data ? b.data : (const uint8_t *)"", b.len);
+    x->slen = b.len;
+    x->len = (long)utf8_len(b.data, b.len);
+    if (!x->s) x = NULL;
+  }
+  ep_buf_free(&b);
+  return x;
+}
+
+
+/* io_lib:printable_latin1_list/1 for one character (the default
+ * printable_range is latin1, for ~p and ~tp alike) */
+static int printable_ch(int64_t ch) {
+  return (ch >= 32 && ch <= 126) || (ch >= 160 && ch <= 255) || ch == '\n' || ch == '\r' ||
+         ch == '\t' || ch == '\v' || ch == '\b' || ch == '\f' || ch == 27;
+}
+
+/* io_lib:write_string/2 with $": escapes, other characters as UTF-8 */
+static void put_str_ch(ep_buf *b, int64_t ch) {
+  const char *esc = NULL;
+  switch (ch) {
+    case '"': esc = "\\\""; break;
+    case '\\': esc = "\\\\"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\t': esc = "\\t"; break;
+    case '\v': esc = "\\v"; break;
+    case '\b': esc = "\\b"; break;
+    case '\f': esc = "\\f"; break;
+    case 27: esc = "\\e"; break;
+    default: break;
+  }
+  if (esc)
+    ep_buf_append(b, esc, strlen(esc));
+  else
+    ep__utf8_put(b, ch);
+}
+
+static pn *pn_from_buf(pctx *c, ep_buf *b, int kind) {
+  pn *x = pn_new(c, kind);
+  if (!x || b->err) return NULL;
+  x->kind = kind;
+  x->s = ep_arena_dup(c->a, b->data ? b->data : (const uint8_t *)"", b->len);
+  x->slen = b->len;
+  x->len = (long)utf8_len(b->data, b->len);
+  return x->s ? x : NULL;
+}
+
+/* A proper non-empty list of printable characters, as ~p shows it. */
+static pn *maybe_string(pctx *c, ep_term t) {
+  ptrdiff_t n = ep_list_len(t);
+  if (c->w_mode || n <= 0 || ep_list_tail(t).type != EP_T_NIL) return NULL;
+  for (ptrdiff_t i = 0; i < n; i++) {
+    ep_term e = ep_list_at(t, (size_t)i);
+    if (e.type != EP_T_INT || !printable_ch(e.v.i)) return NULL;
+  }
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ep_buf_put8(&b, '"');
+  for (ptrdiff_t i = 0; i < n; i++) put_str_ch(&b, ep_list_at(t, (size_t)i).v.i);
+  ep_buf_put8(&b, '"');
+  pn *x = pn_from_buf(c, &b, PN_ATM);
+  ep_buf_free(&b);
+  return x;
+}
+
+/* Decodes UTF-8; returns the number of code points or -1 when invalid. */
+static long utf8_decode(const uint8_t *p, size_t n, int64_t *out) {
+  long k = 0;
+  for (size_t i = 0; i < n; k++) {
+    uint32_t cp;
+    int l = ep__utf8_decode(p + i, n - i, &cp);
+    if (l <= 0) return -1;
+    if (out) out[k] = cp;
+    i += (size_t)l;
+  }
+  return k;
+}
+
+/* A binary as io_lib_pretty prints it: <<"text">> when every byte is a
+ * printable Latin-1 character (with ~tp: "text"/utf8 first, when it is
+ * UTF-8 of printable characters), else <<B1,B2,...>> (always with ~w). */
+static pn *binary_node(pctx *c, ep_term t) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  int kind = PN_ATM;
+  const uint8_t *d = t.v.bytes;
+  size_t n = t.n;
+  int done = 0;
+  if (n == 0) {
+    ep_buf_append(&b, "<<>>", 4);
+    done = 1;
+  }
+  if (!done && !c->w_mode && c->unicode) {
+    int64_t *cp = malloc(n * sizeof *cp);
+    long k = cp ? utf8_decode(d, n, cp) : -1;
+    int ok = k > 0, multi = 0;
+    for (long i = 0; ok && i < k; i++) {
+      if (!printable_ch(cp[i])) ok = 0;
+      if (cp[i] > 127) multi = 1;
+    }
+    if (ok) {
+      ep_buf_append(&b, "<<\"", 3);
+      for (long i = 0; i < k; i++) put_str_ch(&b, cp[i]);
+      ep_buf_append(&b, multi ? "\"/utf8>>" : "\">>", multi ? 8 : 3);
+      done = 1;
+    } else if (k > 0) {
+      done = 2; /* valid UTF-8 but not printable: bytes, no Latin-1 retry */
+    }
+    free(cp);
+  }
+  if (done == 2) done = 0;
+  else if (!done && !c->w_mode) {
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) ok = printable_ch(d[i]);
+    if (ok) {
+      ep_buf_append(&b, "<<\"", 3);
+      for (size_t i = 0; i < n; i++) put_str_ch(&b, d[i]);
+      ep_buf_append(&b, "\">>", 3);
+      done = 1;
+    }
+  }
+  if (!done) {
+    char num[8];
+    ep_buf_append(&b, "<<", 2);
+    for (size_t i = 0; i < n; i++) {
+      snprintf(num, sizeof num, i ? ",%u" : "%u", d[i]);
+      ep_buf_append(&b, num, strlen(num));
+    }
+    ep_buf_append(&b, ">>", 2);
+    kind = PN_BIN;
+  }
+  pn *x = pn_from_buf(c, &b, kind);
+  ep_buf_free(&b);
+  return x;
+}
+
+static pn *build(pctx *c, ep_term t, int depth) {
+  if (depth > PP_DEPTH) return pn_text(c, t, PN_ATM);
+  switch (t.type) {
+    case EP_T_LIST:
+    case EP_T_STRING: {
+      pn *str = maybe_string(c, t);
+      if (str) return str;
+      size_t n = (size_t)ep_list_len(t);
+      pn *x = pn_new(c, PN_LIST);
+      if (!x) return NULL;
+      x->kind = PN_LIST;
+      x->el = ep_arena_alloc(c->a, n * sizeof *x->el);
+      if (!x->el) return NULL;
+      x->n = n;
+      x->len = 2;
+      for (size_t i = 0; i < n; i++) {
+        if (!(x->el[i] = build(c, ep_list_at(t, i), depth + 1))) return NULL;
+        x->len += x->el[i]->len + (i ? 1 : 0);
+      }
+      ep_term tail = ep_list_tail(t);
+      if (tail.type != EP_T_NIL) {
+        if (!(x->tail = build(c, tail, depth + 1))) return NULL;
+        x->len += 1 + x->tail->len;
+      }
+      return x;
+    }
+    case EP_T_TUPLE: {
+      if (t.n == 0) return pn_text(c, t, PN_ATM);
+      pn *x = pn_new(c, PN_TUPLE);
+      if (!x) return NULL;
+      x->kind = PN_TUPLE;
+      x->tagged = t.v.items[0].type == EP_T_ATOM && t.n > 1;
+      x->el = ep_arena_alloc(c->a, t.n * sizeof *x->el);
+      if (!x->el) return NULL;
+      x->n = t.n;
+      x->len = 2;
+      for (size_t i = 0; i < t.n; i++) {
+        if (!(x->el[i] = build(c, t.v.items[i], depth + 1))) return NULL;
+        x->len += x->el[i]->len + (i ? 1 : 0);
+      }
+      return x;
+    }
+    case EP_T_MAP: {
+      if (t.n == 0) return pn_text(c, t, PN_ATM);
+      pn *x = pn_new(c, PN_MAP);
+      if (!x) return NULL;
+      x->kind = PN_MAP;
+      x->el = ep_arena_alloc(c->a, t.n * sizeof *x->el);
+      if (!x->el) return NULL;
+      x->n = t.n;
+      x->len = 3;
+      for (size_t i = 0; i < t.n; i++) {
+        pn *pr = pn_new(c, PN_PAIR);
+        if (!pr) return NULL;
+        pr->kind = PN_PAIR;
+        pr->el = ep_arena_alloc(c->a, 2 * sizeof *pr->el);
+        if (!pr->el) return NULL;
+        pr->n = 2;
+        if (!(pr->el[0] = build(c, t.v.items[2 * i], depth + 1)) ||
+            !(pr->el[1] = build(c, t.v.items[2 * i + 1], depth + 1)))
+          return NULL;
+        pr->len = pr->el[0]->len + 4 + pr->el[1]->len;
+        x->el[i] = pr;
+        x->len += pr->len + (i ? 1 : 0);
+      }
+      return x;
+    }
+    case EP_T_BINARY:
+      return binary_node(c, t); /* <<"text">> is atomic; <<1,2,3>> breaks at commas */
+    default:
+      return pn_text(c, t, PN_ATM);
+  }
+}
+
+#define ATM(e) ((e)->kind == PN_ATM)
+#define ATM_PAIR(p) (ATM((p)->el[0]) && ATM((p)->el[1]))
+
+static void put_s(pctx *c, const char *s) { ep_buf_append(c->o, s, strlen(s)); }
+static void spaces(pctx *c, long n) {
+  for (long i = 0; i < n; i++) ep_buf_put8(c->o, ' ');
+}
+static void nl(pctx *c, long ind) {
+  ep_buf_put8(c->o, '\n');
+  spaces(c, ind);
+}
+
+static void wr(pctx *c, const pn *e) {
+  switch (e->kind) {
+    case PN_ATM:
+    case PN_BIN:
+      ep_buf_append(c->o, e->s, e->slen);
+      return;
+    case PN_PAIR:
+      wr(c, e->el[0]);
+      put_s(c, " => ");
+      wr(c, e->el[1]);
+      return;
+    default: {
+      put_s(c, e->kind == PN_LIST ? "[" : e->kind == PN_TUPLE ? "{" : "#{");
+      for (size_t i = 0; i < e->n; i++) {
+        if (i) ep_buf_put8(c->o, ',');
+        wr(c, e->el[i]);
+      }
+      if (e->tail) {
+        ep_buf_put8(c->o, '|');
+        wr(c, e->tail);
+      }
+      put_s(c, e->kind == PN_LIST ? "]" : "}");
+    }
+  }
+}
+
+/* last_depth(Es, LD): 0 when more elements follow, else LD + 1 */
+static long last_depth(size_t rest, long ld) { return rest ? 0 : ld + 1; }
+
+static void pp(pctx *c, const pn *e, long col, long tind, long ind, long ld, long w);
+
+static long pp_element(pctx *c, const pn *e, long col, long tind, long ind, long ld, long w) {
+  if (e->len < c->ll - col - ld && e->len + w + ld <= c->m && ATM(e)) {
+    wr(c, e);
+    return e->len;
+  }
+  pp(c, e, col, tind, ind, ld, w);
+  return c->ll; /* force nl */
+}
+
+static int fits_tail(pctx *c, const pn *e, long col, long ld1, long w) {
+  long elen = 1 + e->len;
+  if (!ATM(e)) return 0;
+  if (ld1 == 0) return elen + 1 < c->ll - col && w + elen + 1 <= c->m;
+  return elen < c->ll - col - ld1 && w + elen + ld1 <= c->m;
+}
+
+/* pp_tail over els[0..n) then the improper tail (if any) */
+static void pp_tail(pctx *c, pn *const *els, size_t n, const pn *tail, long col0, long col, long tind,
+                    long ind, long ld, char sep, long w) {
+  for (size_t i = 0; i < n; i++) {
+    const pn *e = els[i];
+    /* what follows E is a cons only when another element does (an improper
+     * tail is not) */
+    long ld1 = (i + 1 < n) ? 0 : ld + 1;
+    if (fits_tail(c, e, col, ld1, w)) {
+      ep_buf_put8(c->o, ',');
+      wr(c, e);
+      col += 1 + e->len;
+      w += 1 + e->len;
+    } else {
+      ep_buf_put8(c->o, ',');
+      nl(c, ind);
+      long we = pp_element(c, e, col0, tind, ind, ld1, 0);
+      col = col0 + we;
+      w = we;
+    }
+  }
+  if (tail) {
+    if (tail->len + 1 < c->ll - col - (ld + 1) && tail->len + 1 + w + (ld + 1) <= c->m && ATM(tail)) {
+      ep_buf_put8(c->o, (uint8_t)sep);
+      wr(c, tail);
+    } else {
+      ep_buf_put8(c->o, (uint8_t)sep);
+      nl(c, ind);
+      pp(c, tail, col0, tind, ind, ld + 1, 0);
+    }
+  }
+}
+
+static void pp_list(pctx *c, pn *const *els, size_t n, const pn *tail, long col0, long tind, long ind,
+                    long ld, char sep, long w) {
+  if (n == 0) return;
+  long lde = (n > 1) ? 0 : ld + 1; /* [E] or [E | Tail]: E is last */
+  long we = pp_element(c, els[0], col0, tind, ind, lde, w);
+  pp_tail(c, els + 1, n - 1, tail, col0, col0 + we, tind, ind, ld, sep, w + we);
+}
+
+static void pp_tag_tuple(pctx *c, const pn *t, long col, long tind, long ind, long ld, long w) {
+  const pn *tag = t->el[0];
+  long tlen = tag->len, tagind = tlen + 2, tcol = col + tagind;
+  if (tind > 0 && tagind > tind) {
+    long col1 = col + tind;
+    wr(c, tag);
+    pp_tail(c, t->el + 1, t->n - 1, NULL, col1, tcol, tind, ind + tind, ld, ',', w + tlen);
+  } else {
+    wr(c, tag);
+    ep_buf_put8(c->o, ',');
+    pp_list(c, t->el + 1, t->n - 1, NULL, tcol, tind, ind + tagind, ld, ',', w + tlen + 1);
+  }
+}
+
+static long map_value_indent(long tind) { return tind > 0 ? tind : 4; }
+
+static long pp_pair(pctx *c, const pn *p, long col, long tind, long ind, long ld, long w) {
+  if (p->len < c->ll - col - ld && p->len + w + ld <= c->m) {
+    wr(c, p);
+    return ATM_PAIR(p) ? p->len : c->ll;
+  }
+  long i = map_value_indent(tind);
+  pp(c, p->el[0], col, tind, ind, ld, w);
+  put_s(c, " =>");
+  nl(c, ind + i);
+  pp(c, p->el[1], col + i, tind, ind + i, ld, 0);
+  return c->ll;
+}
+
+static void pp_map(pctx *c, const pn *m, long col, long tind, long ind, long ld, long w) {
+  long pw = pp_pair(c, m->el[0], col, tind, ind, last_depth(m->n - 1, ld), w);
+  long ccol = col + pw;
+  w = pw;
+  for (size_t i = 1; i < m->n; i++) {
+    const pn *p = m->el[i];
+    long ld1 = last_depth(m->n - 1 - i, ld), elen = 1 + p->len;
+    int fit = ATM_PAIR(p) && (ld1 == 0 ? (elen + 1 < c->ll - ccol && w + elen + 1 <= c->m)
+                                        : (elen < c->ll - ccol - ld1 && w + elen + ld1 <= c->m));
+    if (fit) {
+      ep_buf_put8(c->o, ',');
+      wr(c, p);
+      ccol += elen;
+      w += elen;
+    } else {
+      ep_buf_put8(c->o, ',');
+      nl(c, ind);
+      pw = pp_pair(c, p, col, tind, ind, ld1, 0);
+      ccol = col + pw;
+      w = pw;
+    }
+  }
+}
+
+/* <<1,2,...>> broken at commas so that no line passes N characters */
+static void pp_binary(pctx *c, const pn *b, long col, long ind, long ld, long w) {
+  long n0 = c->ll - col < c->m - 4 - w ? c->ll - col : c->m - 4 - w;
+  n0 -= ld;
+  if (n0 < 8) n0 = 8;
+  long n = n0;
+  const uint8_t *s = b->s + 2, *end = b->s + b->slen - 2;
+  put_s(c, "<<");
+  while (s < end) {
+    const uint8_t *comma = memchr(s, ',', (size_t)(end - s));
+    if (comma) {
+      long len = (long)(comma - s) + 1;
+      if (n - len < 0) {
+        nl(c, ind);
+        n = n0 - len;
+      } else {
+        n -= len;
+      }
+      ep_buf_append(c->o, s, (size_t)(comma - s) + 1);
+      s = comma + 1;
+    } else {
+      if ((long)(end - s) > n) nl(c, ind);
+      ep_buf_append(c->o, s, (size_t)(end - s));
+      s = end;
+    }
+  }
+  put_s(c, ">>");
+}
+
+static void pp(pctx *c, const pn *e, long col, long tind, long ind, long ld, long w) {
+  if (e->len < c->ll - col - ld && e->len + w + ld <= c->m) {
+    wr(c, e);
+    return;
+  }
+  switch (e->kind) {
+    case PN_LIST:
+      ep_buf_put8(c->o, '[');
+      pp_list(c, e->el, e->n, e->tail, col + 1, tind, ind + 1, ld, '|', w + 1);
+      ep_buf_put8(c->o, ']');
+      return;
+    case PN_TUPLE:
+      ep_buf_put8(c->o, '{');
+      if (e->tagged)
+        pp_tag_tuple(c, e, col, tind, ind, ld, w + 1);
+      else
+        pp_list(c, e->el, e->n, NULL, col + 1, tind, ind + 1, ld, ',', w + 1);
+      ep_buf_put8(c->o, '}');
+      return;
+    case PN_MAP:
+      put_s(c, "#{");
+      pp_map(c, e, col + 2, tind, ind + 2, ld, w + 1);
+      ep_buf_put8(c->o, '}');
+      return;
+    case PN_BIN:
+      pp_binary(c, e, col + 2, ind + 2, ld, w);
+      return;
+    default:
+      wr(c, e);
+  }
+}
+
+/* cind/7: does indentation tind keep tagged tuples within the line? */
+static void cind(pctx *c, const pn *e, long col, long ind, long ld, long w);
+
+static long cind_element(pctx *c, const pn *e, long col, long ind, long ld, long w) {
+  if (e->len < c->ll - col - ld && e->len + w + ld <= c->m && ATM(e)) return e->len;
+  cind(c, e, col, ind, ld, w);
+  return c->ll;
+}
+
+static void cind_tail(pctx *c, pn *const *els, size_t n, const pn *tail, long col0, long col, long ind,
+                      long ld, long w) {
+  for (size_t i = 0; i < n && !c->fail; i++) {
+    const pn *e = els[i];
+    long ld1 = (i + 1 < n) ? 0 : ld + 1;
+    if (fits_tail(c, e, col, ld1, w)) {
+      col += 1 + e->len;
+      w += 1 + e->len;
+    } else {
+      long we = cind_element(c, e, col0, ind, ld1, 0);
+      col = col0 + we;
+      w = we;
+    }
+  }
+  if (tail && !c->fail) {
+    if (!(tail->len + 1 < c->ll - col - (ld + 1) && tail->len + 1 + w + (ld + 1) <= c->m && ATM(tail)))
+      cind(c, tail, col, ind, ld + 1, 0);
+  }
+}
+
+static void cind_list(pctx *c, pn *const *els, size_t n, const pn *tail, long col0, long ind, long ld,
+                      long w) {
+  if (n == 0) return;
+  long we = cind_element(c, els[0], col0, ind, n > 1 ? 0 : ld + 1, w);
+  cind_tail(c, els + 1, n - 1, tail, col0, col0 + we, ind, ld, w + we);
+}
+
+static void cind(pctx *c, const pn *e, long col, long ind, long ld, long w) {
+  if (c->fail) return;
+  if (e->len < c->ll - col - ld && e->len + w + ld <= c->m) return;
+  switch (e->kind) {
+    case PN_LIST:
+      cind_list(c, e->el, e->n, e->tail, col + 1, ind, ld, w + 1);
+      return;
+    case PN_TUPLE:
+      if (!e->tagged) {
+        cind_list(c, e->el, e->n, NULL, col + 1, ind, ld, w + 1);
+        return;
+      } else {
+        long tlen = e->el[0]->len, tagind = tlen + 2, tcol = col + tagind;
+        w += 1;
+        if (ind > 0 && tagind > ind) {
+          long col1 = col + ind;
+          if (c->m + col1 <= c->ll || col1 <= c->ll / 2)
+            cind_tail(c, e->el + 1, e->n - 1, NULL, col1, tcol, ind, ld, w + tlen);
+          else
+            c->fail = 1;
+        } else if (c->m + tcol < c->ll || tcol < c->ll / 2) {
+          cind_list(c, e->el + 1, e->n - 1, NULL, tcol, ind, ld, w + tlen + 1);
+        } else {
+          c->fail = 1;
+        }
+        return;
+      }
+    case PN_MAP: {
+      col += 2;
+      w += 2;
+      long ccol = col;
+      for (size_t i = 0; i < e->n && !c->fail; i++) {
+        const pn *p = e->el[i];
+        long ld1 = last_depth(e->n - 1 - i, ld), elen = 1 + p->len, pw;
+        if (i > 0 && ATM_PAIR(p) &&
+            (ld1 == 0 ? (elen + 1 < c->ll - ccol && w + elen + 1 <= c->m)
+                      : (elen < c->ll - ccol - ld1 && w + elen + ld1 <= c->m))) {
+          ccol += elen;
+          w += elen;
+          continue;
+        }
+        long pcol = col, pwid = i == 0 ? w : 0;
+        if (p->len < c->ll - pcol - ld1 && p->len + pwid + ld1 <= c->m) {
+          pw = ATM_PAIR(p) ? p->len : c->ll;
+        } else {
+          cind(c, p->el[0], pcol, ind, ld1, pwid);
+          cind(c, p->el[1], pcol + map_value_indent(ind), ind, ld1, 0);
+          pw = c->ll;
+        }
+        ccol = col + pw;
+        w = i == 0 ? w + pw : pw;
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/* ~p of t at column col (1-based) within line length ll; with w_mode, ~w
+ * (one line, no strings). */
+static int pretty(ep_buf *out, ep_term t, long col, long ll, int w_mode, int unicode) {
+  pctx c = {ep_arena_new(out->mem), out, ll, 0, 0, w_mode, unicode};
+  if (!c.a) return EP_ENOMEM;
+  pn *root = build(&c, t, 0);
+  if (!root) {
+    ep_arena_free(c.a);
+    return EP_ENOMEM;
+  }
+  if (col < 1) col = 1;
+  c.m = root->len;
+  if (w_mode || ll == 0 || root->len < ll - col) {
+    wr(&c, root);
+  } else {
+    long tind = 1;
+    static const long tries[] = {-1, 4};
+    for (int i = 0; i < 2; i++) {
+      c.fail = 0;
+      cind(&c, root, col, tries[i], 0, 0);
+      if (!c.fail) {
+        tind = tries[i];
+        break;
+      }
+    }
+    pp(&c, root, col, tind, col - 1, 0, 0);
+  }
+  ep_arena_free(c.a);
+  return out->err;
+}
+
 /* Reads a number or '*' (an integer argument) at f[*i]; -1 when absent. */
 static int num_or_star(const uint8_t *f, size_t n, size_t *i, args *av, int *out, int allow_neg) {
   *out = -1;
@@ -465,7 +1062,18 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term arglist) {
     i = j;
     if (i >= n || rc) break;
     i++; /* '~' */
-    spec s = {-1, -1, ' ', 0, 0};
+    spec s = {0, 0, -1, -1, ' ', 0, 0};
+    /* io_lib_format's indentation: characters since the last newline this
+     * format wrote (tabs to the next multiple of 8) */
+    for (size_t k = start; k < out->len; k++) {
+      uint8_t ch = out->data[k];
+      if (ch == '\n')
+        s.col = 0;
+      else if (ch == '\t')
+        s.col = ((s.col + 8) / 8) * 8;
+      else if ((ch & 0xC0) != 0x80)
+        s.col++;
+    }
     if (i < n && f[i] == '-') {
       s.left = 1;
       i++;
@@ -491,7 +1099,10 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term arglist) {
         }
       }
     }
-    while (i < n && (f[i] == 't' || f[i] == 'l' || f[i] == 'k')) i++; /* modifiers */
+    while (i < n && (f[i] == 't' || f[i] == 'l' || f[i] == 'k')) { /* modifiers */
+      if (f[i] == 't') s.unicode = 1;
+      i++;
+    }
     if (i >= n) {
       rc = EP_EINVAL;
       break;

@@ -5,10 +5,15 @@
  * format it the way the peer would have printed it. This covers the
  * directives peers print with: ~p ~P ~w ~W ~s ~c ~b ~B ~x ~X ~# ~+ ~e ~f ~g
  * ~i ~n ~~ with field width, precision, padding character, left adjustment,
- * '*' arguments and the t/l/k modifiers (accepted; output is UTF-8 anyway).
- * Known differences from the BEAM: ~p never breaks lines and ~P/~W ignore
- * their depth; ~w prints strings as ~p does (both go through ep_print);
- * ~a is accepted as an extension (atom text). Sans I/O.
+ * '*' arguments and the t/l/k modifiers (output is UTF-8 either way).
+ * ~p lays terms out as io_lib_pretty does (line length 80 or the field
+ * width, from the current column; strings, printable binaries, ~tp's
+ * "..."/utf8 binaries), ~w writes them on one line with lists and binaries
+ * as numbers; checked against OTP 25's output for hundreds of random terms
+ * (tests/unit/test_iolib_vectors.txt). Known differences from the BEAM:
+ * ~P and ~W ignore their depth; floats, atoms, pids and other atomic terms
+ * are printed by ep_print; ~a is accepted as an extension (atom text).
+ * Sans I/O.
  */
 #ifndef EP_IOLIB_H
 #define EP_IOLIB_H
@@ -34,6 +39,10 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term args);
  * 0, EP_EINVAL (not chardata, or a code point out of range), EP_EDEPTH
  * (nested deeper than EP_LIMIT_DEPTH), EP_ENOMEM. */
 int ep_iolib_chardata(ep_buf *out, ep_term t);
+
+/* The same for {put_chars, latin1, Chars}: binaries hold Latin-1 bytes, each
+ * written as its UTF-8 form. */
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t);
 
 #ifdef __cplusplus
 }

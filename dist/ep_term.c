@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ep_error.h"
+#include "ep_utf8_int.h"
 
 static inline ep_term mk(uint8_t type) {
   ep_term t = {0};
@@ -165,43 +166,14 @@ ep_term ep_bitstr(ep_arena *a, const void *data, size_t nbytes, unsigned last_bi
   return t;
 }
 
-/* Decodes one UTF-8 code point; returns its length or 0 when invalid. */
-static size_t utf8_decode(const uint8_t *s, size_t n, uint32_t *cp) {
-  if (n == 0) return 0;
-  uint8_t c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t v, min;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2, v = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, v = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, v = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return len;
-}
-
 ep_term ep_string_n(ep_arena *a, const char *utf8, size_t n) {
   const uint8_t *s = (const uint8_t *)utf8;
   size_t count = 0;
   bool bytes_only = true;
   for (size_t i = 0; i < n;) {
     uint32_t cp;
-    size_t l = utf8_decode(s + i, n - i, &cp);
-    if (!l) return ep_none();
+    int l = ep__utf8_decode(s + i, n - i, &cp);
+    if (l <= 0) return ep_none();
     if (cp > 255) bytes_only = false;
     i += l;
     count++;
@@ -213,7 +185,7 @@ ep_term ep_string_n(ep_arena *a, const char *utf8, size_t n) {
     size_t k = 0;
     for (size_t i = 0; i < n;) {
       uint32_t cp;
-      i += utf8_decode(s + i, n - i, &cp);
+      i += (size_t)ep__utf8_decode(s + i, n - i, &cp);
       d[k++] = (uint8_t)cp;
     }
     ep_term t = mk(EP_T_STRING);
@@ -227,7 +199,7 @@ ep_term ep_string_n(ep_arena *a, const char *utf8, size_t n) {
   size_t k = 0;
   for (size_t i = 0; i < n;) {
     uint32_t cp;
-    i += utf8_decode(s + i, n - i, &cp);
+    i += (size_t)ep__utf8_decode(s + i, n - i, &cp);
     it[k++] = ep_int(cp);
   }
   return t;
@@ -339,29 +311,6 @@ int ep_get_int64(ep_term t, int64_t *out) {
   return t.type == EP_T_BIG ? EP_ERANGE : EP_EINVAL;
 }
 
-static size_t utf8_encode(uint32_t cp, uint8_t *o) {
-  if (cp < 0x80) {
-    o[0] = (uint8_t)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (uint8_t)(0xC0 | (cp >> 6));
-    o[1] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (uint8_t)(0xE0 | (cp >> 12));
-    o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (uint8_t)(0xF0 | (cp >> 18));
-  o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 int ep_get_text(ep_arena *a, ep_term t, const char **out, size_t *len) {
   const char *s = NULL;
   size_t n = 0;
@@ -388,7 +337,7 @@ int ep_get_text(ep_arena *a, ep_term t, const char **out, size_t *len) {
         ep_term e = ep_list_at(t, i);
         if (e.type != EP_T_INT || e.v.i < 0 || e.v.i > 0x10FFFF || (e.v.i >= 0xD800 && e.v.i <= 0xDFFF))
           return EP_EINVAL;
-        k += utf8_encode((uint32_t)e.v.i, d + k);
+        k += ep__utf8_encode((uint32_t)e.v.i, d + k);
       }
       d[k] = 0;
       *out = (const char *)d;

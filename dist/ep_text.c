@@ -24,6 +24,7 @@
  * decoded ones with ep_term_eq.
  */
 #include "ep_text.h"
+#include "ep_utf8_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -52,59 +53,6 @@
 /* ======================================================================== */
 /* UTF-8                                                                     */
 /* ======================================================================== */
-
-/* Decodes one code point; returns its length, 0 when invalid, or -1 when s
- * ends inside a sequence that could still be valid. */
-static int utf8_dec(const uint8_t *s, size_t n, uint32_t *cp) {
-  if (n == 0) return -1;
-  uint8_t c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int len;
-  uint32_t v, min;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2, v = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3, v = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4, v = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  for (int i = 1; i < len; i++) {
-    if ((size_t)i >= n) return -1;
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return len;
-}
-
-static size_t utf8_enc(uint32_t cp, uint8_t *o) {
-  if (cp < 0x80) {
-    o[0] = (uint8_t)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (uint8_t)(0xC0 | (cp >> 6));
-    o[1] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (uint8_t)(0xE0 | (cp >> 12));
-    o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (uint8_t)(0xF0 | (cp >> 18));
-  o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-  return 4;
-}
 
 /* erl_scan's ?UNICODE: what \x{...} may name. */
 static bool is_unicode(uint64_t c) {
@@ -210,10 +158,15 @@ static int push_scratch(parser *p, const uint8_t *b, size_t n) {
 }
 
 /* Index of the first byte at or after i that is not white space or inside a
- * %-comment. */
+ * %-comment. White space is erl_scan's: code points 0..32 and 128..160 (the
+ * latter as UTF-8, C2 80..C2 A0). */
 static size_t skip_from(const parser *p, size_t i) {
   for (;;) {
-    while (i < p->len && p->s[i] <= ' ') i++;
+    while (i < p->len) {
+      if (p->s[i] <= ' ') i++;
+      else if (p->s[i] == 0xC2 && i + 1 < p->len && p->s[i + 1] >= 0x80 && p->s[i + 1] <= 0xA0) i += 2;
+      else break;
+    }
     if (i < p->len && p->s[i] == '%') {
       const uint8_t *nl = memchr(p->s + i, '\n', p->len - i);
       i = nl ? (size_t)(nl - p->s) + 1 : p->len;
@@ -311,7 +264,7 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
   if (c == '^') {
     j++;
     uint32_t x;
-    int l = utf8_dec(p->s + j, p->len - j, &x);
+    int l = ep__utf8_decode(p->s + j, p->len - j, &x);
     if (l < 0) return need_more(p);
     if (l == 0) return fail(p, j, "invalid UTF-8");
     *cp = x & 31;
@@ -319,7 +272,7 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
     return 0;
   }
   uint32_t x;
-  int l = utf8_dec(p->s + j, p->len - j, &x);
+  int l = ep__utf8_decode(p->s + j, p->len - j, &x);
   if (l < 0) return need_more(p);
   if (l == 0) return fail(p, j, "invalid UTF-8");
   switch (x) {
@@ -358,7 +311,7 @@ static int scan_string(parser *p, token *t) {
         int r = scan_escape(p, &i, &cp);
         if (r) return r;
       } else {
-        int l = utf8_dec(p->s + i, p->len - i, &cp);
+        int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
         if (l < 0) return need_more(p);
         if (l == 0) return fail(p, i, "invalid UTF-8 in string");
         i += (size_t)l;
@@ -396,13 +349,13 @@ static int scan_qatom(parser *p, token *t) {
       int r = scan_escape(p, &i, &cp);
       if (r) return r;
     } else {
-      int l = utf8_dec(p->s + i, p->len - i, &cp);
+      int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
       if (l < 0) return need_more(p);
       if (l == 0) return fail(p, i, "invalid UTF-8 in atom");
       i += (size_t)l;
     }
     uint8_t u[4];
-    int r = push_scratch(p, u, utf8_enc(cp, u));
+    int r = push_scratch(p, u, ep__utf8_encode(cp, u));
     if (r) return r;
     chars++;
   }
@@ -657,7 +610,7 @@ static int next(parser *p, token *t) {
       int r = scan_escape(p, &j, &cp);
       if (r) return r;
     } else {
-      int l = utf8_dec(s + j, p->len - j, &cp);
+      int l = ep__utf8_decode(s + j, p->len - j, &cp);
       if (l < 0) return need_more(p);
       if (l == 0) return fail(p, j, "invalid UTF-8");
       j += (size_t)l;
@@ -698,7 +651,7 @@ static int next(parser *p, token *t) {
   if (c == 0xC3 && i + 1 >= p->len) return need_more(p);
   if (c >= 0x80) {
     uint32_t cp;
-    int l = utf8_dec(s + i, p->len - i, &cp);
+    int l = ep__utf8_decode(s + i, p->len - i, &cp);
     if (l < 0) return need_more(p);
     if (l == 0) return fail(p, i, "invalid UTF-8");
   }
@@ -744,6 +697,17 @@ static int bits_reserve(parser *p, bitbuf *b, uint64_t more_bits) {
 static void bits_put(bitbuf *b, unsigned bit) {
   if (bit) b->d[b->nbits / 8] |= (uint8_t)(0x80u >> (b->nbits % 8));
   b->nbits++;
+}
+
+/* count copies of one bit: whole bytes at once, so a wide field of sign
+ * bits (<<-1:16777216>>) costs a memset, not millions of steps */
+static void bits_fill(bitbuf *b, unsigned bit, uint64_t count) {
+  while (count && b->nbits % 8) bits_put(b, bit), count--;
+  size_t bytes = (size_t)(count / 8);
+  if (bytes) memset(b->d + b->nbits / 8, bit ? 0xFF : 0, bytes); /* d may be NULL for <<0:0>> */
+  b->nbits += bytes * 8;
+  count -= (uint64_t)bytes * 8;
+  while (count) bits_put(b, bit), count--;
 }
 
 static void bits_byte(bitbuf *b, uint8_t v) {
@@ -798,11 +762,18 @@ static int bits_int(parser *p, bitbuf *b, ep_term v, uint64_t nbits, bool little
 #define BIT_AT(k)                                                                           \
   (v.type == EP_T_INT ? ((k) < 64 ? (unsigned)(small[(k) / 8] >> ((k) % 8) & 1) : (unsigned)int_neg) \
                       : ((k) / 8 < n ? (unsigned)((mag[(k) / 8] >> ((k) % 8) & 1) ^ neg) : (unsigned)neg))
+  /* bits at and above vbits are all the sign bit */
+  uint64_t vbits = v.type == EP_T_INT ? 64 : (uint64_t)n * 8;
+  unsigned sign = v.type == EP_T_INT ? (unsigned)int_neg : (unsigned)neg;
   if (!little) {
-    for (uint64_t k = nbits; k > 0; k--) bits_put(b, BIT_AT(k - 1));
+    uint64_t k = nbits;
+    if (k > vbits) bits_fill(b, sign, k - vbits), k = vbits;
+    for (; k > 0; k--) bits_put(b, BIT_AT(k - 1));
   } else {
-    for (uint64_t byte = 0; byte < nbits / 8; byte++)
+    uint64_t vbytes = vbits / 8 < nbits / 8 ? vbits / 8 : nbits / 8;
+    for (uint64_t byte = 0; byte < vbytes; byte++)
       for (int bit = 7; bit >= 0; bit--) bits_put(b, BIT_AT(byte * 8 + (uint64_t)bit));
+    bits_fill(b, sign, nbits - vbytes * 8);
   }
 #undef BIT_AT
   ep_free(p->mem, m1);
@@ -815,7 +786,7 @@ static int bits_utf(parser *p, bitbuf *b, int type, uint32_t cp, bool little, si
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return fail(p, off, "not a Unicode code point");
   if (type == SEG_UTF8) {
     uint8_t u[4];
-    size_t l = utf8_enc(cp, u);
+    size_t l = ep__utf8_encode(cp, u);
     int r = bits_reserve(p, b, l * 8);
     if (r) return r;
     for (size_t k = 0; k < l; k++) bits_byte(b, u[k]);
@@ -1393,7 +1364,7 @@ static int parse_term(parser *p, ep_term *out, unsigned flags) {
     }
   close : {
     frame f = st.f[--st.nf];
-    ep_term *vals = st.v + f.start;
+    ep_term *vals = st.v ? st.v + f.start : NULL; /* "{}" first: nothing pushed yet */
     size_t n = st.nv - f.start;
     ep_term v;
     switch (f.kind) {
@@ -1573,7 +1544,7 @@ static void put_char_quoted(ep_buf *b, uint32_t c, char quote) {
   } else if (c < 0x20 || (c >= 0x7F && c < 0xA0) || !is_unicode(c)) {
     n = (size_t)snprintf((char *)u, sizeof u, "\\x{%X}", (unsigned)c);
   } else {
-    n = utf8_enc(c, u);
+    n = ep__utf8_encode(c, u);
   }
   ep_buf_append(b, u, n);
 }
@@ -1594,7 +1565,7 @@ static void put_atom(ep_buf *b, const char *str, size_t n) {
   ep_buf_put8(b, '\'');
   for (size_t i = 0; i < n;) {
     uint32_t cp;
-    int l = utf8_dec(s + i, n - i, &cp);
+    int l = ep__utf8_decode(s + i, n - i, &cp);
     if (l <= 0) {
       /* not UTF-8 (no decoder makes such atoms): keep the byte visible */
       cp = s[i], l = 1;
@@ -1654,7 +1625,7 @@ static void put_string_bytes(ep_buf *b, const uint8_t *s, size_t n, bool utf8) {
     }
     uint32_t cp;
     if (utf8) {
-      int l = utf8_dec(s + i, n - i, &cp);
+      int l = ep__utf8_decode(s + i, n - i, &cp);
       i += l > 0 ? (size_t)l : 1;
     } else {
       cp = s[i++];
@@ -1716,7 +1687,7 @@ static void put_binary(ep_buf *b, const ep_term *t, bool numeric) {
     } else {
       for (size_t i = 0; i < n && utf8;) {
         uint32_t cp;
-        int l = utf8_dec(s + i, n - i, &cp);
+        int l = ep__utf8_decode(s + i, n - i, &cp);
         if (l <= 0 || !printable_unicode(cp)) utf8 = false;
         else i += (size_t)l;
       }

@@ -1,5 +1,6 @@
 /* ep_epmd.c - EPMD wire format (see ep_epmd.h for the contract). */
 #include "ep_epmd.h"
+#include "ep_utf8_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -9,34 +10,10 @@
 
 /* Counts UTF-8 characters; -1 on invalid encoding (overlong, surrogate,
  * beyond U+10FFFF, truncated) or NUL. */
+/* Characters of a node name: UTF-8 without NUL bytes, else -1. */
 static long utf8_chars(const uint8_t *s, size_t n) {
-  long chars = 0;
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    size_t k;
-    uint32_t cp;
-    if (c == 0) return -1;
-    if (c < 0x80) {
-      i++;
-      chars++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) k = 1, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) k = 2, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) k = 3, cp = c & 0x07;
-    else return -1;
-    if (n - i <= k) return -1;
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xC0) != 0x80) return -1;
-      cp = (cp << 6) | (s[i + j] & 0x3F);
-    }
-    if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return -1;
-    i += k + 1;
-    chars++;
-  }
-  return chars;
+  if (memchr(s, 0, n)) return -1;
+  return (long)ep__utf8_count(s, n);
 }
 
 int ep_epmd_name_valid(const uint8_t *name, size_t len) {

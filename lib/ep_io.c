@@ -14,6 +14,7 @@
 
 #include "ep_error.h"
 #include "ep_node_int.h"
+#include "ep_utf8_int.h"
 
 static void default_output(const char *text, size_t len) {
   fwrite(text, 1, len, stderr);
@@ -24,23 +25,6 @@ static void emit(ep_node *n, ep_node_output_cb cb, void *ud, const char *text, s
   if (!len) return;
   if (cb) cb(n, text, len, ud);
   else default_output(text, len);
-}
-
-static void put_utf8(ep_buf *b, uint32_t cp) {
-  uint8_t o[4];
-  size_t k;
-  if (cp < 0x80) {
-    o[0] = (uint8_t)cp, k = 1;
-  } else if (cp < 0x800) {
-    o[0] = (uint8_t)(0xC0 | (cp >> 6)), o[1] = (uint8_t)(0x80 | (cp & 0x3F)), k = 2;
-  } else if (cp < 0x10000) {
-    o[0] = (uint8_t)(0xE0 | (cp >> 12)), o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp & 0x3F)), k = 3;
-  } else {
-    o[0] = (uint8_t)(0xF0 | (cp >> 18)), o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)), o[3] = (uint8_t)(0x80 | (cp & 0x3F)), k = 4;
-  }
-  ep_buf_append(b, o, k);
 }
 
 /* Flattens chardata (nested lists of code points and binaries) into UTF-8.
@@ -79,13 +63,13 @@ int ep_chardata_utf8(ep_term t, bool latin1, ep_buf *out) {
     switch (e.type) {
       case EP_T_INT:
         if (e.v.i < 0 || e.v.i > 0x10FFFF) r = EP_EINVAL;
-        else put_utf8(out, (uint32_t)e.v.i);
+        else ep__utf8_put(out, e.v.i);
         break;
       case EP_T_BINARY:
         t = e;
       do_binary:
         if (latin1)
-          for (uint32_t i = 0; i < t.n; i++) put_utf8(out, t.v.bytes[i]);
+          for (uint32_t i = 0; i < t.n; i++) ep__utf8_put(out, t.v.bytes[i]);
         else
           ep_buf_append(out, t.v.bytes, t.n);
         break;

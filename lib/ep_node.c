@@ -756,6 +756,13 @@ bool ep_node_is_connected(const ep_node *n, const char *peer) {
   return c && c->state == EP__C_UP;
 }
 
+size_t ep_node_queued(const ep_node *n, const char *peer) {
+  char full[EP__NODE_NAME_MAX];
+  if (ep__full_name((ep_node *)n, peer, full, sizeof full)) return 0;
+  ep__conn *c = ep__conn_find((ep_node *)n, full);
+  return c ? c->out.len + (c->writing ? c->wbuf.len : 0) : 0;
+}
+
 int ep_node_disconnect(ep_node *n, const char *peer) {
   char full[EP__NODE_NAME_MAX];
   if (ep__full_name(n, peer, full, sizeof full)) return EP_EBADNAME;
@@ -860,6 +867,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
     if (o->cookie) {
       n->cookie_len = strlen(o->cookie);
       memcpy(n->cookie, o->cookie, n->cookie_len);
+      n->cookie_explicit = true;
     } else {
       r = read_cookie(n->cookie, sizeof n->cookie, &n->cookie_len);
     }

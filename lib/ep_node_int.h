@@ -103,6 +103,7 @@ struct ep_node {
   bool ctl_default;
   uint8_t cookie[256];
   size_t cookie_len;
+  bool cookie_explicit; /* given in the options, not read from ~/.erlang.cookie */
   uint32_t creation;
   unsigned ticktime;
   int epmd_port;

@@ -412,48 +412,67 @@ void ep__dispatch(ep__conn *c, const ep_ctrl *m) {
   }
 }
 
+/* Moves the relations of *list whose remote side lives on peer to *out. */
+static void take_rels(ep__rel **list, const char *peer, bool target_is_named, ep__rel **out) {
+  for (ep__rel **pp = list; *pp;) {
+    ep__rel *r = *pp;
+    ep_term who = r->pid;
+    const char *node;
+    if (who.type == EP_T_TUPLE) /* {Name, Node} (our monitor) or {Pid, Name} (theirs) */
+      node = target_is_named ? who.v.items[1].v.str : ep__node_of(who.v.items[0]);
+    else
+      node = ep__node_of(who);
+    if (node && strcmp(node, peer) == 0) {
+      *pp = r->next;
+      r->next = *out;
+      *out = r;
+    } else {
+      pp = &r->next;
+    }
+  }
+}
+
 /* The connection to peer is gone: links and monitors to its processes fire
- * with reason noconnection, and relations to it are forgotten. */
+ * with reason noconnection, and relations to it are forgotten. Callbacks may
+ * do anything, ending the process included, or making new ones: the table
+ * is walked from a snapshot of pids, relations are detached before they are
+ * delivered, and the process is looked up again after every callback. */
 void ep__proc_nodedown(ep_node *n, const char *peer, int reason) {
   (void)reason;
-  for (size_t i = 0; i < n->procs.cap; i++) {
-    if (!ep__map_live(&n->procs, i)) continue;
-    ep_proc *p = n->procs.slots[i].val;
-    ep_arena *a = ep_arena_new(n->mem);
-    if (!a) continue;
-    for (ep__rel **pp = &p->links; *pp;) {
-      ep__rel *r = *pp;
-      if (strcmp(ep__node_of(r->pid), peer) != 0) {
-        pp = &r->next;
-        continue;
-      }
-      *pp = r->next;
-      ep_msg m = {EP_MSG_EXIT, r->pid, ep_proc_pid(p), ep_none(), ep_atom("noconnection"), ep_none(), a};
-      p->cb(p, &m, p->ud);
+  size_t cnt = 0;
+  uint64_t *keys = n->procs.live ? ep_malloc(n->mem, n->procs.live * sizeof *keys) : NULL;
+  if (n->procs.live && !keys) return;
+  for (size_t i = 0; i < n->procs.cap && cnt < n->procs.live; i++)
+    if (ep__map_live(&n->procs, i)) keys[cnt++] = n->procs.slots[i].key;
+  ep_arena *a = ep_arena_new(n->mem);
+  for (size_t k = 0; k < cnt && a; k++) {
+    ep_proc *p = ep__map_get(&n->procs, keys[k]);
+    if (!p) continue;
+    ep__rel *links = NULL, *mons = NULL, *theirs = NULL;
+    take_rels(&p->links, peer, false, &links);
+    take_rels(&p->monitors, peer, true, &mons);
+    take_rels(&p->monitored_by, peer, false, &theirs);
+    while (theirs) { /* their monitors on us: nobody left to tell */
+      ep__rel *r = theirs;
+      theirs = r->next;
       rel_free(n, r);
     }
-    for (ep__rel **pp = &p->monitors; *pp;) {
-      ep__rel *r = *pp;
-      const char *node = r->pid.type == EP_T_PID ? r->pid.v.pid.node : r->pid.v.items[1].v.str;
-      if (strcmp(node, peer) != 0) {
-        pp = &r->next;
-        continue;
+    ep__rel *todo[2] = {links, mons};
+    for (int t = 0; t < 2; t++) {
+      while (todo[t]) {
+        ep__rel *r = todo[t];
+        todo[t] = r->next;
+        p = ep__map_get(&n->procs, keys[k]);
+        if (p) {
+          ep_arena_reset(a);
+          ep_msg m = {t == 0 ? EP_MSG_EXIT : EP_MSG_DOWN, r->pid, ep_proc_pid(p), ep_none(),
+                      ep_atom("noconnection"), t == 0 ? ep_none() : r->ref, a};
+          p->cb(p, &m, p->ud);
+        }
+        rel_free(n, r);
       }
-      *pp = r->next;
-      ep_msg m = {EP_MSG_DOWN, r->pid, ep_proc_pid(p), ep_none(), ep_atom("noconnection"), r->ref, a};
-      p->cb(p, &m, p->ud);
-      rel_free(n, r);
     }
-    for (ep__rel **pp = &p->monitored_by; *pp;) {
-      ep__rel *r = *pp;
-      ep_term who = r->pid.type == EP_T_TUPLE ? r->pid.v.items[0] : r->pid;
-      if (strcmp(ep__node_of(who), peer) != 0) {
-        pp = &r->next;
-        continue;
-      }
-      *pp = r->next;
-      rel_free(n, r);
-    }
-    ep_arena_free(a);
   }
+  ep_arena_free(a);
+  ep_free(n->mem, keys);
 }

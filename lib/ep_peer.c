@@ -402,6 +402,7 @@ static void maybe_release(ep_peer *p) {
   close_timer(p, &p->t_calls);
   close_timer(p, &p->t_stop);
   close_timer(p, &p->t_defer);
+  if (!uv_is_closing((uv_handle_t *)&p->tx_prep)) uv_close((uv_handle_t *)&p->tx_prep, ep__peer_handle_closed);
 }
 
 static void kill_process(ep_peer *p) {
@@ -435,6 +436,8 @@ static void set_reason(ep_peer *p, const char *r) {
   snprintf(p->down_reason, sizeof p->down_reason, "%s", r);
 }
 
+static void force_kill(ep_peer *p);
+
 /* The one transition to DOWN (except a completed stop, see stop_done). */
 static void go_down(ep_peer *p, int err, const char *reason) {
   if (p->phase == EP__PH_DOWN) return;
@@ -453,7 +456,7 @@ static void go_down(ep_peer *p, int err, const char *reason) {
   if (p->vt) p->vt->close(p);
   /* garbage on the channel, a boot timeout: the peer cannot be trusted to
    * halt by itself */
-  if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) kill_process(p);
+  if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) force_kill(p);
   if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
   fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
   if (booting) fire_start(p, err);
@@ -555,8 +558,8 @@ static void on_stop_timeout(uv_timer_t *t) {
   /* booting: the accept timeout of a TCP peer */
   if (p->phase <= EP__PH_PID && !p->connected && p->o.conn == EP_PEER_CONN_TCP)
     go_down(p, EP_ENOCONNECT, "accept_timeout");
-  else if (p->phase == EP__PH_DOWN)
-    force_kill(p); /* a peer that closed its channel but lingers */
+  else if (!p->vt->is_open(p))
+    force_kill(p); /* closed its channel but lingers: its exit then reports */
 }
 
 static void on_defer(uv_timer_t *t) {
@@ -699,7 +702,6 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
     ep_peer_args out = {{0}, 0};
     rc = p->o.post_fn(argv->n - 1, (const char *const *)argv->v + 1, &out, p->o.post_ud);
     if (!rc) rc = out.err;
-    if (!rc && out.v.n == 0 && argv->n > 1) rc = 0;
     if (rc) {
       ep__strv_free(&out.v);
       return rc;
@@ -753,8 +755,7 @@ void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason) {
      * its channel but stays alive is killed after a grace period */
     if (p->o.conn == EP_PEER_CONN_STDIO) {
       uv_timer_start(&p->t_stop, on_stop_timeout, 5000, 0);
-      p->phase = p->phase; /* still booting/running until the exit */
-      return;
+      return; /* still booting/running until the exit */
     }
   }
   if (!p->proc_alive && p->exit_status >= 0) {
@@ -821,7 +822,11 @@ static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
   if (ep_is_record(req, "put_chars", 3) || ep_is_record(req, "put_chars", 2)) {
     ep_buf b;
     ep_buf_init(&b, NULL);
-    int rc = ep_iolib_chardata(&b, req.v.items[req.n - 1]);
+    /* {put_chars, latin1, Chars}: binaries hold Latin-1 (the old
+     * {put_chars, Chars} too) */
+    bool latin1 = req.n == 2 || ep_atom_eq(req.v.items[1], "latin1");
+    int rc = latin1 ? ep_iolib_chardata_latin1(&b, req.v.items[req.n - 1])
+                    : ep_iolib_chardata(&b, req.v.items[req.n - 1]);
     if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
     ep_buf_free(&b);
     return rc ? EP_TUPLE(a, ep_atom("error"), ep_atom("put_chars")) : ok;
@@ -979,9 +984,8 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     int nr = ep__ctl_need_node(ctl);
     if (nr) return nr;
   }
-  if (conn == EP_PEER_CONN_STDIO && !o->detached) { /* allowed: stdio is always attached */
-  }
-  if (o->detached == false && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
+  /* the reference: {detached, cannot_detach_with_standard_io} */
+  if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
   if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
 
   ep_peer *p = calloc(1, sizeof *p);
@@ -1021,6 +1025,9 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   ctl->peers = p;
   ctl->npeers++;
 
+  uv_prepare_init(p->loop, &p->tx_prep);
+  p->tx_prep.data = p;
+  p->open_handles++;
   uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
   for (size_t i = 0; i < 4; i++) {
     uv_timer_init(p->loop, timers[i]);

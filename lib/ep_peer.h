@@ -7,7 +7,8 @@
  *  - standard_io: the peer is started attached, the control terms travel on
  *    its stdin/stdout (nibble-encoded, see dist/ep_alt.h), every other byte
  *    it writes is console output relayed to the output callback;
- *  - dist (Erlang distribution): needs the hidden node runtime; for now
+ *  - dist (Erlang distribution): the peer dials the controller's hidden
+ *    node (see ep_ctl_start_node below); without one, on the caller's loop,
  *    starting such a peer fails with EP_ENEEDNODE.
  * Without a name the peer is not distributed at all (no EPMD, no cookie, no
  * node name for the controller); with a name it is distributed as well.
@@ -190,7 +191,7 @@ typedef void (*ep_peer_start_cb)(ep_peer *p, int err, void *ud);
 /* Starts a peer. *out is valid from return (state booting) until
  * ep_peer_free. link: the peer is stopped when the controller is freed.
  * Errors (cb not called, nothing left running): EP_EINVAL (bad options),
- * EP_ENEEDNODE (dist connection), EP_ESPAWN (program not found), EP_ENOMEM,
+ * EP_ENEEDNODE (dist connection without a node), EP_ESPAWN (program not found), EP_ENOMEM,
  * socket errors. Later failures arrive in cb: EP_EBOOT (the peer exited
  * before booting; ep_peer_exit_status tells how), EP_ETIMEDOUT (wait_boot
  * passed; the peer is killed), EP_ENOCONNECT (a TCP peer never connected),

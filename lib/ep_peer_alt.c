@@ -18,6 +18,8 @@ typedef struct wreq {
   uint8_t *data;
 } wreq;
 
+static int write_now(ep_peer *p, uv_stream_t *s);
+
 static void on_written(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   ep_peer *p = w->p;
@@ -27,17 +29,11 @@ static void on_written(uv_write_t *req, int status) {
   p->tx_inflight = false;
   /* a failed write shows up as a read error / EOF; on a closed stream the
    * gathered bytes have nowhere to go */
-  if (status == 0 && p->tx.len && !uv_is_closing((uv_handle_t *)s)) ep__peer_flush(p, s);
+  if (status == 0 && p->tx.len && !uv_is_closing((uv_handle_t *)s)) write_now(p, s);
   else if (status) p->tx.len = 0;
 }
 
-int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
-  if (p->tx.err) {
-    int e = p->tx.err;
-    ep_buf_free(&p->tx);
-    ep_buf_init(&p->tx, NULL);
-    return e;
-  }
+static int write_now(ep_peer *p, uv_stream_t *s) {
   if (p->tx_inflight || p->tx.len == 0) return 0;
   wreq *w = malloc(sizeof *w);
   if (!w) return EP_ENOMEM;
@@ -53,6 +49,28 @@ int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
     return ep_err_from_errno(rc);
   }
   p->tx_inflight = true;
+  return 0;
+}
+
+/* Runs right before the loop waits for I/O: everything queued during this
+ * iteration (a burst of pipelined calls) leaves in one write, and nothing
+ * waits longer than the current iteration (no added latency). */
+static void on_prepare(uv_prepare_t *h) {
+  ep_peer *p = h->data;
+  uv_prepare_stop(h);
+  if (p->tx_stream && !uv_is_closing((uv_handle_t *)p->tx_stream)) write_now(p, p->tx_stream);
+}
+
+int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
+  if (p->tx.err) {
+    int e = p->tx.err;
+    ep_buf_free(&p->tx);
+    ep_buf_init(&p->tx, NULL);
+    return e;
+  }
+  p->tx_stream = s;
+  if (!p->tx_inflight && !uv_is_active((uv_handle_t *)&p->tx_prep))
+    uv_prepare_start(&p->tx_prep, on_prepare);
   return 0;
 }
 

@@ -3,7 +3,7 @@
  * node; we play the origin's part.
  *
  * What the peer does (PROTOCOL-NOTES.md, "The peer side"), and what we do:
- *   command line   erl -sname N ... -detached -peer_detached -user peer
+ *   command line   erl -sname N ... -noinput -peer_detached -user peer
  *                  -origin BASE64(term_to_binary(OriginPid))
  *   dials us       our node accepts (it is registered in EPMD)
  *   MONITOR_P      on the origin pid: the node records it, so the peer
@@ -16,8 +16,11 @@
  * Calls are RPCs over the node (erpc); their results are handed to the core
  * as {reply, Seq, Class, Result} frames, so timeouts, states and the
  * blocking API are the same code for every connection. */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +42,7 @@ typedef struct ep__dist {
   ep_proc *gl;     /* the group leader we hand out */
   ep__dcall *calls;
   bool connected;
+  char home[256]; /* the private HOME holding the cookie, when we made one */
 } ep__dist;
 
 static ep__dist *D(ep_peer *p) { return p->conn_state; }
@@ -247,6 +251,43 @@ static void gl_cb(ep_proc *self, const ep_msg *m, void *ud) {
 
 /* --- the vtable ------------------------------------------------------------------------ */
 
+/* The controller's cookie was given explicitly: the peer must have it
+ * before it dials us, and never on a command line. erl reads
+ * $HOME/.erlang.cookie first, so the peer gets a private HOME (mode 0700)
+ * holding only that file (mode 0400), removed when the connection closes.
+ * Not when the user set HOME for the peer, or runs it through an exec
+ * wrapper (another host or container reads its own cookie). */
+static int private_home(ep_peer *p, ep__dist *d, ep_node *n) {
+  if (!n->cookie_explicit || p->o.prog) return 0;
+  for (size_t i = 0; i < p->o.env.n; i++)
+    if (!strncmp(p->o.env.v[i], "HOME=", 5)) return 0;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(d->home, sizeof d->home, "%s/erlpeer-home.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(d->home)) {
+    d->home[0] = 0;
+    return ep_err_from_errno(errno);
+  }
+  char path[300], env[300];
+  snprintf(path, sizeof path, "%s/.erlang.cookie", d->home);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+  if (fd < 0 || write(fd, n->cookie, n->cookie_len) != (ssize_t)n->cookie_len) {
+    if (fd >= 0) close(fd);
+    return EP_EIO;
+  }
+  close(fd);
+  snprintf(env, sizeof env, "HOME=%s", d->home);
+  return ep__strv_push(&p->o.env, env) ? EP_ENOMEM : 0;
+}
+
+static void remove_home(ep__dist *d) {
+  if (!d->home[0]) return;
+  char path[300];
+  snprintf(path, sizeof path, "%s/.erlang.cookie", d->home);
+  unlink(path);
+  rmdir(d->home);
+  d->home[0] = 0;
+}
+
 static int dist_prepare(ep_peer *p, ep__strv *argv) {
   int r = ep__ctl_need_node(p->ctl);
   if (!r) r = match_naming_mode(p);
@@ -257,6 +298,7 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   p->conn_state = d;
   if ((r = ep_proc_new(n, NULL, origin_cb, p, &d->origin)) || (r = ep_proc_new(n, NULL, gl_cb, p, &d->gl)))
     return r;
+  if ((r = private_home(p, d, n))) return r;
   ep_buf b;
   ep_buf_init(&b, NULL);
   r = ep_encode(&b, ep_proc_pid(d->origin));
@@ -265,11 +307,15 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
   ep_buf_free(&b);
   if (r) return r;
-  if (p->o.detached) {
-    if (ep__strv_push(argv, "-detached") || ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
-  } else if (ep__strv_push(argv, "-noinput")) {
-    return EP_ENOMEM;
-  }
+  /* Never erl's -detached: its launcher exits at once and the emulator's
+   * fate during boot is invisible (a name already in use made the peer
+   * exit 1 while we waited the whole wait_boot). With -noinput the emulator
+   * stays our child (stdio on /dev/null, which is what -detached gives it
+   * too): a boot failure arrives at once with its exit status, and a stop
+   * knows when it is gone. -peer_detached still tells an OTP 27+ peer to
+   * relay its I/O to us, as a detached one does. */
+  if (ep__strv_push(argv, "-noinput")) return EP_ENOMEM;
+  if (p->o.detached && ep__strv_push(argv, "-peer_detached")) return EP_ENOMEM;
   /* We serve EPMD ourselves: a local peer uses ours (it inherits
    * ERL_EPMD_PORT) and must not start a daemon that would outlive us. A peer
    * behind an exec wrapper may be on another host: it keeps erl's default. */
@@ -299,6 +345,16 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
       }
     ep_arena *a = r->arena;
     ep_term t;
+    if (!c->halt && r->status == EP_ENODEDOWN) {
+      /* The connection went while the call was in flight: that is the peer
+       * going down (EP_EPEERDOWN, or EP_EPEERCRASH with peer_down crash) for
+       * this call and every other, as on the alternative connections, not
+       * a crash class reply the caller could take for the callee's. The
+       * nodedown event that follows finds the connection closed. */
+      free(c);
+      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+      return;
+    }
     if (c->halt) {
       t = ep_none();
     } else if (r->status == 0) {
@@ -392,6 +448,7 @@ static void dist_close(ep_peer *p) {
   if (d->origin) ep_proc_exit(d->origin, ep_atom("normal"));
   if (d->gl) ep_proc_exit(d->gl, ep_atom("normal"));
   if (p->node && p->ctl->node) ep_node_disconnect(p->ctl->node, p->node);
+  remove_home(d);
   free(d);
 }
 

@@ -33,10 +33,10 @@ static const char help[] =
     "  --peer-down M       stop | continue | crash (default stop)\n"
     "  --shutdown S        close | halt | halt:MS | MS | infinity (default halt,\n"
     "                      i.e. halt:5000); MS >= 1000\n"
-    "  --cookie C          cookie for a named peer and for this program's node\n"
-    "                      (default: both read ~/.erlang.cookie, and nothing is\n"
-    "                      passed); given here, it reaches the peer in ERL_ZFLAGS,\n"
-    "                      so the emulator's own command line shows it\n"
+    "  --cookie C          cookie for this program's node and the peer, never put\n"
+    "                      on a command line: a dist peer reads it from a private\n"
+    "                      HOME made for it; other peers get it set over the\n"
+    "                      control connection once they run\n"
     "  --call 'M:F(A, ...)' call M:F with the given arguments (Erlang terms)\n"
     "  --eval 'Exprs.'     evaluate expressions on the peer (erl_scan, erl_parse\n"
     "                      and erl_eval run there); prints the value\n"
@@ -169,16 +169,8 @@ int ep_cmd_peer(int argc, char **argv) {
       goto out;
     }
   }
-  if (!rc && cookie) {
-    const char *old = getenv("ERL_ZFLAGS");
-    size_t n = strlen(cookie) + (old ? strlen(old) : 0) + 32;
-    char *z = malloc(n);
-    if (z) {
-      snprintf(z, n, "%s%s-setcookie %s", old ? old : "", old ? " " : "", cookie);
-      rc = ep_peer_opts_set_env(o, "ERL_ZFLAGS", z);
-      free(z);
-    }
-  }
+  /* With --connection dist the library hands the peer the cookie through a
+   * private HOME (lib/ep_peer_dist.c): nothing to do here. */
   ep_peer_opts_set_output(o, on_output, NULL);
 
   ep_ctl *ctl = ep_ctl_new(NULL);
@@ -210,6 +202,23 @@ int ep_cmd_peer(int argc, char **argv) {
     ep_ctl_free(ctl);
     status = 2;
     goto out;
+  }
+  if (cookie && strcmp(conn, "dist")) {
+    /* An alternative connection: set over it once the peer runs, never on
+     * a command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
+    ep_arena *a = ep_arena_new(NULL);
+    ep_peer_result r;
+    const char *node = ep_peer_node(p);
+    int crc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("set_cookie"),
+                                EP_LIST(a, ep_atom_copy(a, node, strlen(node)),
+                                        ep_atom_copy(a, cookie, strlen(cookie))),
+                                timeout, &r);
+    if (crc) {
+      ep_tool_print_failure(stderr, &r);
+      status = 1;
+    }
+    ep_peer_result_free(&r);
+    ep_arena_free(a);
   }
   for (size_t i = 0; i < nsteps && status == 0; i++) {
     ep_arena *a = ep_arena_new(NULL);

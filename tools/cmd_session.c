@@ -43,8 +43,8 @@ static const char help[] =
     "A malformed line gets {error, badarg, Description} and the session goes on.\n"
     "End of input stops every peer with its shutdown mode, then exits.\n"
     "\n"
-    "Without a name the peer is not distributed; connection dist (the default\n"
-    "with a name) is not available yet.\n";
+    "Without a name the peer is not distributed; with a name the default\n"
+    "connection is dist (this program then runs a hidden node the peer dials).\n";
 
 typedef struct line {
   struct line *next;

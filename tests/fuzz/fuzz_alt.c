@@ -8,6 +8,7 @@
 #include "ep_alt.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_iolib.h"
 
 static void on_frame(const uint8_t *p, size_t n) {
   ep_arena *a = ep_arena_new(NULL);
@@ -16,6 +17,12 @@ static void on_frame(const uint8_t *p, size_t n) {
   if (ep_decode(a, p, n, &pos, &t, NULL) == 0) {
     ep_alt_msg m;
     ep_alt_parse(t, &m);
+    /* whatever a peer sends may end up in ~p, ~w or ~tp of a relayed format */
+    ep_buf b;
+    ep_buf_init(&b, NULL);
+    ep_iolib_format(&b, ep_atom("~p ~w ~tp ~30p"), EP_LIST(a, t, t, t, t));
+    if (t.type == EP_T_TUPLE && t.n == 2) ep_iolib_format(&b, t.v.items[0], t.v.items[1]);
+    ep_buf_free(&b);
   }
   ep_arena_free(a);
 }

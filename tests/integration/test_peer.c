@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "ep_alt.h"
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
@@ -756,13 +757,19 @@ START_TEST(linked_peer_stops_with_controller) {
 }
 END_TEST
 
-START_TEST(otp27_peer_side) {
-  /* OTP 27 (Debian trixie root) through the exec wrapper `chroot ROOT erl` */
-  const char *root = "/var/cache/erlpeer/roots/trixie";
-  if (access("/var/cache/erlpeer/roots/trixie/usr/bin/erl", X_OK) != 0 || geteuid() != 0) return;
+START_TEST(newer_otp_peer_side) {
+  /* OTP 27 (Debian trixie) and 29 (sid) through the exec wrapper
+   * `chroot ROOT erl`; loop index: bit 0 connection, bit 1 release.
+   * Skipped when the roots are missing or chroot is not allowed. */
+  static const char *roots[] = {"/var/cache/erlpeer/roots/trixie", "/var/cache/erlpeer/roots/sid"};
+  static const char *rel[] = {"\"27\"", "\"29\""};
+  const char *root = roots[_i >> 1];
+  char erl[256];
+  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
+  if (access(erl, X_OK) != 0 || geteuid() != 0) return;
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts *o = opts_for(_i & 1);
   collected col = {EP_BUF_INIT, 0, "", 0, 0};
   ep_peer_opts_set_output(o, collect_output, &col);
   const char *pre[] = {root, "erl", NULL};
@@ -772,7 +779,7 @@ START_TEST(otp27_peer_side) {
   ep_arena *a = ep_arena_new(NULL);
   ep_peer_result r;
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"), 5000, &r), 0);
-  ck_assert_str_eq(result_text(&r), "\"27\"");
+  ck_assert_str_eq(result_text(&r), rel[_i >> 1]);
   ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"v27 ~w~n\", [ok]]"), 5000, &r), 0);
   ep_peer_result_free(&r);
@@ -870,6 +877,125 @@ START_TEST(attached_tcp_peer) {
 }
 END_TEST
 
+/* A fake standard_io peer: a shell script that prints the frames a peer
+ * would ({started, Node}, the reply to the boot-time os:getpid() call), then
+ * whatever `tail` says, and never reads its stdin nor exits by itself.
+ * It exercises the paths a real peer rarely takes: shutdown past its
+ * timeout (the peer is killed) and garbage on a running connection. */
+static char *fake_peer_file(ep_arena *a, const char *tail_bytes, size_t tail_len) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ep_alt_stdio_encode(&b, EP_TUPLE(a, ep_atom("started"), ep_atom("nonode@nohost")));
+  ep_alt_stdio_encode(&b, EP_TUPLE(a, ep_atom("reply"), ep_int(0), ep_atom("ok"), ep_string(a, "1")));
+  ep_buf_append(&b, tail_bytes, tail_len);
+  static char path[64];
+  snprintf(path, sizeof path, "/tmp/ep_fake_peer.%d", (int)getpid());
+  FILE *f = fopen(path, "wb");
+  fwrite(b.data, 1, b.len, f);
+  fclose(f);
+  ep_buf_free(&b);
+  return path;
+}
+
+static ep_peer_opts *fake_opts_script(const char *file, const char *then) {
+  ep_peer_opts *o = opts_for(0);
+  static char script[200];
+  snprintf(script, sizeof script, "cat %s; %s", file, then);
+  const char *pre[] = {"-c", script, "sh", NULL};
+  ep_peer_opts_set_exec(o, "/bin/bash", pre);
+  return o;
+}
+
+static ep_peer_opts *fake_opts(const char *file) { return fake_opts_script(file, "exec sleep 30"); }
+
+/* A peer that closes its stdout but stays alive is killed after a grace
+ * period, and its exit is the down reason. */
+START_TEST(peer_closing_stdout_but_lingering) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_arena *a = ep_arena_new(NULL);
+  char *file = fake_peer_file(a, "", 0);
+  ep_peer_opts *o = fake_opts_script(file, "exec sleep 30 >&- 2>&-");
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer *p;
+  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  double t0 = now_ms();
+  while (!col.downs) ep_ctl_poll(c, 50);
+  ck_assert_double_lt(now_ms() - t0, 8000);
+  ck_assert_int_eq(ep_peer_exit_status(p), 128 + SIGKILL);
+  ck_assert_str_eq(ep_peer_down_reason(p), "{exit_status,137}");
+  ep_peer_free(p);
+  unlink(file);
+  ep_peer_opts_free(o);
+  ep_arena_free(a);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(shutdown_timeouts_kill_a_stuck_peer) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_arena *a = ep_arena_new(NULL);
+  char *file = fake_peer_file(a, "", 0);
+  static const ep_peer_shutdown modes[] = {EP_PEER_SHUTDOWN_HALT, EP_PEER_SHUTDOWN_STOP};
+  for (int i = 0; i < 2; i++) {
+    ep_peer_opts *o = fake_opts(file);
+    ep_peer_opts_set_shutdown(o, modes[i], 1000);
+    ep_peer *p;
+    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
+    ck_assert_int_eq(ep_peer_os_pid(p), 0); /* "1" is not our process */
+    double t0 = now_ms();
+    ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+    double took = now_ms() - t0;
+    ck_assert_msg(took >= 900 && took < 3000, "mode %d took %.0f ms", i, took);
+    ck_assert_int_eq(ep_peer_exit_status(p), 128 + SIGKILL);
+    ep_peer_free(p);
+    ep_peer_opts_free(o);
+  }
+  unlink(file);
+  ep_arena_free(a);
+  ep_ctl_free(c);
+  ep_testenv_free(env);
+}
+END_TEST
+
+START_TEST(garbage_on_a_running_connection) {
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_arena *a = ep_arena_new(NULL);
+  /* after booting: text, then a frame whose CRC is wrong */
+  static const char bad[] = "console text\n\303\303\303\303\303\303\303\307\303\303\303\303\303\303\303\303\303\303";
+  char *file = fake_peer_file(a, bad, sizeof bad - 1);
+  ep_peer_opts *o = fake_opts(file);
+  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer *p;
+  int rc = ep_peer_start_sync(c, o, true, &p);
+  if (rc == 0) {
+    while (!col.downs) ep_ctl_poll(c, 20);
+    ck_assert_int_eq(col.down_err, EP_ECRC);
+    ck_assert_str_eq(ep_peer_down_reason(p), "crc_mismatch");
+    while (ep_peer_exit_status(p) < 0) ep_ctl_poll(c, 20);
+    ck_assert_int_eq(ep_peer_exit_status(p), 128 + SIGKILL);
+    ep_peer_free(p);
+  } else {
+    /* the garbage may arrive in the same read as the boot frames */
+    ck_assert_int_eq(rc, EP_ECRC);
+  }
+  ck_assert(out_has(&col, "console text\n"));
+  unlink(file);
+  ep_peer_opts_free(o);
+  ep_arena_free(a);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("peer");
   TCase *tc = tcase_create("alt");
@@ -891,9 +1017,12 @@ int main(void) {
   tcase_add_loop_test(tc, restart_with_same_name, 0, 2);
   tcase_add_loop_test(tc, shutdown_modes, 0, 2);
   tcase_add_loop_test(tc, linked_peer_stops_with_controller, 0, 2);
-  tcase_add_loop_test(tc, otp27_peer_side, 0, 2);
+  tcase_add_loop_test(tc, newer_otp_peer_side, 0, 4);
   tcase_add_loop_test(tc, wait_boot_none_async_and_stop_while_booting, 0, 2);
   tcase_add_test(tc, attached_tcp_peer);
+  tcase_add_test(tc, shutdown_timeouts_kill_a_stuck_peer);
+  tcase_add_test(tc, garbage_on_a_running_connection);
+  tcase_add_test(tc, peer_closing_stdout_but_lingering);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -6,7 +6,15 @@ set -u
 CLI=${EP_CLI:?EP_CLI must point at the erlpeer binary}
 export EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.cli.$$"
 export HOME=$(mktemp -d)
-trap 'rm -rf "$HOME"' EXIT
+# a private EPMD port for the named peers; their epmd is killed by tag at the end
+export ERL_EPMD_PORT=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+cleanup() {
+  for p in /proc/[0-9]*; do
+    { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "EP_TEST_TAG=$EP_TEST_TAG" && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  rm -rf "$HOME"
+}
+trap cleanup EXIT
 fails=0
 check() { # name, expected, actual
   if [ "$2" == "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected [$2] got [$3]"; fails=$((fails+1)); fi
@@ -54,6 +62,13 @@ fi
 out=$(timeout 60 "$CLI" peer --connection stdio --env EP_X=42 --call 'os:getenv("EP_X")' \
       --call 'init:get_argument(ep_flag)' -- -ep_flag v 2>/dev/null)
 check "peer env and erl args" $'"42"\n{ok,[["v"]]}' "$out"
+
+# a named peer over standard_io: distributed too, with the cookie given
+# (passed in the environment, never on the command line)
+out=$(timeout 60 "$CLI" peer --name cli_named --connection stdio --cookie sesame \
+      --call 'erlang:get_cookie()' --call 'erlang:is_alive()' \
+      --eval '[A || A <- init:get_plain_arguments() ++ [X || {_, X} <- init:get_arguments()], lists:member("sesame", A)].' 2>&1)
+check "peer named with cookie" $'sesame\ntrue\n[]' "$out"
 
 # session
 out=$(printf '%s\n' \

@@ -241,6 +241,59 @@ START_TEST(stdio_encode_term_roundtrip) {
 }
 END_TEST
 
+/* An allocator that fails from the n-th allocation on. */
+typedef struct failing {
+  int left;
+  int live;
+} failing;
+static void *f_malloc(size_t n, void *ud) {
+  failing *f = ud;
+  if (f->left-- <= 0) return NULL;
+  f->live++;
+  return malloc(n);
+}
+static void *f_realloc(void *p, size_t n, void *ud) {
+  failing *f = ud;
+  if (f->left-- <= 0) return NULL;
+  if (!p) f->live++;
+  return realloc(p, n);
+}
+static void f_free(void *p, void *ud) {
+  if (p) ((failing *)ud)->live--;
+  free(p);
+}
+
+START_TEST(allocation_failure_at_every_step) {
+  for (int i = 0; i < 40; i++) {
+    failing f = {i, 0};
+    ep_mem m = {f_malloc, f_realloc, f_free, &f};
+    ep_buf enc;
+    ep_buf_init(&enc, &m);
+    int rc = ep_alt_stdio_encode_etf(&enc, started_etf, sizeof started_etf);
+    ck_assert(rc == 0 || rc == EP_ENOMEM);
+    if (rc == 0) {
+      ep_alt_stdio_dec d;
+      ep_alt_stdio_dec_init(&d, &m, 0);
+      ep_buf text;
+      ep_buf_init(&text, &m);
+      uint8_t in[600];
+      memcpy(in, "txt", 3);
+      memcpy(in + 3, enc.data, enc.len);
+      size_t pos = 0, n;
+      const uint8_t *pl;
+      int r2 = ep_alt_stdio_decode(&d, in, enc.len + 3, &pos, &text, &pl, &n);
+      ck_assert(r2 == 0 || r2 == EP_ENOMEM);
+      if (r2 == EP_ENOMEM) /* sticky */
+        ck_assert_int_eq(ep_alt_stdio_decode(&d, in, enc.len + 3, &pos, &text, &pl, &n), EP_ENOMEM);
+      ep_alt_stdio_dec_free(&d);
+      ep_buf_free(&text);
+    }
+    ep_buf_free(&enc);
+    ck_assert_int_eq(f.live, 0); /* nothing leaked on any path */
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("alt");
   TCase *tc = tcase_create("framing");
@@ -254,6 +307,7 @@ int main(void) {
   tcase_add_test(tc, stdio_crc_mismatch_and_garbage);
   tcase_add_test(tc, parse_replies);
   tcase_add_test(tc, stdio_encode_term_roundtrip);
+  tcase_add_test(tc, allocation_failure_at_every_step);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

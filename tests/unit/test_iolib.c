@@ -1,6 +1,7 @@
 /* io_lib:format in C. Expected strings were printed by OTP 25's
  * io_lib:format for the same format and arguments. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ static const struct {
     {"~10s|", "[\"abc\"]", "       abc|"},
     {"~-10s|", "[\"abc\"]", "abc       |"},
     {"~.3s", "[\"abcdef\"]", "abc"},
-    {"~w", "[{a,\"b\",<<1>>}]", "{a,\"b\",<<1>>}"},
+    {"~w", "[{a,\"b\",<<1>>}]", "{a,[98],<<1>>}"},
     {"~p", "[\"str\"]", "\"str\""},
     {"~10w|", "[x]", "         x|"},
     {"~.2.0w", "[7]", "07"},
@@ -120,6 +121,12 @@ START_TEST(chardata) {
   ck_assert_uint_eq(b.len, 8);
   ck_assert_mem_eq(b.data, "abcd\xe2\x82\xac!", 8);
   b.len = 0;
+  b.len = 0;
+  uint8_t e9 = 0xE9;
+  ck_assert_int_eq(ep_iolib_chardata_latin1(&b, EP_LIST(A, ep_binary(A, &e9, 1), ep_int(0xE9))), 0);
+  ck_assert_uint_eq(b.len, 4);
+  ck_assert_mem_eq(b.data, "\xc3\xa9\xc3\xa9", 4);
+  b.len = 0;
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int(0x110000))), EP_EINVAL);
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_atom("x"))), EP_EINVAL);
   ck_assert_uint_eq(b.len, 0);
@@ -132,6 +139,39 @@ START_TEST(chardata) {
 }
 END_TEST
 
+/* ~p, ~tp and ~w of random nested terms, at various columns and line
+ * lengths: {Format, Args, Output} as OTP 25's io_lib:format produced them
+ * (tests/unit/test_iolib_vectors.txt, one term per line, printed with ~w). */
+START_TEST(pretty_vectors_from_otp) {
+  const char *src = getenv("EP_SOURCE_DIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/unit/test_iolib_vectors.txt", src ? src : ".");
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  static char line[1 << 16];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    ep_arena *a = ep_arena_new(NULL);
+    ep_term t;
+    ck_assert_int_eq(ep_parse_str(a, line, &t, NULL), 0);
+    ep_buf got, want;
+    ep_buf_init(&got, NULL);
+    ep_buf_init(&want, NULL);
+    ck_assert_int_eq(ep_iolib_format(&got, t.v.items[0], t.v.items[1]), 0);
+    ck_assert_int_eq(ep_iolib_chardata(&want, t.v.items[2]), 0);
+    ck_assert_msg(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+                  "vector %d:\nwant:\n%.*s\ngot:\n%.*s", n + 1, (int)want.len, (char *)want.data,
+                  (int)got.len, (char *)got.data);
+    ep_buf_free(&got);
+    ep_buf_free(&want);
+    ep_arena_free(a);
+    n++;
+  }
+  fclose(f);
+  ck_assert_int_gt(n, 100);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("iolib");
   TCase *tc = tcase_create("format");
@@ -139,6 +179,7 @@ int main(void) {
   tcase_add_test(tc, known_answers);
   tcase_add_test(tc, badarg_cases);
   tcase_add_test(tc, chardata);
+  tcase_add_test(tc, pretty_vectors_from_otp);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -164,6 +164,13 @@ static const struct {
     {"<<-18446744073709551617:72>>", "<<\"þÿÿÿÿÿÿÿÿ\">>"}, {"<<-18446744073709551617:72>>.", "<<\"þÿÿÿÿÿÿÿÿ\">>"},
     {"<<-1:70>>", "<<255,255,255,255,255,255,255,255,63:6>>"},
     {"<<0:0>>", "<<>>"},
+    {"<<1:72/little>>", "<<1,0,0,0,0,0,0,0,0>>"},
+    {"<<-2:72/little>>", "<<\"þÿÿÿÿÿÿÿÿ\">>"},
+    {"<<1:9>>", "<<0,1:1>>"},
+    {"<<-1:9>>", "<<255,1:1>>"},
+    {"<<-1:3, -1:13>>", "<<\"ÿÿ\">>"},
+    {"<<18446744073709551617:72/little>>", "<<1,0,0,0,0,0,0,0,1>>"},
+    {"<<-18446744073709551617:80/little>>", "<<\"ÿÿÿÿÿÿÿÿþÿ\">>"},
     /* tuples, lists, maps */
     {"{}", "{}"},
     {"{a}", "{a}"},
@@ -200,6 +207,7 @@ static const struct {
     {"a. % trailing", "a"},
     {"1.", "1"},
     {"\t\r\n\f a \n", "a"},
+    {"\xc2\xa0{a,\xc2\x85" "b}\xc2\xa0", "{a,b}"}, /* NBSP and NEL are white space to erl_scan */
 };
 
 START_TEST(parse_vectors_print_back) {
@@ -684,6 +692,25 @@ START_TEST(deep_nesting_is_refused_cleanly) {
 }
 END_TEST
 
+/* Wide segments are sign bits written a byte at a time, not bit by bit. */
+START_TEST(wide_binary_segments_are_fast) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term t;
+  clock_t c0 = clock();
+  ck_assert_int_eq(ep_parse_str(a, "<<\"abcdefghijklmnopqrstuvwxyz\":16777216, 1:3, -1:16777216/little>>", &t, NULL), 0);
+  double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+  ck_assert_int_eq(t.type, EP_T_BITSTR);
+  ck_assert_uint_eq(t.n, 27 * 2097152 + 1);
+  ck_assert_int_eq(t.v.bytes[2097151], 'a');
+  ck_assert_int_eq(t.v.bytes[26 * 2097152], 0x3F);
+  ck_assert(secs < 5);
+  /* past the segment and the binary limits */
+  ck_assert_int_eq(ep_parse_str(a, "<<1:16777217>>", &t, NULL), EP_ESYNTAX);
+  ck_assert_int_eq(ep_parse_str(a, "<<\"abcdefghijklmnopqrstuvwxyz0123456789\":16777216>>", &t, NULL), EP_ESYNTAX);
+  ep_arena_free(a);
+}
+END_TEST
+
 /* 100,000 keys that are maps of the same shape: a hash that only looked at
  * sizes would make the duplicate search quadratic (minutes). */
 START_TEST(many_similar_map_keys_parse_fast) {
@@ -909,6 +936,7 @@ int main(void) {
   tcase_add_test(tc, bignums_print_exactly_and_huge_ones_in_hex);
   tcase_add_test(tc, generated_terms_round_trip);
   tcase_add_test(tc, deep_nesting_is_refused_cleanly);
+  tcase_add_test(tc, wide_binary_segments_are_fast);
   tcase_add_test(tc, many_similar_map_keys_parse_fast);
   tcase_add_test(tc, text_over_the_size_limit_is_refused);
   tcase_add_test(tc, every_proper_prefix_is_incomplete_or_malformed);

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# erlpeer peer and erlpeer session with dist-controlled peers, against real
+# erl and a private EPMD. Every command is bounded by `timeout`; the
+# EP_TEST_TAG sweep in lib.sh's EXIT trap kills whatever is left.
+set -u
+. "$(dirname "$0")/lib.sh"
+ep_world
+ep_start_epmd
+CLI=$EP_CLI
+host=$(hostname -s)
+passed=0
+ok() { echo "ok   $1"; passed=$((passed+1)); }
+
+# results on stdout one term per line, relayed output on stderr, exit 0
+expect_rc 0 "$CLI" peer --name pd1 --call 'erlang:node()' --call 'lists:seq(1, 3)' \
+  --call 'io:format(user, "U~n", [])' --call 'erlang:apply(io, format, ["second~n"])' --eval 'X = 6, X * 7.'
+[ "$(cat "$OUT")" = "pd1@$host
+[1,2,3]
+ok
+ok
+42" ] || fail "peer dist results"
+expect_err "U"
+expect_err "second"
+ok "peer dist results on stdout, output on stderr"
+
+# -eval output at boot is relayed too (the call waits until it is printed)
+expect_rc 0 "$CLI" peer --name pd2 --call 'timer:sleep(200)' -- -eval 'io:format("booted~n").'
+expect_err "booted"
+ok "peer dist -eval output"
+
+# an exception: exit 1
+expect_rc 1 "$CLI" peer --name pd3 --call 'erlang:error(boom)'
+expect_err "error: boom"
+ok "peer dist exception exit 1"
+
+# every shutdown mode, each well within its bound
+for sd in close halt halt:2000 2000 infinity; do
+  t0=$(date +%s%N)
+  expect_rc 0 "$CLI" peer --name "pdsd" --shutdown "$sd" --call 'erlang:abs(-1)'
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  expect_out 1
+  [ "$ms" -lt 8000 ] || fail "shutdown $sd took $ms ms"
+  ok "peer dist --shutdown $sd (${ms} ms)"
+done
+
+# --exec wrapper (the ssh stand-in), --env, erl args after --
+expect_rc 0 "$CLI" peer --name pd4 --exec /bin/sh --exec-arg -c --exec-arg 'exec erl "$@"' --exec-arg sh \
+  --env EP_X=42 --call 'os:getenv("EP_X")' --call 'init:get_argument(ep_flag)' -- -ep_flag v
+[ "$(cat "$OUT")" = '"42"
+{ok,[["v"]]}' ] || fail "exec/env/args"
+ok "peer dist --exec --env -- ERL_ARGS"
+
+# boot failure: exit 2, with the exit status, and fast for a name in use
+expect_rc 2 "$CLI" peer --name pd5 --call 'erlang:node()' -- -no_epmd
+expect_err "exit_status,1"
+ok "peer dist boot failure exit 2"
+ep_start_erl pdtaken
+t0=$(date +%s%N)
+expect_rc 2 "$CLI" peer --name pdtaken --call 'erlang:node()'
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -lt 5000 ] || fail "a name in use took $ms ms to fail"
+ok "peer dist name in use fails in ${ms} ms"
+
+# session with several dist peers
+out=$(printf '%s\n' \
+  '{start, a, #{name => "sa"}}.' \
+  '{start, b, #{name => "sb", args => ["-ep_a", "1"], shutdown => close}}.' \
+  '{start, c, #{name => "sc", peer_down => continue}}.' \
+  '{start, d, #{name => "sa"}}.' \
+  '{call, a, erlang, node, []}.' \
+  '{call, b, init, get_argument, [ep_a]}.' \
+  '{call, a, erlang, throw, [oops]}.' \
+  '{call, a, io, format, ["hello ~p~n", [a]]}.' \
+  '{call, a, timer, sleep, [2000], 100}.' \
+  'not a term(' \
+  '{cast, b, application, set_env, [kernel, ep, 1]}.' \
+  '{call, b, sys, get_state, [application_controller]}.' \
+  '{call, b, application, get_env, [kernel, ep]}.' \
+  '{send, a, nobody_registered, hi}.' \
+  '{state, c}.' \
+  '{cast, c, erlang, halt, []}.' \
+  '{call, a, timer, sleep, [1000]}.' \
+  '{state, c}.' \
+  '{stop, a}.' \
+  '{state, a}.' \
+  | timeout 120 "$CLI" session 2>"$ERR")
+echo "$out" > "$OUT"
+expect_line() { grep -qxF -- "$1" "$OUT" || fail "session: missing line $1"; ok "session $1"; }
+expect_line "{ok,a,sa@$host}."
+expect_line "{ok,b,sb@$host}."
+expect_line "{ok,c,sc@$host}."
+expect_line "{ok,a,sa@$host}."
+grep -qF '{error,d,{boot_failed,{exit_status,1}}}.' "$OUT" || fail "session: duplicate name"
+ok "session duplicate name"
+expect_line '{ok,b,{ok,[["1"]]}}.'
+expect_line '{error,a,{throw,oops}}.'
+expect_line '{output,a,<<"hello a\n">>}.'
+expect_line '{error,a,{exit,timeout}}.'
+grep -qF '{error,badarg,' "$OUT" || fail "session: malformed line"
+ok "session malformed line"
+expect_line '{ok,b}.'
+expect_line '{ok,b,{ok,1}}.'
+expect_line '{ok,a}.'
+expect_line '{state,c,running}.'
+grep -qF '{down,c,' "$OUT" || fail "session: no down line for c"
+ok "session down line"
+grep -qF '{state,c,{down,' "$OUT" || fail "session: c not down"
+expect_line '{stopped,a}.'
+# EOF stops every peer: none of sb / sc is left
+for n in sa sb sc; do
+  if epmd -port "$EP_EPMD_PORT" -names 2>/dev/null | grep -q "^name $n "; then
+    # close shuts down without waiting: give sb its moment to go
+    for _ in $(seq 1 50); do epmd -port "$EP_EPMD_PORT" -names | grep -q "^name $n " || break; sleep 0.1; done
+    epmd -port "$EP_EPMD_PORT" -names | grep -q "^name $n " && fail "$n still registered after EOF"
+  fi
+done
+ok "session EOF stops all"
+echo "$passed passed, 0 failed"
