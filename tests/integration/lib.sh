@@ -40,23 +40,31 @@ fail() {
   exit 1
 }
 
-# A TCP port that was free a moment ago (the kernel picks it).
+# A TCP port nobody listens on, below the kernel's ephemeral range (32768
+# and up), where outgoing connections could hold it without listening.
 ep_free_port() {
   local p
-  for _ in 1 2 3 4 5 6 7 8; do
-    p=$(( (RANDOM % 20000) + 30000 ))
+  for _ in $(seq 1 20); do
+    p=$(( (RANDOM % 12000) + 20000 ))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
   echo "$p"
 }
 
+# A private epmd; if it cannot have its port (it exits), another port.
 ep_start_epmd() {
-  epmd -port "$EP_EPMD_PORT" 2>/dev/null &
-  disown
-  local i
-  for i in $(seq 1 250); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$EP_EPMD_PORT") 2>/dev/null && return 0
-    sleep 0.02   # no event to wait on for another process's bind
+  local try i pid
+  for try in 1 2 3; do
+    epmd -port "$EP_EPMD_PORT" 2>/dev/null &
+    pid=$!
+    disown
+    for i in $(seq 1 500); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$EP_EPMD_PORT") 2>/dev/null && return 0
+      kill -0 "$pid" 2>/dev/null || break   # it exited: the port is not ours
+      sleep 0.02   # no event to wait on for another process's bind
+    done
+    EP_EPMD_PORT=$(ep_free_port)
+    export ERL_EPMD_PORT=$EP_EPMD_PORT
   done
   fail "epmd did not start"
 }

@@ -182,16 +182,27 @@ static pid_t spawn(const char *const *argv, int in_fd, int out_fd, int err_fd) {
 }
 
 int ep_testenv_start_epmd(ep_testenv *env) {
-  char port[16];
-  snprintf(port, sizeof port, "%d", env->epmd_port);
-  const char *argv[] = {"epmd", "-port", port, NULL};
-  /* epmd complains on stderr about every readiness probe: keep it quiet. */
-  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  pid_t pid = spawn(argv, -1, -1, devnull);
-  if (devnull >= 0) close(devnull);
-  if (pid < 0) return -1;
-  remember(env, pid);
-  return ep_testenv_wait_port(env->epmd_port, 5000);
+  /* The port was free when we picked it; if epmd cannot have it after all
+   * (it exits), pick another and say so in ERL_EPMD_PORT. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    char port[16];
+    snprintf(port, sizeof port, "%d", env->epmd_port);
+    setenv("ERL_EPMD_PORT", port, 1);
+    const char *argv[] = {"epmd", "-port", port, NULL};
+    /* epmd complains on stderr about every readiness probe: keep it quiet. */
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pid_t pid = spawn(argv, -1, -1, devnull);
+    if (devnull >= 0) close(devnull);
+    if (pid < 0) return -1;
+    remember(env, pid);
+    long long deadline = now_ms() + 10000;
+    while (now_ms() < deadline) {
+      if (ep_testenv_wait_port(env->epmd_port, 50) == 0) return 0;
+      if (waitpid(pid, NULL, WNOHANG) == pid) break; /* exited: not our port */
+    }
+    env->epmd_port = ep_testenv_free_port();
+  }
+  return -1;
 }
 
 /* Reads from fd until a line starting with marker arrives; copies the rest
