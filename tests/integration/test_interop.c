@@ -627,6 +627,37 @@ START_TEST(peer_boot_failure) {
 }
 END_TEST
 
+/* detached = false over TCP: the peer stays our child. Without
+ * -peer_detached an OTP 27+ peer keeps its own terminal I/O (it does not
+ * relay it over the connection), so its output must arrive through its
+ * stdout; and its exit status is ours to see. */
+START_TEST(peer_attached_tcp) {
+  ep_ctl *c = ep_ctl_new(NULL);
+  output col = {EP_BUF_INIT};
+  ep_peer_opts *o = peer_opts(1, "att", ROOT);
+  ep_peer_opts_set_output(o, on_output, &col);
+  ep_peer_opts_set_detached(o, false);
+  ep_peer *p;
+  int s = ep_peer_start_sync(c, o, true, &p);
+  ck_assert_msg(s == 0, "%s: start: %s %s", REL->label, ep_strerror(s), ep_ctl_last_start_reason(c));
+  ep_peer_result r;
+  char line[64];
+  snprintf(line, sizeof line, "[\"attached ~s~n\", [\"%s\"]]", REL->release);
+  pcall(p, "io", "format", line, 0, &r);
+  ep_peer_result_free(&r);
+  snprintf(line, sizeof line, "attached %s\n", REL->release);
+  for (int k = 0; k < 100 && !out_has(&col, line); k++) ep_ctl_poll(c, 50);
+  ck_assert_msg(out_has(&col, line), "%s: attached output not relayed", REL->label);
+  pcall(p, "erlang", "halt", "[4]", EP_EPEERDOWN, &r);
+  for (int k = 0; k < 200 && ep_peer_exit_status(p) < 0; k++) ep_ctl_poll(c, 50);
+  ck_assert_int_eq(ep_peer_exit_status(p), 4);
+  ep_peer_free(p);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+}
+END_TEST
+
 /* --- long names and IPv6 ---------------------------------------------------------------- */
 
 static void names_setup(void) {
@@ -915,6 +946,7 @@ static int run_release(const ep_otp_release *r, const char *root) {
   tcase_add_loop_test(tp, peer_start_call_io, 0, 3);
   tcase_add_loop_test(tp, peer_shutdown_modes, 0, 3);
   tcase_add_loop_test(tp, peer_boot_failure, 0, 3);
+  tcase_add_test(tp, peer_attached_tcp);
   suite_add_tcase(s, tp);
   TCase *tl = tcase_create("long names and IPv6");
   tcase_add_checked_fixture(tl, names_setup, names_teardown);
