@@ -40,8 +40,16 @@ extern "C" {
 
 /* --- text syntax ---------------------------------------------------------- */
 
-/* Longest Erlang-syntax input we parse: 64 MiB. */
+/* Longest Erlang-syntax text of one term we parse: 64 MiB (also the
+ * largest binary literal). */
 #define EP_LIMIT_TEXT_SIZE ((size_t)64 << 20)
+
+/* Most digits of an integer literal in a base that is not a power of two:
+ * 200,000. That conversion is quadratic; 16#... has no such limit. */
+#define EP_LIMIT_TEXT_DIGITS 200000u
+
+/* Largest size of one binary segment (<<X:Size>>) in bits: 2^24. */
+#define EP_LIMIT_TEXT_SEGMENT_BITS ((uint64_t)1 << 24)
 
 /* --- EPMD ------------------------------------------------------------------ */
 

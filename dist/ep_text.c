@@ -38,16 +38,16 @@
 
 /* Integer literals in bases that are not powers of two convert in quadratic
  * time; 200,000 digits take ~0.1 s. Longer literals are refused (write them
- * in 16#...; the printer does beyond TEXT_BIG_DECIMAL_MAX). Belongs in
- * ep_limits.h's text section. */
-#define TEXT_MAX_DIGITS 200000u
+ * in 16#...; the printer does beyond TEXT_BIG_DECIMAL_MAX). The limits are
+ * in ep_limits.h's text section. */
+#define TEXT_MAX_DIGITS EP_LIMIT_TEXT_DIGITS
 /* Bignum magnitudes up to 32 KiB (~79,000 digits) print in decimal; larger
  * ones in 16#HEX, which is linear. */
 #define TEXT_BIG_DECIMAL_MAX 32768u
 /* Largest single integer segment in a binary, in bits (2 MiB), and largest
  * binary a literal may build: a few bytes of text must not allocate
  * gigabytes. */
-#define TEXT_SEGMENT_BITS ((uint64_t)1 << 24)
+#define TEXT_SEGMENT_BITS EP_LIMIT_TEXT_SEGMENT_BITS
 #define TEXT_BINARY_BYTES EP_LIMIT_TEXT_SIZE
 
 /* ======================================================================== */

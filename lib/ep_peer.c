@@ -1084,6 +1084,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     po.exit_cb = proc_on_exit;
     po.stdio = io;
     po.stdio_count = 3;
+    /* A dist peer runs with -noinput (not erl's -detached, so a boot
+     * failure is seen at once): give it its own session as -detached's
+     * setsid() would, so it does not share the controller's scheduling
+     * group (autogroup) with every other peer. It still dies with the
+     * controller: its control connection drops. */
+    if (p->vt == &ep__peer_dist_vt) po.flags |= UV_PROCESS_DETACHED;
     p->proc.data = p;
     int src = uv_spawn(p->loop, &p->proc, &po);
     if (src) {

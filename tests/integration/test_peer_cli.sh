@@ -36,9 +36,10 @@ for conn in stdio tcp tcp:127.0.0.1:0; do
   timeout 60 "$CLI" peer --connection $conn --call 'erlang:error(boom)' >/dev/null 2>/tmp/ep_cli_err.$$
   check "peer $conn exception status" 1 $?
   grep -q 'error: boom' /tmp/ep_cli_err.$$ && echo "ok   peer $conn exception text" || { echo "FAIL peer $conn exception text"; fails=$((fails+1)); }
-  # every shutdown mode
+  # every shutdown mode: stdout holds the result only (a stop forced past its
+  # timeout under load warns on stderr, which is not a failure here)
   for sd in close halt halt:2000 2000 infinity; do
-    out=$(timeout 60 "$CLI" peer --connection $conn --shutdown $sd --call 'erlang:abs(-1)' 2>&1)
+    out=$(timeout 60 "$CLI" peer --connection $conn --shutdown $sd --call 'erlang:abs(-1)' 2>/dev/null)
     check "peer $conn shutdown $sd" 1 "$out"
   done
 done
