@@ -12,10 +12,10 @@ source "$here/lib.sh"
 ep_world
 roots=${EP_ROOTS:-/var/cache/erlpeer/roots}
 mirrors=()
-cleanup_all() {
+cleanup_all() { # processes first: a chroot'd erl could still write into a mirror
   local m
-  for m in "${mirrors[@]}"; do rm -rf "$m"; done
   ep_cleanup
+  for m in "${mirrors[@]}"; do rm -rf "$m"; done
 }
 trap cleanup_all EXIT
 ep_start_epmd
@@ -59,7 +59,8 @@ for spec in "25 -" "27 trixie" "29 sid"; do
         --call 'erlang:node()' 2>"$ERR")
   check "OTP $rel peer long names" "'long$rel@127.0.0.1'" "$out"
   # boot failure: exit 2 with the reason
-  timeout 60 "$EP_CLI" peer --connection stdio "${exec[@]}" --call 'erlang:node()' -- -boot /nonexistent/boot \
+  timeout 60 "$EP_CLI" peer --connection stdio "${exec[@]}" --env ERL_CRASH_DUMP_SECONDS=0 \
+    --call 'erlang:node()' -- -boot /nonexistent/boot \
     >/dev/null 2>"$ERR"
   check "OTP $rel boot failure status" 2 $?
   grep -q 'exit_status,1' "$ERR" && check "OTP $rel boot failure reason" 1 1 || check "OTP $rel boot failure reason" "{exit_status,1}" "$(cat "$ERR")"

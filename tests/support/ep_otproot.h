@@ -106,6 +106,12 @@ static int ep_otproot_enter(ep_testenv *env, const char *root, char *path_dir, s
   ep_otproot__sweep_stale(root, home);
   char rhome[1024], src[600], dst[1200], w[700];
   snprintf(rhome, sizeof rhome, "%s%s", root, home);
+  /* the folders above HOME too (a TMPDIR of the caller's) */
+  for (char *sl = strchr(rhome + strlen(root) + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+    *sl = 0;
+    mkdir(rhome, 0755);
+    *sl = '/';
+  }
   if (mkdir(rhome, 0700) != 0) return -1;
   snprintf(src, sizeof src, "%s/.erlang.cookie", home);
   snprintf(dst, sizeof dst, "%s/.erlang.cookie", rhome);
@@ -131,11 +137,13 @@ static int ep_otproot_enter(ep_testenv *env, const char *root, char *path_dir, s
   return 0;
 }
 
-/* Removes the mirror of this world's HOME from the root. */
-static void ep_otproot_leave(ep_testenv *env, const char *root) {
+/* Removes the mirror of the HOME home from the root. Call it after
+ * ep_testenv_free (with a copy of the HOME path): a chroot'd erl still
+ * running could write into the mirror (a crash dump) while it is removed. */
+static void ep_otproot_leave(const char *root, const char *home) {
   if (!root[0]) return;
   char rhome[1024];
-  if ((size_t)snprintf(rhome, sizeof rhome, "%s%s", root, ep_testenv_home(env)) >= sizeof rhome) return;
+  if ((size_t)snprintf(rhome, sizeof rhome, "%s%s", root, home) >= sizeof rhome) return;
   nftw(rhome, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
