@@ -11,7 +11,7 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--timeout MS] NODE MOD FUN [ARGS]\n"
+      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE\n"
       "\n"
       "Connects to NODE as a hidden node and calls MOD:FUN(ARGS...), where ARGS is\n"
@@ -20,6 +20,7 @@ static void help(void) {
       "NODE without @ means the local host. The cookie is read from\n"
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
       "line by erlpeer itself). --timeout is in milliseconds (default: infinity).\n"
+      "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
       "\n"
       "exit status: 0 a result; 1 an exception or badrpc (printed on stderr);\n"
       "             2 no connection (the cause on stderr) or bad usage.\n");

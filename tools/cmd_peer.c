@@ -71,7 +71,7 @@ int ep_cmd_peer(int argc, char **argv) {
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
   const char *conn = NULL, *cookie = NULL, *name = NULL;
-  bool longnames = false;
+  bool longnames = false, ipv6 = false;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
   if (!o || !steps || !exec_args) {
@@ -94,7 +94,10 @@ int ep_cmd_peer(int argc, char **argv) {
       fputs(help, stdout);
       goto out;
     } else if (!strcmp(a, "--")) {
-      for (i++; i < argc; i++) rc = rc ? rc : ep_peer_opts_add_arg(o, argv[i]);
+      for (i++; i < argc; i++) {
+        if (!strncmp(argv[i], "inet6_", 6) && i > 0 && !strcmp(argv[i - 1], "-proto_dist")) ipv6 = true;
+        rc = rc ? rc : ep_peer_opts_add_arg(o, argv[i]);
+      }
       break;
     } else if (!strcmp(a, "--name")) {
       NEEDV;
@@ -181,11 +184,13 @@ int ep_cmd_peer(int argc, char **argv) {
     goto out;
   }
   if (!strcmp(conn, "dist")) {
-    /* Our node follows the peer's naming mode and uses its cookie. */
+    /* Our node follows the peer's naming mode (and its address family:
+     * -proto_dist inet6_tcp among the erl arguments) and uses its cookie. */
     ep_node_opts *no = ep_node_opts_new();
     int nr = no ? 0 : EP_ENOMEM;
     if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
     if (!nr) ep_node_opts_set_longnames(no, longnames);
+    if (!nr) ep_node_opts_set_ipv6(no, ipv6);
     if (!nr) nr = ep_ctl_start_node(ctl, no);
     ep_node_opts_free(no);
     if (nr) {
@@ -197,8 +202,9 @@ int ep_cmd_peer(int argc, char **argv) {
   }
   rc = ep_peer_start_sync(ctl, o, true, &p);
   if (rc) {
-    fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc),
-              rc == EP_EBOOT ? " " : "", rc == EP_EBOOT ? ep_ctl_last_start_reason(ctl) : "");
+    const char *why = ep_ctl_last_start_reason(ctl);
+    fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc), why && *why ? " " : "",
+            why ? why : "");
     ep_ctl_free(ctl);
     status = 2;
     goto out;

@@ -8,11 +8,12 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--timeout MS] NODE\n"
+      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE\n"
       "\n"
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
-      "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n");
+      "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n"
+      "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n");
 }
 
 int ep_cmd_ping(int argc, char **argv) {

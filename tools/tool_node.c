@@ -34,6 +34,10 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
     a->longnames = true;
     return *v ? 1 : -1;
   }
+  if (!strcmp(argv[*i], "--ipv6")) {
+    a->ipv6 = true;
+    return 1;
+  }
   if ((v = opt_value(argc, argv, i, "--timeout"))) {
     char *end;
     unsigned long long t = strtoull(v, &end, 10);
@@ -54,6 +58,7 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   if (a->name) r = ep_node_opts_set_name(o, a->name);
   if (!r && a->cookie) r = ep_node_opts_set_cookie(o, a->cookie);
   ep_node_opts_set_longnames(o, a->longnames);
+  ep_node_opts_set_ipv6(o, a->ipv6);
   ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
