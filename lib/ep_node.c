@@ -229,6 +229,7 @@ static void conn_free(ep__conn *c) {
   ep_buf_free(&c->wbuf);
   ep_arena_free(c->arena);
   ep_arena_free(c->pre_arena);
+  ep_arena_free(c->tx);
   ep_free(n->mem, c->pre);
   ep_free(n->mem, c->peer);
   ep_free(n->mem, c);
@@ -382,7 +383,13 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
   if (c->state != EP__C_UP) return conn_queue(c, ctrl);
   if (c->out.len > EP_LIMIT_SEND_QUEUE) return EP_ENOMEM;
   size_t before = c->out.len;
-  int r = ep_dist_write_ctrl(&c->out, ctrl, c->flags);
+  /* One arena per connection for building control tuples, reset after
+   * each: a send costs no allocation once it has grown. */
+  if (!c->tx && !(c->tx = ep_arena_new(c->node->mem))) return EP_ENOMEM;
+  ep_term control, payload;
+  int r = ep_ctrl_build(c->tx, ctrl, c->flags, &control, &payload);
+  if (!r) r = ep_dist_write_flags(&c->out, c->flags, control, payload);
+  ep_arena_reset(c->tx);
   if (r) {
     c->out.len = before;
     c->out.err = 0; /* a failed frame must not poison the connection */
@@ -898,6 +905,9 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_timer_init(loop, &n->start_timer);
   n->start_timer.data = n;
   n->open_handles++;
+  uv_prepare_init(loop, &n->waiter);
+  n->waiter.data = n;
+  n->open_handles++;
   struct sockaddr_storage sa;
   if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
   else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
@@ -963,6 +973,7 @@ static void begin_close(ep_node *n) {
     uv_close((uv_handle_t *)&n->listener, on_node_handle_closed);
   }
   uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     next = c->next;
@@ -1039,10 +1050,11 @@ static void on_sync_started(ep_node *n, int status, void *ud) {
 
 static bool sync_done(void *ud) { return ((ep__sync *)ud)->done; }
 
-typedef struct {
+typedef struct ep__waitfor {
   bool (*cond)(void *ud);
   void *ud;
   bool expired;
+  struct ep__waitfor *prev; /* an outer wait (a callback that blocks) */
 } ep__waitfor;
 
 static void on_run_timeout(uv_timer_t *t) {
@@ -1052,30 +1064,33 @@ static void on_run_timeout(uv_timer_t *t) {
 }
 
 /* libuv runs due timers before it polls: a timer callback that satisfies
- * the condition would still leave uv_run blocked in poll. A prepare handle
- * runs just before the poll and stops the loop (poll timeout 0) once the
- * condition holds. */
+ * the condition would still leave uv_run blocked in poll. The node's
+ * prepare handle runs just before the poll and stops the loop (poll timeout
+ * 0) once the innermost wait's condition holds. One handle for the node's
+ * life, so a blocking call costs no handle setup or extra loop turn. */
 static void on_run_prepare(uv_prepare_t *p) {
-  ep__waitfor *w = p->data;
-  if (w->cond(w->ud)) uv_stop(p->loop);
+  ep_node *n = p->data;
+  ep__waitfor *w = n->waiting;
+  if (w && w->cond(w->ud)) uv_stop(p->loop);
 }
 
 int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
-  ep__waitfor w = {cond, ud, false};
+  ep__waitfor w = {cond, ud, false, n->waiting};
+  n->waiting = &w;
+  uv_prepare_start(&n->waiter, on_run_prepare);
   uv_timer_t t;
-  uv_prepare_t p;
-  uv_prepare_init(n->loop, &p);
-  p.data = &w;
-  uv_prepare_start(&p, on_run_prepare);
   if (timeout_ms) {
     uv_timer_init(n->loop, &t);
     t.data = &w;
     uv_timer_start(&t, on_run_timeout, timeout_ms, 0);
   }
-  while (!cond(ud) && !w.expired) uv_run(n->loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&p, NULL);
-  if (timeout_ms) uv_close((uv_handle_t *)&t, NULL);
-  uv_run(n->loop, UV_RUN_NOWAIT); /* lets the close callbacks run */
+  while (!cond(ud) && !w.expired) uv_run(n->loop, UV_RUN_ONCE);
+  n->waiting = w.prev;
+  if (!n->waiting) uv_prepare_stop(&n->waiter);
+  if (timeout_ms) {
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(n->loop, UV_RUN_NOWAIT); /* the close completes before t goes */
+  }
   return cond(ud) ? 0 : EP_ETIMEDOUT;
 }
 

@@ -65,6 +65,7 @@ struct ep__conn {
   ep_arena *pre_arena;
   int pending_close; /* handles still to close */
   ep_arena *arena;   /* terms of the message being dispatched */
+  ep_arena *tx;      /* control tuples being encoded (reset after each) */
 };
 
 /* A remote process linked to, or monitoring, one of ours. */
@@ -138,6 +139,8 @@ struct ep_node {
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */
+  uv_prepare_t waiter;    /* stops the loop when a blocking wait is over */
+  void *waiting;          /* innermost ep_node_run_until in progress */
   int start_error;
   ep_arena *scratch;
 };
@@ -170,7 +173,8 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
                     uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
 int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args);
 /* Returns true when the message was a reply to one of our calls. */
-bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m);
+/* a: the arena the message was decoded into (lives through the callback). */
+bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m, ep_arena *a);
 bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m);
 void ep__rpc_nodedown(ep_node *n, const char *peer, int reason);
 void ep__rpc_close_all(ep_node *n);

@@ -388,7 +388,7 @@ void ep__dispatch(ep__conn *c, const ep_ctrl *m) {
       if (p) rel_remove(n, &p->monitored_by, ep_none(), m->ref);
       return;
     case EP_CTRL_MONITOR_P_EXIT:
-      if (ep__rpc_on_down(n, m)) return;
+      if (ep__rpc_on_down(n, m, c->arena)) return;
       p = ep__proc_by_pid(n, m->to);
       if (p && rel_remove(n, &p->monitors, ep_none(), m->ref)) deliver(p, c, EP_MSG_DOWN, m);
       return;

@@ -89,7 +89,7 @@ bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m) {
   return true;
 }
 
-bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m) {
+bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m, ep_arena *a) {
   uint64_t key;
   if (!ref_key(n, m->ref, &key)) return false;
   ep__rpc *c = ep__map_get(&n->rpcs, key);
@@ -97,9 +97,9 @@ bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m) {
    * answer to a call that timed out (which then matches nothing). */
   if (!c) return false;
   ep_term rs = m->reason;
-  ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
-  ep_arena *a = ep_arena_new(n->mem);
-  r.arena = a;
+  /* The result's terms live in the arena the message was decoded into,
+   * which lives through the callback: no allocation per reply. */
+  ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), a};
   if (rs.type == EP_T_TUPLE && rs.n >= 3 && ep_term_eq(rs.v.items[0], m->ref) && rs.v.items[1].type == EP_T_ATOM) {
     ep_term cls = rs.v.items[1];
     if (ep_atom_eq(cls, "return") && rs.n == 3) {
@@ -122,10 +122,9 @@ bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m) {
     /* The process died some other way: killed, noconnection, or erpc is
      * missing on that node (undef). */
     r.status = EP_EBADRPC;
-    r.reason = a ? EP_TUPLE(a, ep_atom("EXIT"), rs) : ep_none();
+    r.reason = EP_TUPLE(a, ep_atom("EXIT"), rs);
   }
   rpc_finish(c, &r);
-  ep_arena_free(a);
   return true;
 }
 
