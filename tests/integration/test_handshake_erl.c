@@ -557,6 +557,66 @@ START_TEST(real_node_with_wrong_cookie_is_refused) {
 }
 END_TEST
 
+/* A node started with -sname undefined has no name until it connects: it
+ * dials us with NAME_ME and our acceptor names it ("named:"). */
+START_TEST(dynamic_node_is_named_by_us) {
+  acceptor_env e;
+  acceptor_setup(&e);
+  char eval[512];
+  snprintf(eval, sizeof eval,
+           "spawn(fun() -> timer:sleep(200), io:format(\"EP_CONNECT ~p~n\", [net_kernel:connect_node('%s')]) end).",
+           e.name);
+  const char *args[] = {"-eval", eval, NULL};
+  char dyn[256];
+  pid_t pid = ep_testenv_start_erl(env, "undefined", args, dyn, sizeof dyn);
+  ck_assert_int_gt(pid, 0);
+  struct pollfd pl = {e.ls, POLLIN, 0};
+  ck_assert_msg(poll(&pl, 1, 10000) == 1, "the dynamic node never dialled");
+  int fd = accept(e.ls, NULL, NULL);
+  ck_assert_int_ge(fd, 0);
+  ep_hs_config cfg = our_config(ep_testenv_cookie(env));
+  cfg.role = EP_HS_ACCEPTOR;
+  cfg.this_node = e.name;
+  cfg.creation = e.creation;
+  cfg.expected_peer = NULL;
+  ep_handshake *hs;
+  ck_assert_int_eq(ep_hs_new(NULL, &cfg, &hs), 0);
+  char given[300];
+  snprintf(given, sizeof given, "gen7@%s", ep_testenv_host());
+  uint8_t buf[4096];
+  for (;;) {
+    const uint8_t *d;
+    size_t dl;
+    ep_hs_output(hs, &d, &dl);
+    if (dl) {
+      write_all(fd, d, dl);
+      ep_hs_output_ack(hs, dl);
+    }
+    ep_hs_status st = ep_hs_status_get(hs);
+    if (st == EP_HS_DECIDE) {
+      ck_assert(ep_hs_peer_flags(hs) & EP_DFLAG_NAME_ME);
+      ck_assert_str_eq(ep_hs_peer_name(hs), ep_testenv_host()); /* host only */
+      ck_assert_int_eq(ep_hs_set_named(hs, given, 4242), 0);
+      ck_assert_int_eq(ep_hs_decide(hs, EP_HS_NAMED), 0);
+      continue;
+    }
+    if (st != EP_HS_RUNNING) break;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    ssize_t r = read(fd, buf, sizeof buf);
+    ck_assert_int_gt(r, 0);
+    size_t used;
+    ep_hs_recv(hs, buf, (size_t)r, &used);
+  }
+  ck_assert_msg(ep_hs_status_get(hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(hs)));
+  ck_assert_str_eq(ep_hs_peer_name(hs), given);
+  ck_assert_uint_eq(ep_hs_peer_creation(hs), 4242);
+  ep_hs_free(hs);
+  close(fd);
+  acceptor_teardown(&e);
+}
+END_TEST
+
 static int run_suite(const char *label, bool all) {
   Suite *s = suite_create(label);
   TCase *tc = tcase_create("real node");
@@ -579,6 +639,7 @@ static int run_suite(const char *label, bool all) {
      * /etc/hosts to dial us: run the acceptor tests on the system erl */
     tcase_add_test(tc, real_node_dials_us);
     tcase_add_test(tc, real_node_with_wrong_cookie_is_refused);
+    tcase_add_test(tc, dynamic_node_is_named_by_us);
   }
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
