@@ -7,7 +7,11 @@
 ep_world() {
   EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.sh$$"
   export EP_TEST_TAG
-  EP_TMP=$(mktemp -d)
+  # Under the run's folder ($TMPDIR/<run tag>), which ep_sweep removes
+  # even when a test was killed before its trap ran.
+  local base="${TMPDIR:-/tmp}/${EP_TEST_RUN:-eprun-manual}"
+  mkdir -p "$base"
+  EP_TMP=$(mktemp -d -p "$base")
   export HOME="$EP_TMP/home"
   mkdir -p "$HOME"
   head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr 'a-f0-9' 'A-P' > "$HOME/.erlang.cookie"

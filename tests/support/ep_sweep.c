@@ -18,6 +18,7 @@ int main(void) {
   char prefix[160];
   snprintf(prefix, sizeof prefix, "%s.", run);
   int n = ep_sweep_tag(prefix, 1);
+  ep_testenv_remove_run_dir();
   printf("ep_sweep: killed %d leftover process(es) of run %s\n", n, run);
   return n ? 1 : 0;
 }

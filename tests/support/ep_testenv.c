@@ -61,11 +61,32 @@ static const char *run_tag(void) {
   return buf;
 }
 
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+void ep_testenv_run_dir(char *out, size_t cap) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(out, cap, "%s/%s", tmp && *tmp ? tmp : "/tmp", run_tag());
+}
+
+/* Removes the run's folder of temporary HOMEs (what killed tests left). */
+void ep_testenv_remove_run_dir(void) {
+  char base[200];
+  ep_testenv_run_dir(base, sizeof base);
+  nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 ep_testenv *ep_testenv_new(void) {
   ep_testenv *env = calloc(1, sizeof *env);
   if (!env) die("calloc");
-  const char *tmp = getenv("TMPDIR");
-  snprintf(env->home, sizeof env->home, "%s/ephome.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  /* Under one folder per run, which ep_sweep removes even when a test was
+   * killed before its teardown. */
+  char base[200];
+  ep_testenv_run_dir(base, sizeof base);
+  if (mkdir(base, 0700) != 0 && errno != EEXIST) die("mkdir run dir");
+  snprintf(env->home, sizeof env->home, "%s/ephome.XXXXXX", base);
   if (!mkdtemp(env->home)) die("mkdtemp");
   unsigned char rnd[16];
   random_bytes(rnd, sizeof rnd);
@@ -92,10 +113,6 @@ ep_testenv *ep_testenv_new(void) {
   return env;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(p);
-}
 
 void ep_testenv_free(ep_testenv *env) {
   if (!env) return;

@@ -66,6 +66,11 @@ int ep_testenv_run(const char *const *argv, const char *stdin_data, size_t stdin
  * (e.g. "io:format(\"~p\", [X]), halt()."). Returns the exit status. */
 int ep_testenv_erl_eval(const char *exprs, char **out, size_t *out_len, int timeout_ms);
 
+/* The folder holding this run's temporary HOMEs ($TMPDIR/<run tag>), and
+ * its removal (ep_sweep does it after the suite). */
+void ep_testenv_run_dir(char *out, size_t cap);
+void ep_testenv_remove_run_dir(void);
+
 /* Kills (SIGKILL) every process whose environment holds EP_TEST_TAG=tag, or
  * EP_TEST_TAG=tag... when prefix is non-zero. Returns how many it killed. */
 int ep_sweep_tag(const char *tag, int prefix);
