@@ -293,6 +293,20 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
 }
 
 /* "..." with adjacent strings joined; code points into p->cps. */
+/* One character of a quoted string or atom at s[*i] (not the closing
+ * quote): an escape sequence or one UTF-8 code point. */
+static int quoted_char(parser *p, size_t *i, uint32_t *cp, const char *bad_utf8) {
+  if (p->s[*i] == '\\') {
+    (*i)++;
+    return scan_escape(p, i, cp);
+  }
+  int l = ep__utf8_decode(p->s + *i, p->len - *i, cp);
+  if (l < 0) return need_more(p);
+  if (l == 0) return fail(p, *i, bad_utf8);
+  *i += (size_t)l;
+  return 0;
+}
+
 static int scan_string(parser *p, token *t) {
   size_t i = p->pos;
   p->ncps = 0;
@@ -306,17 +320,9 @@ static int scan_string(parser *p, token *t) {
         i++;
         break;
       }
-      if (c == '\\') {
-        i++;
-        int r = scan_escape(p, &i, &cp);
-        if (r) return r;
-      } else {
-        int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
-        if (l < 0) return need_more(p);
-        if (l == 0) return fail(p, i, "invalid UTF-8 in string");
-        i += (size_t)l;
-      }
-      int r = push_cp(p, cp);
+      int r = quoted_char(p, &i, &cp, "invalid UTF-8 in string");
+      if (r) return r;
+      r = push_cp(p, cp);
       if (r) return r;
     }
     size_t j = skip_from(p, i);
@@ -344,18 +350,10 @@ static int scan_qatom(parser *p, token *t) {
       i++;
       break;
     }
-    if (c == '\\') {
-      i++;
-      int r = scan_escape(p, &i, &cp);
-      if (r) return r;
-    } else {
-      int l = ep__utf8_decode(p->s + i, p->len - i, &cp);
-      if (l < 0) return need_more(p);
-      if (l == 0) return fail(p, i, "invalid UTF-8 in atom");
-      i += (size_t)l;
-    }
+    int r = quoted_char(p, &i, &cp, "invalid UTF-8 in atom");
+    if (r) return r;
     uint8_t u[4];
-    int r = push_scratch(p, u, ep__utf8_encode(cp, u));
+    r = push_scratch(p, u, ep__utf8_encode(cp, u));
     if (r) return r;
     chars++;
   }

@@ -990,23 +990,11 @@ static bool all_closed(ep_node *n) {
   return n->conns == NULL && n->open_handles == 0;
 }
 
-typedef struct {
-  uv_idle_t idle;
-  ep_node *node;
-  uint64_t deadline;
-} ep__closer;
-
-static void on_closer_closed(uv_handle_t *h) {
-  ep__closer *cl = h->data;
-  ep_node *n = cl->node;
-  free(cl);
-  node_release(n);
-}
+static void on_closer_closed(uv_handle_t *h) { node_release(h->data); }
 
 static void close_check(uv_idle_t *idle) {
-  ep__closer *cl = idle->data;
-  ep_node *n = cl->node;
-  if (ep__now(n) > cl->deadline) {
+  ep_node *n = idle->data;
+  if (ep__now(n) > n->close_deadline) {
     for (ep__conn *c = n->conns; c; c = c->next) ep__conn_fail(c, EP_ECLOSED);
   }
   if (!all_closed(n)) return;
@@ -1015,23 +1003,14 @@ static void close_check(uv_idle_t *idle) {
 }
 
 void ep_node_close(ep_node *n, ep_node_close_cb cb, void *ud) {
-  if (n->close_cb || n->closing) {
-    if (!n->close_cb) {
-      n->close_cb = cb;
-      n->close_ud = ud;
-    }
-    return;
-  }
-  n->close_cb = cb;
+  n->close_cb = cb; /* a second close only changes who is told */
   n->close_ud = ud;
+  if (n->closing) return;
   begin_close(n);
-  ep__closer *cl = calloc(1, sizeof *cl);
-  if (!cl) abort(); /* cannot leave the loop without a way to finish */
-  cl->node = n;
-  cl->deadline = ep__now(n) + 2000; /* at most 2 s to flush goodbyes */
-  cl->idle.data = cl;
-  uv_idle_init(n->loop, &cl->idle);
-  uv_idle_start(&cl->idle, close_check);
+  n->close_deadline = ep__now(n) + 2000; /* at most 2 s to flush goodbyes */
+  uv_idle_init(n->loop, &n->closer);
+  n->closer.data = n;
+  uv_idle_start(&n->closer, close_check);
 }
 
 /* --- blocking API ------------------------------------------------------------------------------ */
@@ -1132,8 +1111,6 @@ void ep_node_free(ep_node *n) {
   bool own = n->own_loop;
   const ep_mem *mem = n->mem;
   bool closed = false;
-  n->closing = false;
-  n->close_cb = NULL;
   ep_node_close(n, on_sync_closed, &closed);
   while (!closed) uv_run(loop, UV_RUN_ONCE);
   if (own) {

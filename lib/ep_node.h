@@ -95,7 +95,8 @@ typedef void (*ep_node_close_cb)(ep_node *node, void *ud);
 int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out);
 /* Ends every C process (links and monitors fire on the other nodes), closes
  * every connection and the registration; cb once all handles are closed,
- * then the node is freed. */
+ * then the node is freed. Calling it again while the close is under way
+ * only replaces the callback. */
 void ep_node_close(ep_node *node, ep_node_close_cb cb, void *ud);
 
 /* Blocking: a node with its own private loop. Returns 0 or the error. */

@@ -93,7 +93,6 @@ typedef struct ep__rpc ep__rpc;
 struct ep_node {
   uv_loop_t *loop;
   bool own_loop;
-  uv_loop_t own_loop_storage;
   const ep_mem *mem;
   char *name; /* name@host */
   char *host;
@@ -136,6 +135,8 @@ struct ep_node {
   bool closing;
   bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
   ep_node_close_cb close_cb;
+  uv_idle_t closer;        /* finishes the close once every handle is gone */
+  uint64_t close_deadline; /* connections still flushing are cut then */
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */

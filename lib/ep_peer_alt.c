@@ -213,31 +213,37 @@ static int tcp_prepare(ep_peer *p, ep__strv *argv) {
   return 0;
 }
 
+/* --- the control messages, the same for both connections -------------------------- */
+
+static int stdio_send_term(ep_peer *p, ep_term t);
+
+/* Builds a control term in the scratch arena and frames it for the
+ * peer's connection. */
+static int send_term(ep_peer *p, ep_term t) {
+  return p->vt == &ep__peer_tcp_vt ? tcp_send_term(p, t) : stdio_send_term(p, t);
+}
+
+static int alt_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
+  ep_arena *a = scratch(p);
+  return a ? send_term(p, ep_alt_call(a, seq, m, f, args)) : EP_ENOMEM;
+}
+
+static int alt_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
+  ep_arena *a = scratch(p);
+  return a ? send_term(p, ep_alt_cast(a, m, f, args)) : EP_ENOMEM;
+}
+
+static int alt_send(ep_peer *p, ep_term to, ep_term msg) {
+  ep_arena *a = scratch(p);
+  return a ? send_term(p, ep_alt_message(a, to, msg)) : EP_ENOMEM;
+}
+
+static int alt_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
+  ep_arena *a = scratch(p);
+  return a ? send_term(p, ep_alt_io_reply(a, from, ref, reply)) : EP_ENOMEM;
+}
+
 static int tcp_spawned(ep_peer *p) { return 0; }
-
-static int tcp_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return tcp_send_term(p, ep_alt_call(a, seq, m, f, args));
-}
-
-static int tcp_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return tcp_send_term(p, ep_alt_cast(a, m, f, args));
-}
-
-static int tcp_send(ep_peer *p, ep_term to, ep_term msg) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return tcp_send_term(p, ep_alt_message(a, to, msg));
-}
-
-static int tcp_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return tcp_send_term(p, ep_alt_io_reply(a, from, ref, reply));
-}
 
 static void tcp_close(ep_peer *p) {
   if (p->listening) {
@@ -258,9 +264,9 @@ static int tcp_close_handles(ep_peer *p) {
   return 0;
 }
 
-const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",     tcp_prepare, tcp_spawned, tcp_call,
-                                          tcp_cast,  tcp_send,    tcp_io_reply, tcp_close,
-                                          tcp_is_open, NULL,        tcp_close_handles};
+const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",    tcp_prepare,  tcp_spawned, alt_call,
+                                          alt_cast, alt_send,     alt_io_reply, tcp_close,
+                                          tcp_is_open, NULL,      tcp_close_handles};
 
 /* --- standard_io ------------------------------------------------------------------------ */
 
@@ -355,30 +361,6 @@ static int stdio_spawned(ep_peer *p) {
   return 0;
 }
 
-static int stdio_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return stdio_send_term(p, ep_alt_call(a, seq, m, f, args));
-}
-
-static int stdio_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return stdio_send_term(p, ep_alt_cast(a, m, f, args));
-}
-
-static int stdio_send(ep_peer *p, ep_term to, ep_term msg) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return stdio_send_term(p, ep_alt_message(a, to, msg));
-}
-
-static int stdio_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
-  ep_arena *a = scratch(p);
-  if (!a) return EP_ENOMEM;
-  return stdio_send_term(p, ep_alt_io_reply(a, from, ref, reply));
-}
-
 /* Closing stdin is closing the connection: the peer's io_server sees eof
  * and halts. stdout stays open until the peer is gone so its last output
  * and its exit are seen. */
@@ -402,8 +384,8 @@ static int stdio_close_handles(ep_peer *p) {
 }
 
 const ep__peer_conn_vt ep__peer_stdio_vt = {
-    "standard_io", stdio_prepare,  stdio_spawned, stdio_call,    stdio_cast,
-    stdio_send,    stdio_io_reply, stdio_close,   stdio_is_open, NULL,
+    "standard_io", stdio_prepare, stdio_spawned, alt_call,      alt_cast,
+    alt_send,      alt_io_reply,  stdio_close,   stdio_is_open, NULL,
     stdio_close_handles};
 
 /* stderr of standard_io / attached TCP peers: exported for ep_peer.c */
