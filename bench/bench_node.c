@@ -10,7 +10,8 @@
  *
  *   erlpeer - one ep_node (blocking API): ep_rpc_call_sync for latency;
  *             ep_rpc_call with N calls in flight (each reply issues the
- *             next call, matched by its reference inside the library);
+ *             next call, matched by its reference inside the library;
+ *             calls go through rex, docs/node.md);
  *             ep_send_named to the sink for messages.
  *   ei      - erl_interface's libei.a, one blocking connection: ei_rpc for
  *             latency; ei_rpc_to/ei_rpc_from with N calls in flight (rex
@@ -21,12 +22,6 @@
  *             id collection (erpc:receive_response/3) keeping N in flight;
  *             {sink, Target} ! Msg. It times itself (monotonic_time) and
  *             sends the figure back.
- *   erlpeer-rex - an experiment, calls only: the same ep_node calling
- *             through rex instead of a spawn request (what ep_rpc_call would
- *             cost on that transport): REG_SEND to rex of {Pid, {call, erpc,
- *             execute_call, [Ref, M, F, A], user}}; rex answers one message,
- *             {rex, {badrpc, {'EXIT', {Ref, return, V}}}} (class, reason and
- *             stack survive, and Ref matches the reply to its call).
  *   tcp     - raw loopback TCP, one connection, a thread writing 256 KiB
  *             chunks and the main thread reading them: the ceiling.
  *
@@ -84,9 +79,9 @@
 #define WAIT_MS 60000
 #define WATCHDOG_S 240
 
-enum { C_EP, C_EI, C_ERL, C_REX, NCONT };
+enum { C_EP, C_EI, C_ERL, NCONT };
 enum { M_LAT, M_PIPE64, M_PIPE256, M_SMALL, M_BIG, NMEAS };
-static const char *cont_key[NCONT] = {"erlpeer", "ei", "erlang", "erlpeer-rex"};
+static const char *cont_key[NCONT] = {"erlpeer", "ei", "erlang"};
 static const char *meas_key[NMEAS] = {"lat", "pipe64", "pipe256", "small", "big"};
 static const long meas_ops[NMEAS] = {LAT_CALLS, PIPE_CALLS, PIPE_CALLS, SMALL_MSGS, BIG_MSGS};
 
@@ -248,8 +243,6 @@ static struct {
   long n;
   bool result;
   double ns;
-  long rex;                                 /* rex replies counted */
-  void (*on_rex)(ep_term ref, ep_term value); /* the experiment's handler */
 } inbox;
 
 static void on_msg(ep_proc *p, const ep_msg *m, void *ud) {
@@ -262,14 +255,6 @@ static void on_msg(ep_proc *p, const ep_msg *m, void *ud) {
   } else if (ep_is_record(t, "result", 2) && t.v.items[1].type == EP_T_INT) {
     inbox.result = true;
     inbox.ns = (double)t.v.items[1].v.i;
-  } else if (ep_is_record(t, "rex", 2)) {
-    /* {rex, {badrpc, {'EXIT', {Ref, return, V}}}} */
-    ep_term b = t.v.items[1], e, r;
-    if (!ep_is_record(b, "badrpc", 2) || !ep_is_record(e = b.v.items[1], "EXIT", 2) ||
-        (r = e.v.items[1]).type != EP_T_TUPLE || r.n != 3 || !ep_atom_eq(r.v.items[1], "return"))
-      fail("rex experiment", "unexpected reply");
-    inbox.rex++;
-    if (inbox.on_rex) inbox.on_rex(r.v.items[0], r.v.items[2]);
   }
 }
 
@@ -387,84 +372,6 @@ static double epb_big(long n, ep_term bin) {
   double el = now_s() - t0;
   ep_arena_free(a);
   return (double)n * BIG_SIZE / el / 1e6;
-}
-
-/* --- the experiment: calls through rex ------------------------------------------------------- */
-
-static ep_arena *rex_arena;
-
-static int rex_call(ep_term ref) {
-  ep_arena_reset(rex_arena);
-  ep_arena *a = rex_arena;
-  ep_term req = EP_TUPLE(a, ep_proc_pid(me),
-                         EP_TUPLE(a, ep_atom("call"), ep_atom("erpc"), ep_atom("execute_call"),
-                                  EP_LIST(a, ref, ep_atom("erlang"), ep_atom("node"), ep_nil()), ep_atom("user")));
-  return ep_send_named(node, me, target, "rex", req);
-}
-
-static struct {
-  long issued, total, window, want;
-  ep_term want_ref;
-  int failed;
-} rexp;
-
-static bool rex_all(void *ud) {
-  (void)ud;
-  return inbox.rex >= rexp.want;
-}
-
-static void on_rex_seq(ep_term ref, ep_term value) {
-  if (!ep_term_eq(ref, rexp.want_ref) || value.type != EP_T_ATOM) fail("rex experiment", "reply to another call");
-}
-
-static double rex_lat(long k) {
-  ep_arena *ra = ep_arena_new(NULL);
-  inbox.on_rex = on_rex_seq;
-  double t0 = now_s();
-  for (long i = 0; i < k; i++) {
-    ep_arena_reset(ra);
-    rexp.want_ref = ep_make_ref(node, ra);
-    inbox.rex = 0;
-    rexp.want = 1;
-    int st = rex_call(rexp.want_ref);
-    if (st) fail("rex experiment", ep_strerror(st));
-    if (ep_node_run_until(node, rex_all, NULL, WAIT_MS)) fail("rex experiment", "no answer");
-  }
-  double el = now_s() - t0;
-  inbox.on_rex = NULL;
-  ep_arena_free(ra);
-  return el / (double)k * 1e6;
-}
-
-static ep_arena *rex_ref_arena;
-
-static void rex_issue(void) {
-  while (rexp.issued < rexp.total && rexp.issued - inbox.rex < rexp.window) {
-    rexp.issued++;
-    ep_arena_reset(rex_ref_arena);
-    int st = rex_call(ep_make_ref(node, rex_ref_arena));
-    if (st) fail("rex experiment", ep_strerror(st));
-  }
-}
-
-static void on_rex_pipe(ep_term ref, ep_term value) {
-  (void)ref;
-  if (value.type != EP_T_ATOM) fail("rex experiment", "unexpected value");
-  rex_issue();
-}
-
-static double rex_pipeline(long total, long window) {
-  inbox.rex = 0;
-  rexp.issued = 0;
-  rexp.total = rexp.want = total;
-  rexp.window = window;
-  inbox.on_rex = on_rex_pipe;
-  double t0 = now_s();
-  rex_issue();
-  if (ep_node_run_until(node, rex_all, NULL, WAIT_MS)) fail("rex experiment", "timed out");
-  double el = now_s() - t0;
-  inbox.on_rex = NULL;
-  return (double)total / el;
 }
 
 /* --- the Erlang origin ----------------------------------------------------------------------- */
@@ -710,9 +617,6 @@ static double measure(int cont, int meas) {
     case C_ERL * NMEAS + M_PIPE256: return erl_pipeline(PIPE_CALLS, 256);
     case C_ERL * NMEAS + M_SMALL: return erl_small(SMALL_MSGS);
     case C_ERL * NMEAS + M_BIG: return erl_big(BIG_MSGS);
-    case C_REX * NMEAS + M_LAT: return rex_lat(LAT_CALLS);
-    case C_REX * NMEAS + M_PIPE64: return rex_pipeline(PIPE_CALLS, 64);
-    case C_REX * NMEAS + M_PIPE256: return rex_pipeline(PIPE_CALLS, 256);
   }
   return 0;
 }
@@ -753,12 +657,6 @@ static void report(void) {
     printf("| %s | %s | %s | %s |\n", label[m], fmt(med[m][C_EP], b[0], 32), fmt(med[m][C_EI], b[1], 32),
            fmt(med[m][C_ERL], b[2], 32));
   printf("| raw loopback TCP, MB/s (ceiling) | %s | | |\n\n", fmt(tcp, b[0], 32));
-  printf("Experiment, calls through rex from the same ep_node (one reply message per call):\n\n");
-  printf("| measurement | erlpeer (erpc) | erlpeer-rex | ei |\n|---|---:|---:|---:|\n");
-  for (int m = 0; m <= M_PIPE256; m++)
-    printf("| %s | %s | %s | %s |\n", label[m], fmt(med[m][C_EP], b[0], 32), fmt(med[m][C_REX], b[1], 32),
-           fmt(med[m][C_EI], b[2], 32));
-  printf("\n");
   printf("CPU time per operation, us: this process (client) and the target node:\n\n");
   printf("| measurement | erlpeer | ei | target: erlpeer | target: ei | target: Erlang origin |\n"
          "|---|---:|---:|---:|---:|---:|\n");
@@ -785,7 +683,6 @@ static void report(void) {
   printf("\n");
   for (int m = 0; m < NMEAS; m++)
     for (int c = 0; c < NCONT; c++) {
-      if (c == C_REX && m > M_PIPE256) continue;
       printf("RESULT %s %s %.6g", meas_key[m], cont_key[c], med[m][c]);
       for (int r = 0; r < rounds; r++) printf(" %.4g", results[m][c][r]);
       printf("\n");
@@ -793,7 +690,6 @@ static void report(void) {
   printf("RESULT tcp tcp %.6g\n", tcp);
   for (int m = 0; m < NMEAS; m++)
     for (int c = 0; c < NCONT; c++) {
-      if (c == C_REX && m > M_PIPE256) continue;
       if (c != C_ERL) printf("CPU %s %s %.4g\n", meas_key[m], cont_key[c], median(cpu_results[m][c], rounds));
       printf("TCPU %s %s %.4g\n", meas_key[m], cont_key[c], median(tcpu_results[m][c], rounds));
     }
@@ -850,8 +746,6 @@ int main(int argc, char **argv) {
   ei_x_new(&ei_args);
   ei_x_encode_empty_list(&ei_args);
 
-  rex_arena = ep_arena_new(NULL);
-  rex_ref_arena = ep_arena_new(NULL);
   static uint8_t big[BIG_SIZE];
   big_arena = ep_arena_new(NULL);
   big_bin = ep_binary(big_arena, big, sizeof big);
@@ -871,14 +765,12 @@ int main(int argc, char **argv) {
   if (w_ep) epb_lat(200), epb_pipeline(2000, 64), epb_small(5000), epb_big(4, big_bin);
   if (w_ei) ei_lat(200), ei_pipeline(2000, 64), ei_small(5000), ei_big(4);
   if (w_erl) erl_lat(200), erl_pipeline(2000, 64), erl_small(5000), erl_big(4);
-  if (!only_cont || !strcmp(only_cont, "erlpeer-rex")) rex_lat(200), rex_pipeline(2000, 64);
   double t0 = now_s();
   for (int r = 0; r < rounds; r++) {
     for (int m = 0; m < NMEAS; m++)
       for (int k = 0; k < NCONT; k++) {
         int c = (k + r + m) % NCONT; /* rotate who goes first */
         if ((only_meas && strcmp(only_meas, meas_key[m])) || (only_cont && strcmp(only_cont, cont_key[c]))) continue;
-        if (c == C_REX && m > M_PIPE256) continue; /* calls only */
         double c0 = cpu_s(), t0c = proc_cpu_s(target_pid);
         results[m][c][r] = measure(c, m);
         cpu_results[m][c][r] = (cpu_s() - c0) / (double)meas_ops[m] * 1e6;
@@ -893,8 +785,6 @@ int main(int argc, char **argv) {
   ei_x_free(&ei_big_msg);
   close(ei_fd);
   ep_arena_free(big_arena);
-  ep_arena_free(rex_arena);
-  ep_arena_free(rex_ref_arena);
   ep_node_free(node);
   close(tcp_listener);
   return 0; /* atexit: cleanup() stops epmd and the nodes */

@@ -89,19 +89,6 @@ BEGIN {
   }
   print "| raw loopback TCP, MB/s (ceiling) | " fmt(val["a", "tcp", "tcp"]) " | | | " fmt(val["p", "tcp", "tcp"]) " | | |"
   print ""
-  print "Experiment: the same ep_node calling through rex (one reply message per call) instead of a spawn request:"
-  print ""
-  print "| measurement | erlpeer (erpc) | erlpeer-rex | ei | erlpeer (erpc), pinned | erlpeer-rex, pinned | ei, pinned |"
-  print "|---|---:|---:|---:|---:|---:|---:|"
-  for (i = 1; i <= 3; i++) {
-    row = "| " lab[i]
-    for (t = 1; t <= 2; t++) {
-      tg = (t == 1 ? "a" : "p")
-      row = row " | " fmt(val[tg, ms[i], "erlpeer"]) " | " fmt(val[tg, ms[i], "erlpeer-rex"]) " | " fmt(val[tg, ms[i], "ei"])
-    }
-    print row " |"
-  }
-  print ""
   print "CPU time per operation, us: the bench process (client side) and the target node (from /proc, 10 ms ticks: rough):"
   print ""
   print "| measurement | client: erlpeer | client: ei | target: erlpeer | target: ei | target: Erlang origin | client: erlpeer, pinned | client: ei, pinned | target: erlpeer, pinned | target: ei, pinned | target: Erlang origin, pinned |"

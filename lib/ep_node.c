@@ -330,13 +330,29 @@ static void on_written(uv_write_t *req, int status) {
 static void conn_flush(ep__conn *c) {
   if (c->writing || !c->tcp_open || c->out.len == 0) return;
   if (c->state != EP__C_UP && c->state != EP__C_HANDSHAKE) return;
+  /* Loopback and LAN writes nearly always go through at once: try that
+   * first. It costs one syscall and no request, callback or loop turn (a
+   * uv_write that completes at once still reports it on the next turn and
+   * re-arms epoll after it). */
+  uv_buf_t all = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+  int w = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
+  if (w == (int)c->out.len) {
+    c->out.len = 0;
+    c->last_write = ep__now(c->node);
+    return;
+  }
+  if (w < 0 && w != UV_EAGAIN) {
+    ep__conn_fail(c, ep_err_from_errno(w));
+    return;
+  }
+  if (w < 0) w = 0;
   /* Swap: out becomes the buffer in flight, the old flight buffer collects
-   * what comes next. */
+   * what comes next; the part already written is skipped, not moved. */
   ep_buf t = c->wbuf;
   c->wbuf = c->out;
   c->out = t;
   c->out.len = 0;
-  uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+  uv_buf_t b = uv_buf_init((char *)c->wbuf.data + w, (unsigned)(c->wbuf.len - (size_t)w));
   c->wreq.data = c;
   int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
   if (r < 0) {
@@ -345,6 +361,17 @@ static void conn_flush(ep__conn *c) {
   }
   c->writing = true;
 }
+
+/* Frames sent while a read is being dispatched (replies, the next calls)
+ * wait until the whole read is: one write for all of them. Should a
+ * callback block in a nested loop meanwhile, the flusher (a prepare
+ * handle, run before every poll) writes them before that loop waits. */
+static void flush_all(ep_node *n) {
+  uv_prepare_stop(&n->flusher);
+  for (ep__conn *c = n->conns; c; c = c->next) conn_flush(c);
+}
+
+static void on_flush_prepare(uv_prepare_t *p) { flush_all(p->data); }
 
 static ep_ctrl ctrl_copy(ep_arena *a, const ep_ctrl *c) {
   ep_ctrl d = *c;
@@ -395,7 +422,9 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
     c->out.err = 0; /* a failed frame must not poison the connection */
     return r;
   }
-  conn_flush(c);
+  ep_node *n = c->node;
+  if (!n->batch || n->closing) conn_flush(c); /* the flusher is gone once closing */
+  else if (!uv_is_active((uv_handle_t *)&n->flusher)) uv_prepare_start(&n->flusher, on_flush_prepare);
   return 0;
 }
 
@@ -472,7 +501,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     drive_handshake(c);
     return;
   }
+  ep_node *n = c->node;
+  n->batch++;
   process_frames(c);
+  if (--n->batch == 0) flush_all(n);
 }
 
 /* --- ticks ----------------------------------------------------------------------------------- */
@@ -908,6 +940,9 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_prepare_init(loop, &n->waiter);
   n->waiter.data = n;
   n->open_handles++;
+  uv_prepare_init(loop, &n->flusher);
+  n->flusher.data = n;
+  n->open_handles++;
   struct sockaddr_storage sa;
   if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
   else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
@@ -974,6 +1009,8 @@ static void begin_close(ep_node *n) {
   }
   uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
   uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
+  flush_all(n);
+  uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     next = c->next;
@@ -1165,8 +1202,36 @@ static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
   if (m->kind == EP_MSG_SEND) ep__io_request(n, p, m->msg, n->output_cb, n->output_ud);
 }
 
+/* Registered as rex. It gets the replies to our calls (lib/ep_rpc.c), and
+ * answers calls made to us the way rex answers a call of a function that
+ * does not exist, since we run no Erlang code: an erpc:execute_call(Ref, M,
+ * F, A) is answered as erpc would, {Ref, error, undef, [{M, F, A, []}]};
+ * any other call {badrpc, {'EXIT', {undef, [{M, F, A, []}]}}}. So an erlpeer
+ * calling another erlpeer (or an Erlang node calling rpc:call through rex)
+ * gets an error at once instead of waiting out its timeout. */
+static void rex_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  if (m->kind != EP_MSG_SEND || ep__rpc_on_reply(n, m->msg, m->arena)) return;
+  ep_term g = m->msg;
+  if (!ep_is_record(g, "$gen_call", 3)) return;
+  ep_term from = g.v.items[1], req = g.v.items[2];
+  if (from.type != EP_T_TUPLE || from.n != 2 || !ep_is_record(req, "call", 5)) return;
+  ep_arena *a = m->arena;
+  ep_term mod = req.v.items[1], fun = req.v.items[2], args = req.v.items[3], why;
+  if (ep_atom_eq(mod, "erpc") && ep_atom_eq(fun, "execute_call") && ep_list_len(args) == 4) {
+    ep_term mfa = EP_TUPLE(a, ep_list_at(args, 1), ep_list_at(args, 2), ep_list_at(args, 3), ep_nil());
+    why = EP_TUPLE(a, ep_list_at(args, 0), ep_atom("error"), ep_atom("undef"), EP_LIST(a, mfa));
+  } else {
+    why = EP_TUPLE(a, ep_atom("undef"), EP_LIST(a, EP_TUPLE(a, mod, fun, args, ep_nil())));
+  }
+  ep_term reply = EP_TUPLE(a, from.v.items[1], EP_TUPLE(a, ep_atom("badrpc"), EP_TUPLE(a, ep_atom("EXIT"), why)));
+  if (!ep_is_none(reply)) ep_send(n, p, from.v.items[0], reply);
+}
+
 static int make_procs(ep_node *n) {
   int r = ep_proc_new(n, "net_kernel", net_proc_cb, NULL, &n->net);
   if (!r) r = ep_proc_new(n, NULL, gl_proc_cb, NULL, &n->gl);
+  if (!r) r = ep_proc_new(n, "rex", rex_proc_cb, NULL, &n->rex);
   return r;
 }

@@ -177,8 +177,8 @@ ep_term ep_make_ref(ep_node *node, ep_arena *a);
 
 /* How a call ended. status: 0 (value holds the result), EP_EEXCEPTION
  * (class/reason/stack hold the exception: error, exit or throw),
- * EP_EBADRPC (reason: the remote node could not run the call, e.g. the
- * spawn failed), EP_ETIMEDOUT, EP_ENODEDOWN (reason: the cause), or a
+ * EP_EBADRPC (reason {'EXIT', Why}: the remote worker was killed, or could
+ * not be spawned), EP_ETIMEDOUT, EP_ENODEDOWN (reason: the cause), or a
  * connection error from ep_node_connect. */
 typedef struct ep_rpc_result {
   int status;
@@ -191,8 +191,8 @@ typedef struct ep_rpc_result {
 
 typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
 
-/* Calls M:F(Args) on peer (erpc: spawn_request of erpc:execute_call/4 with
- * a monitor; see docs/distribution.md). args is a proper list. Many calls may
+/* Calls M:F(Args) on peer (rex runs erpc:execute_call/4 in a worker of its
+ * own: see docs/node.md). args is a proper list. Many calls may
  * be in flight on one connection; each cb fires exactly once. timeout_ms 0
  * means infinity. */
 int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,

@@ -132,6 +132,7 @@ struct ep_node {
   uint32_t ref_salt;
   ep_proc *net;   /* the node's own pid: sender when none is given */
   ep_proc *gl;    /* group leader for our remote calls: serves io requests */
+  ep_proc *rex;   /* registered as rex: gets the replies to our calls */
   bool closing;
   bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
   ep_node_close_cb close_cb;
@@ -144,6 +145,8 @@ struct ep_node {
   void *waiting;          /* innermost ep_node_run_until in progress */
   int start_error;
   ep_arena *scratch;
+  int batch;           /* > 0 while a read is dispatched: sends wait for its end */
+  uv_prepare_t flusher; /* writes what such sends left, should the loop poll first */
 };
 
 /* ep_node.c */
@@ -173,10 +176,10 @@ bool ep__is_our_pid(ep_node *n, ep_term pid);
 int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
                     uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
 int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args);
-/* Returns true when the message was a reply to one of our calls. */
-/* a: the arena the message was decoded into (lives through the callback). */
-bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m, ep_arena *a);
-bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m);
+/* A message to our rex: true when it was {Ref, Reply} for one of our
+ * calls (answered or late). a: the arena the message was decoded into
+ * (lives through the callback). */
+bool ep__rpc_on_reply(ep_node *n, ep_term msg, ep_arena *a);
 void ep__rpc_nodedown(ep_node *n, const char *peer, int reason);
 void ep__rpc_close_all(ep_node *n);
 

@@ -257,6 +257,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
   if (p->name) ep__map_del(&n->names, ep__hash_bytes(p->name, strlen(p->name)));
   if (p == n->net) n->net = NULL;
   if (p == n->gl) n->gl = NULL;
+  if (p == n->rex) n->rex = NULL;
   ep_free(n->mem, p->name);
   ep_free(n->mem, p);
 }
@@ -388,13 +389,10 @@ void ep__dispatch(ep__conn *c, const ep_ctrl *m) {
       if (p) rel_remove(n, &p->monitored_by, ep_none(), m->ref);
       return;
     case EP_CTRL_MONITOR_P_EXIT:
-      if (ep__rpc_on_down(n, m, c->arena)) return;
       p = ep__proc_by_pid(n, m->to);
       if (p && rel_remove(n, &p->monitors, ep_none(), m->ref)) deliver(p, c, EP_MSG_DOWN, m);
       return;
-    case EP_CTRL_SPAWN_REPLY:
-      ep__rpc_on_spawn_reply(n, m);
-      return;
+    case EP_CTRL_SPAWN_REPLY: /* we send no spawn requests */
     case EP_CTRL_SPAWN_REQUEST: {
       /* We run no Erlang code: refuse as a node without the module would. */
       ep_ctrl r = ctrl_init(EP_CTRL_SPAWN_REPLY);

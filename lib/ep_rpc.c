@@ -1,16 +1,22 @@
-/* ep_rpc.c - remote calls, the way erpc:call makes them.
+/* ep_rpc.c - remote calls through the remote node's rex server.
  *
- * A call is a SPAWN_REQUEST of erpc:execute_call(Ref, M, F, A) with the
- * option `monitor`, the request id doubling as Ref and as the monitor
- * reference. The spawned process exits with {Ref, return, V}, {Ref, throw,
- * R}, {Ref, exit, R}, {Ref, error, R, Stack} or {Ref, error, {erpc, R}}, and
- * that exit reason comes back to us as MONITOR_P_EXIT: one message per call,
- * many calls in flight on one connection, each matched by its reference.
- * erpc:execute_call/4 is the same in OTP 23 through 29. Why not rex: rex
- * runs every call of a node in one process queue, loses the exception class
- * and stack trace (it turns them into {badrpc, ...}), and a call that never
- * returns ties up the reply forever; erpc gives class, reason and stack, and
- * runs calls in parallel. */
+ * A call is a gen_server call to the registered process rex:
+ *
+ *   {'$gen_call', {RpcPid, Ref}, {call, erpc, execute_call, [Ref, M, F, A], GL}}
+ *
+ * rex spawns a worker per call (calls run in parallel), which runs
+ * erpc:execute_call(Ref, M, F, A): that function exits with {Ref, return, V},
+ * {Ref, throw, R}, {Ref, exit, R}, {Ref, error, R, Stack} or
+ * {Ref, error, {erpc, R}}, and rex's own catch turns the exit into the one
+ * reply it sends, {Ref, {badrpc, {'EXIT', ExitReason}}}: class, reason and
+ * stack survive. If the worker dies any other way (killed), rex answers
+ * {Ref, {badrpc, {'EXIT', Why}}} itself, from the worker's DOWN: every call
+ * gets exactly one reply carrying its reference. The alternative, a
+ * SPAWN_REQUEST of erpc:execute_call/4 (what erpc:call does), costs the
+ * remote node a spawn through the distribution and two messages back
+ * (SPAWN_REPLY, then the DOWN): measured slower on both sides, see
+ * docs/node.md. rex's gen_server interface and erpc:execute_call/4 are the
+ * same in OTP 23 through 29. */
 #include <string.h>
 
 #include "ep_error.h"
@@ -73,56 +79,51 @@ static bool ref_key(ep_node *n, ep_term ref, uint64_t *key) {
   return true;
 }
 
-bool ep__rpc_on_spawn_reply(ep_node *n, const ep_ctrl *m) {
-  uint64_t key;
-  if (!ref_key(n, m->ref, &key)) return false;
-  ep__rpc *c = ep__map_get(&n->rpcs, key);
-  if (!c) return true;
-  /* A pid means the call runs: its answer comes with the monitor. An atom
-   * means the spawn failed on the remote node. */
-  if (m->result.type != EP_T_PID) {
-    ep_arena *a = ep_arena_new(n->mem);
-    ep_term reason = a ? EP_TUPLE(a, ep_atom("spawn_failed"), m->result) : ep_none();
-    rpc_fail(c, EP_EBADRPC, reason, a);
-    ep_arena_free(a);
+/* Classifies erpc:execute_call/4's exit reason, as rex hands it back. */
+static void classify(ep_term ref, ep_term rs, ep_rpc_result *r) {
+  if (rs.type == EP_T_TUPLE && rs.n >= 3 && ep_term_eq(rs.v.items[0], ref) && rs.v.items[1].type == EP_T_ATOM) {
+    ep_term cls = rs.v.items[1];
+    if (ep_atom_eq(cls, "return") && rs.n == 3) {
+      r->value = rs.v.items[2];
+      return;
+    }
+    if ((ep_atom_eq(cls, "throw") || ep_atom_eq(cls, "exit")) && rs.n == 3) {
+      r->status = EP_EEXCEPTION;
+      r->cls = cls;
+      r->reason = rs.v.items[2];
+      r->stack = ep_nil();
+      return;
+    }
+    if (ep_atom_eq(cls, "error") && (rs.n == 3 || rs.n == 4)) {
+      r->status = EP_EEXCEPTION;
+      r->cls = cls;
+      r->reason = rs.v.items[2];
+      r->stack = rs.n == 4 ? rs.v.items[3] : ep_nil();
+      return;
+    }
   }
-  return true;
+  /* The worker died some other way (killed, linked to something that
+   * died), or rex could not spawn it (system_limit). */
+  r->status = EP_EBADRPC;
+  r->reason = EP_TUPLE(r->arena, ep_atom("EXIT"), rs);
 }
 
-bool ep__rpc_on_down(ep_node *n, const ep_ctrl *m, ep_arena *a) {
+bool ep__rpc_on_reply(ep_node *n, ep_term msg, ep_arena *a) {
   uint64_t key;
-  if (!ref_key(n, m->ref, &key)) return false;
+  if (msg.type != EP_T_TUPLE || msg.n != 2 || !ref_key(n, msg.v.items[0], &key)) return false;
   ep__rpc *c = ep__map_get(&n->rpcs, key);
-  /* Not a call in flight: a monitor of one of our processes, or the late
-   * answer to a call that timed out (which then matches nothing). */
-  if (!c) return false;
-  ep_term rs = m->reason;
+  /* A late answer to a call that timed out matches nothing. */
+  if (!c) return true;
+  ep_term ref = msg.v.items[0], reply = msg.v.items[1];
   /* The result's terms live in the arena the message was decoded into,
    * which lives through the callback: no allocation per reply. */
   ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), a};
-  if (rs.type == EP_T_TUPLE && rs.n >= 3 && ep_term_eq(rs.v.items[0], m->ref) && rs.v.items[1].type == EP_T_ATOM) {
-    ep_term cls = rs.v.items[1];
-    if (ep_atom_eq(cls, "return") && rs.n == 3) {
-      r.value = rs.v.items[2];
-    } else if ((ep_atom_eq(cls, "throw") || ep_atom_eq(cls, "exit")) && rs.n == 3) {
-      r.status = EP_EEXCEPTION;
-      r.cls = cls;
-      r.reason = rs.v.items[2];
-      r.stack = ep_nil();
-    } else if (ep_atom_eq(cls, "error") && (rs.n == 3 || rs.n == 4)) {
-      r.status = EP_EEXCEPTION;
-      r.cls = cls;
-      r.reason = rs.v.items[2];
-      r.stack = rs.n == 4 ? rs.v.items[3] : ep_nil();
-    } else {
-      r.status = EP_EBADRPC;
-      r.reason = rs;
-    }
+  if (ep_is_record(reply, "badrpc", 2) && ep_is_record(reply.v.items[1], "EXIT", 2)) {
+    classify(ref, reply.v.items[1].v.items[1], &r);
   } else {
-    /* The process died some other way: killed, noconnection, or erpc is
-     * missing on that node (undef). */
+    /* Not what rex says: something else answered as rex. */
     r.status = EP_EBADRPC;
-    r.reason = EP_TUPLE(a, ep_atom("EXIT"), rs);
+    r.reason = reply;
   }
   rpc_finish(c, &r);
   return true;
@@ -147,32 +148,29 @@ void ep__rpc_close_all(ep_node *n) {
   }
 }
 
+/* REG_SEND to rex on peer: {'$gen_call', {RpcPid, Ref}, {call, erpc,
+ * execute_call, [Ref, M, F, A], GL}} for a call, {'$gen_cast', {cast, M, F,
+ * A, GL}} for a cast (rex spawns erpc:execute_cast(M, F, A) and answers
+ * nothing). */
 static int rpc_request(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
-                       ep_term reqid, bool monitor, ep__conn **conn) {
+                       ep_term reqid, ep__conn **conn) {
   if (ep_list_len(args) < 0 || ep_list_tail(args).type != EP_T_NIL) return EP_EINVAL;
   int r = ep__conn_get(n, peer, conn);
   if (r) return r;
   ep_arena *a = n->scratch;
   ep_ctrl c;
   memset(&c, 0, sizeof c);
-  c.op = EP_CTRL_SPAWN_REQUEST;
-  c.ref = reqid;
-  c.from = ep_proc_pid(n->net);
-  c.group_leader = ep_proc_pid(gl ? gl : n->gl);
-  if (monitor) {
-    c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_call"), ep_int(4));
-    c.opts = EP_LIST(a, ep_atom("monitor"));
-    c.msg = EP_LIST(a, reqid, ep_atom(mod), ep_atom(fun), args);
-  } else {
-    /* erpc:cast passes {reply, no} to spawn_request, but that option is
-     * for the requesting node's runtime: the spawning node refuses it
-     * (badopt). We send none and drop the SPAWN_REPLY (its request id
-     * matches no call). */
-    c.mfa = EP_TUPLE(a, ep_atom("erpc"), ep_atom("execute_cast"), ep_int(3));
-    c.opts = ep_nil();
-    c.msg = EP_LIST(a, ep_atom(mod), ep_atom(fun), args);
-  }
-  if (ep_is_none(c.mfa) || ep_is_none(c.opts) || ep_is_none(c.msg)) return EP_ENOMEM;
+  c.op = EP_CTRL_REG_SEND;
+  c.from = ep_proc_pid(n->rex);
+  c.to = ep_atom("rex");
+  ep_term glpid = ep_proc_pid(gl ? gl : n->gl);
+  if (!ep_is_none(reqid))
+    c.msg = EP_TUPLE(a, ep_atom("$gen_call"), EP_TUPLE(a, c.from, reqid),
+                     EP_TUPLE(a, ep_atom("call"), ep_atom("erpc"), ep_atom("execute_call"),
+                              EP_LIST(a, reqid, ep_atom(mod), ep_atom(fun), args), glpid));
+  else
+    c.msg = EP_TUPLE(a, ep_atom("$gen_cast"), EP_TUPLE(a, ep_atom("cast"), ep_atom(mod), ep_atom(fun), args, glpid));
+  if (ep_is_none(c.msg)) return EP_ENOMEM;
   return ep__conn_send(*conn, &c);
 }
 
@@ -198,7 +196,7 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   c->cb = cb;
   c->ud = ud;
   ep__conn *conn;
-  int r = rpc_request(n, gl, peer, mod, fun, args, reqid, true, &conn);
+  int r = rpc_request(n, gl, peer, mod, fun, args, reqid, &conn);
   if (!r) {
     size_t l = strlen(conn->peer);
     if (!(c->peer = ep_malloc(n->mem, l + 1))) r = EP_ENOMEM;
@@ -227,9 +225,8 @@ int ep_rpc_cast(ep_node *n, const char *peer, const char *mod, const char *fun, 
 int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args) {
   if (n->closing) return EP_ECLOSED;
   ep_arena_reset(n->scratch);
-  ep_term reqid = ep_make_ref(n, n->scratch);
   ep__conn *conn;
-  return rpc_request(n, gl, peer, mod, fun, args, reqid, false, &conn);
+  return rpc_request(n, gl, peer, mod, fun, args, ep_none(), &conn);
 }
 
 typedef struct {

@@ -443,6 +443,65 @@ START_TEST(cast_runs_remotely) {
 }
 END_TEST
 
+/* Parsed expressions for erl_eval:exprs/2, through the target's own
+ * scanner and parser. */
+static ep_term parse_on(const char *node, const char *exprs) {
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
+                                    W.a, &r),
+                   0);
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
+                                    10000, W.a, &r),
+                   0);
+  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
+  return r.value.v.items[1];
+}
+
+typedef struct {
+  int order[2], n;
+} finish_order;
+static void on_order(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  finish_order *o = ud;
+  o->order[o->n++] = r->status == 0 && r->value.type == EP_T_INT ? (int)r->value.v.i : -1;
+}
+static bool both_done(void *ud) { return ((finish_order *)ud)->n == 2; }
+
+/* Calls go through rex, which runs each in its own process: a slow call
+ * does not hold up a quick one; a worker killed from outside the call still
+ * answers its own call (rex replies from the DOWN, with our tag); and rex
+ * calls to our node are refused at once, as calls of undefined functions. */
+START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
+  finish_order o = {{0, 0}, 0};
+  ck_assert_int_eq(ep_rpc_call(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_int(1500)), 10000, on_order, &o),
+                   0);
+  ck_assert_int_eq(ep_rpc_call(W.node, "target", "erlang", "abs", EP_LIST(W.a, ep_int(-7)), 10000, on_order, &o), 0);
+  ck_assert_int_eq(ep_node_run_until(W.node, both_done, &o, 20000), 0);
+  ck_assert_int_eq(o.order[0], 7);  /* the quick one first */
+  ck_assert_int_eq(o.order[1], -1); /* then timer:sleep's ok */
+
+  ep_term kill_self = parse_on("target", "exit(self(), kill).");
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(W.a, kill_self, ep_nil()), 10000,
+                                    W.a, &r),
+                   EP_EBADRPC);
+  ck_assert_msg(ep_term_eq(r.reason, parse("{'EXIT', killed}")), "%s", show(r.reason));
+
+  char expr[512];
+  snprintf(expr, sizeof expr,
+           "R = make_ref(), {gen_server:call({rex, '%s'}, {call, erpc, execute_call, [R, m, f, [1]], user}), R}.",
+           ep_node_name(W.node));
+  ep_term v = eval_on("target", expr, ep_nil());
+  ep_term ref = v.v.items[1];
+  ep_term want = EP_TUPLE(W.a, ep_atom("badrpc"),
+                          EP_TUPLE(W.a, ep_atom("EXIT"),
+                                   EP_TUPLE(W.a, ref, ep_atom("error"), ep_atom("undef"),
+                                            EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("m"), ep_atom("f"),
+                                                                  EP_LIST(W.a, ep_int(1)), ep_nil())))));
+  ck_assert_msg(ep_term_eq(v.v.items[0], want), "%s", show(v.v.items[0]));
+}
+END_TEST
+
 static int exits_seen;
 static void exit_on_exit(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
@@ -484,6 +543,7 @@ int main(void) {
   tcase_add_test(tc, every_term_kind_round_trips);
   tcase_add_test(tc, each_exception_class);
   tcase_add_test(tc, thousand_calls_in_flight);
+  tcase_add_test(tc, calls_run_in_parallel_and_each_gets_its_answer);
   tcase_add_test(tc, sixty_four_mib_both_ways);
   tcase_add_test(tc, silent_peer_detected_within_tick_time);
   tcase_add_test(tc, listed_as_hidden);
