@@ -1416,6 +1416,16 @@ static int gather_close(ep_gather *g, size_t w) {
   return 0;
 }
 
+/* Whether a reference fits: the buffer bytes before it (at least the
+ * binary's header: a segment of their own unless they extend the last
+ * one), the reference, and one segment kept for whatever follows, so that
+ * the closing segment always fits. */
+static bool gather_room(const ep_gather *g) {
+  const ep_seg *last = g->n ? &g->segs[g->n - 1] : NULL;
+  size_t need = last && !last->ext && last->off + last->len == g->mark ? 2 : 3;
+  return g->cap - g->n >= need;
+}
+
 static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
   if (!out) return EP_EINVAL;
   if (out->err) return out->err;
@@ -1489,7 +1499,7 @@ static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
       bool bits = cur->type == EP_T_BITSTR && cur->n && cur->aux != 8;
       size_t refl = bits ? (size_t)cur->n - 1 : cur->n;
       size_t min = g->min_ref ? g->min_ref : 1;
-      if (refl >= min && g->n + 3 <= g->cap) {
+      if (refl >= min && gather_room(g)) {
         if (out->cap - w < 7) {
           size_t keep = out->len;
           out->len = w;

@@ -122,10 +122,11 @@ void ep_gather_init(ep_gather *g, ep_seg *segs, size_t cap, size_t min_ref, cons
 /* Appends 131 and t to out, gathered: afterwards the segments of g cover
  * everything appended to out since ep_gather_init (bytes the caller
  * appended to out between calls included), interleaved with references.
- * A reference costs up to two segments, and one segment stays reserved for
- * the bytes after it: when fewer than three are free, binaries are copied
- * into out as ep_encode does (so the output is right with any cap >= 1;
- * only the saving is lost). The references point into t: the segments are
+ * A reference costs up to two segments (one for the buffer bytes before
+ * it, unless they extend the last segment), and one segment stays reserved
+ * for the bytes after it: when they are not free, binaries are copied into
+ * out as ep_encode does (so the output is right with any cap >= 1; only
+ * the saving is lost). The references point into t: the segments are
  * valid while t's binaries live and out is not changed other than by
  * appending. Returns 0, or the errors of ep_encode, and EP_EINVAL when g
  * has cap 0 or out is not the buffer it was started on (out->len below its

@@ -285,6 +285,35 @@ START_TEST(frames_match_the_copying_writer) {
 }
 END_TEST
 
+/* A frame with many large binaries and few segments: the header, the
+ * referenced binaries that fit and the copied rest still make the frame. */
+START_TEST(frames_with_few_segments) {
+  ep_term items[9];
+  for (int i = 0; i < 9; i++) items[i] = bin_at((size_t)i * 10, 5000 + (size_t)i);
+  ep_term pl = EP_TUPLE(A, ep_list(A, 9, items), ep_tuple(A, 9, items));
+  ep_term ctl = EP_TUPLE(A, ep_int(2), ep_atom(""), ep_pid(A, "n@h", 1, 2, 3));
+  uint64_t flagsets[] = {0, EP_DFLAG_FRAGMENTS};
+  for (size_t f = 0; f < 2; f++)
+    for (size_t cap = 1; cap <= 40; cap++) {
+      ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT, flat = EP_BUF_INIT;
+      ep_seg segs[40];
+      ep_gather g;
+      ep_gather_init(&g, segs, cap, 4096, &out);
+      ck_assert_int_eq(ep_dist_write_flags(&want, flagsets[f], ctl, pl), 0);
+      ck_assert_int_eq(ep_dist_write_gather(&out, &g, flagsets[f], ctl, pl), 0);
+      ck_assert_uint_le(g.n, cap);
+      size_t refs = cap >= 3 ? (cap - 1) / 2 : 0;
+      ck_assert_int_eq(g.ext_bytes > 0, refs > 0);
+      flatten(&out, &g, &flat);
+      ck_assert_uint_eq(flat.len, want.len);
+      ck_assert_mem_eq(flat.data, want.data, want.len);
+      ep_buf_free(&want);
+      ep_buf_free(&out);
+      ep_buf_free(&flat);
+    }
+}
+END_TEST
+
 static void assert_gather_eq(const ep_gather *a, const ep_seg *asegs, const ep_gather *b) {
   ck_assert_uint_eq(a->n, b->n);
   ck_assert_uint_eq(a->mark, b->mark);
@@ -460,6 +489,7 @@ int main(void) {
   tcase_add_test(tc, segment_limit_falls_back_to_copying);
   tcase_add_test(tc, several_calls_into_one_gather);
   tcase_add_test(tc, frames_match_the_copying_writer);
+  tcase_add_test(tc, frames_with_few_segments);
   tcase_add_test(tc, errors_roll_back);
   tcase_add_test(tc, allocation_failures);
   tcase_add_test(tc, random_terms);
