@@ -361,12 +361,14 @@ static double epb_big(long n, ep_term bin) {
   for (long i = 0; i < n; i++) {
     int st = ep_send_named(node, me, target, "sink", bin);
     if (st) fail("erlpeer send", ep_strerror(st));
-    /* A write is in flight after every send, so this returns once the
-     * loop has handled one event (a write finished): at most two messages
-     * wait in the node's buffers, as with ei's blocking writes. Without
-     * it the whole run piles up in the output buffer (ep_send has no
-     * backpressure), and faulting in that memory costs more than the copy. */
-    uv_run(loop, UV_RUN_ONCE);
+    /* As ei's blocking writes: the next send starts once this one is on
+     * the socket. A send on an idle connection writes what the socket
+     * takes at once from our memory, and queues only the rest; the loop
+     * runs until that is written too (a loop run with nothing queued would
+     * wait for the next tick). Without this the whole run piles up in the
+     * output buffer (ep_send has no backpressure), and faulting in that
+     * memory costs more than the copy. */
+    while (ep_node_queued(node, target)) uv_run(loop, UV_RUN_ONCE);
   }
   epb_wait_sink(n);
   double el = now_s() - t0;

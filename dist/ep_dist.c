@@ -256,35 +256,58 @@ int ep_dist_read(ep_dist_reader *r, ep_arena *a, const uint8_t *buf, size_t len,
 int ep_dist_write_tick(ep_buf *out) { return ep_buf_put32(out, 0); }
 
 /* Appends Length:32 then `hdr` then the terms (with or without 131), and
- * patches the length; rolls back on failure. */
-static int write_frame(ep_buf *out, const uint8_t *hdr, size_t hlen, bool with_version, ep_term control,
-                       ep_term payload) {
+ * patches the length; rolls back on failure. With g, the terms are
+ * gathered (ep_encode_gather) and the length counts the referenced bytes
+ * too. */
+static int write_frame(ep_buf *out, ep_gather *g, const uint8_t *hdr, size_t hlen, bool with_version,
+                       ep_term control, ep_term payload) {
   if (ep_is_none(control)) return EP_EINVAL;
   size_t start = out->len;
+  ep_gather g0 = g ? *g : (ep_gather){0};
+  ep_seg last0 = g && g->n ? g->segs[g->n - 1] : (ep_seg){0};
   int rc = ep_buf_put32(out, 0);
   if (!rc) rc = ep_buf_append(out, hdr, hlen);
-  if (!rc) rc = with_version ? ep_encode(out, control) : ep_encode_body(out, control);
-  if (!rc && !ep_is_none(payload)) rc = with_version ? ep_encode(out, payload) : ep_encode_body(out, payload);
-  if (!rc && out->len - start - 4 > UINT32_MAX) rc = EP_EINVAL;
+  for (int i = 0; i < 2 && !rc; i++) {
+    ep_term t = i ? payload : control;
+    if (ep_is_none(t)) continue;
+    if (g) rc = with_version ? ep_encode_gather(out, g, t) : ep_encode_body_gather(out, g, t);
+    else rc = with_version ? ep_encode(out, t) : ep_encode_body(out, t);
+  }
+  size_t flen = out->len - start - 4 + (g ? g->ext_bytes - g0.ext_bytes : 0);
+  if (!rc && flen > UINT32_MAX) rc = EP_EINVAL;
   if (rc) {
     if (out->len > start) out->len = start;
+    if (g) {
+      *g = g0;
+      if (g->n) g->segs[g->n - 1] = last0;
+    }
     return rc;
   }
-  ep_put32(out->data + start, (uint32_t)(out->len - start - 4));
+  ep_put32(out->data + start, (uint32_t)flen);
   return 0;
 }
 
 int ep_dist_write(ep_buf *out, ep_term control, ep_term payload) {
   static const uint8_t hdr[1] = {PASS_THROUGH};
-  return write_frame(out, hdr, 1, true, control, payload);
+  return write_frame(out, NULL, hdr, 1, true, control, payload);
+}
+
+static int write_flags(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload) {
+  if (flags & (EP_DFLAG_FRAGMENTS | EP_DFLAG_DIST_HDR_ATOM_CACHE)) {
+    static const uint8_t hdr[3] = {EP_ETF_VERSION, DIST_HEADER, 0};
+    return write_frame(out, g, hdr, 3, false, control, payload);
+  }
+  static const uint8_t hdr[1] = {PASS_THROUGH};
+  return write_frame(out, g, hdr, 1, true, control, payload);
 }
 
 int ep_dist_write_flags(ep_buf *out, uint64_t flags, ep_term control, ep_term payload) {
-  if (flags & (EP_DFLAG_FRAGMENTS | EP_DFLAG_DIST_HDR_ATOM_CACHE)) {
-    static const uint8_t hdr[3] = {EP_ETF_VERSION, DIST_HEADER, 0};
-    return write_frame(out, hdr, 3, false, control, payload);
-  }
-  return ep_dist_write(out, control, payload);
+  return write_flags(out, NULL, flags, control, payload);
+}
+
+int ep_dist_write_gather(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload) {
+  if (!g) return EP_EINVAL;
+  return write_flags(out, g, flags, control, payload);
 }
 
 int ep_dist_write_ctrl(ep_buf *out, const ep_ctrl *c, uint64_t flags) {

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ep_etf.h"
 #include "ep_limits.h"
 #include "ep_mem.h"
 #include "ep_term.h"
@@ -191,6 +192,16 @@ int ep_dist_write(ep_buf *out, ep_term control, ep_term payload);
  * DIST_HDR_ATOM_CACHE was negotiated. Never fragments. Errors as
  * ep_dist_write. */
 int ep_dist_write_flags(ep_buf *out, uint64_t flags, ep_term control, ep_term payload);
+/* ep_dist_write_flags, gathered (ep_etf.h): the frame's bytes go into out
+ * except the contents of binaries of at least g->min_ref bytes, which g
+ * describes by reference; g's segments, concatenated, are exactly the frame
+ * ep_dist_write_flags would append (the length field counts the referenced
+ * bytes). g comes from ep_gather_init on out (several frames may be
+ * gathered in a row); when g runs short of segments the rest is copied.
+ * The segments point into out (by offset) and into the terms' binaries:
+ * send them before either changes. Errors as ep_dist_write, and
+ * EP_EINVAL for a NULL or unusable g; out and g are unchanged on error. */
+int ep_dist_write_gather(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload);
 /* ep_ctrl_build + ep_dist_write_flags, with a scratch arena of its own
  * (allocated with out->mem). */
 int ep_dist_write_ctrl(ep_buf *out, const ep_ctrl *c, uint64_t flags);

@@ -1030,6 +1030,7 @@ typedef struct {
   const ep_term *items;
   size_t left;
   size_t patch; /* offset of a fun's size field (0: none), filled when its free variables are written */
+  size_t ext;   /* gathered encoding: bytes referenced before the fun's free variables (they count in its size) */
 } eframe;
 
 /* A proper list of 1..65535 integers 0..255 goes out as STRING_EXT, as the
@@ -1185,7 +1186,7 @@ static int body_size(const ep_mem *m, ep_term t, size_t *out) {
     total += s;
     if (nk) {
       if (sp == cap && (r = grow_estack(m, &stack, local, &cap))) break;
-      stack[sp++] = (eframe){kids, nk, 0};
+      stack[sp++] = (eframe){kids, nk, 0, 0};
     }
     while (sp && stack[sp - 1].left == 0) sp--;
     if (!sp) break;
@@ -1399,13 +1400,42 @@ size_t ep_encoded_size(ep_term t) {
  * once per term and written through a raw pointer; a fun's size field is
  * patched by offset when its free variables are done. out->len moves only
  * on success. */
-static int encode(ep_buf *out, ep_term t, bool ver) {
+/* Puts out->data[g->mark, w) into g's segments: extends the last one when
+ * it is the buffer range just before, else takes a new one. Only fails
+ * when the caller broke the reservation rule (see ep_encode_gather). */
+static int gather_close(ep_gather *g, size_t w) {
+  if (w == g->mark) return 0;
+  ep_seg *last = g->n ? &g->segs[g->n - 1] : NULL;
+  if (last && !last->ext && last->off + last->len == g->mark) {
+    last->len += w - g->mark;
+  } else {
+    if (g->n == g->cap) return EP_EINVAL;
+    g->segs[g->n++] = (ep_seg){NULL, g->mark, w - g->mark};
+  }
+  g->mark = w;
+  return 0;
+}
+
+/* Whether a reference fits: the buffer bytes before it (at least the
+ * binary's header: a segment of their own unless they extend the last
+ * one), the reference, and one segment kept for whatever follows, so that
+ * the closing segment always fits. */
+static bool gather_room(const ep_gather *g) {
+  const ep_seg *last = g->n ? &g->segs[g->n - 1] : NULL;
+  size_t need = last && !last->ext && last->off + last->len == g->mark ? 2 : 3;
+  return g->cap - g->n >= need;
+}
+
+static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
   if (!out) return EP_EINVAL;
   if (out->err) return out->err;
+  if (g && (g->cap == 0 || !g->segs || out->len < g->mark)) return EP_EINVAL;
   eframe local[ESTACK_LOCAL], *stack = local;
   size_t sp = 0, cap = ESTACK_LOCAL;
   size_t w = out->len;
   int r = 0;
+  ep_gather g0 = g ? *g : (ep_gather){0};
+  ep_seg last0 = g && g->n ? g->segs[g->n - 1] : (ep_seg){0};
   if (ver) {
     if ((r = ep_buf_reserve(out, 1))) return r;
     out->data[w++] = EP_ETF_VERSION;
@@ -1463,6 +1493,32 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
       r = EP_EINVAL;
       break;
     }
+    if (g && (cur->type == EP_T_BINARY || cur->type == EP_T_BITSTR)) {
+      /* Header into the buffer, the bytes by reference, and for a
+       * BIT_BINARY its masked last byte into the buffer (as put_own). */
+      bool bits = cur->type == EP_T_BITSTR && cur->n && cur->aux != 8;
+      size_t refl = bits ? (size_t)cur->n - 1 : cur->n;
+      size_t min = g->min_ref ? g->min_ref : 1;
+      if (refl >= min && gather_room(g)) {
+        if (out->cap - w < 7) {
+          size_t keep = out->len;
+          out->len = w;
+          r = ep_buf_reserve(out, 7);
+          out->len = keep;
+          if (r) break;
+        }
+        uint8_t *p = out->data + w;
+        p[0] = bits ? TAG_BIT_BINARY : TAG_BINARY;
+        ep_put32(p + 1, cur->n);
+        if (bits) p[5] = cur->aux;
+        w += bits ? 6 : 5;
+        if ((r = gather_close(g, w))) break;
+        g->segs[g->n++] = (ep_seg){cur->v.bytes, 0, refl};
+        g->ext_bytes += refl;
+        if (bits) out->data[w++] = cur->v.bytes[refl] & (uint8_t)(0xFFu << (8 - cur->aux));
+        goto pushed;
+      }
+    }
     if (out->cap - w < s) {
       size_t keep = out->len;
       out->len = w;
@@ -1481,12 +1537,13 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
       stack[sp].items = kids;
       stack[sp].left = nk;
       stack[sp].patch = poff;
+      stack[sp].ext = g ? g->ext_bytes : 0;
       sp++;
     }
   pushed:
     while (sp && stack[sp - 1].left == 0) {
       size_t po = stack[sp - 1].patch;
-      if (po) ep_put32(out->data + po, (uint32_t)(w - po));
+      if (po) ep_put32(out->data + po, (uint32_t)(w - po + (g ? g->ext_bytes - stack[sp - 1].ext : 0)));
       sp--;
     }
     if (!sp) break;
@@ -1494,13 +1551,31 @@ static int encode(ep_buf *out, ep_term t, bool ver) {
     stack[sp - 1].left--;
   }
   if (stack != local) ep_free(out->mem, stack);
-  if (r == 0) out->len = w;
+  if (r == 0 && g) r = gather_close(g, w);
+  if (r == 0) {
+    out->len = w;
+  } else if (g) {
+    *g = g0; /* a merge may have lengthened the last segment: put it back too */
+    if (g->n) g->segs[g->n - 1] = last0;
+  }
   return r;
 }
 
-int ep_encode(ep_buf *out, ep_term t) { return encode(out, t, true); }
+int ep_encode(ep_buf *out, ep_term t) { return encode(out, t, true, NULL); }
 
-int ep_encode_body(ep_buf *out, ep_term t) { return encode(out, t, false); }
+int ep_encode_body(ep_buf *out, ep_term t) { return encode(out, t, false, NULL); }
+
+void ep_gather_init(ep_gather *g, ep_seg *segs, size_t cap, size_t min_ref, const ep_buf *out) {
+  *g = (ep_gather){segs, cap, 0, min_ref, out ? out->len : 0, 0};
+}
+
+int ep_encode_gather(ep_buf *out, ep_gather *g, ep_term t) {
+  return g ? encode(out, t, true, g) : EP_EINVAL;
+}
+
+int ep_encode_body_gather(ep_buf *out, ep_gather *g, ep_term t) {
+  return g ? encode(out, t, false, g) : EP_EINVAL;
+}
 
 int ep_encode_compressed(ep_buf *out, ep_term t, int level) {
   if (!out || level < -1 || level > 9) return EP_EINVAL;

@@ -77,6 +77,64 @@ int ep_encode_compressed(ep_buf *out, ep_term t, int level);
 /* Exact size of ep_encode_body's output, or 0 when t is not encodable. */
 size_t ep_encoded_size(ep_term t);
 
+/* --- gathered encoding --------------------------------------------------------------
+ *
+ * The same bytes as ep_encode, except that the contents of large binaries
+ * are not copied: they are described by reference, so that a writer can
+ * hand them to writev straight from the term's memory. The result is an
+ * ordered list of segments whose concatenation is exactly what the copying
+ * encoder appends: ranges of the buffer (by offset, because the buffer may
+ * move when it grows) and external ranges (pointers into the term).
+ *
+ *   out:   [..before..| hdr 131 104 2 ... 109 Len:32 | ... 77 Len:32 Bits | last | ...]
+ *   segs:             {buf off,len}  {ext bin1}      {buf off,len}  {ext bits1} {buf ...}
+ *
+ * A BIT_BINARY's last byte is masked on the wire, so only its first n - 1
+ * bytes are referenced; the masked byte is written into the buffer.
+ */
+
+/* One piece of a gathered encoding: ext == NULL: the len bytes at offset
+ * off of the buffer the gather writes into; otherwise len bytes at ext
+ * (off unused), memory of the term encoded, not copied. */
+typedef struct ep_seg {
+  const uint8_t *ext;
+  size_t off;
+  size_t len;
+} ep_seg;
+
+/* Set up with ep_gather_init; read n, segs and ext_bytes, do not write. */
+typedef struct ep_gather {
+  ep_seg *segs;     /* the caller's array of cap segments */
+  size_t cap;
+  size_t n;         /* segments in use */
+  size_t min_ref;   /* binaries whose referenced part has at least this many bytes go by reference */
+  size_t mark;      /* offset in the buffer up to which bytes are in segs */
+  size_t ext_bytes; /* bytes referenced (not in the buffer) so far */
+} ep_gather;
+
+/* Starts a gather into out: the segments will describe the bytes appended
+ * to out from now on (bytes already in out are not part of it), with the
+ * binaries of at least min_ref bytes (min_ref 0 counts as 1) in between.
+ * segs (cap entries) is owned by the caller and must outlive g. Nothing is
+ * allocated. */
+void ep_gather_init(ep_gather *g, ep_seg *segs, size_t cap, size_t min_ref, const ep_buf *out);
+
+/* Appends 131 and t to out, gathered: afterwards the segments of g cover
+ * everything appended to out since ep_gather_init (bytes the caller
+ * appended to out between calls included), interleaved with references.
+ * A reference costs up to two segments (one for the buffer bytes before
+ * it, unless they extend the last segment), and one segment stays reserved
+ * for the bytes after it: when they are not free, binaries are copied into
+ * out as ep_encode does (so the output is right with any cap >= 1; only
+ * the saving is lost). The references point into t: the segments are
+ * valid while t's binaries live and out is not changed other than by
+ * appending. Returns 0, or the errors of ep_encode, and EP_EINVAL when g
+ * has cap 0 or out is not the buffer it was started on (out->len below its
+ * mark); on error out->len and g are unchanged. */
+int ep_encode_gather(ep_buf *out, ep_gather *g, ep_term t);
+/* The same without the version byte. */
+int ep_encode_body_gather(ep_buf *out, ep_gather *g, ep_term t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -101,6 +101,12 @@ extern "C" {
 /* Unsent bytes queued per connection before senders get EP_ENOMEM: 1 GiB. */
 #define EP_LIMIT_SEND_QUEUE ((size_t)1 << 30)
 
+/* Not a guard but a tuning value, kept with them: binaries of at least
+ * 64 KiB in a message sent on an idle connection are written straight from
+ * the sender's memory (writev) instead of being copied into the output
+ * buffer; below that the copy costs less than the extra iovec entries. */
+#define EP_SEND_GATHER_MIN ((size_t)64 << 10)
+
 /* --- peer control ------------------------------------------------------------ */
 
 /* Largest frame on a TCP or standard_io alternative connection. */

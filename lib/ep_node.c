@@ -405,6 +405,57 @@ static int conn_queue(ep__conn *c, const ep_ctrl *ctrl) {
   return 0;
 }
 
+/* Segments for one gathered frame: up to 7 large binaries go by reference
+ * (ep_encode_gather reserves 2 per reference and 1 for the tail); more are
+ * copied. */
+#define EP__SEND_SEGS 16
+
+/* Writes a gathered frame (its buffer parts in c->out, nothing else queued
+ * or in flight) with uv_try_write, straight from the sender's memory: the
+ * referenced binaries are only valid during the send, which is fine because
+ * uv_try_write is synchronous. What the socket did not take is copied into
+ * c->out and written the normal way. */
+static void conn_write_gathered(ep__conn *c, const ep_gather *g) {
+  uv_buf_t b[EP__SEND_SEGS];
+  size_t total = 0;
+  for (size_t i = 0; i < g->n; i++) {
+    const ep_seg *s = &g->segs[i];
+    b[i] = uv_buf_init((char *)(s->ext ? s->ext : c->out.data + s->off), (unsigned)s->len);
+    total += s->len;
+  }
+  int w = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)g->n);
+  if (w == UV_EAGAIN) w = 0;
+  if (w < 0) {
+    c->out.len = 0;
+    ep__conn_fail(c, ep_err_from_errno(w));
+    return;
+  }
+  if (w > 0) c->last_write = ep__now(c->node);
+  size_t skip = (size_t)w;
+  /* The rest goes into wbuf (idle: nothing is being written), which then
+   * becomes out; the copy cannot fail half-way silently: the frame is
+   * partly on the wire, so running out of memory ends the connection. */
+  c->wbuf.len = 0;
+  c->wbuf.err = 0;
+  if (skip < total && ep_buf_reserve(&c->wbuf, total - skip)) {
+    c->out.len = 0;
+    ep__conn_fail(c, EP_ENOMEM);
+    return;
+  }
+  for (size_t i = 0; i < g->n && skip < total; i++) {
+    if (skip >= b[i].len) {
+      skip -= b[i].len;
+      continue;
+    }
+    ep_buf_append(&c->wbuf, b[i].base + skip, b[i].len - skip);
+    skip = 0;
+  }
+  ep_buf t = c->out;
+  c->out = c->wbuf;
+  c->wbuf = t;
+  c->wbuf.len = 0;
+}
+
 int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
   if (c->state == EP__C_CLOSING) return EP_ENOTCONN;
   if (c->state != EP__C_UP) return conn_queue(c, ctrl);
@@ -414,8 +465,16 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
    * each: a send costs no allocation once it has grown. */
   if (!c->tx && !(c->tx = ep_arena_new(c->node->mem))) return EP_ENOMEM;
   ep_term control, payload;
+  /* On an idle connection, large binaries are not copied (see
+   * conn_write_gathered); anything else is encoded into out as usual. */
+  bool idle = before == 0 && !c->writing && c->tcp_open;
+  ep_seg segs[EP__SEND_SEGS];
+  ep_gather g;
+  ep_gather_init(&g, segs, EP__SEND_SEGS, EP_SEND_GATHER_MIN, &c->out);
   int r = ep_ctrl_build(c->tx, ctrl, c->flags, &control, &payload);
-  if (!r) r = ep_dist_write_flags(&c->out, c->flags, control, payload);
+  if (!r) r = idle ? ep_dist_write_gather(&c->out, &g, c->flags, control, payload)
+                   : ep_dist_write_flags(&c->out, c->flags, control, payload);
+  if (!r && idle && g.ext_bytes) conn_write_gathered(c, &g);
   ep_arena_reset(c->tx);
   if (r) {
     c->out.len = before;

@@ -161,7 +161,10 @@ ep_node *ep_proc_node(const ep_proc *p);
 
 /* Sends msg to a pid, or to {Name, Node} / a registered name on a node, or
  * to an alias (a reference). from may be NULL (the node's own pid).
- * Queued while the connection is set up; returns 0 or EP_EINVAL. */
+ * Queued while the connection is set up; returns 0 or EP_EINVAL. msg is
+ * not used after the call returns: on an idle connection its large
+ * binaries are written to the socket from msg's memory, and whatever is not
+ * written at once is copied (docs/distribution.md). */
 int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
 int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 int ep_link(ep_proc *p, ep_term pid);

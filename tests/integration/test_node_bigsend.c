@@ -1,0 +1,298 @@
+/* Large binaries sent to a real erl: a send on an idle connection writes
+ * them straight from the sender's memory (what the socket does not take at
+ * once is copied and queued). They must arrive intact and in order: just
+ * below, at and above the threshold, 1 MiB, 64 MiB, several in one term,
+ * bit binaries, small sends in between, back-to-back bursts, and bursts
+ * into a full socket (the target stopped with SIGSTOP), with the sender's
+ * buffer overwritten as soon as each send returns.
+ *
+ * The target runs a sink that answers every message M with
+ * {got, S(M)}, S replacing each binary by {bin, Size, crc32} (a bit binary
+ * by {bits, BitSize, crc32 of it padded with zero bits}); the test builds
+ * the same summaries locally and compares them in order. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "ep_error.h"
+#include "ep_limits.h"
+#include "ep_node.h"
+#include "ep_testenv.h"
+#include "ep_text.h"
+
+#define MAXMSG 256
+
+static struct {
+  ep_testenv *env;
+  char target[256];
+  pid_t target_pid;
+  ep_node *node;
+  ep_arena *a;   /* expected summaries, the terms sent */
+  ep_arena *rx;  /* summaries received */
+  ep_proc *me;
+  ep_term want[MAXMSG], got[MAXMSG];
+  size_t nwant, ngot;
+  bool stopped;
+} W;
+
+static void on_msg(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)p, (void)ud;
+  if (m->kind != EP_MSG_SEND || W.ngot == MAXMSG) return;
+  ck_assert_msg(ep_is_record(m->msg, "got", 2), "unexpected %s", ep_print_str(W.rx, m->msg));
+  W.got[W.ngot++] = ep_term_copy(W.rx, m->msg.v.items[1]);
+}
+
+static ep_term eval_on(const char *exprs, ep_term bindings) {
+  ep_rpc_result r;
+  ep_arena *a = W.a;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_scan", "string", EP_LIST(a, ep_string(a, exprs)), 10000,
+                                    a, &r),
+                   0);
+  ck_assert(ep_is_record(r.value, "ok", 3));
+  ck_assert_int_eq(
+      ep_rpc_call_sync(W.node, "target", "erl_parse", "parse_exprs", EP_LIST(a, r.value.v.items[1]), 10000, a, &r),
+      0);
+  ck_assert(ep_is_record(r.value, "ok", 2));
+  int s = ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(a, r.value.v.items[1], bindings), 10000,
+                           a, &r);
+  ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), ep_print_str(a, r.reason));
+  ck_assert(ep_is_record(r.value, "value", 3));
+  return r.value.v.items[1];
+}
+
+static void setup(void) {
+  memset(&W, 0, sizeof W);
+  W.env = ep_testenv_new();
+  ck_assert_int_eq(ep_testenv_start_epmd(W.env), 0);
+  W.target_pid = ep_testenv_start_erl(W.env, "target", NULL, W.target, sizeof W.target);
+  ck_assert_int_gt(W.target_pid, 0);
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "bigsend"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
+  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
+  ep_node_opts_free(o);
+  W.a = ep_arena_new(NULL);
+  W.rx = ep_arena_new(NULL);
+  ck_assert_int_eq(ep_proc_new(W.node, "collector", on_msg, NULL, &W.me), 0);
+  ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
+  eval_on("S = fun S(B) when is_binary(B) -> {bin, byte_size(B), erlang:crc32(B)};"
+          "        S(B) when is_bitstring(B) ->"
+          "          Pad = 8 - bit_size(B) rem 8, {bits, bit_size(B), erlang:crc32(<<B/bitstring, 0:Pad>>)};"
+          "        S(T) when is_tuple(T) -> list_to_tuple([S(E) || E <- tuple_to_list(T)]);"
+          "        S(L) when is_list(L) -> [S(E) || E <- L];"
+          "        S(M) when is_map(M) -> maps:map(fun(_, V) -> S(V) end, M);"
+          "        S(X) -> X end,"
+          "register(sink, spawn(fun() -> L = fun L() -> receive M -> Me ! {got, S(M)}, L() end end, L() end)).",
+          EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("Me"), ep_proc_pid(W.me))));
+}
+
+static void teardown(void) {
+  if (W.stopped) kill(W.target_pid, SIGCONT);
+  if (W.node) ep_node_free(W.node);
+  ep_arena_free(W.a);
+  ep_arena_free(W.rx);
+  ep_testenv_free(W.env);
+}
+
+/* The summary the sink computes, built locally. */
+static ep_term summary(ep_term t) {
+  ep_arena *a = W.a;
+  switch (t.type) {
+    case EP_T_BINARY:
+      return EP_TUPLE(a, ep_atom("bin"), ep_int(t.n), ep_int((int64_t)crc32(0, t.v.bytes, t.n)));
+    case EP_T_BITSTR: {
+      if (t.aux == 8) return EP_TUPLE(a, ep_atom("bin"), ep_int(t.n), ep_int((int64_t)crc32(0, t.v.bytes, t.n)));
+      uLong c = crc32(0, t.v.bytes, t.n - 1);
+      uint8_t last = t.v.bytes[t.n - 1] & (uint8_t)(0xFFu << (8 - t.aux));
+      c = crc32(c, &last, 1);
+      return EP_TUPLE(a, ep_atom("bits"), ep_int((int64_t)(t.n - 1) * 8 + t.aux), ep_int((int64_t)c));
+    }
+    case EP_T_TUPLE: {
+      ep_term *it;
+      ep_term r = ep_tuple_new(a, t.n, &it);
+      for (uint32_t i = 0; i < t.n; i++) it[i] = summary(t.v.items[i]);
+      return r;
+    }
+    case EP_T_LIST: {
+      ep_term *it;
+      ep_term r = ep_list_new(a, t.n, &it);
+      for (uint32_t i = 0; i < t.n; i++) it[i] = summary(t.v.items[i]);
+      return r;
+    }
+    case EP_T_MAP: {
+      ep_term *kv;
+      ep_term r = ep_map_new(a, t.n, &kv);
+      for (uint32_t i = 0; i < 2 * t.n; i++) kv[i] = i % 2 ? summary(t.v.items[i]) : t.v.items[i];
+      return r;
+    }
+    default:
+      return t;
+  }
+}
+
+/* Sends msg to the sink and records what it must answer. The summary is
+ * taken before the send: the caller may overwrite its memory after. */
+static void send(ep_term msg) {
+  ck_assert_uint_lt(W.nwant, MAXMSG);
+  W.want[W.nwant++] = summary(msg);
+  int r = ep_send_named(W.node, W.me, "target", "sink", msg);
+  ck_assert_msg(r == 0, "send: %s", ep_strerror(r));
+}
+
+static bool drained(void *ud) {
+  (void)ud;
+  return ep_node_queued(W.node, "target") == 0;
+}
+static bool all_back(void *ud) {
+  (void)ud;
+  return W.ngot >= W.nwant;
+}
+static bool never(void *ud) {
+  (void)ud;
+  return false;
+}
+
+static void expect_all(void) {
+  ck_assert_int_eq(ep_node_run_until(W.node, all_back, NULL, 90000), 0);
+  ck_assert_uint_eq(W.ngot, W.nwant);
+  for (size_t i = 0; i < W.nwant; i++)
+    ck_assert_msg(ep_term_eq(W.got[i], W.want[i]), "message %zu: got %s, want %s", i, ep_print_str(W.a, W.got[i]),
+                  ep_print_str(W.a, W.want[i]));
+  ck_assert(ep_node_is_connected(W.node, "target"));
+}
+
+/* Pseudo-random bytes, different for every seed. */
+static uint8_t *fill(uint8_t *p, size_t n, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    p[i] = (uint8_t)x;
+  }
+  return p;
+}
+
+static ep_term bin_of(const uint8_t *p, size_t n) {
+  ep_term t = ep_none();
+  t.type = EP_T_BINARY;
+  t.n = (uint32_t)n;
+  t.v.bytes = p; /* not copied: the send must not need it after it returns */
+  return t;
+}
+
+START_TEST(sizes_around_the_threshold_one_and_sixty_four_mib) {
+  size_t sizes[] = {EP_SEND_GATHER_MIN - 1, EP_SEND_GATHER_MIN, EP_SEND_GATHER_MIN + 1, (size_t)1 << 20,
+                    (size_t)64 << 20};
+  uint8_t *buf = malloc((size_t)64 << 20);
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    send(bin_of(fill(buf, sizes[i], (uint32_t)i), sizes[i]));
+    if (sizes[i] == (size_t)64 << 20) {
+      /* Written in part straight away (the socket takes some of it), the
+       * rest copied and queued. */
+      size_t q = ep_node_queued(W.node, "target");
+      ck_assert_uint_gt(q, 0);
+      ck_assert_uint_lt(q, sizes[i]);
+    }
+    memset(buf, 0xEE, sizes[i]); /* the sender's memory is its own again */
+    send(EP_TUPLE(W.a, ep_atom("small"), ep_int((int64_t)i)));
+    ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 60000), 0);
+  }
+  free(buf);
+  expect_all();
+}
+END_TEST
+
+START_TEST(several_in_one_term_and_bit_binaries) {
+  size_t n = (size_t)300 << 10;
+  uint8_t *b = malloc(6 * n);
+  for (uint32_t i = 0; i < 6; i++) fill(b + i * n, n, 100 + i);
+  for (unsigned bits = 1; bits <= 8; bits++) {
+    ep_term bs = ep_none();
+    bs.type = EP_T_BITSTR;
+    bs.n = (uint32_t)n;
+    bs.aux = (uint8_t)bits;
+    bs.v.bytes = b + 5 * n;
+    send(EP_TUPLE(W.a, ep_atom("many"), bin_of(b, n), ep_int(bits), bin_of(b + n, n), bin_of(b + 2 * n, 10),
+                  EP_LIST(W.a, bin_of(b + 3 * n, n), bs, ep_atom("x")), EP_MAP(W.a, ep_atom("k"), bin_of(b + 4 * n, n))));
+    ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 30000), 0);
+  }
+  /* more large binaries in one message than segments to describe them */
+  ep_term items[20];
+  for (int i = 0; i < 20; i++) items[i] = bin_of(b + (size_t)i * (n / 4), EP_SEND_GATHER_MIN + (size_t)i);
+  send(ep_tuple(W.a, 20, items));
+  send(ep_list(W.a, 20, items));
+  free(b);
+  expect_all();
+}
+END_TEST
+
+/* Sends one after the other without letting the loop run: the first goes
+ * out (partly) at once, the others queue behind it, in order. */
+START_TEST(back_to_back_burst) {
+  size_t n = (size_t)1 << 20;
+  uint8_t *b = malloc(n);
+  for (uint32_t i = 0; i < 32; i++) {
+    send(bin_of(fill(b, n, 1000 + i), n));
+    if (i % 4 == 0) send(EP_TUPLE(W.a, ep_atom("small"), ep_int(i)));
+    memset(b, 0, n);
+  }
+  free(b);
+  expect_all();
+}
+END_TEST
+
+/* The target stopped: the socket fills, sends on the idle connection are
+ * written in part or not at all (EAGAIN) and the rest waits; nothing is
+ * lost or reordered once it runs again. */
+START_TEST(bursts_into_a_full_socket) {
+  size_t n = (size_t)1 << 20;
+  uint8_t *b = malloc(4 * n);
+  ck_assert_int_eq(kill(W.target_pid, SIGSTOP), 0);
+  W.stopped = true;
+  for (uint32_t i = 0; i < 24; i++) {
+    size_t len = i % 3 == 2 ? 4 * n : n - i;
+    send(bin_of(fill(b, len, 2000 + i), len));
+    memset(b, 0x55, len);
+    send(EP_TUPLE(W.a, ep_atom("small"), ep_int(i)));
+    /* let the loop write what it can into the full socket */
+    ck_assert_int_eq(ep_node_run_until(W.node, never, NULL, 20), EP_ETIMEDOUT);
+  }
+  ck_assert_uint_gt(ep_node_queued(W.node, "target"), 0);
+  ck_assert_int_eq(kill(W.target_pid, SIGCONT), 0);
+  W.stopped = false;
+  ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 60000), 0);
+  /* and again on the drained connection, repeatedly stopped and resumed */
+  for (uint32_t r = 0; r < 3; r++) {
+    ck_assert_int_eq(kill(W.target_pid, SIGSTOP), 0);
+    W.stopped = true;
+    for (uint32_t i = 0; i < 6; i++) {
+      send(bin_of(fill(b, 4 * n, 3000 + r * 10 + i), 4 * n));
+      memset(b, 0x66, 4 * n);
+    }
+    ck_assert_int_eq(kill(W.target_pid, SIGCONT), 0);
+    W.stopped = false;
+    ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 60000), 0);
+  }
+  free(b);
+  expect_all();
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("node_bigsend");
+  TCase *tc = tcase_create("real erl");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 180);
+  tcase_add_test(tc, sizes_around_the_threshold_one_and_sixty_four_mib);
+  tcase_add_test(tc, several_in_one_term_and_bit_binaries);
+  tcase_add_test(tc, back_to_back_burst);
+  tcase_add_test(tc, bursts_into_a_full_socket);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
