@@ -363,9 +363,10 @@ static void conn_flush(ep__conn *c) {
 }
 
 /* Frames sent while a read is being dispatched (replies, the next calls)
- * wait until the whole read is: one write for all of them. Should a
- * callback block in a nested loop meanwhile, the flusher (a prepare
- * handle, run before every poll) writes them before that loop waits. */
+ * wait until the whole read is: one write for all of them. Frames sent
+ * after a write in the same loop turn wait for the flusher, a prepare
+ * handle, which runs before the loop polls (also in a nested loop, should
+ * a callback block). */
 static void flush_all(ep_node *n) {
   uv_prepare_stop(&n->flusher);
   for (ep__conn *c = n->conns; c; c = c->next) conn_flush(c);
@@ -481,8 +482,13 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
     c->out.err = 0; /* a failed frame must not poison the connection */
     return r;
   }
+  /* The first frame of a loop turn is written at once (latency); later
+   * ones, and those sent while a read is dispatched, wait for the flusher
+   * (before the loop polls) or the read's end: one write for a burst. */
   ep_node *n = c->node;
-  if (!n->batch || n->closing) conn_flush(c); /* the flusher is gone once closing */
+  bool deferring = n->batch || uv_is_active((uv_handle_t *)&n->flusher);
+  if (n->closing) conn_flush(c); /* the flusher is gone once closing */
+  else if (!deferring) conn_flush(c), uv_prepare_start(&n->flusher, on_flush_prepare);
   else if (!uv_is_active((uv_handle_t *)&n->flusher)) uv_prepare_start(&n->flusher, on_flush_prepare);
   return 0;
 }
