@@ -164,7 +164,10 @@ ep_node *ep_proc_node(const ep_proc *p);
  * Queued while the connection is set up; returns 0 or EP_EINVAL. msg is
  * not used after the call returns: on an idle connection its large
  * binaries are written to the socket from msg's memory, and whatever is not
- * written at once is copied (docs/distribution.md). */
+ * written at once is copied (docs/distribution.md). The first frame of a
+ * loop turn is written at once; later ones leave together when the loop
+ * next runs (any blocking call, ep_node_run_until, or ep_node_free), see
+ * docs/node.md. */
 int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
 int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 int ep_link(ep_proc *p, ep_term pid);
