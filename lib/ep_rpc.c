@@ -1,22 +1,23 @@
 /* ep_rpc.c - remote calls through the remote node's rex server.
  *
- * A call is a gen_server call to the registered process rex:
+ * A call is a gen_server call to the registered process rex, from our own
+ * process registered as rex:
  *
- *   {'$gen_call', {RpcPid, Ref}, {call, erpc, execute_call, [Ref, M, F, A], GL}}
+ *   {'$gen_call', {OurRex, Tag}, {call, erpc, execute_call, [Tag, M, F, A], GL}}
  *
- * rex spawns a worker per call (calls run in parallel), which runs
- * erpc:execute_call(Ref, M, F, A): that function exits with {Ref, return, V},
- * {Ref, throw, R}, {Ref, exit, R}, {Ref, error, R, Stack} or
- * {Ref, error, {erpc, R}}, and rex's own catch turns the exit into the one
- * reply it sends, {Ref, {badrpc, {'EXIT', ExitReason}}}: class, reason and
- * stack survive. If the worker dies any other way (killed), rex answers
- * {Ref, {badrpc, {'EXIT', Why}}} itself, from the worker's DOWN: every call
- * gets exactly one reply carrying its reference. The alternative, a
- * SPAWN_REQUEST of erpc:execute_call/4 (what erpc:call does), costs the
- * remote node a spawn through the distribution and two messages back
- * (SPAWN_REPLY, then the DOWN): measured slower on both sides, see
- * docs/node.md. rex's gen_server interface and erpc:execute_call/4 are the
- * same in OTP 23 through 29. */
+ * Tag is the call's key, a positive integer. rex spawns a worker per call
+ * (calls run in parallel), which runs erpc:execute_call(Tag, M, F, A): that
+ * function exits with {Tag, return, V}, {Tag, throw, R}, {Tag, exit, R},
+ * {Tag, error, R, Stack} or {Tag, error, {erpc, R}}, and rex's own catch
+ * turns the exit into the one reply it sends, {Tag, {badrpc, {'EXIT',
+ * ExitReason}}}: class, reason and stack survive. If the worker dies any
+ * other way (killed), rex answers {Tag, {badrpc, {'EXIT', Why}}} itself,
+ * from the worker's DOWN: every call gets exactly one reply carrying its
+ * tag. The alternative, a SPAWN_REQUEST of erpc:execute_call/4 (what
+ * erpc:call does), costs the remote node a spawn through the distribution
+ * and two messages back (SPAWN_REPLY, then the DOWN): measured slower on
+ * both sides, see docs/node.md. rex's gen_server interface and
+ * erpc:execute_call/4 are the same in OTP 23 through 29. */
 #include <string.h>
 
 #include "ep_error.h"
@@ -148,8 +149,8 @@ void ep__rpc_close_all(ep_node *n) {
   }
 }
 
-/* REG_SEND to rex on peer: {'$gen_call', {RpcPid, Ref}, {call, erpc,
- * execute_call, [Ref, M, F, A], GL}} for a call, {'$gen_cast', {cast, M, F,
+/* REG_SEND to rex on peer: {'$gen_call', {OurRex, Tag}, {call, erpc,
+ * execute_call, [Tag, M, F, A], GL}} for a call (tag: reqid), {'$gen_cast', {cast, M, F,
  * A, GL}} for a cast (rex spawns erpc:execute_cast(M, F, A) and answers
  * nothing). */
 static int rpc_request(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
