@@ -336,7 +336,7 @@ static void conn_flush(ep__conn *c) {
    * re-arms epoll after it). */
   uv_buf_t all = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
   int w = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
-  if (w == (int)c->out.len) {
+  if (w >= 0 && (size_t)w == c->out.len) {
     c->out.len = 0;
     c->last_write = ep__now(c->node);
     return;
