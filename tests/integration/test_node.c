@@ -503,6 +503,35 @@ START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
 }
 END_TEST
 
+/* A process that makes a blocking call from inside its message callback:
+ * the callback runs while a read is dispatched, when sends wait for the
+ * read's end; the nested wait must still get the request out (the
+ * flusher), not wait forever for an answer to a request never written. */
+static int nested_status = -1;
+static void call_from_callback(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  if (m->kind != EP_MSG_SEND) return;
+  ep_rpc_result r;
+  ep_arena *a = ep_arena_new(NULL);
+  nested_status = ep_rpc_call_sync(ep_proc_node(p), "target", "erlang", "abs", EP_LIST(a, ep_int(-3)), 5000, a, &r);
+  if (nested_status == 0 && !(r.value.type == EP_T_INT && r.value.v.i == 3)) nested_status = -2;
+  ep_arena_free(a);
+}
+static bool nested_done(void *ud) {
+  (void)ud;
+  return nested_status != -1;
+}
+
+START_TEST(blocking_call_inside_a_callback) {
+  ep_proc *p;
+  ck_assert_int_eq(ep_proc_new(W.node, "nester", call_from_callback, NULL, &p), 0);
+  nested_status = -1;
+  ck_assert_int_eq(ep_rpc_cast(W.node, "target", "erlang", "send", EP_LIST(W.a, ep_proc_pid(p), ep_atom("go"))), 0);
+  ck_assert_int_eq(ep_node_run_until(W.node, nested_done, NULL, 10000), 0);
+  ck_assert_int_eq(nested_status, 0);
+}
+END_TEST
+
 static int exits_seen;
 static void exit_on_exit(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
@@ -545,6 +574,7 @@ int main(void) {
   tcase_add_test(tc, each_exception_class);
   tcase_add_test(tc, thousand_calls_in_flight);
   tcase_add_test(tc, calls_run_in_parallel_and_each_gets_its_answer);
+  tcase_add_test(tc, blocking_call_inside_a_callback);
   tcase_add_test(tc, sixty_four_mib_both_ways);
   tcase_add_test(tc, silent_peer_detected_within_tick_time);
   tcase_add_test(tc, listed_as_hidden);
