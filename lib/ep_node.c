@@ -772,11 +772,17 @@ void ep__conn_dial(ep__conn *c, const struct sockaddr *addr) {
 }
 
 int ep__conn_get(ep_node *n, const char *peer_in, ep__conn **out) {
+  /* The common case, a full name with a live connection: no copy. */
+  ep__conn *c = strchr(peer_in, '@') ? ep__conn_find(n, peer_in) : NULL;
+  if (c) {
+    *out = c;
+    return 0;
+  }
   char peer[EP__NODE_NAME_MAX];
   int e = ep__full_name(n, peer_in, peer, sizeof peer);
   if (e) return e;
   const char *at = strchr(peer, '@');
-  ep__conn *c = ep__conn_find(n, peer);
+  c = ep__conn_find(n, peer);
   if (c) {
     *out = c;
     return 0;
