@@ -16,6 +16,7 @@
 #include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_failmem.h"
 
 static ep_arena *A;
 static uint8_t BLOB[70000];
@@ -357,36 +358,21 @@ START_TEST(errors_roll_back) {
 }
 END_TEST
 
-static int fail_at, alloc_count;
-static void *f_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return malloc(n);
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return realloc(p, n);
-}
-static void f_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 /* Allocation failure at the i-th allocation (the buffer growing, the
  * encoder's stack for a deep term): EP_ENOMEM with nothing changed, or
  * the right bytes. */
 START_TEST(allocation_failures) {
-  ep_mem fm = {f_malloc, f_realloc, f_free, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   ep_term deep = bin_at(0, 5000);
   for (int i = 0; i < 100; i++) deep = EP_LIST(A, deep, ep_atom("pad_pad_pad_pad"), bin_at(1, 10));
   ep_buf want = EP_BUF_INIT;
   ck_assert_int_eq(ep_dist_write_flags(&want, EP_DFLAG_FRAGMENTS, ep_atom("c"), deep), 0);
   int ok = 0;
-  for (fail_at = 1; fail_at < 40; fail_at++) {
-    alloc_count = 0;
+  for (long i = 1; i < 40; i++) {
+    ep_failmem_fail_once(&fm, i);
     ep_buf out;
-    ep_buf_init(&out, &fm);
+    ep_buf_init(&out, &fm.mem);
     ep_seg segs[8];
     ep_gather g;
     ep_gather_init(&g, segs, 8, 1000, &out);
