@@ -13,38 +13,14 @@
 #include "ep_etf.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
+#include "ep_testworld.h"
 #include "ep_text.h"
 
-typedef struct {
-  ep_testenv *env;
-  char target[256];
-  pid_t target_pid;
-  ep_node *node;
-  ep_arena *a;
-} world;
-
-static world W;
+static ep_testworld W;
 
 /* A private EPMD, a real node "target", and our node registered in it. */
-static void setup(void) {
-  W.env = ep_testenv_new();
-  ck_assert_int_eq(ep_testenv_start_epmd(W.env), 0);
-  W.target_pid = ep_testenv_start_erl(W.env, "target", NULL, W.target, sizeof W.target);
-  ck_assert_int_gt(W.target_pid, 0);
-  ep_node_opts *o = ep_node_opts_new();
-  ck_assert_int_eq(ep_node_opts_set_name(o, "ctl"), 0);
-  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
-  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
-  ep_node_opts_free(o);
-  W.a = ep_arena_new(NULL);
-}
-
-static void teardown(void) {
-  if (W.node) ep_node_free(W.node);
-  W.node = NULL;
-  ep_arena_free(W.a);
-  ep_testenv_free(W.env);
-}
+static void setup(void) { ep_testworld_up(&W, "ctl"); }
+static void teardown(void) { ep_testworld_down(&W); }
 
 static ep_term parse(const char *text) {
   ep_term t;
@@ -55,23 +31,10 @@ static ep_term parse(const char *text) {
 
 static const char *show(ep_term t) { return ep_print_str(W.a, t); }
 
-/* Evaluates Erlang expressions on the target with bindings (a list of
+/* Evaluates Erlang expressions on node with bindings (a list of
  * {Name, Value}), through its own erl_scan/erl_parse/erl_eval. */
 static ep_term eval_on(const char *node, const char *exprs, ep_term bindings) {
-  ep_rpc_result r;
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
-                                    W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 3), "scan: %s", show(r.value));
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
-                                    10000, W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
-  int s = ep_rpc_call_sync(W.node, node, "erl_eval", "exprs", EP_LIST(W.a, r.value.v.items[1], bindings), 10000,
-                           W.a, &r);
-  ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), show(r.reason));
-  ck_assert(ep_is_record(r.value, "value", 3));
-  return r.value.v.items[1];
+  return ep_testworld_eval(&W, node, exprs, bindings);
 }
 
 /* Runs argv as a child on our node's own loop (so the node keeps serving
@@ -444,20 +407,6 @@ START_TEST(cast_runs_remotely) {
 }
 END_TEST
 
-/* Parsed expressions for erl_eval:exprs/2, through the target's own
- * scanner and parser. */
-static ep_term parse_on(const char *node, const char *exprs) {
-  ep_rpc_result r;
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
-                                    W.a, &r),
-                   0);
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
-                                    10000, W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
-  return r.value.v.items[1];
-}
-
 typedef struct {
   int order[2], n;
 } finish_order;
@@ -481,7 +430,7 @@ START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
   ck_assert_int_eq(o.order[0], 7);  /* the quick one first */
   ck_assert_int_eq(o.order[1], -1); /* then timer:sleep's ok */
 
-  ep_term kill_self = parse_on("target", "exit(self(), kill).");
+  ep_term kill_self = ep_testworld_parse(&W, "target", "exit(self(), kill).");
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(W.a, kill_self, ep_nil()), 10000,
                                     W.a, &r),
