@@ -265,25 +265,7 @@ pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const
   argv[k++] = "-eval";
   argv[k++] = "io:format(\"EP_READY ~s~n\", [node()]).";
   argv[k] = NULL;
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  pid_t pid = spawn(argv, -1, p[1], -1);
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return -1;
-  }
-  remember(env, pid);
-  char got[256] = {0};
-  int r = wait_line(p[0], "EP_READY ", got, sizeof got, 20000);
-  /* Keep the pipe open (the node may print more); it closes with the test. */
-  if (r != 0) {
-    close(p[0]);
-    ep_testenv_kill(env, pid);
-    return -1;
-  }
-  if (node) snprintf(node, cap, "%s", got);
-  return pid;
+  return ep_testenv_start_erl_argv(env, argv, node, cap);
 }
 
 pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *node, size_t cap) {
@@ -297,6 +279,7 @@ pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *
   }
   remember(env, pid);
   char got[256] = {0};
+  /* Keep the pipe open (the node may print more); it closes with the test. */
   if (wait_line(p[0], "EP_READY ", got, sizeof got, 20000) != 0) {
     close(p[0]);
     ep_testenv_kill(env, pid);
