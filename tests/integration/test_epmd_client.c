@@ -12,21 +12,6 @@
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
-static int names_has(const ep_epmd_client_opts *o, const char *name, uint16_t *port) {
-  ep_epmd_name *names;
-  size_t n;
-  int rc = ep_epmd_names_sync(o, &names, &n, NULL);
-  if (rc) return rc;
-  int found = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!strcmp(names[i].name, name)) {
-      found = 1;
-      if (port) *port = names[i].port;
-    }
-  ep_epmd_names_free(names);
-  return found;
-}
-
 START_TEST(client_against_real_epmd) {
   ep_testenv *env = ep_testenv_new();
   ck_assert_int_eq(ep_testenv_start_epmd(env), 0);

@@ -13,17 +13,13 @@
 
 static const char *const no_epmd[] = {"-start_epmd", "false", NULL};
 
+/* 1 or 0: name is listed by the server on 127.0.0.1, ERL_EPMD_PORT (a
+ * negative error when NAMES fails). */
 static int names_contains(const char *name) {
   ep_epmd_client_opts o = {0};
   o.host = "127.0.0.1";
   o.timeout_ms = 3000;
-  ep_epmd_name *names;
-  size_t n;
-  if (ep_epmd_names_sync(&o, &names, &n, NULL) != 0) return -1;
-  int found = 0;
-  for (size_t i = 0; i < n; i++) found |= !strcmp(names[i].name, name);
-  ep_epmd_names_free(names);
-  return found;
+  return names_has(&o, name, NULL);
 }
 
 START_TEST(erl_nodes_register_and_ping_through_our_server) {
