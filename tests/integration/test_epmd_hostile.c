@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
@@ -271,9 +272,5 @@ int main(void) {
   tcase_add_test(tc, connection_limit_refuses_extra_clients);
   tcase_add_test(tc, server_closed_from_its_log_callback);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

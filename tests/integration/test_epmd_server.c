@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
@@ -211,9 +212,5 @@ int main(void) {
   tcase_add_test(tc, creation_changes_per_registration);
   tcase_add_test(tc, long_name_node_registers_and_finds_itself);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

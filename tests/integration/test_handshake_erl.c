@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
 #include "ep_error.h"
@@ -642,11 +643,7 @@ static int run_suite(const char *label, bool all) {
     tcase_add_test(tc, dynamic_node_is_named_by_us);
   }
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed;
+  return ep_check_run(s, CK_NORMAL);
 }
 
 int main(void) {

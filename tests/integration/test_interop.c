@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_error.h"
 #include "ep_etf.h"
@@ -957,11 +958,7 @@ static int run_release(const ep_otp_release *r, const char *root) {
   tcase_add_loop_test(tl, peer_ipv6, 0, 3);
   tcase_add_test(tl, naming_mode_mismatch_is_an_error);
   suite_add_tcase(s, tl);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed;
+  return ep_check_run(s, CK_ENV);
 }
 
 /* Check ends a failing test's process at once (_exit), skipping its
@@ -1011,10 +1008,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, one_controller_every_release);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    failed += srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed += ep_check_run(s, CK_ENV);
   } else {
     printf("interop: SKIPPED one controller with every release: only %zu release available\n", navail);
   }

@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_node.h"
@@ -502,9 +503,5 @@ int main(void) {
   tcase_add_test(tc, cast_runs_remotely);
   tcase_add_test(tc, process_may_end_itself_when_its_links_go);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_limits.h"
 #include "ep_node.h"
@@ -264,9 +265,5 @@ int main(void) {
   tcase_add_test(tc, back_to_back_burst);
   tcase_add_test(tc, bursts_into_a_full_socket);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

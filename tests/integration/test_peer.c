@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "ep_alt.h"
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
@@ -1024,9 +1025,5 @@ int main(void) {
   tcase_add_test(tc, garbage_on_a_running_connection);
   tcase_add_test(tc, peer_closing_stdout_but_lingering);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
@@ -1092,9 +1093,5 @@ int main(void) {
   ADD(tc, controller_freed);
   ADD_LOOP(tc, concurrent_peers_caller_loop, 0, 2);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

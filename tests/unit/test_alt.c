@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ep_alt.h"
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_failmem.h"
@@ -290,9 +291,5 @@ int main(void) {
   tcase_add_test(tc, stdio_encode_term_roundtrip);
   tcase_add_test(tc, allocation_failure_at_every_step);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

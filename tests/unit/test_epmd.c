@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_epmd.h"
 #include "ep_epmd_registry.h"
 #include "ep_error.h"
@@ -545,9 +546,5 @@ int main(void) {
   tcase_add_test(tr, registry_cuts_garbage);
   tcase_add_test(tr, registry_allocation_failures);
   suite_add_tcase(s, tr);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

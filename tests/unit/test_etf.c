@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_failmem.h"
@@ -797,9 +798,5 @@ int main(void) {
   tcase_add_test(tc, copy_outlives_its_source);
   tcase_add_test(tc, maps_in_map_keys_nested_deep);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_failmem.h"
 #include "ep_term.h"
@@ -127,9 +128,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, errors_have_names_and_messages);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

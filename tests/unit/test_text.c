@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_failmem.h"
 #include "ep_limits.h"
@@ -931,9 +932,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, big_binaries_print_in_linear_time);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
