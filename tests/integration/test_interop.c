@@ -38,6 +38,7 @@
 #include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
+#include "ep_testinbox.h"
 #include "ep_text.h"
 
 /* The release under test (set in the parent before each suite runs; Check
@@ -187,40 +188,21 @@ static void assert_release(const char *node) {
   ck_assert_msg(strcmp(show(v), want) == 0, "%s: node %s runs %s", REL->label, node, show(v));
 }
 
-typedef struct {
-  int n;
-  ep_msg_kind kind[8];
-  ep_arena *a;
-  ep_term msg[8], reason[8];
-} inbox;
-
-static void collect(ep_proc *p, const ep_msg *m, void *ud) {
-  (void)p;
-  inbox *b = ud;
-  if (b->n == 8) return;
-  b->kind[b->n] = m->kind;
-  b->msg[b->n] = ep_term_copy(b->a, m->msg);
-  b->reason[b->n] = ep_term_copy(b->a, m->reason);
-  b->n++;
-}
-static int want;
-static bool has_n(void *ud) { return ((inbox *)ud)->n >= want; }
-
 /* The node dials us: a process there drops the connection, pings us by
  * name (EPMD lookup, its handshake as initiator, our acceptor) and reports
  * to our registered process "box". */
 static void node_pings_us(ep_node *n, const char *tnode) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *box;
-  ck_assert_int_eq(ep_proc_new(n, "box", collect, &b, &box), 0);
+  ck_assert_int_eq(ep_proc_new(n, "box", ep_testinbox_collect, &b, &box), 0);
   ep_term bnd = EP_LIST(A, EP_TUPLE(A, ep_atom("N"), ep_atom(ep_node_name(n))));
   eval_on(tnode,
           "spawn(fun() -> timer:sleep(200), erlang:disconnect_node(N), R = net_adm:ping(N),"
           " {box, N} ! {pinged, R, node()} end), ok.",
           bnd);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(n, has_n, &b, 15000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(n, ep_testinbox_has, &b, 15000), 0);
   ck_assert_msg(ep_term_eq(b.msg[0], EP_TUPLE(A, ep_atom("pinged"), ep_atom("pong"), ep_atom(tnode))), "%s: %s",
                 REL->label, show(b.msg[0]));
   ep_proc_exit(box, ep_atom("normal"));
@@ -332,12 +314,12 @@ START_TEST(each_exception_class) {
 END_TEST
 
 START_TEST(links_and_monitors) {
-  inbox qb = {0}, pb = {0};
+  ep_testinbox qb = {0}, pb = {0};
   qb.a = ep_arena_new(NULL);
   pb.a = ep_arena_new(NULL);
   ep_proc *q, *p;
-  ck_assert_int_eq(ep_proc_new(N, "observer", collect, &qb, &q), 0);
-  ck_assert_int_eq(ep_proc_new(N, "victim", collect, &pb, &p), 0);
+  ck_assert_int_eq(ep_proc_new(N, "observer", ep_testinbox_collect, &qb, &q), 0);
+  ck_assert_int_eq(ep_proc_new(N, "victim", ep_testinbox_collect, &pb, &p), 0);
   ep_term b = EP_LIST(A, EP_TUPLE(A, ep_atom("P"), ep_proc_pid(p)), EP_TUPLE(A, ep_atom("Q"), ep_proc_pid(q)),
                       EP_TUPLE(A, ep_atom("N"), ep_atom(ep_node_name(N))));
   eval_on(target,
@@ -346,12 +328,12 @@ START_TEST(links_and_monitors) {
           " R2 = receive {'DOWN', Ref, process, _, Y} -> Y end, R3 = receive {'DOWN', M2, process, P, Z} -> Z end,"
           " Q ! {seen, R1, R2, R3} end).",
           b);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 1;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   ck_assert(ep_atom_eq(qb.msg[0], "ready"));
   ep_proc_exit(p, ep_atom("gone"));
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 2;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_msg(ep_term_eq(qb.msg[1], parse("{seen, gone, gone, gone}")), "%s: saw %s", REL->label, show(qb.msg[1]));
   /* ours on a remote process: monitor, link, then an unlink that sticks */
   ep_term rp = eval_on(target, "spawn(fun() -> receive _ -> ok end end).", ep_nil());
@@ -365,8 +347,8 @@ START_TEST(links_and_monitors) {
   ck_assert_msg(ep_list_len(links.v.items[1]) == 1, "%s: links %s", REL->label, show(links));
   call_ok(target, "erlang", "exit", EP_LIST(A, rp, ep_atom("kill")));
   call_ok(target, "erlang", "exit", EP_LIST(A, rp2, ep_atom("kill")));
-  want = 4;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 4;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   int downs = 0, exits = 0;
   for (int i = 2; i < 4; i++) {
     if (qb.kind[i] == EP_MSG_DOWN && ep_atom_eq(qb.reason[i], "killed")) downs++;
@@ -375,8 +357,8 @@ START_TEST(links_and_monitors) {
   ck_assert_int_eq(downs, 1);
   ck_assert_int_eq(exits, 1);
   /* nothing from the unlinked one */
-  want = 5;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 300), EP_ETIMEDOUT);
+  qb.want = 5;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 300), EP_ETIMEDOUT);
   ep_arena_free(qb.a);
   ep_arena_free(pb.a);
 }
@@ -387,16 +369,16 @@ START_TEST(sixty_four_mib_message) {
   uint8_t *big = malloc(n);
   ck_assert_ptr_nonnull(big);
   for (size_t i = 0; i < n; i++) big[i] = (uint8_t)(i * 7 + (i >> 20));
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(N, "bigbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(N, "bigbox", ep_testinbox_collect, &b, &q), 0);
   eval_on(target,
           "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, erlang:md5(M), M}, L() end end)).",
           ep_nil());
   ck_assert_int_eq(ep_send_named(N, q, target, "echo", EP_TUPLE(A, ep_proc_pid(q), ep_binary(A, big, n))), 0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &b, 60000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &b, 60000), 0);
   ep_term m = b.msg[0];
   ck_assert(ep_is_record(m, "echo", 3));
   ck_assert_int_eq(m.v.items[2].type, EP_T_BINARY);

@@ -14,6 +14,7 @@
 #include "ep_etf.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
+#include "ep_testinbox.h"
 #include "ep_testworld.h"
 #include "ep_text.h"
 
@@ -294,34 +295,13 @@ END_TEST
 
 /* --- processes ------------------------------------------------------------------------ */
 
-typedef struct {
-  int n;
-  ep_msg_kind kind[8];
-  ep_arena *a;
-  ep_term msg[8], reason[8], from[8];
-} inbox;
-
-static void collect(ep_proc *p, const ep_msg *m, void *ud) {
-  (void)p;
-  inbox *b = ud;
-  if (b->n == 8) return;
-  b->kind[b->n] = m->kind;
-  b->msg[b->n] = ep_term_copy(b->a, m->msg);
-  b->reason[b->n] = ep_term_copy(b->a, m->reason);
-  b->from[b->n] = ep_term_copy(b->a, m->from);
-  b->n++;
-}
-
-static int want;
-static bool has_n(void *ud) { return ((inbox *)ud)->n >= want; }
-
 START_TEST(links_and_monitors_both_ways) {
-  inbox qb = {0}, pb = {0};
+  ep_testinbox qb = {0}, pb = {0};
   qb.a = ep_arena_new(NULL);
   pb.a = ep_arena_new(NULL);
   ep_proc *q, *p;
-  ck_assert_int_eq(ep_proc_new(W.node, "observer", collect, &qb, &q), 0);
-  ck_assert_int_eq(ep_proc_new(W.node, "victim", collect, &pb, &p), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "observer", ep_testinbox_collect, &qb, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "victim", ep_testinbox_collect, &pb, &p), 0);
   /* A remote process links to p and monitors "victim" by name, reporting
    * to q what it sees. */
   ep_term b = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("P"), ep_proc_pid(p)), EP_TUPLE(W.a, ep_atom("Q"), ep_proc_pid(q)),
@@ -331,12 +311,12 @@ START_TEST(links_and_monitors_both_ways) {
           " Q ! ready, R1 = receive {'EXIT', P, X} -> X end, R2 = receive {'DOWN', Ref, process, _, Y} -> Y end,"
           " Q ! {seen, R1, R2} end).",
           b);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert(ep_atom_eq(qb.msg[0], "ready"));
   ep_proc_exit(p, ep_atom("gone"));
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_msg(ep_term_eq(qb.msg[1], parse("{seen, gone, gone}")), "saw %s", show(qb.msg[1]));
 
   /* Our monitor and link on a remote process. */
@@ -347,8 +327,8 @@ START_TEST(links_and_monitors_both_ways) {
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, rp, ep_atom("kill")), 5000, W.a, &r),
                    0);
-  want = 4;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 4;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   int downs = 0, exits = 0;
   for (int i = 2; i < 4; i++) {
     if (qb.kind[i] == EP_MSG_DOWN && ep_atom_eq(qb.reason[i], "killed")) downs++;
@@ -362,8 +342,8 @@ START_TEST(links_and_monitors_both_ways) {
   ck_assert_int_eq(ep_link(q, rp), 0);
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "is_process_alive", EP_LIST(W.a, rp), 5000, W.a, &r), 0);
   kill(W.target_pid, SIGKILL);
-  want = 5;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 5;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_int_eq(qb.kind[4], EP_MSG_EXIT);
   ck_assert(ep_atom_eq(qb.reason[4], "noconnection"));
   ep_arena_free(qb.a);
@@ -372,37 +352,37 @@ START_TEST(links_and_monitors_both_ways) {
 END_TEST
 
 START_TEST(send_to_names_and_pids) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(W.node, "mailbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "mailbox", ep_testinbox_collect, &b, &q), 0);
   /* A remote process registered as echo sends back what it gets. */
   eval_on("target", "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, M}, L() end end)).",
           ep_nil());
   ck_assert_int_eq(ep_send_named(W.node, q, "target", "echo", EP_TUPLE(W.a, ep_proc_pid(q), ep_atom("hi"))), 0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_term_eq(b.msg[0], parse("{echo, hi}")));
   /* The node sends to our registered name. */
   ep_term bnd = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("N"), ep_atom(ep_node_name(W.node))));
   eval_on("target", "{mailbox, N} ! {hello, <<\"by name\">>}.", bnd);
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_term_eq(b.msg[1], parse("{hello, <<\"by name\">>}")));
   ep_arena_free(b.a);
 }
 END_TEST
 
 START_TEST(cast_runs_remotely) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(W.node, "castbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "castbox", ep_testinbox_collect, &b, &q), 0);
   ck_assert_int_eq(ep_rpc_cast(W.node, "target", "erlang", "send",
                                EP_LIST(W.a, ep_proc_pid(q), ep_atom("cast_arrived"))),
                    0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_atom_eq(b.msg[0], "cast_arrived"));
   ep_arena_free(b.a);
 }
