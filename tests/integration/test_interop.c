@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,15 +91,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int wait_pid_gone(long pid, int ms) {
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  struct pollfd pf = {fd, POLLIN, 0};
-  int r = poll(&pf, 1, ms);
-  close(fd);
-  return r == 1;
 }
 
 /* Starts a real node of the release under test ("erl" is the release's
@@ -563,9 +553,10 @@ START_TEST(peer_shutdown_modes) {
                   conn_name[_i], modes[i].label, took);
     ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
     if (modes[i].mode == EP_PEER_SHUTDOWN_CLOSE)
-      ck_assert_msg(wait_pid_gone(pid, 10000), "%s %s: close left the peer running", REL->label, conn_name[_i]);
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 10000), "%s %s: close left the peer running", REL->label,
+                    conn_name[_i]);
     else
-      ck_assert_msg(wait_pid_gone(pid, 1000), "%s %s %s returned before the peer exited", REL->label,
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 1000), "%s %s %s returned before the peer exited", REL->label,
                     conn_name[_i], modes[i].label);
     ep_peer_free(p);
     ep_peer_opts_free(o);
@@ -899,7 +890,7 @@ START_TEST(one_controller_every_release) {
     }
   ep_ctl_free(c); /* stops every linked peer (halt) */
   for (k = 0; k < np; k++) {
-    ck_assert_msg(wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
     ep_buf_free(&outs[k].out);
   }
   world_down();

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,16 +97,6 @@ static int poll_until(ep_ctl *c, const int *flag, int ms) {
   double end = now_ms() + ms;
   while (!*flag && now_ms() < end) ep_ctl_poll(c, 20);
   return *flag;
-}
-
-/* Waits (poll on a pidfd, no sleeping) until pid is gone; 1 when it is. */
-static int wait_pid_gone(long pid, int ms) {
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  struct pollfd pf = {fd, POLLIN, 0};
-  int r = poll(&pf, 1, ms);
-  close(fd);
-  return r == 1;
 }
 
 static char *term_text(ep_term t) {
@@ -258,7 +247,7 @@ START_TEST(basic_rpc_and_exceptions) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_eq(pid, os_pid_of(p));
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
   ep_ctl_free(c);
   ep_testenv_free(env);
@@ -306,7 +295,7 @@ START_TEST(restart_same_name) {
     ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
     long pid = ep_peer_os_pid(p);
     stop_and_free(p);
-    ck_assert(wait_pid_gone(pid, 0));
+    ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   }
   ep_peer_opts_free(o);
   ep_ctl_free(c);
@@ -360,7 +349,7 @@ START_TEST(peer_states) {
   ck_assert(poll_until(c, &col.downs, 10000));
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
-  ck_assert(wait_pid_gone(pid, 5000));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 5000));
   stop_down_peer(c, p);
   ep_peer_free(p);
   ep_peer_opts_free(o);
@@ -483,9 +472,9 @@ START_TEST(shutdown_modes) {
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ck_assert_int_eq(ep_node_is_connected(ep_ctl_node(c), ep_peer_node(p)), 0);
   if (shutdowns[_i].mode != EP_PEER_SHUTDOWN_CLOSE)
-    ck_assert_msg(wait_pid_gone(pid, 0), "%s returned before the peer exited", shutdowns[_i].name);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pid, 0), "%s returned before the peer exited", shutdowns[_i].name);
   else
-    ck_assert(wait_pid_gone(pid, block + ensure + 5000)); /* it halts by itself once unblocked */
+    ck_assert(ep_testenv_wait_pid_gone(pid, block + ensure + 5000)); /* it halts by itself once unblocked */
   ep_peer_free(p);
   ep_peer_opts_free(o);
   ep_ctl_free(c);
@@ -534,7 +523,7 @@ START_TEST(slow_init_stop) {
     double took = now_ms() - t0;
     ck_assert_msg(took >= m[i].min && took <= m[i].max, "mode %zu took %.0f ms (%d..%d)", i, took, m[i].min,
                   m[i].max);
-    ck_assert(wait_pid_gone(pid, 0));
+    ck_assert(ep_testenv_wait_pid_gone(pid, 0));
     ep_peer_free(p);
     ep_peer_opts_free(o);
   }
@@ -575,7 +564,7 @@ START_TEST(peer_down_modes) {
       ck_assert_int_eq(col.down_err, want);
       ck_assert_int_eq(ep_peer_down_err(p), want);
       ck_assert_str_eq(ep_peer_down_reason(p), "noconnection");
-      ck_assert_msg(wait_pid_gone(pid, 5000), "the peer outlived its connection");
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer outlived its connection");
       ep_peer_result r;
       ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), want);
       ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), want);
@@ -614,7 +603,7 @@ START_TEST(cntrl_channel_handler_crash) {
   ep_peer_result_free(&r);
   ck_assert(poll_until(c, &col.downs, 5000));
   ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
-  ck_assert_msg(wait_pid_gone(pid, 5000), "the peer did not halt");
+  ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer did not halt");
   stop_down_peer(c, p);
   ep_peer_free(p);
   ep_peer_opts_free(o);
@@ -804,7 +793,7 @@ START_TEST(exec_wrappers) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* exec'd: still the process we started */
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
 
   o = dist_opts("wrap");
@@ -888,7 +877,7 @@ START_TEST(newer_otp_peer_side) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* chroot execs erl: still our child, token checked */
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
   ep_ctl_free(c);
   ep_buf_free(&col.out);
@@ -940,7 +929,8 @@ START_TEST(controller_sigkill_8_peers) {
   waitpid(child, NULL, 0);
   for (int i = 0; i < N; i++) {
     int left = (int)(t0 + 2000 - now_ms());
-    ck_assert_msg(wait_pid_gone(pids[i], left > 0 ? left : 0), "peer %ld outlived its controller by 2 s", pids[i]);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pids[i], left > 0 ? left : 0), "peer %ld outlived its controller by 2 s",
+                  pids[i]);
   }
   close(fds[0]);
   ep_testenv_free(env);
@@ -961,8 +951,8 @@ START_TEST(controller_freed) {
   ck_assert_int_eq(ep_peer_start_sync(c, o, false, &q), 0);
   long pp = ep_peer_os_pid(p), pq = ep_peer_os_pid(q);
   ep_ctl_free(c); /* its private loop goes: q's handle goes with it */
-  ck_assert(wait_pid_gone(pp, 0));
-  ck_assert(wait_pid_gone(pq, 5000));
+  ck_assert(ep_testenv_wait_pid_gone(pp, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pq, 5000));
   ep_peer_opts_free(o);
   ep_testenv_free(env);
 }
@@ -1046,7 +1036,7 @@ START_TEST(concurrent_peers_caller_loop) {
   }
   while (m.stopped < N) uv_run(&loop, UV_RUN_ONCE);
   for (int i = 0; i < N; i++) {
-    ck_assert(wait_pid_gone(pids[i], 0));
+    ck_assert(ep_testenv_wait_pid_gone(pids[i], 0));
     ep_peer_free(ps[i]);
   }
   free(ps);

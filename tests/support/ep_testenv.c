@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -287,6 +288,15 @@ pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *
   }
   if (node) snprintf(node, cap, "%s", got);
   return pid;
+}
+
+int ep_testenv_wait_pid_gone(long pid, int timeout_ms) {
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  struct pollfd pf = {fd, POLLIN, 0};
+  int r = poll(&pf, 1, timeout_ms);
+  close(fd);
+  return r == 1;
 }
 
 void ep_testenv_kill(ep_testenv *env, pid_t pid) {
