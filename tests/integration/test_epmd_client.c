@@ -9,23 +9,9 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
-
-static int names_has(const ep_epmd_client_opts *o, const char *name, uint16_t *port) {
-  ep_epmd_name *names;
-  size_t n;
-  int rc = ep_epmd_names_sync(o, &names, &n, NULL);
-  if (rc) return rc;
-  int found = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!strcmp(names[i].name, name)) {
-      found = 1;
-      if (port) *port = names[i].port;
-    }
-  ep_epmd_names_free(names);
-  return found;
-}
 
 START_TEST(client_against_real_epmd) {
   ep_testenv *env = ep_testenv_new();
@@ -297,9 +283,5 @@ int main(void) {
   tcase_add_test(tc, each_failure_is_distinct);
   tcase_add_test(tc, erl_epmd_port_parsing);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
@@ -178,18 +179,10 @@ END_TEST
 
 START_TEST(connection_limit_refuses_extra_clients) {
   srv_thread t;
-  memset(&t, 0, sizeof t);
-  /* srv_start takes idle only; set the limit through a second start. */
-  pthread_mutex_init(&t.mu, NULL);
-  pthread_cond_init(&t.cv, NULL);
-  t.address = "127.0.0.1";
-  t.opts.idle_ms = 5000;
-  t.opts.max_connections = 10;
-  ck_assert_int_eq(pthread_create(&t.th, NULL, srv_main, &t), 0);
-  pthread_mutex_lock(&t.mu);
-  while (!t.ready) pthread_cond_wait(&t.cv, &t.mu);
-  pthread_mutex_unlock(&t.mu);
-  ck_assert_int_eq(t.start_rc, 0);
+  ep_epmd_server_opts so = {0};
+  so.idle_ms = 5000;
+  so.max_connections = 10;
+  ck_assert_int_eq(srv_start_opts(&t, "127.0.0.1", 0, &so), 0);
   int fds[10];
   for (int i = 0; i < 10; i++) fds[i] = raw_connect(t.port);
   /* The 11th is closed at once. */
@@ -279,9 +272,5 @@ int main(void) {
   tcase_add_test(tc, connection_limit_refuses_extra_clients);
   tcase_add_test(tc, server_closed_from_its_log_callback);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

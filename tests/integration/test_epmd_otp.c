@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
@@ -97,9 +98,5 @@ int main(void) {
   tcase_add_test(tc, otp27_node_uses_our_server);
   tcase_add_test(tc, otp29_node_uses_our_server);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -8,22 +8,19 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
 static const char *const no_epmd[] = {"-start_epmd", "false", NULL};
 
+/* 1 or 0: name is listed by the server on 127.0.0.1, ERL_EPMD_PORT (a
+ * negative error when NAMES fails). */
 static int names_contains(const char *name) {
   ep_epmd_client_opts o = {0};
   o.host = "127.0.0.1";
   o.timeout_ms = 3000;
-  ep_epmd_name *names;
-  size_t n;
-  if (ep_epmd_names_sync(&o, &names, &n, NULL) != 0) return -1;
-  int found = 0;
-  for (size_t i = 0; i < n; i++) found |= !strcmp(names[i].name, name);
-  ep_epmd_names_free(names);
-  return found;
+  return names_has(&o, name, NULL);
 }
 
 START_TEST(erl_nodes_register_and_ping_through_our_server) {
@@ -215,9 +212,5 @@ int main(void) {
   tcase_add_test(tc, creation_changes_per_registration);
   tcase_add_test(tc, long_name_node_registers_and_finds_itself);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

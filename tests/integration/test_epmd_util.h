@@ -98,16 +98,16 @@ __attribute__((unused)) static void *srv_main(void *arg) {
   return NULL;
 }
 
-/* Starts our server on address:port (port 0 = any; see t->port). 0 or the
- * server's start error. */
-__attribute__((unused)) static int srv_start(srv_thread *t, const char *address, uint16_t port, uint32_t idle_ms) {
+/* Starts our server on address:port (port 0 = any; see t->port) with opts
+ * (its log callback is the thread's own). 0 or the server's start error. */
+__attribute__((unused)) static int srv_start_opts(srv_thread *t, const char *address, uint16_t port,
+                                                  const ep_epmd_server_opts *opts) {
   memset(t, 0, sizeof *t);
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
   t->address = address;
   t->port = port;
-  t->opts.idle_ms = idle_ms;
-  t->opts.allow_kill = 1;
+  t->opts = *opts;
   if (pthread_create(&t->th, NULL, srv_main, t) != 0) return EP_ESYS;
   pthread_mutex_lock(&t->mu);
   while (!t->ready) pthread_cond_wait(&t->cv, &t->mu);
@@ -115,6 +115,15 @@ __attribute__((unused)) static int srv_start(srv_thread *t, const char *address,
   pthread_mutex_unlock(&t->mu);
   if (rc) pthread_join(t->th, NULL);
   return rc;
+}
+
+/* The same with an idle timeout and KILL_REQ allowed. */
+__attribute__((unused)) static int srv_start(srv_thread *t, const char *address, uint16_t port, uint32_t idle_ms) {
+  ep_epmd_server_opts o;
+  memset(&o, 0, sizeof o);
+  o.idle_ms = idle_ms;
+  o.allow_kill = 1;
+  return srv_start_opts(t, address, port, &o);
 }
 
 /* Stops the server, joins its thread; returns uv_loop_close's result (0
@@ -155,6 +164,23 @@ __attribute__((unused)) static int srv_cuts(srv_thread *t) {
   int n = t->cuts;
   pthread_mutex_unlock(&t->mu);
   return n;
+}
+
+/* 1 when NAMES through o lists name (its port into *port, if port), 0 when
+ * it does not, the client's error otherwise. */
+__attribute__((unused)) static int names_has(const ep_epmd_client_opts *o, const char *name, uint16_t *port) {
+  ep_epmd_name *names;
+  size_t n;
+  int rc = ep_epmd_names_sync(o, &names, &n, NULL);
+  if (rc) return rc;
+  int found = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(names[i].name, name)) {
+      found = 1;
+      if (port) *port = names[i].port;
+    }
+  ep_epmd_names_free(names);
+  return found;
 }
 
 /* A blocking TCP connection to 127.0.0.1:port; -1 on failure. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_testenv.h"
@@ -183,9 +184,5 @@ int main(void) {
   tcase_add_test(tc, beam_corpus_round_trips_byte_for_byte);
   tcase_add_test(tc, term_order_agrees_with_the_beam);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

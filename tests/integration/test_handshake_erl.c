@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_handshake.h"
 #include "ep_mem.h"
+#include "ep_otproot.h"
 #include "ep_testenv.h"
 
 static ep_testenv *env;
@@ -38,45 +40,16 @@ static pid_t erl_pid;
  * never goes on a command line. NULL: the system's erl. */
 static const char *otp_root;
 static const char *expected_release; /* "27", "29"; NULL: whatever erl is */
-static char wrapper_dir[300], root_home[600];
-
-static void use_root(void) {
-  const char *home = ep_testenv_home(env);
-  snprintf(root_home, sizeof root_home, "%s%s", otp_root, home);
-  ck_assert_int_eq(mkdir(root_home, 0700), 0);
-  char src[700], dst[700], cookie[64] = {0};
-  snprintf(src, sizeof src, "%s/.erlang.cookie", home);
-  snprintf(dst, sizeof dst, "%s/.erlang.cookie", root_home);
-  FILE *f = fopen(src, "r");
-  ck_assert_ptr_nonnull(f);
-  size_t n = fread(cookie, 1, sizeof cookie - 1, f);
-  fclose(f);
-  int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0400);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, cookie, n), (ssize_t)n);
-  close(fd);
-  snprintf(wrapper_dir, sizeof wrapper_dir, "%s/bin", home);
-  ck_assert_int_eq(mkdir(wrapper_dir, 0700), 0);
-  char w[700];
-  snprintf(w, sizeof w, "%s/erl", wrapper_dir);
-  f = fopen(w, "w");
-  ck_assert_ptr_nonnull(f);
-  fprintf(f, "#!/bin/sh\nexec chroot %s erl \"$@\"\n", otp_root);
-  fclose(f);
-  chmod(w, 0700);
-  char path[4096];
-  snprintf(path, sizeof path, "%s:%s", wrapper_dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-  setenv("PATH", path, 1);
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(p);
-}
+static char home_copy[600]; /* the HOME mirrored into otp_root, for stop_node */
 
 static void start_node(void) {
   env = ep_testenv_new();
-  if (otp_root) use_root();
+  if (otp_root) {
+    char bindir[700];
+    snprintf(home_copy, sizeof home_copy, "%s", ep_testenv_home(env));
+    ck_assert_int_eq(ep_otproot_enter(env, otp_root, bindir, sizeof bindir), 0);
+    ep_otproot_use_path(bindir);
+  }
   dist_port = ep_testenv_free_port();
   char p[16];
   snprintf(p, sizeof p, "%d", dist_port);
@@ -87,7 +60,7 @@ static void start_node(void) {
 
 static void stop_node(void) {
   ep_testenv_free(env);
-  if (otp_root && root_home[0]) nftw(root_home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (otp_root && home_copy[0]) ep_otproot_leave(otp_root, home_copy);
 }
 
 static int dial(int port) {
@@ -642,29 +615,24 @@ static int run_suite(const char *label, bool all) {
     tcase_add_test(tc, dynamic_node_is_named_by_us);
   }
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed;
+  return ep_check_run(s, CK_NORMAL);
 }
 
 int main(void) {
   int failed = run_suite("handshake_erl (system OTP)", true);
-  static const char *roots[][3] = {{"OTP 27", "trixie", "27"}, {"OTP 29", "sid", "29"}};
-  const char *base = getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
-  for (size_t i = 0; i < 2; i++) {
-    static char root[512], erl[600];
-    snprintf(root, sizeof root, "%s/%s", base, roots[i][1]);
-    snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
-    if (access(erl, X_OK) != 0 || geteuid() != 0) {
-      printf("handshake_erl: %s root %s unavailable (or not root): skipped\n", roots[i][0], root);
+  for (size_t i = 0; i < EP_OTP_NRELEASES; i++) {
+    const ep_otp_release *rel = &ep_otp_releases[i];
+    if (!rel->suite) continue; /* the system OTP: run above */
+    static char root[512];
+    char why[1024];
+    if (!ep_otproot_available(rel, root, sizeof root, why, sizeof why)) {
+      printf("handshake_erl: %s: skipped\n", why);
       continue;
     }
     otp_root = root;
-    expected_release = roots[i][2];
+    expected_release = rel->release;
     char label[64];
-    snprintf(label, sizeof label, "handshake_erl (%s)", roots[i][0]);
+    snprintf(label, sizeof label, "handshake_erl (%s)", rel->label);
     failed += run_suite(label, false);
   }
   return failed ? 1 : 0;

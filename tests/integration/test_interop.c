@@ -25,10 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_error.h"
 #include "ep_etf.h"
@@ -37,6 +37,7 @@
 #include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
+#include "ep_testinbox.h"
 #include "ep_text.h"
 
 /* The release under test (set in the parent before each suite runs; Check
@@ -90,15 +91,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int wait_pid_gone(long pid, int ms) {
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  struct pollfd pf = {fd, POLLIN, 0};
-  int r = poll(&pf, 1, ms);
-  close(fd);
-  return r == 1;
 }
 
 /* Starts a real node of the release under test ("erl" is the release's
@@ -186,40 +178,21 @@ static void assert_release(const char *node) {
   ck_assert_msg(strcmp(show(v), want) == 0, "%s: node %s runs %s", REL->label, node, show(v));
 }
 
-typedef struct {
-  int n;
-  ep_msg_kind kind[8];
-  ep_arena *a;
-  ep_term msg[8], reason[8];
-} inbox;
-
-static void collect(ep_proc *p, const ep_msg *m, void *ud) {
-  (void)p;
-  inbox *b = ud;
-  if (b->n == 8) return;
-  b->kind[b->n] = m->kind;
-  b->msg[b->n] = ep_term_copy(b->a, m->msg);
-  b->reason[b->n] = ep_term_copy(b->a, m->reason);
-  b->n++;
-}
-static int want;
-static bool has_n(void *ud) { return ((inbox *)ud)->n >= want; }
-
 /* The node dials us: a process there drops the connection, pings us by
  * name (EPMD lookup, its handshake as initiator, our acceptor) and reports
  * to our registered process "box". */
 static void node_pings_us(ep_node *n, const char *tnode) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *box;
-  ck_assert_int_eq(ep_proc_new(n, "box", collect, &b, &box), 0);
+  ck_assert_int_eq(ep_proc_new(n, "box", ep_testinbox_collect, &b, &box), 0);
   ep_term bnd = EP_LIST(A, EP_TUPLE(A, ep_atom("N"), ep_atom(ep_node_name(n))));
   eval_on(tnode,
           "spawn(fun() -> timer:sleep(200), erlang:disconnect_node(N), R = net_adm:ping(N),"
           " {box, N} ! {pinged, R, node()} end), ok.",
           bnd);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(n, has_n, &b, 15000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(n, ep_testinbox_has, &b, 15000), 0);
   ck_assert_msg(ep_term_eq(b.msg[0], EP_TUPLE(A, ep_atom("pinged"), ep_atom("pong"), ep_atom(tnode))), "%s: %s",
                 REL->label, show(b.msg[0]));
   ep_proc_exit(box, ep_atom("normal"));
@@ -331,12 +304,12 @@ START_TEST(each_exception_class) {
 END_TEST
 
 START_TEST(links_and_monitors) {
-  inbox qb = {0}, pb = {0};
+  ep_testinbox qb = {0}, pb = {0};
   qb.a = ep_arena_new(NULL);
   pb.a = ep_arena_new(NULL);
   ep_proc *q, *p;
-  ck_assert_int_eq(ep_proc_new(N, "observer", collect, &qb, &q), 0);
-  ck_assert_int_eq(ep_proc_new(N, "victim", collect, &pb, &p), 0);
+  ck_assert_int_eq(ep_proc_new(N, "observer", ep_testinbox_collect, &qb, &q), 0);
+  ck_assert_int_eq(ep_proc_new(N, "victim", ep_testinbox_collect, &pb, &p), 0);
   ep_term b = EP_LIST(A, EP_TUPLE(A, ep_atom("P"), ep_proc_pid(p)), EP_TUPLE(A, ep_atom("Q"), ep_proc_pid(q)),
                       EP_TUPLE(A, ep_atom("N"), ep_atom(ep_node_name(N))));
   eval_on(target,
@@ -345,12 +318,12 @@ START_TEST(links_and_monitors) {
           " R2 = receive {'DOWN', Ref, process, _, Y} -> Y end, R3 = receive {'DOWN', M2, process, P, Z} -> Z end,"
           " Q ! {seen, R1, R2, R3} end).",
           b);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 1;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   ck_assert(ep_atom_eq(qb.msg[0], "ready"));
   ep_proc_exit(p, ep_atom("gone"));
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 2;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_msg(ep_term_eq(qb.msg[1], parse("{seen, gone, gone, gone}")), "%s: saw %s", REL->label, show(qb.msg[1]));
   /* ours on a remote process: monitor, link, then an unlink that sticks */
   ep_term rp = eval_on(target, "spawn(fun() -> receive _ -> ok end end).", ep_nil());
@@ -364,8 +337,8 @@ START_TEST(links_and_monitors) {
   ck_assert_msg(ep_list_len(links.v.items[1]) == 1, "%s: links %s", REL->label, show(links));
   call_ok(target, "erlang", "exit", EP_LIST(A, rp, ep_atom("kill")));
   call_ok(target, "erlang", "exit", EP_LIST(A, rp2, ep_atom("kill")));
-  want = 4;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 10000), 0);
+  qb.want = 4;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 10000), 0);
   int downs = 0, exits = 0;
   for (int i = 2; i < 4; i++) {
     if (qb.kind[i] == EP_MSG_DOWN && ep_atom_eq(qb.reason[i], "killed")) downs++;
@@ -374,8 +347,8 @@ START_TEST(links_and_monitors) {
   ck_assert_int_eq(downs, 1);
   ck_assert_int_eq(exits, 1);
   /* nothing from the unlinked one */
-  want = 5;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &qb, 300), EP_ETIMEDOUT);
+  qb.want = 5;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &qb, 300), EP_ETIMEDOUT);
   ep_arena_free(qb.a);
   ep_arena_free(pb.a);
 }
@@ -386,16 +359,16 @@ START_TEST(sixty_four_mib_message) {
   uint8_t *big = malloc(n);
   ck_assert_ptr_nonnull(big);
   for (size_t i = 0; i < n; i++) big[i] = (uint8_t)(i * 7 + (i >> 20));
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(N, "bigbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(N, "bigbox", ep_testinbox_collect, &b, &q), 0);
   eval_on(target,
           "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, erlang:md5(M), M}, L() end end)).",
           ep_nil());
   ck_assert_int_eq(ep_send_named(N, q, target, "echo", EP_TUPLE(A, ep_proc_pid(q), ep_binary(A, big, n))), 0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(N, has_n, &b, 60000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &b, 60000), 0);
   ep_term m = b.msg[0];
   ck_assert(ep_is_record(m, "echo", 3));
   ck_assert_int_eq(m.v.items[2].type, EP_T_BINARY);
@@ -580,9 +553,10 @@ START_TEST(peer_shutdown_modes) {
                   conn_name[_i], modes[i].label, took);
     ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
     if (modes[i].mode == EP_PEER_SHUTDOWN_CLOSE)
-      ck_assert_msg(wait_pid_gone(pid, 10000), "%s %s: close left the peer running", REL->label, conn_name[_i]);
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 10000), "%s %s: close left the peer running", REL->label,
+                    conn_name[_i]);
     else
-      ck_assert_msg(wait_pid_gone(pid, 1000), "%s %s %s returned before the peer exited", REL->label,
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 1000), "%s %s %s returned before the peer exited", REL->label,
                     conn_name[_i], modes[i].label);
     ep_peer_free(p);
     ep_peer_opts_free(o);
@@ -916,7 +890,7 @@ START_TEST(one_controller_every_release) {
     }
   ep_ctl_free(c); /* stops every linked peer (halt) */
   for (k = 0; k < np; k++) {
-    ck_assert_msg(wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pids[k], 5000), "peer %zu still runs", k);
     ep_buf_free(&outs[k].out);
   }
   world_down();
@@ -957,11 +931,7 @@ static int run_release(const ep_otp_release *r, const char *root) {
   tcase_add_loop_test(tl, peer_ipv6, 0, 3);
   tcase_add_test(tl, naming_mode_mismatch_is_an_error);
   suite_add_tcase(s, tl);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed;
+  return ep_check_run(s, CK_ENV);
 }
 
 /* Check ends a failing test's process at once (_exit), skipping its
@@ -1011,10 +981,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, one_controller_every_release);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    failed += srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed += ep_check_run(s, CK_ENV);
   } else {
     printf("interop: SKIPPED one controller with every release: only %zu release available\n", navail);
   }

@@ -9,42 +9,20 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
+#include "ep_testinbox.h"
+#include "ep_testworld.h"
 #include "ep_text.h"
 
-typedef struct {
-  ep_testenv *env;
-  char target[256];
-  pid_t target_pid;
-  ep_node *node;
-  ep_arena *a;
-} world;
-
-static world W;
+static ep_testworld W;
 
 /* A private EPMD, a real node "target", and our node registered in it. */
-static void setup(void) {
-  W.env = ep_testenv_new();
-  ck_assert_int_eq(ep_testenv_start_epmd(W.env), 0);
-  W.target_pid = ep_testenv_start_erl(W.env, "target", NULL, W.target, sizeof W.target);
-  ck_assert_int_gt(W.target_pid, 0);
-  ep_node_opts *o = ep_node_opts_new();
-  ck_assert_int_eq(ep_node_opts_set_name(o, "ctl"), 0);
-  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
-  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
-  ep_node_opts_free(o);
-  W.a = ep_arena_new(NULL);
-}
-
-static void teardown(void) {
-  if (W.node) ep_node_free(W.node);
-  W.node = NULL;
-  ep_arena_free(W.a);
-  ep_testenv_free(W.env);
-}
+static void setup(void) { ep_testworld_up(&W, "ctl"); }
+static void teardown(void) { ep_testworld_down(&W); }
 
 static ep_term parse(const char *text) {
   ep_term t;
@@ -55,23 +33,10 @@ static ep_term parse(const char *text) {
 
 static const char *show(ep_term t) { return ep_print_str(W.a, t); }
 
-/* Evaluates Erlang expressions on the target with bindings (a list of
+/* Evaluates Erlang expressions on node with bindings (a list of
  * {Name, Value}), through its own erl_scan/erl_parse/erl_eval. */
 static ep_term eval_on(const char *node, const char *exprs, ep_term bindings) {
-  ep_rpc_result r;
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
-                                    W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 3), "scan: %s", show(r.value));
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
-                                    10000, W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
-  int s = ep_rpc_call_sync(W.node, node, "erl_eval", "exprs", EP_LIST(W.a, r.value.v.items[1], bindings), 10000,
-                           W.a, &r);
-  ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), show(r.reason));
-  ck_assert(ep_is_record(r.value, "value", 3));
-  return r.value.v.items[1];
+  return ep_testworld_eval(&W, node, exprs, bindings);
 }
 
 /* Runs argv as a child on our node's own loop (so the node keeps serving
@@ -330,34 +295,13 @@ END_TEST
 
 /* --- processes ------------------------------------------------------------------------ */
 
-typedef struct {
-  int n;
-  ep_msg_kind kind[8];
-  ep_arena *a;
-  ep_term msg[8], reason[8], from[8];
-} inbox;
-
-static void collect(ep_proc *p, const ep_msg *m, void *ud) {
-  (void)p;
-  inbox *b = ud;
-  if (b->n == 8) return;
-  b->kind[b->n] = m->kind;
-  b->msg[b->n] = ep_term_copy(b->a, m->msg);
-  b->reason[b->n] = ep_term_copy(b->a, m->reason);
-  b->from[b->n] = ep_term_copy(b->a, m->from);
-  b->n++;
-}
-
-static int want;
-static bool has_n(void *ud) { return ((inbox *)ud)->n >= want; }
-
 START_TEST(links_and_monitors_both_ways) {
-  inbox qb = {0}, pb = {0};
+  ep_testinbox qb = {0}, pb = {0};
   qb.a = ep_arena_new(NULL);
   pb.a = ep_arena_new(NULL);
   ep_proc *q, *p;
-  ck_assert_int_eq(ep_proc_new(W.node, "observer", collect, &qb, &q), 0);
-  ck_assert_int_eq(ep_proc_new(W.node, "victim", collect, &pb, &p), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "observer", ep_testinbox_collect, &qb, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "victim", ep_testinbox_collect, &pb, &p), 0);
   /* A remote process links to p and monitors "victim" by name, reporting
    * to q what it sees. */
   ep_term b = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("P"), ep_proc_pid(p)), EP_TUPLE(W.a, ep_atom("Q"), ep_proc_pid(q)),
@@ -367,12 +311,12 @@ START_TEST(links_and_monitors_both_ways) {
           " Q ! ready, R1 = receive {'EXIT', P, X} -> X end, R2 = receive {'DOWN', Ref, process, _, Y} -> Y end,"
           " Q ! {seen, R1, R2} end).",
           b);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert(ep_atom_eq(qb.msg[0], "ready"));
   ep_proc_exit(p, ep_atom("gone"));
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_msg(ep_term_eq(qb.msg[1], parse("{seen, gone, gone}")), "saw %s", show(qb.msg[1]));
 
   /* Our monitor and link on a remote process. */
@@ -383,8 +327,8 @@ START_TEST(links_and_monitors_both_ways) {
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, rp, ep_atom("kill")), 5000, W.a, &r),
                    0);
-  want = 4;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 4;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   int downs = 0, exits = 0;
   for (int i = 2; i < 4; i++) {
     if (qb.kind[i] == EP_MSG_DOWN && ep_atom_eq(qb.reason[i], "killed")) downs++;
@@ -398,8 +342,8 @@ START_TEST(links_and_monitors_both_ways) {
   ck_assert_int_eq(ep_link(q, rp), 0);
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "is_process_alive", EP_LIST(W.a, rp), 5000, W.a, &r), 0);
   kill(W.target_pid, SIGKILL);
-  want = 5;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &qb, 10000), 0);
+  qb.want = 5;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &qb, 10000), 0);
   ck_assert_int_eq(qb.kind[4], EP_MSG_EXIT);
   ck_assert(ep_atom_eq(qb.reason[4], "noconnection"));
   ep_arena_free(qb.a);
@@ -408,55 +352,41 @@ START_TEST(links_and_monitors_both_ways) {
 END_TEST
 
 START_TEST(send_to_names_and_pids) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(W.node, "mailbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "mailbox", ep_testinbox_collect, &b, &q), 0);
   /* A remote process registered as echo sends back what it gets. */
   eval_on("target", "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, M}, L() end end)).",
           ep_nil());
   ck_assert_int_eq(ep_send_named(W.node, q, "target", "echo", EP_TUPLE(W.a, ep_proc_pid(q), ep_atom("hi"))), 0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_term_eq(b.msg[0], parse("{echo, hi}")));
   /* The node sends to our registered name. */
   ep_term bnd = EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("N"), ep_atom(ep_node_name(W.node))));
   eval_on("target", "{mailbox, N} ! {hello, <<\"by name\">>}.", bnd);
-  want = 2;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_term_eq(b.msg[1], parse("{hello, <<\"by name\">>}")));
   ep_arena_free(b.a);
 }
 END_TEST
 
 START_TEST(cast_runs_remotely) {
-  inbox b = {0};
+  ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *q;
-  ck_assert_int_eq(ep_proc_new(W.node, "castbox", collect, &b, &q), 0);
+  ck_assert_int_eq(ep_proc_new(W.node, "castbox", ep_testinbox_collect, &b, &q), 0);
   ck_assert_int_eq(ep_rpc_cast(W.node, "target", "erlang", "send",
                                EP_LIST(W.a, ep_proc_pid(q), ep_atom("cast_arrived"))),
                    0);
-  want = 1;
-  ck_assert_int_eq(ep_node_run_until(W.node, has_n, &b, 10000), 0);
+  b.want = 1;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_atom_eq(b.msg[0], "cast_arrived"));
   ep_arena_free(b.a);
 }
 END_TEST
-
-/* Parsed expressions for erl_eval:exprs/2, through the target's own
- * scanner and parser. */
-static ep_term parse_on(const char *node, const char *exprs) {
-  ep_rpc_result r;
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_scan", "string", EP_LIST(W.a, ep_string(W.a, exprs)), 10000,
-                                    W.a, &r),
-                   0);
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, node, "erl_parse", "parse_exprs", EP_LIST(W.a, r.value.v.items[1]),
-                                    10000, W.a, &r),
-                   0);
-  ck_assert_msg(ep_is_record(r.value, "ok", 2), "parse: %s", show(r.value));
-  return r.value.v.items[1];
-}
 
 typedef struct {
   int order[2], n;
@@ -481,7 +411,7 @@ START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
   ck_assert_int_eq(o.order[0], 7);  /* the quick one first */
   ck_assert_int_eq(o.order[1], -1); /* then timer:sleep's ok */
 
-  ep_term kill_self = parse_on("target", "exit(self(), kill).");
+  ep_term kill_self = ep_testworld_parse(&W, "target", "exit(self(), kill).");
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(W.a, kill_self, ep_nil()), 10000,
                                     W.a, &r),
@@ -583,9 +513,5 @@ int main(void) {
   tcase_add_test(tc, cast_runs_remotely);
   tcase_add_test(tc, process_may_end_itself_when_its_links_go);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

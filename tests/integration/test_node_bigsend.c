@@ -17,66 +17,43 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_limits.h"
 #include "ep_node.h"
-#include "ep_testenv.h"
+#include "ep_testworld.h"
 #include "ep_text.h"
 
 #define MAXMSG 256
 
+static ep_testworld W; /* W.a: expected summaries, the terms sent */
+
+/* What went to the sink and what came back. */
 static struct {
-  ep_testenv *env;
-  char target[256];
-  pid_t target_pid;
-  ep_node *node;
-  ep_arena *a;   /* expected summaries, the terms sent */
-  ep_arena *rx;  /* summaries received */
+  ep_arena *rx; /* summaries received */
   ep_proc *me;
   ep_term want[MAXMSG], got[MAXMSG];
   size_t nwant, ngot;
-  bool stopped;
-} W;
+  bool stopped; /* the target, by SIGSTOP */
+} T;
 
 static void on_msg(ep_proc *p, const ep_msg *m, void *ud) {
   (void)p, (void)ud;
-  if (m->kind != EP_MSG_SEND || W.ngot == MAXMSG) return;
-  ck_assert_msg(ep_is_record(m->msg, "got", 2), "unexpected %s", ep_print_str(W.rx, m->msg));
-  W.got[W.ngot++] = ep_term_copy(W.rx, m->msg.v.items[1]);
+  if (m->kind != EP_MSG_SEND || T.ngot == MAXMSG) return;
+  ck_assert_msg(ep_is_record(m->msg, "got", 2), "unexpected %s", ep_print_str(T.rx, m->msg));
+  T.got[T.ngot++] = ep_term_copy(T.rx, m->msg.v.items[1]);
 }
 
+/* Evaluates Erlang expressions on the target with bindings. */
 static ep_term eval_on(const char *exprs, ep_term bindings) {
-  ep_rpc_result r;
-  ep_arena *a = W.a;
-  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_scan", "string", EP_LIST(a, ep_string(a, exprs)), 10000,
-                                    a, &r),
-                   0);
-  ck_assert(ep_is_record(r.value, "ok", 3));
-  ck_assert_int_eq(
-      ep_rpc_call_sync(W.node, "target", "erl_parse", "parse_exprs", EP_LIST(a, r.value.v.items[1]), 10000, a, &r),
-      0);
-  ck_assert(ep_is_record(r.value, "ok", 2));
-  int s = ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(a, r.value.v.items[1], bindings), 10000,
-                           a, &r);
-  ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), ep_print_str(a, r.reason));
-  ck_assert(ep_is_record(r.value, "value", 3));
-  return r.value.v.items[1];
+  return ep_testworld_eval(&W, "target", exprs, bindings);
 }
 
 static void setup(void) {
-  memset(&W, 0, sizeof W);
-  W.env = ep_testenv_new();
-  ck_assert_int_eq(ep_testenv_start_epmd(W.env), 0);
-  W.target_pid = ep_testenv_start_erl(W.env, "target", NULL, W.target, sizeof W.target);
-  ck_assert_int_gt(W.target_pid, 0);
-  ep_node_opts *o = ep_node_opts_new();
-  ck_assert_int_eq(ep_node_opts_set_name(o, "bigsend"), 0);
-  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
-  ck_assert_int_eq(ep_node_start_sync(o, &W.node), 0);
-  ep_node_opts_free(o);
-  W.a = ep_arena_new(NULL);
-  W.rx = ep_arena_new(NULL);
-  ck_assert_int_eq(ep_proc_new(W.node, "collector", on_msg, NULL, &W.me), 0);
+  memset(&T, 0, sizeof T);
+  ep_testworld_up(&W, "bigsend");
+  T.rx = ep_arena_new(NULL);
+  ck_assert_int_eq(ep_proc_new(W.node, "collector", on_msg, NULL, &T.me), 0);
   ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
   eval_on("S = fun S(B) when is_binary(B) -> {bin, byte_size(B), erlang:crc32(B)};"
           "        S(B) when is_bitstring(B) ->"
@@ -86,15 +63,13 @@ static void setup(void) {
           "        S(M) when is_map(M) -> maps:map(fun(_, V) -> S(V) end, M);"
           "        S(X) -> X end,"
           "register(sink, spawn(fun() -> L = fun L() -> receive M -> Me ! {got, S(M)}, L() end end, L() end)).",
-          EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("Me"), ep_proc_pid(W.me))));
+          EP_LIST(W.a, EP_TUPLE(W.a, ep_atom("Me"), ep_proc_pid(T.me))));
 }
 
 static void teardown(void) {
-  if (W.stopped) kill(W.target_pid, SIGCONT);
-  if (W.node) ep_node_free(W.node);
-  ep_arena_free(W.a);
-  ep_arena_free(W.rx);
-  ep_testenv_free(W.env);
+  if (T.stopped) kill(W.target_pid, SIGCONT);
+  ep_testworld_down(&W);
+  ep_arena_free(T.rx);
 }
 
 /* The summary the sink computes, built locally. */
@@ -136,9 +111,9 @@ static ep_term summary(ep_term t) {
 /* Sends msg to the sink and records what it must answer. The summary is
  * taken before the send: the caller may overwrite its memory after. */
 static void send(ep_term msg) {
-  ck_assert_uint_lt(W.nwant, MAXMSG);
-  W.want[W.nwant++] = summary(msg);
-  int r = ep_send_named(W.node, W.me, "target", "sink", msg);
+  ck_assert_uint_lt(T.nwant, MAXMSG);
+  T.want[T.nwant++] = summary(msg);
+  int r = ep_send_named(W.node, T.me, "target", "sink", msg);
   ck_assert_msg(r == 0, "send: %s", ep_strerror(r));
 }
 
@@ -148,7 +123,7 @@ static bool drained(void *ud) {
 }
 static bool all_back(void *ud) {
   (void)ud;
-  return W.ngot >= W.nwant;
+  return T.ngot >= T.nwant;
 }
 static bool never(void *ud) {
   (void)ud;
@@ -157,10 +132,10 @@ static bool never(void *ud) {
 
 static void expect_all(void) {
   ck_assert_int_eq(ep_node_run_until(W.node, all_back, NULL, 90000), 0);
-  ck_assert_uint_eq(W.ngot, W.nwant);
-  for (size_t i = 0; i < W.nwant; i++)
-    ck_assert_msg(ep_term_eq(W.got[i], W.want[i]), "message %zu: got %s, want %s", i, ep_print_str(W.a, W.got[i]),
-                  ep_print_str(W.a, W.want[i]));
+  ck_assert_uint_eq(T.ngot, T.nwant);
+  for (size_t i = 0; i < T.nwant; i++)
+    ck_assert_msg(ep_term_eq(T.got[i], T.want[i]), "message %zu: got %s, want %s", i, ep_print_str(W.a, T.got[i]),
+                  ep_print_str(W.a, T.want[i]));
   ck_assert(ep_node_is_connected(W.node, "target"));
 }
 
@@ -250,7 +225,7 @@ START_TEST(bursts_into_a_full_socket) {
   size_t n = (size_t)1 << 20;
   uint8_t *b = malloc(4 * n);
   ck_assert_int_eq(kill(W.target_pid, SIGSTOP), 0);
-  W.stopped = true;
+  T.stopped = true;
   for (uint32_t i = 0; i < 24; i++) {
     size_t len = i % 3 == 2 ? 4 * n : n - i;
     send(bin_of(fill(b, len, 2000 + i), len));
@@ -261,18 +236,18 @@ START_TEST(bursts_into_a_full_socket) {
   }
   ck_assert_uint_gt(ep_node_queued(W.node, "target"), 0);
   ck_assert_int_eq(kill(W.target_pid, SIGCONT), 0);
-  W.stopped = false;
+  T.stopped = false;
   ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 60000), 0);
   /* and again on the drained connection, repeatedly stopped and resumed */
   for (uint32_t r = 0; r < 3; r++) {
     ck_assert_int_eq(kill(W.target_pid, SIGSTOP), 0);
-    W.stopped = true;
+    T.stopped = true;
     for (uint32_t i = 0; i < 6; i++) {
       send(bin_of(fill(b, 4 * n, 3000 + r * 10 + i), 4 * n));
       memset(b, 0x66, 4 * n);
     }
     ck_assert_int_eq(kill(W.target_pid, SIGCONT), 0);
-    W.stopped = false;
+    T.stopped = false;
     ck_assert_int_eq(ep_node_run_until(W.node, drained, NULL, 60000), 0);
   }
   free(b);
@@ -290,9 +265,5 @@ int main(void) {
   tcase_add_test(tc, back_to_back_burst);
   tcase_add_test(tc, bursts_into_a_full_socket);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <uv.h>
 
 #include "ep_alt.h"
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
@@ -76,16 +76,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Waits (poll on a pidfd, no sleeping) until pid is gone; 1 when it is. */
-static int wait_pid_gone(long pid, int ms) {
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  struct pollfd pf = {fd, POLLIN, 0};
-  int r = poll(&pf, 1, ms);
-  close(fd);
-  return r == 1;
 }
 
 static char *result_text(ep_peer_result *r) {
@@ -392,7 +382,7 @@ START_TEST(controller_sigkill_halts_peer) {
   ck_assert_int_gt(pid, 0);
   kill(child, SIGKILL);
   waitpid(child, NULL, 0);
-  ck_assert_msg(wait_pid_gone(pid, 15000), "peer %ld survived its controller", pid);
+  ck_assert_msg(ep_testenv_wait_pid_gone(pid, 15000), "peer %ld survived its controller", pid);
   close(fds[0]);
   ep_testenv_free(env);
 }
@@ -722,9 +712,9 @@ START_TEST(shutdown_modes) {
     ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
     if (modes[i].mode != EP_PEER_SHUTDOWN_CLOSE) {
       /* halt and init:stop wait until the emulator is gone */
-      ck_assert_msg(wait_pid_gone(pid, 0), "mode %d returned before the peer exited", (int)i);
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 0), "mode %d returned before the peer exited", (int)i);
     } else {
-      ck_assert(wait_pid_gone(pid, 10000)); /* it halts by itself */
+      ck_assert(ep_testenv_wait_pid_gone(pid, 10000)); /* it halts by itself */
     }
     ep_peer_free(p);
     ep_peer_opts_free(o);
@@ -751,7 +741,7 @@ START_TEST(linked_peer_stops_with_controller) {
   long pid = strtol(s, NULL, 10);
   ep_peer_result_free(&r);
   ep_ctl_free(c); /* stops the linked peer with its shutdown mode (halt) */
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
   ep_testenv_free(env);
 }
@@ -1024,9 +1014,5 @@ int main(void) {
   tcase_add_test(tc, garbage_on_a_running_connection);
   tcase_add_test(tc, peer_closing_stdout_but_lingering);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

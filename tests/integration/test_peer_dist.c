@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +22,9 @@
 
 #include <uv.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
+#include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
 #include "ep_text.h"
@@ -97,16 +98,6 @@ static int poll_until(ep_ctl *c, const int *flag, int ms) {
   double end = now_ms() + ms;
   while (!*flag && now_ms() < end) ep_ctl_poll(c, 20);
   return *flag;
-}
-
-/* Waits (poll on a pidfd, no sleeping) until pid is gone; 1 when it is. */
-static int wait_pid_gone(long pid, int ms) {
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  struct pollfd pf = {fd, POLLIN, 0};
-  int r = poll(&pf, 1, ms);
-  close(fd);
-  return r == 1;
 }
 
 static char *term_text(ep_term t) {
@@ -257,7 +248,7 @@ START_TEST(basic_rpc_and_exceptions) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_eq(pid, os_pid_of(p));
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
   ep_ctl_free(c);
   ep_testenv_free(env);
@@ -305,7 +296,7 @@ START_TEST(restart_same_name) {
     ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
     long pid = ep_peer_os_pid(p);
     stop_and_free(p);
-    ck_assert(wait_pid_gone(pid, 0));
+    ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   }
   ep_peer_opts_free(o);
   ep_ctl_free(c);
@@ -359,7 +350,7 @@ START_TEST(peer_states) {
   ck_assert(poll_until(c, &col.downs, 10000));
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
-  ck_assert(wait_pid_gone(pid, 5000));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 5000));
   stop_down_peer(c, p);
   ep_peer_free(p);
   ep_peer_opts_free(o);
@@ -482,9 +473,9 @@ START_TEST(shutdown_modes) {
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ck_assert_int_eq(ep_node_is_connected(ep_ctl_node(c), ep_peer_node(p)), 0);
   if (shutdowns[_i].mode != EP_PEER_SHUTDOWN_CLOSE)
-    ck_assert_msg(wait_pid_gone(pid, 0), "%s returned before the peer exited", shutdowns[_i].name);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pid, 0), "%s returned before the peer exited", shutdowns[_i].name);
   else
-    ck_assert(wait_pid_gone(pid, block + ensure + 5000)); /* it halts by itself once unblocked */
+    ck_assert(ep_testenv_wait_pid_gone(pid, block + ensure + 5000)); /* it halts by itself once unblocked */
   ep_peer_free(p);
   ep_peer_opts_free(o);
   ep_ctl_free(c);
@@ -533,7 +524,7 @@ START_TEST(slow_init_stop) {
     double took = now_ms() - t0;
     ck_assert_msg(took >= m[i].min && took <= m[i].max, "mode %zu took %.0f ms (%d..%d)", i, took, m[i].min,
                   m[i].max);
-    ck_assert(wait_pid_gone(pid, 0));
+    ck_assert(ep_testenv_wait_pid_gone(pid, 0));
     ep_peer_free(p);
     ep_peer_opts_free(o);
   }
@@ -574,7 +565,7 @@ START_TEST(peer_down_modes) {
       ck_assert_int_eq(col.down_err, want);
       ck_assert_int_eq(ep_peer_down_err(p), want);
       ck_assert_str_eq(ep_peer_down_reason(p), "noconnection");
-      ck_assert_msg(wait_pid_gone(pid, 5000), "the peer outlived its connection");
+      ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer outlived its connection");
       ep_peer_result r;
       ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), want);
       ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), want);
@@ -613,7 +604,7 @@ START_TEST(cntrl_channel_handler_crash) {
   ep_peer_result_free(&r);
   ck_assert(poll_until(c, &col.downs, 5000));
   ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
-  ck_assert_msg(wait_pid_gone(pid, 5000), "the peer did not halt");
+  ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer did not halt");
   stop_down_peer(c, p);
   ep_peer_free(p);
   ep_peer_opts_free(o);
@@ -803,7 +794,7 @@ START_TEST(exec_wrappers) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* exec'd: still the process we started */
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
 
   o = dist_opts("wrap");
@@ -828,35 +819,21 @@ END_TEST
  * both sides (the root cannot resolve our host name); the private HOME and
  * its cookie mirrored inside the root (the cookie stays off the command
  * line). Skipped when the root is missing or we are not root. */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  return remove(path);
-}
-
 START_TEST(newer_otp_peer_side) {
-  static const char *roots[][2] = {{"trixie", "\"27\""}, {"sid", "\"29\""}};
-  const char *base = getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
-  char root[300], erl[400];
-  snprintf(root, sizeof root, "%s/%s", base, roots[_i][0]);
-  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
-  if (access(erl, F_OK) != 0 || geteuid() != 0) {
-    fprintf(stderr, "newer_otp_peer_side: %s unavailable (or not root): skipped\n", root);
+  const ep_otp_release *rel = &ep_otp_releases[1 + _i]; /* OTP 27, OTP 29 */
+  char root[300], why[1024];
+  if (!ep_otproot_available(rel, root, sizeof root, why, sizeof why)) {
+    fprintf(stderr, "newer_otp_peer_side: %s: skipped\n", why);
     return;
   }
+  char want_release[16];
+  snprintf(want_release, sizeof want_release, "\"%s\"", rel->release);
   ep_testenv *env = world();
-  const char *home = ep_testenv_home(env);
-  char root_home[700], src[800], dst[800], cookie[64] = {0};
-  snprintf(root_home, sizeof root_home, "%s%s", root, home);
-  ck_assert_int_eq(mkdir(root_home, 0700), 0);
-  snprintf(src, sizeof src, "%s/.erlang.cookie", home);
-  snprintf(dst, sizeof dst, "%s/.erlang.cookie", root_home);
-  FILE *f = fopen(src, "r");
-  ck_assert_ptr_nonnull(f);
-  size_t n = fread(cookie, 1, sizeof cookie - 1, f);
-  fclose(f);
-  int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0400);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, cookie, n), (ssize_t)n);
-  close(fd);
+  /* HOME (with the cookie) mirrored into the root; the peer runs through
+   * exec chroot, so the wrapper erl it also writes goes unused. */
+  char home[600], bindir[700];
+  snprintf(home, sizeof home, "%s", ep_testenv_home(env));
+  ck_assert_int_eq(ep_otproot_enter(env, root, bindir, sizeof bindir), 0);
 
   ep_ctl *c = ep_ctl_new(NULL);
   ep_node_opts *no = ep_node_opts_new();
@@ -876,7 +853,7 @@ START_TEST(newer_otp_peer_side) {
   ep_peer *p;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
   int st;
-  ck_assert_str_eq(call_text(p, "erlang", "system_info", "[otp_release]", &st), roots[_i][1]);
+  ck_assert_str_eq(call_text(p, "erlang", "system_info", "[otp_release]", &st), want_release);
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
   ck_assert_str_eq(call_text(p, "io", "format", "[user, \"newer ~w~n\", [ok]]", &st), "ok");
   ck_assert_str_eq(call_text(p, "io", "format", "[\"via gl~n\"]", &st), "ok");
@@ -887,12 +864,12 @@ START_TEST(newer_otp_peer_side) {
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* chroot execs erl: still our child, token checked */
   stop_and_free(p);
-  ck_assert(wait_pid_gone(pid, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   ep_peer_opts_free(o);
   ep_ctl_free(c);
   ep_buf_free(&col.out);
   ep_testenv_free(env);
-  nftw(root_home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  ep_otproot_leave(root, home);
 }
 END_TEST
 
@@ -939,7 +916,8 @@ START_TEST(controller_sigkill_8_peers) {
   waitpid(child, NULL, 0);
   for (int i = 0; i < N; i++) {
     int left = (int)(t0 + 2000 - now_ms());
-    ck_assert_msg(wait_pid_gone(pids[i], left > 0 ? left : 0), "peer %ld outlived its controller by 2 s", pids[i]);
+    ck_assert_msg(ep_testenv_wait_pid_gone(pids[i], left > 0 ? left : 0), "peer %ld outlived its controller by 2 s",
+                  pids[i]);
   }
   close(fds[0]);
   ep_testenv_free(env);
@@ -960,8 +938,8 @@ START_TEST(controller_freed) {
   ck_assert_int_eq(ep_peer_start_sync(c, o, false, &q), 0);
   long pp = ep_peer_os_pid(p), pq = ep_peer_os_pid(q);
   ep_ctl_free(c); /* its private loop goes: q's handle goes with it */
-  ck_assert(wait_pid_gone(pp, 0));
-  ck_assert(wait_pid_gone(pq, 5000));
+  ck_assert(ep_testenv_wait_pid_gone(pp, 0));
+  ck_assert(ep_testenv_wait_pid_gone(pq, 5000));
   ep_peer_opts_free(o);
   ep_testenv_free(env);
 }
@@ -1045,7 +1023,7 @@ START_TEST(concurrent_peers_caller_loop) {
   }
   while (m.stopped < N) uv_run(&loop, UV_RUN_ONCE);
   for (int i = 0; i < N; i++) {
-    ck_assert(wait_pid_gone(pids[i], 0));
+    ck_assert(ep_testenv_wait_pid_gone(pids[i], 0));
     ep_peer_free(ps[i]);
   }
   free(ps);
@@ -1092,9 +1070,5 @@ int main(void) {
   ADD(tc, controller_freed);
   ADD_LOOP(tc, concurrent_peers_caller_loop, 0, 2);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_testenv.h"
 
 START_TEST(private_epmd_and_node_are_cleaned_up) {
@@ -58,9 +59,5 @@ int main(void) {
   tcase_add_test(tc, private_epmd_and_node_are_cleaned_up);
   tcase_add_test(tc, run_captures_output_and_status);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

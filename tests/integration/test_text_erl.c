@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_testenv.h"
@@ -322,9 +323,5 @@ int main(void) {
   tcase_add_test(tc, round_trip_with_the_system_erl);
   tcase_add_loop_test(tc, round_trip_with_newer_otp, 0, 2);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -16,8 +16,8 @@
  * ep_otproot_enter. Processes in the chroot inherit EP_TEST_TAG, so the
  * testenv's sweep finds them as usual.
  *
- * Header-only (static functions): the support library's build lists its
- * sources by name.
+ * Header-only (static inline functions, so a test may use only some of
+ * them): the support library's build lists its sources by name.
  */
 #ifndef EP_OTPROOT_H
 #define EP_OTPROOT_H
@@ -48,7 +48,7 @@ static const ep_otp_release ep_otp_releases[] = {
 /* The root of a release ("" for the system erl) into root; false (with the
  * reason in why) when it cannot be used: not created, or not running as
  * root (chroot needs it). */
-static bool ep_otproot_available(const ep_otp_release *r, char *root, size_t cap, char *why, size_t why_cap) {
+static inline bool ep_otproot_available(const ep_otp_release *r, char *root, size_t cap, char *why, size_t why_cap) {
   root[0] = 0;
   if (!r->suite) return true;
   const char *base = getenv("EP_ROOTS") && *getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
@@ -69,13 +69,13 @@ static bool ep_otproot_available(const ep_otp_release *r, char *root, size_t cap
   return true;
 }
 
-static int ep_otproot__rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+static inline int ep_otproot__rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb, (void)flag, (void)ftw;
   return remove(p);
 }
 
 /* Removes ROOT/<dir of HOME>/ephome.* whose host counterpart is gone. */
-static void ep_otproot__sweep_stale(const char *root, const char *home) {
+static inline void ep_otproot__sweep_stale(const char *root, const char *home) {
   char dir[512], rdir[1024];
   snprintf(dir, sizeof dir, "%s", home);
   char *slash = strrchr(dir, '/');
@@ -99,7 +99,7 @@ static void ep_otproot__sweep_stale(const char *root, const char *home) {
  * cookie) into the root and writes HOME/bin-SUITE/erl. The wrapper folder is
  * written into path_dir (put it first in PATH to make "erl" that release).
  * Returns 0, -1 on failure. Nothing to do for the system erl. */
-static int ep_otproot_enter(ep_testenv *env, const char *root, char *path_dir, size_t cap) {
+static inline int ep_otproot_enter(ep_testenv *env, const char *root, char *path_dir, size_t cap) {
   path_dir[0] = 0;
   if (!root[0]) return 0;
   const char *home = ep_testenv_home(env);
@@ -140,7 +140,7 @@ static int ep_otproot_enter(ep_testenv *env, const char *root, char *path_dir, s
 /* Removes the mirror of the HOME home from the root. Call it after
  * ep_testenv_free (with a copy of the HOME path): a chroot'd erl still
  * running could write into the mirror (a crash dump) while it is removed. */
-static void ep_otproot_leave(const char *root, const char *home) {
+static inline void ep_otproot_leave(const char *root, const char *home) {
   if (!root[0]) return;
   char rhome[1024];
   if ((size_t)snprintf(rhome, sizeof rhome, "%s%s", root, home) >= sizeof rhome) return;
@@ -150,7 +150,7 @@ static void ep_otproot_leave(const char *root, const char *home) {
 /* PATH with dir first (dir "" leaves the system PATH): for "erl" started
  * through ep_testenv_start_erl and friends. The base PATH is the one seen
  * at the first call. */
-static void ep_otproot_use_path(const char *dir) {
+static inline void ep_otproot_use_path(const char *dir) {
   static char base[4096];
   if (!base[0]) snprintf(base, sizeof base, "%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
   if (!dir[0]) {
@@ -165,7 +165,7 @@ static void ep_otproot_use_path(const char *dir) {
 /* Whether this machine has IPv6 loopback (::1 can be bound). */
 #include <netinet/in.h>
 #include <sys/socket.h>
-static bool ep_ipv6_loopback(void) {
+static inline bool ep_ipv6_loopback(void) {
   int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return false;
   struct sockaddr_in6 sa = {0};

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,25 +266,7 @@ pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const
   argv[k++] = "-eval";
   argv[k++] = "io:format(\"EP_READY ~s~n\", [node()]).";
   argv[k] = NULL;
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  pid_t pid = spawn(argv, -1, p[1], -1);
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return -1;
-  }
-  remember(env, pid);
-  char got[256] = {0};
-  int r = wait_line(p[0], "EP_READY ", got, sizeof got, 20000);
-  /* Keep the pipe open (the node may print more); it closes with the test. */
-  if (r != 0) {
-    close(p[0]);
-    ep_testenv_kill(env, pid);
-    return -1;
-  }
-  if (node) snprintf(node, cap, "%s", got);
-  return pid;
+  return ep_testenv_start_erl_argv(env, argv, node, cap);
 }
 
 pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *node, size_t cap) {
@@ -297,6 +280,7 @@ pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *
   }
   remember(env, pid);
   char got[256] = {0};
+  /* Keep the pipe open (the node may print more); it closes with the test. */
   if (wait_line(p[0], "EP_READY ", got, sizeof got, 20000) != 0) {
     close(p[0]);
     ep_testenv_kill(env, pid);
@@ -304,6 +288,15 @@ pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *
   }
   if (node) snprintf(node, cap, "%s", got);
   return pid;
+}
+
+int ep_testenv_wait_pid_gone(long pid, int timeout_ms) {
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  struct pollfd pf = {fd, POLLIN, 0};
+  int r = poll(&pf, 1, timeout_ms);
+  close(fd);
+  return r == 1;
 }
 
 void ep_testenv_kill(ep_testenv *env, pid_t pid) {

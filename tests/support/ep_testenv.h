@@ -52,6 +52,10 @@ pid_t ep_testenv_start_erl(ep_testenv *env, const char *sname, const char *const
  * booted (the caller's -eval does). For long names, IPv6, other releases. */
 pid_t ep_testenv_start_erl_argv(ep_testenv *env, const char *const *argv, char *node, size_t cap);
 
+/* Waits (poll on a pidfd, no sleeping) up to timeout_ms until process pid
+ * is gone (0: just looks); 1 when it is, 0 when it still runs. */
+int ep_testenv_wait_pid_gone(long pid, int timeout_ms);
+
 /* Kills one process started through the env and reaps it. */
 void ep_testenv_kill(ep_testenv *env, pid_t pid);
 

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "ep_alt.h"
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_failmem.h"
 
 /* term_to_binary({started, nonode@nohost}) */
 static const uint8_t started_etf[] = {131, 104, 2,   119, 7,   's', 't', 'a', 'r', 't', 'e',
@@ -241,41 +243,21 @@ START_TEST(stdio_encode_term_roundtrip) {
 }
 END_TEST
 
-/* An allocator that fails from the n-th allocation on. */
-typedef struct failing {
-  int left;
-  int live;
-} failing;
-static void *f_malloc(size_t n, void *ud) {
-  failing *f = ud;
-  if (f->left-- <= 0) return NULL;
-  f->live++;
-  return malloc(n);
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  failing *f = ud;
-  if (f->left-- <= 0) return NULL;
-  if (!p) f->live++;
-  return realloc(p, n);
-}
-static void f_free(void *p, void *ud) {
-  if (p) ((failing *)ud)->live--;
-  free(p);
-}
-
+/* Every allocation from the i-th on fails (i = 1: all of them). */
 START_TEST(allocation_failure_at_every_step) {
-  for (int i = 0; i < 40; i++) {
-    failing f = {i, 0};
-    ep_mem m = {f_malloc, f_realloc, f_free, &f};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
+  for (long i = 1; i <= 40; i++) {
+    ep_failmem_fail_from(&fm, i);
     ep_buf enc;
-    ep_buf_init(&enc, &m);
+    ep_buf_init(&enc, &fm.mem);
     int rc = ep_alt_stdio_encode_etf(&enc, started_etf, sizeof started_etf);
     ck_assert(rc == 0 || rc == EP_ENOMEM);
     if (rc == 0) {
       ep_alt_stdio_dec d;
-      ep_alt_stdio_dec_init(&d, &m, 0);
+      ep_alt_stdio_dec_init(&d, &fm.mem, 0);
       ep_buf text;
-      ep_buf_init(&text, &m);
+      ep_buf_init(&text, &fm.mem);
       uint8_t in[600];
       memcpy(in, "txt", 3);
       memcpy(in + 3, enc.data, enc.len);
@@ -289,7 +271,7 @@ START_TEST(allocation_failure_at_every_step) {
       ep_buf_free(&text);
     }
     ep_buf_free(&enc);
-    ck_assert_int_eq(f.live, 0); /* nothing leaked on any path */
+    ck_assert_int_eq(fm.live, 0); /* nothing leaked on any path */
   }
 }
 END_TEST
@@ -309,9 +291,5 @@ int main(void) {
   tcase_add_test(tc, stdio_encode_term_roundtrip);
   tcase_add_test(tc, allocation_failure_at_every_step);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

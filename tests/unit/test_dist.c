@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_failmem.h"
 
 static ep_arena *A;
 static ep_term P1, P2;
@@ -445,35 +447,20 @@ END_TEST
 
 /* Allocation failure at the i-th allocation: reader, fragments, writer.
  * Never a crash or a leak (ASan), always EP_ENOMEM or success. */
-static int fail_at, alloc_count;
-static void *f_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return malloc(n);
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return realloc(p, n);
-}
-static void f_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 START_TEST(allocation_failures) {
-  ep_mem fm = {f_malloc, f_realloc, f_free, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   ep_term ctl = EP_TUPLE(A, ep_int(22), P1, P2);
   uint8_t blob[9000] = {1};
   ep_term pl = ep_binary(A, blob, sizeof blob);
   ep_buf frags = EP_BUF_INIT;
   fragment(&frags, 3, ctl, pl, 5);
   int ok_runs = 0;
-  for (fail_at = 1; fail_at < 60; fail_at++) {
-    alloc_count = 0;
+  for (long i = 1; i < 60; i++) {
+    ep_failmem_fail_once(&fm, i);
     ep_dist_reader *r;
-    if (ep_dist_reader_new(&fm, EP_DFLAGS_OURS_FRAGMENTS, NULL, &r) != 0) continue;
-    ep_arena *a = ep_arena_new(&fm);
+    if (ep_dist_reader_new(&fm.mem, EP_DFLAGS_OURS_FRAGMENTS, NULL, &r) != 0) continue;
+    ep_arena *a = ep_arena_new(&fm.mem);
     if (!a) {
       ep_dist_reader_free(r);
       continue;
@@ -495,10 +482,10 @@ START_TEST(allocation_failures) {
     }
     ep_arena_free(a);
     ep_dist_reader_free(r);
-    /* the writer, with its scratch arena */
-    alloc_count = 0;
+    /* the writer, with its scratch arena, fails at the same step */
+    ep_failmem_fail_once(&fm, i);
     ep_buf out;
-    ep_buf_init(&out, &fm);
+    ep_buf_init(&out, &fm.mem);
     ep_ctrl c;
     memset(&c, 0, sizeof c);
     c.op = EP_CTRL_SEND, c.from = P1, c.to = P2, c.msg = pl;
@@ -536,9 +523,5 @@ Suite *dist_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(dist_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(dist_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
 #include "ep_error.h"
@@ -277,9 +278,5 @@ Suite *ctrl_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(ctrl_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(ctrl_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_epmd.h"
 #include "ep_epmd_registry.h"
 #include "ep_error.h"
+#include "ep_failmem.h"
 #include "ep_limits.h"
 
 #define B(s) ((const uint8_t *)(s))
@@ -492,32 +494,19 @@ END_TEST
 
 /* --- allocation failure at the i-th allocation ------------------------------------------- */
 
-static int fail_at, alloc_count;
-static void *fmalloc(size_t n, void *ud) {
-  (void)ud;
-  return ++alloc_count == fail_at ? NULL : malloc(n);
-}
-static void *frealloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  return ++alloc_count == fail_at ? NULL : realloc(p, n);
-}
-static void ffree(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 START_TEST(registry_allocation_failures) {
-  ep_mem m = {fmalloc, frealloc, ffree, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   const uint8_t extra_req[] = {0x00, 0x12, 120, 0x04, 0xd2, 77, 0, 0x00, 0x06, 0x00,
                                0x05, 0x00, 0x03, 'f',  'o',  'o', 0x00, 0x02, 'e', 'x'};
-  for (fail_at = 1; fail_at < 40; fail_at++) {
-    alloc_count = 0;
+  for (long i = 1; i < 40; i++) {
+    ep_failmem_fail_once(&fm, i);
     ep_epmd_registry_opts o = {0};
-    o.mem = &m;
+    o.mem = &fm.mem;
     ep_epmd_registry *r = ep_epmd_registry_new(&o);
     if (!r) continue;
     ep_buf out;
-    ep_buf_init(&out, &m);
+    ep_buf_init(&out, &fm.mem);
     ep_epmd_conn *a = ep_epmd_conn_new(r, 1, NULL);
     if (a) {
       int rc = ep_epmd_conn_recv(a, extra_req, sizeof extra_req, &out);
@@ -557,9 +546,5 @@ int main(void) {
   tcase_add_test(tr, registry_cuts_garbage);
   tcase_add_test(tr, registry_allocation_failures);
   suite_add_tcase(s, tr);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -11,8 +11,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_failmem.h"
 #include "ep_term.h"
 
 /* --- vectors ---------------------------------------------------------------- */
@@ -372,29 +374,9 @@ END_TEST
 
 /* --- allocation failure ------------------------------------------------------- */
 
-static long fail_at, alloc_count, live;
-static void *f_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  void *p = malloc(n);
-  if (p) live++;
-  return p;
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  void *q = realloc(p, n);
-  if (q && !p) live++;
-  return q;
-}
-static void f_free(void *p, void *ud) {
-  (void)ud;
-  if (p) live--;
-  free(p);
-}
-
 START_TEST(allocation_failure_at_every_step) {
-  ep_mem m = {f_malloc, f_realloc, f_free, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   /* a term that needs several arena chunks and a grown decoder stack */
   ep_arena *ref = ep_arena_new(NULL);
   ep_buf src = EP_BUF_INIT;
@@ -411,53 +393,51 @@ START_TEST(allocation_failure_at_every_step) {
   } inputs[] = {{src.data, src.len}, {zsrc.data, zsrc.len}};
   for (size_t in = 0; in < 2; in++) {
     bool succeeded = false;
-    for (fail_at = 1; fail_at < 100000 && !succeeded; fail_at++) {
-      alloc_count = 0;
-      live = 0;
-      ep_arena *a = ep_arena_new(&m);
+    for (long i = 1; i < 100000 && !succeeded; i++) {
+      ep_failmem_fail_once(&fm, i);
+      ep_arena *a = ep_arena_new(&fm.mem);
       if (a) {
         ep_term t;
         size_t pos = 0;
         int r = ep_decode(a, inputs[in].b, inputs[in].n, &pos, &t, NULL);
-        ck_assert_msg(r == 0 || r == EP_ENOMEM, "fail_at %ld: %s", fail_at, ep_err_name(r));
+        ck_assert_msg(r == 0 || r == EP_ENOMEM, "fail_at %ld: %s", i, ep_err_name(r));
         if (r == 0) {
           ck_assert(ep_term_eq(t, big));
-          succeeded = alloc_count < fail_at;
+          succeeded = !ep_failmem_failed(&fm);
         }
         ep_arena_free(a);
       }
-      ck_assert_int_eq(live, 0);
+      ck_assert_int_eq(fm.live, 0);
     }
     ck_assert(succeeded);
   }
   /* encoding (plain and compressed) and copying under failure */
   for (int which = 0; which < 3; which++) {
     bool succeeded = false;
-    for (fail_at = 1; fail_at < 100000 && !succeeded; fail_at++) {
-      alloc_count = 0;
-      live = 0;
+    for (long i = 1; i < 100000 && !succeeded; i++) {
+      ep_failmem_fail_once(&fm, i);
       if (which < 2) {
         ep_buf b;
-        ep_buf_init(&b, &m);
+        ep_buf_init(&b, &fm.mem);
         int r = which ? ep_encode_compressed(&b, big, 6) : ep_encode(&b, big);
         ck_assert(r == 0 || r == EP_ENOMEM);
         if (r == 0) {
           ck_assert_int_eq(b.len, which ? zsrc.len : src.len);
-          succeeded = alloc_count < fail_at;
+          succeeded = !ep_failmem_failed(&fm);
         }
         ep_buf_free(&b);
       } else {
-        ep_arena *a = ep_arena_new(&m);
+        ep_arena *a = ep_arena_new(&fm.mem);
         if (a) {
           ep_term c = ep_term_copy(a, big);
           if (!ep_is_none(c)) {
             ck_assert(ep_term_eq(c, big));
-            succeeded = alloc_count < fail_at;
+            succeeded = !ep_failmem_failed(&fm);
           }
           ep_arena_free(a);
         }
       }
-      ck_assert_int_eq(live, 0);
+      ck_assert_int_eq(fm.live, 0);
     }
     ck_assert(succeeded);
   }
@@ -818,9 +798,5 @@ int main(void) {
   tcase_add_test(tc, copy_outlives_its_source);
   tcase_add_test(tc, maps_in_map_keys_nested_deep);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

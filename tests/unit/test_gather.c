@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_failmem.h"
 
 static ep_arena *A;
 static uint8_t BLOB[70000];
@@ -55,10 +57,19 @@ static void flatten(const ep_buf *out, const ep_gather *g, ep_buf *flat) {
   }
 }
 
+/* g's segments over out make exactly the bytes of want. */
+static void check_flat(const ep_buf *out, const ep_gather *g, const ep_buf *want) {
+  ep_buf flat = EP_BUF_INIT;
+  flatten(out, g, &flat);
+  ck_assert_uint_eq(flat.len, want->len);
+  ck_assert_mem_eq(flat.data, want->data, want->len);
+  ep_buf_free(&flat);
+}
+
 /* Gathers t with threshold min and cap segments, checks identity with
  * ep_encode and the segment rules; returns the bytes referenced. */
 static size_t check_term(ep_term t, size_t min, size_t cap) {
-  ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT, flat = EP_BUF_INIT;
+  ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT;
   ck_assert_int_eq(ep_encode(&want, t), 0);
   ep_seg segs[64];
   ck_assert_uint_le(cap, 64);
@@ -83,12 +94,9 @@ static size_t check_term(ep_term t, size_t min, size_t cap) {
   for (size_t i = 0; i + 1 < g.n; i++) ck_assert(segs[i].ext || segs[i + 1].ext);
   ck_assert_uint_eq(ext, g.ext_bytes);
   ck_assert(!segs[0].ext && segs[0].off == 3);
-  flatten(&out, &g, &flat);
-  ck_assert_uint_eq(flat.len, want.len);
-  ck_assert_mem_eq(flat.data, want.data, want.len);
+  check_flat(&out, &g, &want);
   ep_buf_free(&want);
   ep_buf_free(&out);
-  ep_buf_free(&flat);
   return ext;
 }
 
@@ -210,7 +218,7 @@ END_TEST
 /* Several encodings into one gather: the segments cover all of them, with
  * the caller's own bytes in between. */
 START_TEST(several_calls_into_one_gather) {
-  ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT, flat = EP_BUF_INIT;
+  ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT;
   ep_seg segs[16];
   ep_gather g;
   ep_gather_init(&g, segs, 16, 100, &out);
@@ -221,13 +229,10 @@ START_TEST(several_calls_into_one_gather) {
   ck_assert_int_eq(ep_encode(&want, a), 0);
   ck_assert_int_eq(ep_buf_append(&want, "between", 7), 0);
   ck_assert_int_eq(ep_encode_body(&want, b), 0);
-  flatten(&out, &g, &flat);
-  ck_assert_uint_eq(flat.len, want.len);
-  ck_assert_mem_eq(flat.data, want.data, want.len);
+  check_flat(&out, &g, &want);
   ck_assert_uint_eq(g.ext_bytes, 1200);
   ep_buf_free(&want);
   ep_buf_free(&out);
-  ep_buf_free(&flat);
 }
 END_TEST
 
@@ -295,7 +300,7 @@ START_TEST(frames_with_few_segments) {
   uint64_t flagsets[] = {0, EP_DFLAG_FRAGMENTS};
   for (size_t f = 0; f < 2; f++)
     for (size_t cap = 1; cap <= 40; cap++) {
-      ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT, flat = EP_BUF_INIT;
+      ep_buf want = EP_BUF_INIT, out = EP_BUF_INIT;
       ep_seg segs[40];
       ep_gather g;
       ep_gather_init(&g, segs, cap, 4096, &out);
@@ -304,12 +309,9 @@ START_TEST(frames_with_few_segments) {
       ck_assert_uint_le(g.n, cap);
       size_t refs = cap >= 3 ? (cap - 1) / 2 : 0;
       ck_assert_int_eq(g.ext_bytes > 0, refs > 0);
-      flatten(&out, &g, &flat);
-      ck_assert_uint_eq(flat.len, want.len);
-      ck_assert_mem_eq(flat.data, want.data, want.len);
+      check_flat(&out, &g, &want);
       ep_buf_free(&want);
       ep_buf_free(&out);
-      ep_buf_free(&flat);
     }
 }
 END_TEST
@@ -357,47 +359,28 @@ START_TEST(errors_roll_back) {
 }
 END_TEST
 
-static int fail_at, alloc_count;
-static void *f_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return malloc(n);
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return realloc(p, n);
-}
-static void f_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 /* Allocation failure at the i-th allocation (the buffer growing, the
  * encoder's stack for a deep term): EP_ENOMEM with nothing changed, or
  * the right bytes. */
 START_TEST(allocation_failures) {
-  ep_mem fm = {f_malloc, f_realloc, f_free, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   ep_term deep = bin_at(0, 5000);
   for (int i = 0; i < 100; i++) deep = EP_LIST(A, deep, ep_atom("pad_pad_pad_pad"), bin_at(1, 10));
   ep_buf want = EP_BUF_INIT;
   ck_assert_int_eq(ep_dist_write_flags(&want, EP_DFLAG_FRAGMENTS, ep_atom("c"), deep), 0);
   int ok = 0;
-  for (fail_at = 1; fail_at < 40; fail_at++) {
-    alloc_count = 0;
+  for (long i = 1; i < 40; i++) {
+    ep_failmem_fail_once(&fm, i);
     ep_buf out;
-    ep_buf_init(&out, &fm);
+    ep_buf_init(&out, &fm.mem);
     ep_seg segs[8];
     ep_gather g;
     ep_gather_init(&g, segs, 8, 1000, &out);
     int r = ep_dist_write_gather(&out, &g, EP_DFLAG_FRAGMENTS, ep_atom("c"), deep);
     ck_assert(r == 0 || r == EP_ENOMEM);
     if (r == 0) {
-      ep_buf flat = EP_BUF_INIT;
-      flatten(&out, &g, &flat);
-      ck_assert_uint_eq(flat.len, want.len);
-      ck_assert_mem_eq(flat.data, want.data, want.len);
-      ep_buf_free(&flat);
+      check_flat(&out, &g, &want);
       ok++;
     } else {
       ck_assert_uint_eq(out.len, 0);
@@ -494,9 +477,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failures);
   tcase_add_test(tc, random_terms);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_error.h"
+#include "ep_failmem.h"
 #include "ep_handshake.h"
 #include "ep_limits.h"
 
@@ -584,30 +586,15 @@ START_TEST(bad_config) {
 END_TEST
 
 /* Allocation failure at the i-th allocation never crashes or leaks. */
-static int fail_at, alloc_count;
-static void *f_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return malloc(n);
-}
-static void *f_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (++alloc_count == fail_at) return NULL;
-  return realloc(p, n);
-}
-static void f_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
 START_TEST(allocation_failures) {
-  ep_mem fm = {f_malloc, f_realloc, f_free, NULL};
-  for (fail_at = 1; fail_at < 40; fail_at++) {
-    alloc_count = 0;
+  ep_failmem fm;
+  ep_failmem_init(&fm);
+  for (long step = 1; step < 40; step++) {
+    ep_failmem_fail_once(&fm, step);
     ep_handshake *i = NULL, *a = NULL;
     ep_hs_config ci = cfg_init(COOKIE), ca = cfg_acc(COOKIE);
-    int r1 = ep_hs_new(&fm, &ci, &i);
-    int r2 = ep_hs_new(&fm, &ca, &a);
+    int r1 = ep_hs_new(&fm.mem, &ci, &i);
+    int r2 = ep_hs_new(&fm.mem, &ca, &a);
     if (r1 == 0 && r2 == 0) {
       for (int s = 0; s < 20; s++) {
         if (ep_hs_status_get(a) == EP_HS_DECIDE) ep_hs_decide(a, EP_HS_OK);
@@ -668,9 +655,5 @@ Suite *hs_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(hs_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(hs_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

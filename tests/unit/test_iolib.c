@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_iolib.h"
 #include "ep_text.h"
@@ -181,9 +182,5 @@ int main(void) {
   tcase_add_test(tc, chardata);
   tcase_add_test(tc, pretty_vectors_from_otp);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
+#include "ep_failmem.h"
 #include "ep_term.h"
 
 START_TEST(builds_call_tuple_in_one_line) {
@@ -90,27 +92,13 @@ START_TEST(arena_large_and_small) {
 }
 END_TEST
 
-static int fail_after;
-static void *failing_malloc(size_t n, void *ud) {
-  (void)ud;
-  if (fail_after-- <= 0) return NULL;
-  return malloc(n);
-}
-static void *failing_realloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (fail_after-- <= 0) return NULL;
-  return realloc(p, n);
-}
-static void plain_free(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
+/* After i allocations every later one fails. */
 START_TEST(allocation_failure_at_every_step) {
-  ep_mem m = {failing_malloc, failing_realloc, plain_free, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   for (int i = 0; i < 8; i++) {
-    fail_after = i;
-    ep_arena *a = ep_arena_new(&m);
+    ep_failmem_fail_from(&fm, i + 1);
+    ep_arena *a = ep_arena_new(&fm.mem);
     if (!a) continue;
     ep_term t = EP_TUPLE(a, ep_atom("a"), ep_binary(a, "xyz", 3), ep_string(a, "abc"));
     ck_assert(ep_is_none(t) || ep_is_record(t, "a", 3));
@@ -140,9 +128,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, errors_have_names_and_messages);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "ep_checkrun.h"
 #include "ep_error.h"
+#include "ep_failmem.h"
 #include "ep_limits.h"
 #include "ep_text.h"
 
@@ -842,40 +844,26 @@ END_TEST
 
 /* --- allocation failure --------------------------------------------------------------- */
 
-static int fail_after;
-static void *fmalloc(size_t n, void *ud) {
-  (void)ud;
-  if (fail_after-- <= 0) return NULL;
-  return malloc(n);
-}
-static void *frealloc(void *p, size_t n, void *ud) {
-  (void)ud;
-  if (fail_after-- <= 0) return NULL;
-  return realloc(p, n);
-}
-static void ffree(void *p, void *ud) {
-  (void)ud;
-  free(p);
-}
-
+/* After i allocations every later one fails: parse, then print the result. */
 START_TEST(allocation_failure_at_every_step) {
-  ep_mem m = {fmalloc, frealloc, ffree, NULL};
+  ep_failmem fm;
+  ep_failmem_init(&fm);
   const char *text =
       "{[1,2|3], #{a => \"αβ\", b => <<1,2:3>>, c => 123456789012345678901234567890}, 'q', fun m:f/1, "
       "[x|[y|\"zz\"]], #{k => 1, k => 2, {1, \"s\"} => 3}}";
   int succeeded = 0;
   for (int i = 0; i < 200 && !succeeded; i++) {
-    fail_after = i;
-    ep_arena *a = ep_arena_new(&m);
+    ep_failmem_fail_from(&fm, i + 1);
+    ep_arena *a = ep_arena_new(&fm.mem);
     if (!a) continue;
     ep_term t;
     int r = ep_parse_str(a, text, &t, NULL);
     ck_assert_msg(r == 0 || r == EP_ENOMEM, "step %d: %s", i, ep_err_name(r));
     if (r == 0) {
       ep_buf b;
-      ep_buf_init(&b, &m);
+      ep_buf_init(&b, &fm.mem);
       for (int j = 0; j < 40; j++) {
-        fail_after = j;
+        ep_failmem_fail_from(&fm, j + 1);
         b.len = 0, b.err = 0;
         int pr = ep_print(&b, t);
         ck_assert(pr == 0 || pr == EP_ENOMEM);
@@ -944,9 +932,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, big_binaries_print_in_linear_time);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
