@@ -12,7 +12,8 @@
  *             ep_rpc_call with N calls in flight (each reply issues the
  *             next call, matched by its reference inside the library;
  *             calls go through rex, docs/node.md);
- *             ep_send_named to the sink for messages.
+ *             ep_send_named to the sink for small messages, ep_send_lent
+ *             (the binary lent, not copied) for the 1 MiB ones.
  *   ei      - erl_interface's libei.a, one blocking connection: ei_rpc for
  *             latency; ei_rpc_to/ei_rpc_from with N calls in flight (rex
  *             answers {rex, Reply} with no request id, so replies are
@@ -353,23 +354,33 @@ static double epb_small(long n) {
   return (double)n / el;
 }
 
+static void on_big_released(ep_node *n, int status, void *ud) {
+  (void)n;
+  if (status) fail("erlpeer send_lent", ep_strerror(status));
+  (*(long *)ud)++;
+}
+static bool big_all_released(void *ud) { return ((long *)ud)[0] >= ((long *)ud)[1]; }
+
 static double epb_big(long n, ep_term bin) {
   ep_arena *a = ep_arena_new(NULL);
   uv_loop_t *loop = ep_node_loop(node);
+  long released[2] = {0, n};
   double t0 = now_s();
   epb_start_sink(a, n);
+  ep_term to = EP_TUPLE(a, ep_atom("sink"), ep_atom(target));
   for (long i = 0; i < n; i++) {
-    int st = ep_send_named(node, me, target, "sink", bin);
+    /* The binary is lent (ep_send_lent, as uv_write's buffers are): what
+     * the socket does not take at once is written later from our memory
+     * instead of being copied, as ei's blocking writev does. */
+    int st = ep_send_lent(node, me, to, bin, on_big_released, released);
     if (st) fail("erlpeer send", ep_strerror(st));
     /* As ei's blocking writes: the next send starts once this one is on
-     * the socket. A send on an idle connection writes what the socket
-     * takes at once from our memory, and queues only the rest; the loop
-     * runs until that is written too (a loop run with nothing queued would
-     * wait for the next tick). Without this the whole run piles up in the
-     * output buffer (ep_send has no backpressure), and faulting in that
-     * memory costs more than the copy. */
+     * the socket (a loop run with nothing queued would wait for the next
+     * tick). Without this the whole run piles up in the output queue
+     * (sends have no backpressure). */
     while (ep_node_queued(node, target)) uv_run(loop, UV_RUN_ONCE);
   }
+  if (ep_node_run_until(node, big_all_released, released, WAIT_MS)) fail("erlpeer send_lent", "not released");
   epb_wait_sink(n);
   double el = now_s() - t0;
   ep_arena_free(a);

@@ -319,6 +319,13 @@ static void on_written(uv_write_t *req, int status) {
   ep__conn *c = req->data;
   c->writing = false;
   c->wbuf.len = 0;
+  ep__release *rel = c->lent;
+  if (rel) {
+    /* From the loop, so the callback may send again at once. */
+    c->lent = NULL;
+    rel->cb(c->node, status < 0 ? ep_err_from_errno(status) : 0, rel->ud);
+    ep_free(c->node->mem, rel);
+  }
   if (status < 0) {
     ep__conn_fail(c, ep_err_from_errno(status));
     return;
@@ -368,11 +375,35 @@ static void conn_flush(ep__conn *c) {
  * handle, which runs before the loop polls (also in a nested loop, should
  * a callback block). */
 static void flush_all(ep_node *n) {
-  uv_prepare_stop(&n->flusher);
+  if (!n->releases) uv_prepare_stop(&n->flusher);
   for (ep__conn *c = n->conns; c; c = c->next) conn_flush(c);
 }
 
-static void on_flush_prepare(uv_prepare_t *p) { flush_all(p->data); }
+/* Runs the callbacks of lent messages that no longer need their memory. */
+static void run_releases(ep_node *n) {
+  while (n->releases) {
+    ep__release *r = n->releases;
+    if (!(n->releases = r->next)) n->releases_tail = &n->releases;
+    r->cb(n, r->status, r->ud);
+    ep_free(n->mem, r);
+  }
+}
+
+static void on_flush_prepare(uv_prepare_t *p) {
+  ep_node *n = p->data;
+  uv_prepare_stop(p);
+  run_releases(n);
+  flush_all(n);
+}
+
+void ep__release_later(ep_node *n, ep__release *rel) {
+  rel->status = 0;
+  rel->next = NULL;
+  if (!n->releases) n->releases_tail = &n->releases;
+  *n->releases_tail = rel;
+  n->releases_tail = &rel->next;
+  if (!uv_is_active((uv_handle_t *)&n->flusher)) uv_prepare_start(&n->flusher, on_flush_prepare);
+}
 
 static ep_ctrl ctrl_copy(ep_arena *a, const ep_ctrl *c) {
   ep_ctrl d = *c;
@@ -415,8 +446,12 @@ static int conn_queue(ep__conn *c, const ep_ctrl *ctrl) {
  * or in flight) with uv_try_write, straight from the sender's memory: the
  * referenced binaries are only valid during the send, which is fine because
  * uv_try_write is synchronous. What the socket did not take is copied into
- * c->out and written the normal way. */
-static void conn_write_gathered(ep__conn *c, const ep_gather *g) {
+ * c->out and written the normal way, unless the sender lent its memory
+ * (rel): then the rest goes to uv_write from where it is, the frame's own
+ * bytes moved to wbuf (which nothing touches while a write is in flight),
+ * and on_written releases it. Returns 0, or the error that failed the
+ * connection; *lent tells whether rel was taken. */
+static int conn_write_gathered(ep__conn *c, const ep_gather *g, ep__release *rel, bool *lent) {
   uv_buf_t b[EP__SEND_SEGS];
   size_t total = 0;
   for (size_t i = 0; i < g->n; i++) {
@@ -428,11 +463,42 @@ static void conn_write_gathered(ep__conn *c, const ep_gather *g) {
   if (w == UV_EAGAIN) w = 0;
   if (w < 0) {
     c->out.len = 0;
-    ep__conn_fail(c, ep_err_from_errno(w));
-    return;
+    int e = ep_err_from_errno(w);
+    ep__conn_fail(c, e);
+    return e;
   }
   if (w > 0) c->last_write = ep__now(c->node);
   size_t skip = (size_t)w;
+  if (rel && skip < total) {
+    ep_buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    c->out.len = 0;
+    uv_buf_t rest[EP__SEND_SEGS];
+    unsigned nr = 0;
+    for (size_t i = 0; i < g->n; i++) {
+      if (skip >= b[i].len) {
+        skip -= b[i].len;
+        continue;
+      }
+      char *base = g->segs[i].ext ? b[i].base : (char *)c->wbuf.data + g->segs[i].off;
+      rest[nr++] = uv_buf_init(base + skip, (unsigned)(b[i].len - skip));
+      skip = 0;
+    }
+    c->wreq.data = c;
+    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, rest, nr, on_written);
+    if (r < 0) {
+      c->wbuf.len = 0;
+      int e = ep_err_from_errno(r);
+      ep__conn_fail(c, e);
+      return e;
+    }
+    c->writing = true;
+    c->lent = rel;
+    c->lent_left = total - (size_t)w;
+    *lent = true;
+    return 0;
+  }
   /* The rest goes into wbuf (idle: nothing is being written), which then
    * becomes out; the copy cannot fail half-way silently: the frame is
    * partly on the wire, so running out of memory ends the connection. */
@@ -441,7 +507,7 @@ static void conn_write_gathered(ep__conn *c, const ep_gather *g) {
   if (skip < total && ep_buf_reserve(&c->wbuf, total - skip)) {
     c->out.len = 0;
     ep__conn_fail(c, EP_ENOMEM);
-    return;
+    return EP_ENOMEM;
   }
   for (size_t i = 0; i < g->n && skip < total; i++) {
     if (skip >= b[i].len) {
@@ -455,11 +521,19 @@ static void conn_write_gathered(ep__conn *c, const ep_gather *g) {
   c->out = c->wbuf;
   c->wbuf = t;
   c->wbuf.len = 0;
+  return 0;
 }
 
-int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
+int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) { return ep__conn_send_lent(c, ctrl, NULL); }
+
+int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
   if (c->state == EP__C_CLOSING) return EP_ENOTCONN;
-  if (c->state != EP__C_UP) return conn_queue(c, ctrl);
+  if (c->state != EP__C_UP) {
+    /* Queued as a deep copy: the sender's memory is free at once. */
+    int q = conn_queue(c, ctrl);
+    if (!q && rel) ep__release_later(c->node, rel);
+    return q;
+  }
   if (c->out.len > EP_LIMIT_SEND_QUEUE) return EP_ENOMEM;
   size_t before = c->out.len;
   /* One arena per connection for building control tuples, reset after
@@ -475,13 +549,19 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl) {
   int r = ep_ctrl_build(c->tx, ctrl, c->flags, &control, &payload);
   if (!r) r = idle ? ep_dist_write_gather(&c->out, &g, c->flags, control, payload)
                    : ep_dist_write_flags(&c->out, c->flags, control, payload);
-  if (!r && idle && g.ext_bytes) conn_write_gathered(c, &g);
+  bool lent = false;
+  if (!r && idle && g.ext_bytes) {
+    ep_arena_reset(c->tx);
+    int e = conn_write_gathered(c, &g, rel, &lent);
+    if (e) return e; /* the connection failed: part of the frame may be out */
+  }
   ep_arena_reset(c->tx);
   if (r) {
     c->out.len = before;
     c->out.err = 0; /* a failed frame must not poison the connection */
     return r;
   }
+  if (rel && !lent) ep__release_later(c->node, rel); /* copied, or written whole */
   /* The first frame of a loop turn is written at once (latency); later
    * ones, and those sent while a read is dispatched, wait for the flusher
    * (before the loop polls) or the read's end: one write for a burst. */
@@ -870,7 +950,7 @@ size_t ep_node_queued(const ep_node *n, const char *peer) {
   char full[EP__NODE_NAME_MAX];
   if (ep__full_name((ep_node *)n, peer, full, sizeof full)) return 0;
   ep__conn *c = ep__conn_find((ep_node *)n, full);
-  return c ? c->out.len + (c->writing ? c->wbuf.len : 0) : 0;
+  return c ? c->out.len + (!c->writing ? 0 : c->lent ? c->lent_left : c->wbuf.len) : 0;
 }
 
 int ep_node_disconnect(ep_node *n, const char *peer) {
@@ -1081,6 +1161,7 @@ static void begin_close(ep_node *n) {
   uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
   uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
   flush_all(n);
+  run_releases(n);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {

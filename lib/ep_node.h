@@ -169,6 +169,20 @@ ep_node *ep_proc_node(const ep_proc *p);
  * next runs (any blocking call, ep_node_run_until, or ep_node_free), see
  * docs/node.md. */
 int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
+
+/* Called once the memory of a message given to ep_send_lent is no longer
+ * needed. status: 0, or the error that ended the connection before the
+ * message was written. */
+typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
+
+/* ep_send without copying large binaries even when the socket is full:
+ * msg's binaries of 64 KiB and more are lent, as uv_write's buffers are,
+ * and must stay valid and unchanged until done runs. done runs exactly
+ * once, from the loop, never inside this call: when the message has been
+ * written (or copied, when it had to wait behind other frames), or with
+ * the error that ended the connection first. Returns 0 (done will run) or
+ * the errors of ep_send, and EP_ENOMEM (done will not run). */
+int ep_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud);
 int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 int ep_link(ep_proc *p, ep_term pid);
 int ep_unlink(ep_proc *p, ep_term pid);

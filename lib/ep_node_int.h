@@ -66,7 +66,17 @@ struct ep__conn {
   int pending_close; /* handles still to close */
   ep_arena *arena;   /* terms of the message being dispatched */
   ep_arena *tx;      /* control tuples being encoded (reset after each) */
+  struct ep__release *lent; /* the lent message being written, released by on_written */
+  size_t lent_left;          /* its bytes still to write when the write began */
 };
+
+/* A pending ep_send_lent completion. */
+typedef struct ep__release {
+  struct ep__release *next;
+  ep_send_done_cb cb;
+  void *ud;
+  int status;
+} ep__release;
 
 /* A remote process linked to, or monitoring, one of ours. */
 typedef struct ep__rel {
@@ -147,6 +157,8 @@ struct ep_node {
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
   uv_prepare_t flusher; /* writes what such sends left, should the loop poll first */
+  ep__release *releases; /* lent messages already copied or written: done runs from the flusher */
+  ep__release **releases_tail;
 };
 
 /* ep_node.c */
@@ -156,6 +168,12 @@ int ep__conn_get(ep_node *n, const char *peer, ep__conn **out);
 /* Appends a control message to the connection's output (queued while the
  * connection is being set up). */
 int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl);
+/* The same for ep_send_lent: on success rel is owned by the node and its
+ * callback will run (after the write when the frame went out from the
+ * caller's memory, else from the loop); on error it is the caller's. */
+int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel);
+/* rel's callback runs from the loop (the flusher), with status 0. */
+void ep__release_later(ep_node *n, ep__release *rel);
 void ep__conn_fail(ep__conn *c, int err);
 /* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
  * name@host). */

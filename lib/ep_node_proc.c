@@ -134,10 +134,14 @@ static bool rel_remove(ep_node *n, ep__rel **list, ep_term pid, ep_term ref) {
   return false;
 }
 
-static int send_ctrl_to(ep_node *n, const char *peer, const ep_ctrl *ctrl) {
+static int send_ctrl_to_rel(ep_node *n, const char *peer, const ep_ctrl *ctrl, ep__release *rel) {
   ep__conn *c;
   int r = ep__conn_get(n, peer, &c);
-  return r ? r : ep__conn_send(c, ctrl);
+  return r ? r : ep__conn_send_lent(c, ctrl, rel);
+}
+
+static int send_ctrl_to(ep_node *n, const char *peer, const ep_ctrl *ctrl) {
+  return send_ctrl_to_rel(n, peer, ctrl, NULL);
 }
 
 static ep_ctrl ctrl_init(ep_ctrl_op op) {
@@ -264,7 +268,8 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-int ep_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) {
+/* ep_send and ep_send_lent: rel (may be NULL) is the node's on success. */
+static int send_msg(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep__release *rel) {
   if (n->closing) return EP_ECLOSED;
   ep_term self = from ? ep_proc_pid(from) : ep_proc_pid(n->net);
   ep_ctrl c = ctrl_init(EP_CTRL_SEND);
@@ -275,22 +280,35 @@ int ep_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) {
     if (local) {
       ep_msg m = {EP_MSG_SEND, self, to, msg, ep_none(), ep_none(), n->scratch};
       local->cb(local, &m, local->ud);
+      if (rel) ep__release_later(n, rel);
       return 0;
     }
     c.to = to;
-    return send_ctrl_to(n, to.v.pid.node, &c);
+    return send_ctrl_to_rel(n, to.v.pid.node, &c, rel);
   }
   if (to.type == EP_T_REF) {
     c.op = EP_CTRL_ALIAS_SEND;
     c.to = to;
-    return send_ctrl_to(n, to.v.ref.node, &c);
+    return send_ctrl_to_rel(n, to.v.ref.node, &c, rel);
   }
   if (to.type == EP_T_TUPLE && to.n == 2 && to.v.items[0].type == EP_T_ATOM && to.v.items[1].type == EP_T_ATOM) {
     c.op = EP_CTRL_REG_SEND;
     c.to = to.v.items[0];
-    return send_ctrl_to(n, to.v.items[1].v.str, &c);
+    return send_ctrl_to_rel(n, to.v.items[1].v.str, &c, rel);
   }
   return EP_EINVAL;
+}
+
+int ep_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) { return send_msg(n, from, to, msg, NULL); }
+
+int ep_send_lent(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud) {
+  if (!done) return EP_EINVAL;
+  ep__release *rel = ep_malloc(n->mem, sizeof *rel);
+  if (!rel) return EP_ENOMEM;
+  *rel = (ep__release){NULL, done, ud, 0};
+  int r = send_msg(n, from, to, msg, rel);
+  if (r) ep_free(n->mem, rel);
+  return r;
 }
 
 int ep_send_named(ep_node *n, ep_proc *from, const char *peer, const char *name, ep_term msg) {
