@@ -74,25 +74,41 @@ static inline int ep_otproot__rm(const char *p, const struct stat *sb, int flag,
   return remove(p);
 }
 
-/* Removes ROOT/<dir of HOME>/ephome.* whose host counterpart is gone. */
-static inline void ep_otproot__sweep_stale(const char *root, const char *home) {
-  char dir[512], rdir[1024];
-  snprintf(dir, sizeof dir, "%s", home);
-  char *slash = strrchr(dir, '/');
-  if (!slash) return;
-  *slash = 0;
+/* Removes the entries of ROOT/dir named prefix* whose host counterpart
+ * (dir/name) is gone. */
+static inline void ep_otproot__sweep_dir(const char *root, const char *dir, const char *prefix) {
+  char rdir[1024];
   snprintf(rdir, sizeof rdir, "%s%s", root, dir);
   DIR *d = opendir(rdir);
   if (!d) return;
   struct dirent *de;
   while ((de = readdir(d))) {
-    if (strncmp(de->d_name, "ephome.", 7) != 0) continue;
+    if (strncmp(de->d_name, prefix, strlen(prefix)) != 0) continue;
     char host_side[1024], root_side[2048];
     snprintf(host_side, sizeof host_side, "%s/%s", dir, de->d_name);
     snprintf(root_side, sizeof root_side, "%s/%s", rdir, de->d_name);
     if (access(host_side, F_OK) != 0) nftw(root_side, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
   }
   closedir(d);
+}
+
+/* Removes the mirrors of HOMEs whose host side is gone: ROOT/<dir of
+ * HOME>/ephome.*, and the mirrors of the run folders (eprun-*, which
+ * ep_sweep removes on the host side; the shell tests' HOMEs live in them)
+ * and of test_interop's scope folders (epinterop.*) of earlier runs,
+ * beside HOME and one level up. */
+static inline void ep_otproot__sweep_stale(const char *root, const char *home) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", home);
+  char *slash = strrchr(dir, '/');
+  if (!slash) return;
+  *slash = 0;
+  ep_otproot__sweep_dir(root, dir, "ephome.");
+  ep_otproot__sweep_dir(root, dir, "eprun-");
+  ep_otproot__sweep_dir(root, dir, "epinterop.");
+  if (!(slash = strrchr(dir, '/')) || slash == dir) return;
+  *slash = 0;
+  ep_otproot__sweep_dir(root, dir, "eprun-");
 }
 
 /* Makes the release usable by this test's world: mirrors HOME (with the
