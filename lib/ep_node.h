@@ -119,9 +119,9 @@ typedef void (*ep_node_connect_cb)(ep_node *node, const char *peer, int status, 
  * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ... */
 int ep_node_connect(ep_node *node, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud);
 bool ep_node_is_connected(const ep_node *node, const char *peer);
-/* Bytes queued for peer and not yet written to its socket (0 when not
- * connected; messages sent before the connection is up are counted once it
- * is). Sends never block: a fast sender watches this and lets the
+/* Bytes queued for peer and not yet written to its socket, lent ones
+ * (ep_send_lent) included (0 when not connected; messages sent before the
+ * connection is up are counted once it is). Sends never block: a fast sender watches this and lets the
  * loop run (backpressure) instead of queueing without bound; past
  * EP_LIMIT_SEND_QUEUE sends fail with EP_ENOMEM. */
 size_t ep_node_queued(const ep_node *node, const char *peer);
