@@ -13,7 +13,11 @@ static void help(void) {
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
       "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n"
-      "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n");
+      "--timeout is in milliseconds (default 10000).\n"
+      "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n"
+      "\n"
+      "exit status: 0 pong; 1 pang; 2 bad usage or this program's node could\n"
+      "             not start.\n");
 }
 
 int ep_cmd_ping(int argc, char **argv) {

@@ -25,13 +25,13 @@ static const char help[] =
     "and answers each with one Erlang term per line on stdout, in order:\n"
     "\n"
     "  {start, Id, #{...}}            -> {ok, Id, Node} | {error, Id, Reason}\n"
-    "      keys: name, host, longnames, connection (0 | Port | {IP, Port} |\n"
-    "      standard_io), exec (Prog | {Prog, [Arg]}), args ([string()]),\n"
-    "      env ([{K, V}]), wait_boot (ms | false), shutdown (close | halt |\n"
-    "      {halt, T} | T | infinity), peer_down (stop | continue | crash),\n"
-    "      detached (true | false)\n"
+    "      keys: name, host, longnames, connection (dist | 0 | Port |\n"
+    "      {IP, Port} | standard_io), exec (Prog | {Prog, [Arg]}), args\n"
+    "      ([string()]), env ([{K, V}]), wait_boot (ms | infinity | false),\n"
+    "      shutdown (close | halt | {halt, T} | T | infinity), peer_down\n"
+    "      (stop | continue | crash), detached (true | false)\n"
     "  {call, Id, M, F, Args}          -> {ok, Id, Result} | {error, Id, {Class, Reason}}\n"
-    "  {call, Id, M, F, Args, TimeoutMs}\n"
+    "  {call, Id, M, F, Args, TimeoutMs | infinity}    (default 5000 ms)\n"
     "  {cast, Id, M, F, Args}          -> {ok, Id}\n"
     "  {send, Id, To, Msg}             -> {ok, Id}\n"
     "  {state, Id}                     -> {state, Id, booting | running | {down, Reason}}\n"
@@ -44,7 +44,10 @@ static const char help[] =
     "End of input stops every peer with its shutdown mode, then exits.\n"
     "\n"
     "Without a name the peer is not distributed; with a name the default\n"
-    "connection is dist (this program then runs a hidden node the peer dials).\n";
+    "connection is dist (this program then runs a hidden node the peer dials).\n"
+    "\n"
+    "exit status: 0 once input ended and every peer stopped; 2 bad usage or\n"
+    "             out of memory.\n";
 
 typedef struct line {
   struct line *next;
