@@ -92,6 +92,17 @@ int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeou
   return ep_peer_call_sync(p, m, f, args, timeout, r);
 }
 
+/* A step of ep_tool_eval returned an error tuple E instead of {ok, ...}:
+ * hand it on as if it had raised error:{Tag, E}. */
+static int raised(ep_peer_result *step, const char *tag, ep_peer_result *r) {
+  step->status = EP_EEXCEPTION;
+  step->cls = ep_atom("error");
+  step->reason = EP_TUPLE(step->arena, ep_atom(tag), step->value);
+  step->stacktrace = ep_nil();
+  *r = *step;
+  return r->status;
+}
+
 /* erl_scan:string(Text) -> {ok, Tokens, _}; erl_parse:parse_exprs(Tokens) ->
  * {ok, Exprs}; erl_eval:exprs(Exprs, []) -> {value, V, _}: three calls, the
  * parsing runs on the peer so the peer's own syntax applies. */
@@ -104,14 +115,7 @@ int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep
     *r = r1;
     return rc;
   }
-  if (!ep_is_record(r1.value, "ok", 3)) {
-    r1.status = EP_EEXCEPTION;
-    r1.cls = ep_atom("error");
-    r1.reason = EP_TUPLE(r1.arena, ep_atom("scan_error"), r1.value);
-    r1.stacktrace = ep_nil();
-    *r = r1;
-    return r->status;
-  }
+  if (!ep_is_record(r1.value, "ok", 3)) return raised(&r1, "scan_error", r);
   rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"),
                          EP_LIST(a, r1.value.v.items[1]), timeout, &r2);
   ep_peer_result_free(&r1);
@@ -119,14 +123,7 @@ int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep
     *r = r2;
     return rc;
   }
-  if (!ep_is_record(r2.value, "ok", 2)) {
-    r2.status = EP_EEXCEPTION;
-    r2.cls = ep_atom("error");
-    r2.reason = EP_TUPLE(r2.arena, ep_atom("parse_error"), r2.value);
-    r2.stacktrace = ep_nil();
-    *r = r2;
-    return r->status;
-  }
+  if (!ep_is_record(r2.value, "ok", 2)) return raised(&r2, "parse_error", r);
   rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"),
                          EP_LIST(a, r2.value.v.items[1], ep_nil()), timeout, r);
   ep_peer_result_free(&r2);
