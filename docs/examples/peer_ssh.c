@@ -28,11 +28,7 @@ int main(int argc, char **argv) {
   }
   ep_peer_result r;
   if (ep_peer_call_sync(peer, ep_atom("inet"), ep_atom("gethostname"), ep_nil(), 5000, &r) == 0) {
-    ep_buf b;
-    ep_buf_init(&b, NULL);
-    ep_print(&b, r.value);
-    printf("remote host: %.*s\n", (int)b.len, (char *)b.data);
-    ep_buf_free(&b);
+    printf("remote host: %s\n", ep_print_str(r.arena, r.value)); /* text in the result's arena */
     ep_peer_result_free(&r);
   }
   ep_peer_stop_sync(peer);
