@@ -263,21 +263,23 @@ static int build_opts(ep_arena *a, ep_term map, ep_peer_opts *o, const char **wh
     } else if (ep_atom_eq(k, "longnames")) {
       rc = ep_peer_opts_set_longnames(o, ep_atom_eq(v, "true"));
     } else if (ep_atom_eq(k, "connection")) {
-      *why = "connection: 0 | Port | {IP, Port} | standard_io";
-      int64_t port;
+      *why = "connection: 0 | Port | {IP, Port} | standard_io | dist";
+      int64_t port = 0;
       if (ep_atom_eq(v, "standard_io"))
         rc = ep_peer_opts_set_connection_stdio(o);
       else if (ep_atom_eq(v, "dist"))
         rc = ep_peer_opts_set_connection_dist(o);
+      /* Ranges checked before narrowing: 4294967376 must not become 80. */
       else if (ep_get_int64(v, &port) == 0)
-        rc = ep_peer_opts_set_connection_tcp(o, NULL, (int)port);
+        rc = port < 0 || port > 65535 ? EP_EINVAL : ep_peer_opts_set_connection_tcp(o, NULL, (int)port);
       else if (v.type == EP_T_TUPLE && v.n == 2 && ep_get_int64(v.v.items[1], &port) == 0) {
+        if (port < 0 || port > 65535) return EP_EINVAL;
         ep_term ip = v.v.items[0];
         char buf[64];
         if (ip.type == EP_T_TUPLE && ip.n == 4) {
           int64_t q[4];
           for (int j = 0; j < 4; j++)
-            if (ep_get_int64(ip.v.items[j], &q[j])) return EP_EINVAL;
+            if (ep_get_int64(ip.v.items[j], &q[j]) || q[j] < 0 || q[j] > 255) return EP_EINVAL;
           snprintf(buf, sizeof buf, "%d.%d.%d.%d", (int)q[0], (int)q[1], (int)q[2], (int)q[3]);
           rc = ep_peer_opts_set_connection_tcp(o, buf, (int)port);
         } else if (text_of(a, ip, &s) == 0) {

@@ -88,6 +88,8 @@ out=$(printf '%s\n' \
   '{state, t1}.' \
   '{stop, s1}.' \
   '{start, b1, #{connection => standard_io, exec => {"/bin/sh", ["-c", "exit 3", "sh"]}}}.' \
+  '{start, w1, #{connection => 4294967376}}.' \
+  '{start, w2, #{connection => {{127,0,0,257}, 0}}}.' \
   | timeout 90 "$CLI" session 2>&1)
 echo "$out"
 expect() { grep -qF -- "$1" <<<"$out" && echo "ok   session $1" || { echo "FAIL session: missing $1"; fails=$((fails+1)); }; }
@@ -107,6 +109,10 @@ expect '{state,t1,{down,tcp_closed}}.'
 expect '{down,t1,tcp_closed}.'
 expect '{stopped,s1}.'
 expect '{error,b1,{boot_failed,{exit_status,3}}}.'
+# out-of-range ports and addresses are refused, not narrowed (4294967376 is not 80)
+[ "$(grep -cF -- '<<"connection: 0 | Port | {IP, Port} | standard_io | dist">>' <<<"$out")" -eq 2 ] \
+  && echo "ok   session refuses out-of-range connections" \
+  || { echo "FAIL session: out-of-range connections"; fails=$((fails+1)); }
 rm -f /tmp/ep_cli_err.$$
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 echo "all passed"
