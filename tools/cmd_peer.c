@@ -132,7 +132,9 @@ int ep_cmd_peer(int argc, char **argv) {
       free(k);
     } else if (!strcmp(a, "--wait-boot")) {
       NEEDV;
-      rc = ep_peer_opts_set_wait_boot(o, strtoll(v, NULL, 10));
+      uint32_t ms;
+      rc = ep_tool_parse_ms(v, &ms);
+      if (!rc) rc = ep_peer_opts_set_wait_boot(o, ms);
     } else if (!strcmp(a, "--peer-down")) {
       NEEDV;
       rc = !strcmp(v, "stop")       ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_STOP)
@@ -151,7 +153,7 @@ int ep_cmd_peer(int argc, char **argv) {
       steps[nsteps++].text = v;
     } else if (!strcmp(a, "--timeout")) {
       NEEDV;
-      timeout = (uint32_t)strtoul(v, NULL, 10);
+      rc = ep_tool_parse_ms(v, &timeout);
     } else {
       fprintf(stderr, "erlpeer peer: unknown option '%s' (see --help)\n", a);
       status = 2;

@@ -8,8 +8,18 @@
 #include "ep_error.h"
 #include "ep_text.h"
 
+int ep_tool_parse_ms(const char *s, uint32_t *out) {
+  uint64_t v = 0;
+  if (!*s) return EP_EINVAL;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || (v = v * 10 + (uint64_t)(*s - '0')) > UINT32_MAX) return EP_EINVAL;
+  }
+  *out = (uint32_t)v;
+  return 0;
+}
+
 int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s) {
-  char *end;
+  uint32_t v;
   if (!strcmp(s, "close")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_CLOSE, 0);
   if (!strcmp(s, "halt")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 5000);
   if (!strcmp(s, "infinity"))
@@ -17,13 +27,11 @@ int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s) {
   if (!strncmp(s, "halt:", 5)) {
     if (!strcmp(s + 5, "infinity"))
       return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_PEER_INFINITY);
-    unsigned long v = strtoul(s + 5, &end, 10);
-    if (*end || end == s + 5 || v > UINT32_MAX) return EP_EINVAL;
-    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, (uint32_t)v);
+    if (ep_tool_parse_ms(s + 5, &v)) return EP_EINVAL;
+    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, v);
   }
-  unsigned long v = strtoul(s, &end, 10);
-  if (*end || end == s || v > UINT32_MAX) return EP_EINVAL;
-  return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, (uint32_t)v);
+  if (ep_tool_parse_ms(s, &v)) return EP_EINVAL;
+  return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, v);
 }
 
 int ep_tool_parse_connection(ep_peer_opts *o, const char *s) {

@@ -7,6 +7,8 @@
 
 #include "ep_peer.h"
 
+/* Milliseconds: decimal digits only, at most UINT32_MAX. 0 or EP_EINVAL. */
+int ep_tool_parse_ms(const char *s, uint32_t *out);
 /* close | halt | halt:MS | MS | infinity. 0 or EP_EINVAL. */
 int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s);
 /* dist | tcp | tcp:IP:PORT | tcp:PORT | stdio. 0 or EP_EINVAL. */

@@ -24,6 +24,16 @@ check() { # name, expected, actual
 "$CLI" peer --help | grep -q -- '--connection' && echo "ok   peer --help" || { echo "FAIL peer --help"; fails=$((fails+1)); }
 "$CLI" session --help | grep -q -- '{start, Id' && echo "ok   session --help" || { echo "FAIL session --help"; fails=$((fails+1)); }
 
+# numbers are numbers: "5s", "abc", "-1" and values past 32 bits are refused
+# before anything starts (exit 2, one line), not read as 5, 0 or a wrap
+for bad in "--wait-boot 5s" "--wait-boot -1" "--timeout abc" "--timeout 4294967296" "--shutdown -1" "--shutdown halt:1x"; do
+  # shellcheck disable=SC2086
+  timeout 30 "$CLI" peer --connection stdio $bad --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
+  st=$?
+  if [ $st -eq 2 ] && grep -q "bad value for ${bad%% *}" /tmp/ep_cli_err.$$; then echo "ok   peer refuses $bad"
+  else echo "FAIL peer $bad: status $st, $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); fi
+done
+
 for conn in stdio tcp tcp:127.0.0.1:0; do
   out=$(timeout 60 "$CLI" peer --connection $conn --call 'erlang:node()' --call 'lists:seq(1, 3)' \
         --eval 'X = 6, X * 7.' 2>/tmp/ep_cli_err.$$)
