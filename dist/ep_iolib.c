@@ -1022,7 +1022,7 @@ static int num_or_star(const uint8_t *f, size_t n, size_t *i, args *av, int *out
     (*i)++;
     if (next_arg(av, &t) || ep_get_int64(t, &v)) return EP_EINVAL;
     if (v < 0 && !allow_neg) return EP_EINVAL;
-    if (v > 1000000 || v < -1000000) return EP_EINVAL;
+    if (v > EP_LIMIT_FORMAT_FIELD || v < -EP_LIMIT_FORMAT_FIELD) return EP_EINVAL;
     *out = (int)v;
     return 0;
   }
@@ -1030,7 +1030,7 @@ static int num_or_star(const uint8_t *f, size_t n, size_t *i, args *av, int *out
     long v = 0;
     while (*i < n && f[*i] >= '0' && f[*i] <= '9') {
       v = v * 10 + (f[*i] - '0');
-      if (v > 1000000) return EP_EINVAL;
+      if (v > EP_LIMIT_FORMAT_FIELD) return EP_EINVAL;
       (*i)++;
     }
     *out = (int)v;
