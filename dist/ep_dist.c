@@ -287,11 +287,6 @@ static int write_frame(ep_buf *out, ep_gather *g, const uint8_t *hdr, size_t hle
   return 0;
 }
 
-int ep_dist_write(ep_buf *out, ep_term control, ep_term payload) {
-  static const uint8_t hdr[1] = {PASS_THROUGH};
-  return write_frame(out, NULL, hdr, 1, true, control, payload);
-}
-
 static int write_flags(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload) {
   if (flags & (EP_DFLAG_FRAGMENTS | EP_DFLAG_DIST_HDR_ATOM_CACHE)) {
     static const uint8_t hdr[3] = {EP_ETF_VERSION, DIST_HEADER, 0};
@@ -303,6 +298,11 @@ static int write_flags(ep_buf *out, ep_gather *g, uint64_t flags, ep_term contro
 
 int ep_dist_write_flags(ep_buf *out, uint64_t flags, ep_term control, ep_term payload) {
   return write_flags(out, NULL, flags, control, payload);
+}
+
+/* No header-using flag: the pass-through frame. */
+int ep_dist_write(ep_buf *out, ep_term control, ep_term payload) {
+  return write_flags(out, NULL, 0, control, payload);
 }
 
 int ep_dist_write_gather(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload) {

@@ -1395,11 +1395,6 @@ size_t ep_encoded_size(ep_term t) {
   return body_size(NULL, t, &n) ? 0 : n;
 }
 
-/* Appends (131 if ver) and the body in one walk: each term's own size is
- * known before it is written (own_size), so the buffer is grown at most
- * once per term and written through a raw pointer; a fun's size field is
- * patched by offset when its free variables are done. out->len moves only
- * on success. */
 /* Puts out->data[g->mark, w) into g's segments: extends the last one when
  * it is the buffer range just before, else takes a new one. Only fails
  * when the caller broke the reservation rule (see ep_encode_gather). */
@@ -1426,6 +1421,11 @@ static bool gather_room(const ep_gather *g) {
   return g->cap - g->n >= need;
 }
 
+/* Appends (131 if ver) and the body in one walk: each term's own size is
+ * known before it is written (own_size), so the buffer is grown at most
+ * once per term and written through a raw pointer; a fun's size field is
+ * patched by offset when its free variables are done. out->len moves only
+ * on success. */
 static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
   if (!out) return EP_EINVAL;
   if (out->err) return out->err;

@@ -452,21 +452,27 @@ typedef struct pctx {
 
 static pn *pn_new(pctx *c, int kind) {
   pn *x = ep_arena_alloc(c->a, sizeof *x);
-  if (x) memset(x, 0, sizeof *x);
+  if (x) {
+    memset(x, 0, sizeof *x);
+    x->kind = kind;
+  }
   return x;
+}
+
+/* A leaf holding b's text (the caller frees b). */
+static pn *pn_from_buf(pctx *c, ep_buf *b, int kind) {
+  pn *x = pn_new(c, kind);
+  if (!x || b->err) return NULL;
+  x->s = ep_arena_dup(c->a, b->data ? b->data : (const uint8_t *)"", b->len);
+  x->slen = b->len;
+  x->len = (long)utf8_len(b->data, b->len);
+  return x->s ? x : NULL;
 }
 
 static pn *pn_text(pctx *c, ep_term t, int kind) {
   ep_buf b;
   ep_buf_init(&b, NULL);
-  pn *x = NULL;
-  if (ep_print(&b, t) == 0 && (x = pn_new(c, kind))) {
-    x->kind = kind;
-    x->s = ep_arena_dup(c->a, b.data ? b.data : (const uint8_t *)"", b.len);
-    x->slen = b.len;
-    x->len = (long)utf8_len(b.data, b.len);
-    if (!x->s) x = NULL;
-  }
+  pn *x = ep_print(&b, t) == 0 ? pn_from_buf(c, &b, kind) : NULL;
   ep_buf_free(&b);
   return x;
 }
@@ -498,16 +504,6 @@ static void put_str_ch(ep_buf *b, int64_t ch) {
     ep_buf_append(b, esc, strlen(esc));
   else
     ep__utf8_put(b, ch);
-}
-
-static pn *pn_from_buf(pctx *c, ep_buf *b, int kind) {
-  pn *x = pn_new(c, kind);
-  if (!x || b->err) return NULL;
-  x->kind = kind;
-  x->s = ep_arena_dup(c->a, b->data ? b->data : (const uint8_t *)"", b->len);
-  x->slen = b->len;
-  x->len = (long)utf8_len(b->data, b->len);
-  return x->s ? x : NULL;
 }
 
 /* A proper non-empty list of printable characters, as ~p shows it. */
@@ -609,7 +605,6 @@ static pn *build(pctx *c, ep_term t, int depth) {
       size_t n = (size_t)ep_list_len(t);
       pn *x = pn_new(c, PN_LIST);
       if (!x) return NULL;
-      x->kind = PN_LIST;
       x->el = ep_arena_alloc(c->a, n * sizeof *x->el);
       if (!x->el) return NULL;
       x->n = n;
@@ -629,7 +624,6 @@ static pn *build(pctx *c, ep_term t, int depth) {
       if (t.n == 0) return pn_text(c, t, PN_ATM);
       pn *x = pn_new(c, PN_TUPLE);
       if (!x) return NULL;
-      x->kind = PN_TUPLE;
       x->tagged = t.v.items[0].type == EP_T_ATOM && t.n > 1;
       x->el = ep_arena_alloc(c->a, t.n * sizeof *x->el);
       if (!x->el) return NULL;
@@ -645,7 +639,6 @@ static pn *build(pctx *c, ep_term t, int depth) {
       if (t.n == 0) return pn_text(c, t, PN_ATM);
       pn *x = pn_new(c, PN_MAP);
       if (!x) return NULL;
-      x->kind = PN_MAP;
       x->el = ep_arena_alloc(c->a, t.n * sizeof *x->el);
       if (!x->el) return NULL;
       x->n = t.n;
@@ -653,7 +646,6 @@ static pn *build(pctx *c, ep_term t, int depth) {
       for (size_t i = 0; i < t.n; i++) {
         pn *pr = pn_new(c, PN_PAIR);
         if (!pr) return NULL;
-        pr->kind = PN_PAIR;
         pr->el = ep_arena_alloc(c->a, 2 * sizeof *pr->el);
         if (!pr->el) return NULL;
         pr->n = 2;
@@ -1022,7 +1014,7 @@ static int num_or_star(const uint8_t *f, size_t n, size_t *i, args *av, int *out
     (*i)++;
     if (next_arg(av, &t) || ep_get_int64(t, &v)) return EP_EINVAL;
     if (v < 0 && !allow_neg) return EP_EINVAL;
-    if (v > 1000000 || v < -1000000) return EP_EINVAL;
+    if (v > EP_LIMIT_FORMAT_FIELD || v < -EP_LIMIT_FORMAT_FIELD) return EP_EINVAL;
     *out = (int)v;
     return 0;
   }
@@ -1030,7 +1022,7 @@ static int num_or_star(const uint8_t *f, size_t n, size_t *i, args *av, int *out
     long v = 0;
     while (*i < n && f[*i] >= '0' && f[*i] <= '9') {
       v = v * 10 + (f[*i] - '0');
-      if (v > 1000000) return EP_EINVAL;
+      if (v > EP_LIMIT_FORMAT_FIELD) return EP_EINVAL;
       (*i)++;
     }
     *out = (int)v;

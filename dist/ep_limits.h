@@ -51,6 +51,11 @@ extern "C" {
 /* Largest size of one binary segment (<<X:Size>>) in bits: 2^24. */
 #define EP_LIMIT_TEXT_SEGMENT_BITS ((uint64_t)1 << 24)
 
+/* Largest field width, precision or repeat count in an io_lib format
+ * directive (~80p, ~*c, ~.*s): 1,000,000. Each sizes padding or repeated
+ * characters, and a relayed format comes from the peer. */
+#define EP_LIMIT_FORMAT_FIELD 1000000
+
 /* --- EPMD ------------------------------------------------------------------ */
 
 /* Largest EPMD request body (after the 2-byte length): an ALIVE2 header (13

@@ -292,7 +292,6 @@ static int scan_escape(parser *p, size_t *i, uint32_t *cp) {
   return 0;
 }
 
-/* "..." with adjacent strings joined; code points into p->cps. */
 /* One character of a quoted string or atom at s[*i] (not the closing
  * quote): an escape sequence or one UTF-8 code point. */
 static int quoted_char(parser *p, size_t *i, uint32_t *cp, const char *bad_utf8) {
@@ -307,6 +306,7 @@ static int quoted_char(parser *p, size_t *i, uint32_t *cp, const char *bad_utf8)
   return 0;
 }
 
+/* "..." with adjacent strings joined; code points into p->cps. */
 static int scan_string(parser *p, token *t) {
   size_t i = p->pos;
   p->ncps = 0;

@@ -8,9 +8,8 @@
 #include "ep_error.h"
 #include "ep_limits.h"
 
-/* Counts UTF-8 characters; -1 on invalid encoding (overlong, surrogate,
- * beyond U+10FFFF, truncated) or NUL. */
-/* Characters of a node name: UTF-8 without NUL bytes, else -1. */
+/* Characters of a node name: UTF-8 without NUL bytes (no overlong form,
+ * surrogate, code point past U+10FFFF or truncated sequence), else -1. */
 static long utf8_chars(const uint8_t *s, size_t n) {
   if (memchr(s, 0, n)) return -1;
   return (long)ep__utf8_count(s, n);
@@ -31,15 +30,10 @@ static int put_req_head(ep_buf *b, size_t body_len, uint8_t code) {
   return ep_buf_put8(b, code);
 }
 
-/* ALIVE2_REQ:
- *   2      1    2     1         1         2        2       2        N     2         E
- * +-----+-----+-----+---------+--------+--------+-------+---------+------+----------+-------+
- * | Len | 120 |Port |NodeType |Protocol|HighVsn |LowVsn |NameLen  | Name | ExtraLen | Extra |
- * +-----+-----+-----+---------+--------+--------+-------+---------+------+----------+-------+ */
-int ep_epmd_encode_alive2_req(ep_buf *b, const ep_epmd_node *n) {
-  if (!n || n->name_len > EP_EPMD_NAME_BYTES || n->extra_len > EP_EPMD_EXTRA_BYTES) return EP_EINVAL;
-  if (!ep_epmd_name_valid(n->name, n->name_len)) return EP_EBADNAME;
-  put_req_head(b, 12 + n->name_len + n->extra_len, EP_EPMD_ALIVE2_REQ);
+/* The node fields ALIVE2_REQ and PORT2_RESP share, in the same order:
+ *   Port:16 NodeType:8 Protocol:8 HighVsn:16 LowVsn:16 NameLen:16 Name ExtraLen:16 Extra
+ * The caller has checked that both lengths fit in 16 bits. */
+static int put_node(ep_buf *b, const ep_epmd_node *n) {
   ep_buf_put16(b, n->port);
   ep_buf_put8(b, n->node_type);
   ep_buf_put8(b, n->protocol);
@@ -50,6 +44,18 @@ int ep_epmd_encode_alive2_req(ep_buf *b, const ep_epmd_node *n) {
   ep_buf_put16(b, (uint16_t)n->extra_len);
   if (n->extra_len) ep_buf_append(b, n->extra, n->extra_len);
   return b->err;
+}
+
+/* ALIVE2_REQ:
+ *   2      1    2     1         1         2        2       2        N     2         E
+ * +-----+-----+-----+---------+--------+--------+-------+---------+------+----------+-------+
+ * | Len | 120 |Port |NodeType |Protocol|HighVsn |LowVsn |NameLen  | Name | ExtraLen | Extra |
+ * +-----+-----+-----+---------+--------+--------+-------+---------+------+----------+-------+ */
+int ep_epmd_encode_alive2_req(ep_buf *b, const ep_epmd_node *n) {
+  if (!n || n->name_len > EP_EPMD_NAME_BYTES || n->extra_len > EP_EPMD_EXTRA_BYTES) return EP_EINVAL;
+  if (!ep_epmd_name_valid(n->name, n->name_len)) return EP_EBADNAME;
+  put_req_head(b, 12 + n->name_len + n->extra_len, EP_EPMD_ALIVE2_REQ);
+  return put_node(b, n);
 }
 
 /* PORT_PLEASE2_REQ: Len:16, 122, Name (no length: the rest of the request). */
@@ -157,16 +163,7 @@ int ep_epmd_encode_port2_resp(ep_buf *b, const ep_epmd_node *n) {
   ep_buf_put8(b, EP_EPMD_PORT2_RESP);
   if (!n) return ep_buf_put8(b, 1);
   ep_buf_put8(b, 0);
-  ep_buf_put16(b, n->port);
-  ep_buf_put8(b, n->node_type);
-  ep_buf_put8(b, n->protocol);
-  ep_buf_put16(b, n->high);
-  ep_buf_put16(b, n->low);
-  ep_buf_put16(b, (uint16_t)n->name_len);
-  ep_buf_append(b, n->name, n->name_len);
-  ep_buf_put16(b, (uint16_t)n->extra_len);
-  if (n->extra_len) ep_buf_append(b, n->extra, n->extra_len);
-  return b->err;
+  return put_node(b, n);
 }
 
 /* NAMES and DUMP replies: EpmdPort:32, then text until the connection closes. */

@@ -218,6 +218,15 @@ static void do_unregister(ep_epmd_registry *r, entry *e) {
   }
 }
 
+/* Ends owner's registration (it keeps its name in the remembered ones) and
+ * tells the event callback why. */
+static void release(ep_epmd_conn *owner, ep_epmd_reg_event_kind why) {
+  entry *e = owner->reg;
+  owner->reg = NULL;
+  do_unregister(owner->r, e);
+  emit(owner->r, why, e, NULL, owner);
+}
+
 ep_epmd_conn *ep_epmd_conn_new(ep_epmd_registry *r, int local_peer, void *user) {
   ep_epmd_conn *c = ep_malloc(r->mem, sizeof *c);
   if (!c) return NULL;
@@ -232,12 +241,7 @@ ep_epmd_conn *ep_epmd_conn_new(ep_epmd_registry *r, int local_peer, void *user) 
 
 void ep_epmd_conn_free(ep_epmd_conn *c) {
   if (!c) return;
-  if (c->reg) {
-    entry *e = c->reg;
-    c->reg = NULL;
-    do_unregister(c->r, e);
-    emit(c->r, EP_EPMD_REG_REMOVED, e, NULL, c);
-  }
+  if (c->reg) release(c, EP_EPMD_REG_REMOVED);
   ep_buf_free(&c->in);
   ep_free(c->r->mem, c);
 }
@@ -250,6 +254,13 @@ static int finish(ep_epmd_conn *c, conn_state st, int result) {
   c->sticky = result;
   ep_buf_free(&c->in); /* the request is handled: release its memory */
   return result;
+}
+
+/* A registered node sent more bytes: epmd says "got more than expected on
+ * ALIVE socket" and drops it, the node is broken. */
+static int cut_registered(ep_epmd_conn *c) {
+  if (c->reg) release(c, EP_EPMD_REG_REMOVED);
+  return finish(c, C_CUT, EP_EEPMDREQ);
 }
 
 /* Answers one complete request. */
@@ -319,10 +330,7 @@ static int serve(ep_epmd_conn *c, const ep_epmd_request *q, ep_buf *out) {
         /* epmd sends NOEXIST and then STOPPED as well. */
         ep_buf_append(out, "NOEXIST", 7);
       } else {
-        ep_epmd_conn *owner = e->owner;
-        owner->reg = NULL;
-        do_unregister(r, e);
-        emit(r, EP_EPMD_REG_STOPPED, e, NULL, owner);
+        release(e->owner, EP_EPMD_REG_STOPPED);
       }
       ep_buf_append(out, "STOPPED", 7);
       return finish(c, out->err ? C_CUT : C_DONE, out->err ? EP_ENOMEM : EP_EPMD_REPLY_CLOSE);
@@ -337,15 +345,7 @@ int ep_epmd_conn_recv(ep_epmd_conn *c, const uint8_t *buf, size_t len, ep_buf *o
     case C_CUT:
       return c->sticky;
     case C_REGISTERED:
-      if (len == 0) return EP_EPMD_KEEP;
-      /* epmd: "got more than expected on ALIVE socket": the node is broken. */
-      if (c->reg) {
-        entry *e = c->reg;
-        c->reg = NULL;
-        do_unregister(c->r, e);
-        emit(c->r, EP_EPMD_REG_REMOVED, e, NULL, c);
-      }
-      return finish(c, C_CUT, EP_EEPMDREQ);
+      return len == 0 ? EP_EPMD_KEEP : cut_registered(c);
     case C_READING:
       break;
   }
@@ -364,6 +364,5 @@ int ep_epmd_conn_recv(ep_epmd_conn *c, const uint8_t *buf, size_t len, ep_buf *o
    * registration the extra bytes end it at once, as on epmd. */
   int extra = pos < c->in.len || take < len;
   rc = serve(c, &q, out);
-  if (rc == EP_EPMD_KEEP && extra) return ep_epmd_conn_recv(c, (const uint8_t *)"", 1, out);
-  return rc;
+  return rc == EP_EPMD_KEEP && extra ? cut_registered(c) : rc;
 }

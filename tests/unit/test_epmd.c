@@ -359,6 +359,34 @@ START_TEST(registry_creation_rules) {
 }
 END_TEST
 
+/* A registration with more bytes in the same read: epmd answers it, then
+ * drops the node as if the extra bytes came later. */
+START_TEST(registry_extra_bytes_after_alive) {
+  evlog l = {0};
+  ep_epmd_registry *r = new_reg(&l, 1000, 0, 0);
+  uint8_t req[sizeof alive_foo + 1];
+  memcpy(req, alive_foo, sizeof alive_foo);
+  req[sizeof alive_foo] = 'x';
+  ep_epmd_conn *c = ep_epmd_conn_new(r, 1, NULL);
+  ep_buf out = EP_BUF_INIT;
+  ck_assert_int_eq(ep_epmd_conn_recv(c, req, sizeof req, &out), EP_EEPMDREQ);
+  ck_assert_uint_eq(out.len, 6); /* the ALIVE2_X_RESP went out first */
+  ck_assert_uint_eq(out.data[0], 118);
+  ck_assert_uint_eq(out.data[1], 0);
+  ck_assert_int_eq(l.added, 1);
+  ck_assert_int_eq(l.removed, 1);
+  ck_assert_ptr_eq(l.last_owner, c);
+  ck_assert(!ep_epmd_conn_registered(c));
+  ck_assert_uint_eq(ep_epmd_registry_count(r), 0);
+  /* The state is final: later bytes get the same answer. */
+  ck_assert_int_eq(ep_epmd_conn_recv(c, B("y"), 1, &out), EP_EEPMDREQ);
+  ep_epmd_conn_free(c);
+  ck_assert_int_eq(l.removed, 1);
+  ep_buf_free(&out);
+  ep_epmd_registry_free(r);
+}
+END_TEST
+
 START_TEST(registry_old_names_bounded) {
   evlog l = {0};
   ep_epmd_registry_opts o = {0};
@@ -541,6 +569,7 @@ int main(void) {
   tcase_set_timeout(tr, 30);
   tcase_add_test(tr, registry_register_lookup_release);
   tcase_add_test(tr, registry_creation_rules);
+  tcase_add_test(tr, registry_extra_bytes_after_alive);
   tcase_add_test(tr, registry_old_names_bounded);
   tcase_add_test(tr, registry_admin_requests);
   tcase_add_test(tr, registry_cuts_garbage);
