@@ -954,8 +954,13 @@ static void scope_remove(void) {
 int main(void) {
   /* EP_INTEROP_ONLY=27 runs one release (and mixed), for a quick look. */
   const char *only = getenv("EP_INTEROP_ONLY");
-  const char *tmp = getenv("TMPDIR");
-  snprintf(scope, sizeof scope, "%s/epinterop.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  /* in the run's folder: if ctest kills this program before scope_remove,
+   * ep_sweep removes the scope with the run's folder (and the next
+   * ep_otproot_enter its mirrors in the roots) */
+  char run[256];
+  ep_testenv_run_dir(run, sizeof run);
+  mkdir(run, 0700);
+  snprintf(scope, sizeof scope, "%s/epinterop.XXXXXX", run);
   if (!mkdtemp(scope)) {
     perror("interop: mkdtemp");
     return 1;
