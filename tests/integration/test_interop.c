@@ -947,6 +947,9 @@ static void scope_remove(void) {
     char p[1200];
     if (!roots[i][0] || (size_t)snprintf(p, sizeof p, "%s%s", roots[i], scope) >= sizeof p) continue;
     nftw(p, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
+    /* and the mirror of the run folder, when nothing else is in it */
+    *strrchr(p, '/') = 0;
+    rmdir(p);
   }
   nftw(scope, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
 }
