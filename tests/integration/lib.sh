@@ -112,3 +112,29 @@ erl_parses_back() {
     halt(case Got =:= Want of true -> 0; false -> 1 end)." \
     || fail "erl does not read back '$1' from $(cat "$OUT")"
 }
+
+# ep_run_examples FILE...: builds each docs/examples program against the
+# built library (EP_SOURCE_DIR, EP_BUILD_DIR) and runs it (bounded to 60 s);
+# prints one line per example and fails the test when any did not build or
+# did not exit 0.
+ep_run_examples() {
+  local src=${EP_SOURCE_DIR:?} lib=${EP_BUILD_DIR:?}/liberlpeer.a work="$EP_TMP/examples" f name fails=0
+  mkdir -p "$work"
+  for f in "$@"; do
+    name=$(basename "$f" .c)
+    if ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I"$src/dist" -I"$src/lib" \
+         "$f" "$lib" -luv -lcrypto -lz -lm -lpthread -o "$work/$name" $( [ -n "${EP_ASAN:-}" ] && echo -fsanitize=address,undefined ) 2>"$work/$name.log"; then
+      # an ASan build's archive needs the sanitizer runtime
+      if ! cc -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -I"$src/dist" -I"$src/lib" "$f" "$lib" \
+           -luv -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log"; then
+        echo "FAIL build $name"; cat "$work/$name.log"; fails=$((fails+1)); continue
+      fi
+    fi
+    if timeout 60 "$work/$name" >"$work/$name.out" 2>&1; then
+      echo "ok   $name: $(head -c 200 "$work/$name.out" | tr '\n' ' ')"
+    else
+      echo "FAIL run $name"; cat "$work/$name.out"; fails=$((fails+1))
+    fi
+  done
+  [ $fails -eq 0 ] || exit 1
+}

@@ -5,24 +5,16 @@
 # server cleanly. Private port, temporary HOME, everything tagged and killed.
 set -uo pipefail
 CLI=${EP_CLI:?EP_CLI must point at the erlpeer binary}
-export EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.cli.$$"
-HOME=$(mktemp -d)
-export HOME
-head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HOME/.erlang.cookie"
-chmod 400 "$HOME/.erlang.cookie"
-export ERL_CRASH_DUMP="$HOME/erl_crash.dump"
+# lib.sh's world (tag, HOME with a cookie in the run's folder, its EXIT
+# trap); this test's own fail() below counts instead of exiting.
+. "$(dirname "$0")/lib.sh"
+ep_world
 pids=()
 fails=0
 
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  # Anything else carrying our tag (erl's children).
-  for e in /proc/[0-9]*/environ; do
-    if { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "EP_TEST_TAG=$EP_TEST_TAG"; then
-      p=${e#/proc/}; p=${p%/environ}; [ "$p" != $$ ] && kill -9 "$p" 2>/dev/null
-    fi
-  done
-  rm -rf "$HOME"
+  ep_cleanup # anything else carrying our tag (erl's children), and the folder
 }
 trap cleanup EXIT
 

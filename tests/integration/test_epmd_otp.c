@@ -5,47 +5,33 @@
  * we cannot chroot. */
 #include <check.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include "ep_checkrun.h"
+#include "ep_otproot.h"
 #include "ep_testenv.h"
 #include "test_epmd_util.h"
 
-static const char *roots_dir(void) {
-  const char *r = getenv("EP_ROOTS");
-  return r && *r ? r : "/var/cache/erlpeer/roots";
-}
-
-static int have_root(const char *suite, char *root, size_t cap) {
-  snprintf(root, cap, "%s/%s", roots_dir(), suite);
-  char erl[600];
-  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
-  return geteuid() == 0 && access(erl, X_OK) == 0;
-}
-
-static void run_release(const char *suite, const char *want_release) {
-  char root[512];
-  if (!have_root(suite, root, sizeof root)) {
-    fprintf(stderr, "test_epmd_otp: no %s root under %s, skipped\n", suite, roots_dir());
+/* A node of that release (from its root, through chroot) registers in our
+ * server, finds itself through it, and that release's `epmd -names` lists
+ * from it. */
+static void run_release(const char *release) {
+  const ep_otp_release *rel = NULL;
+  for (size_t i = 0; i < EP_OTP_NRELEASES; i++)
+    if (!strcmp(ep_otp_releases[i].release, release)) rel = &ep_otp_releases[i];
+  ck_assert_ptr_nonnull(rel);
+  char root[512], why[1024];
+  if (!ep_otproot_available(rel, root, sizeof root, why, sizeof why)) {
+    fprintf(stderr, "test_epmd_otp: %s, skipped\n", why);
     return;
   }
+  const char *suite = rel->suite, *want_release = rel->release;
   ep_testenv *env = ep_testenv_new();
   srv_thread t;
   ck_assert_int_eq(srv_start(&t, NULL, (uint16_t)ep_testenv_epmd_port(env), 0), 0);
-  /* A HOME inside the root, holding the env's cookie. */
-  char home[700];
-  snprintf(home, sizeof home, "%s/tmp/epmdhome.XXXXXX", root);
-  ck_assert_ptr_nonnull(mkdtemp(home));
-  char cookie[800];
-  snprintf(cookie, sizeof cookie, "%s/.erlang.cookie", home);
-  FILE *f = fopen(cookie, "w");
-  ck_assert_ptr_nonnull(f);
-  fputs(ep_testenv_cookie(env), f);
-  fclose(f);
-  chmod(cookie, 0400);
-  char saved_home[512];
-  snprintf(saved_home, sizeof saved_home, "%s", getenv("HOME"));
-  setenv("HOME", home + strlen(root), 1);
+  /* HOME (with the env's cookie) mirrored inside the root. */
+  char home[256], bin[600];
+  snprintf(home, sizeof home, "%s", ep_testenv_home(env));
+  ck_assert_int_eq(ep_otproot_enter(env, root, bin, sizeof bin), 0);
 
   char name[64];
   snprintf(name, sizeof name, "otp_%s", suite);
@@ -77,17 +63,15 @@ static void run_release(const char *suite, const char *want_release) {
   ck_assert_ptr_nonnull(strstr(out, "up and running"));
   free(out);
 
-  setenv("HOME", saved_home, 1);
-  unlink(cookie);
-  rmdir(home);
   ep_testenv_free(env);
+  ep_otproot_leave(root, home);
   ck_assert_int_eq(srv_stop(&t), 0);
 }
 
-START_TEST(otp27_node_uses_our_server) { run_release("trixie", "27"); }
+START_TEST(otp27_node_uses_our_server) { run_release("27"); }
 END_TEST
 
-START_TEST(otp29_node_uses_our_server) { run_release("sid", "29"); }
+START_TEST(otp29_node_uses_our_server) { run_release("29"); }
 END_TEST
 
 int main(void) {

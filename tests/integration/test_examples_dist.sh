@@ -3,37 +3,7 @@
 # the built library and runs each, with a private EPMD for the hidden node
 # (the remote example uses a shell wrapper as its ssh stand-in).
 set -u
-src=${EP_SOURCE_DIR:?}; build=${EP_BUILD_DIR:?}
-export EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.examples_dist.$$"
-export HOME=$(mktemp -d)
-# a private EPMD, killed at the end by its tag
-export ERL_EPMD_PORT=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-epmd -port "$ERL_EPMD_PORT" -daemon 2>/dev/null  # tagged: the cleanup kills it
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$ERL_EPMD_PORT") 2>/dev/null && break; sleep 0.05; done
-work=$(mktemp -d)
-cleanup() {
-  for p in /proc/[0-9]*; do
-    { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "EP_TEST_TAG=$EP_TEST_TAG" && kill -9 "${p#/proc/}" 2>/dev/null
-  done
-  rm -rf "$work" "$HOME"
-}
-trap cleanup EXIT
-lib=$build/liberlpeer.a
-fails=0
-for f in "$src"/docs/examples/*dist*.c; do
-  name=$(basename "$f" .c)
-  if ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I"$src/dist" -I"$src/lib" \
-       "$f" "$lib" -luv -lcrypto -lz -lm -lpthread -o "$work/$name" $( [ -n "${EP_ASAN:-}" ] && echo -fsanitize=address,undefined ) 2>"$work/$name.log"; then
-    # an ASan build's archive needs the sanitizer runtime
-    if ! cc -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -I"$src/dist" -I"$src/lib" "$f" "$lib" \
-         -luv -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log"; then
-      echo "FAIL build $name"; cat "$work/$name.log"; fails=$((fails+1)); continue
-    fi
-  fi
-  if timeout 60 "$work/$name" >"$work/$name.out" 2>&1; then
-    echo "ok   $name: $(head -c 200 "$work/$name.out" | tr '\n' ' ')"
-  else
-    echo "FAIL run $name"; cat "$work/$name.out"; fails=$((fails+1))
-  fi
-done
-[ $fails -eq 0 ] || exit 1
+. "$(dirname "$0")/lib.sh"
+ep_world
+ep_start_epmd
+ep_run_examples "${EP_SOURCE_DIR:?}"/docs/examples/*dist*.c

@@ -127,6 +127,19 @@ static ep_hs_config our_config(const char *cookie) {
   return c;
 }
 
+/* A handshake configured by c with the node over a connection of its own,
+ * driven to its end (drive's result: closed, 1 when the node closed the
+ * socket); the connection is closed again, the handshake is the caller's. */
+static ep_handshake *handshake_with(const ep_hs_config *c, int closed) {
+  ep_handshake *hs;
+  ck_assert_int_eq(ep_hs_new(NULL, c, &hs), 0);
+  int fd = dial(dist_port);
+  size_t rest_len;
+  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), closed);
+  close(fd);
+  return hs;
+}
+
 START_TEST(right_cookie_connects) {
   ep_hs_config c = our_config(ep_testenv_cookie(env));
   ep_handshake *hs;
@@ -153,15 +166,10 @@ END_TEST
 
 START_TEST(wrong_cookie_is_refused) {
   ep_hs_config c = our_config("not-the-cookie");
-  ep_handshake *hs;
-  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
-  int fd = dial(dist_port);
-  size_t rest_len;
   /* erl checks our digest, finds it wrong, and closes without an ack */
-  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 1);
+  ep_handshake *hs = handshake_with(&c, 1);
   ck_assert_int_eq(ep_hs_status_get(hs), EP_HS_RUNNING);
   ep_hs_free(hs);
-  close(fd);
 }
 END_TEST
 
@@ -170,14 +178,9 @@ START_TEST(wrong_node_is_detected) {
   char other[300];
   snprintf(other, sizeof other, "someoneelse@%s", ep_testenv_host());
   c.expected_peer = other;
-  ep_handshake *hs;
-  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
-  int fd = dial(dist_port);
-  size_t rest_len;
-  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 0);
+  ep_handshake *hs = handshake_with(&c, 0);
   ck_assert_int_eq(ep_hs_error(hs), EP_EWRONGNODE);
   ep_hs_free(hs);
-  close(fd);
 }
 END_TEST
 
@@ -185,14 +188,9 @@ END_TEST
 START_TEST(missing_mandatory_flags_not_allowed) {
   ep_hs_config c = our_config(ep_testenv_cookie(env));
   c.flags = EP_DFLAG_EXTENDED_REFERENCES | EP_DFLAG_HANDSHAKE_23 | EP_DFLAG_UTF8_ATOMS;
-  ep_handshake *hs;
-  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
-  int fd = dial(dist_port);
-  size_t rest_len;
-  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 0);
+  ep_handshake *hs = handshake_with(&c, 0);
   ck_assert_int_eq(ep_hs_error(hs), EP_ENOTALLOWED);
   ep_hs_free(hs);
-  close(fd);
 }
 END_TEST
 
@@ -202,14 +200,9 @@ START_TEST(mandatory_25_digest_alone_is_accepted) {
   ep_hs_config c = our_config(ep_testenv_cookie(env));
   c.flags = EP_DFLAG_MANDATORY_25_DIGEST | EP_DFLAG_V4_NC | EP_DFLAG_UNLINK_ID;
   c.required_flags = 0;
-  ep_handshake *hs;
-  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
-  int fd = dial(dist_port);
-  size_t rest_len;
-  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 0);
+  ep_handshake *hs = handshake_with(&c, 0);
   ck_assert_msg(ep_hs_status_get(hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(hs)));
   ep_hs_free(hs);
-  close(fd);
 }
 END_TEST
 
@@ -388,11 +381,7 @@ START_TEST(name_me_gets_a_name) {
   c.this_node = ep_testenv_host();
   c.flags = EP_DFLAGS_OURS | EP_DFLAG_NAME_ME;
   c.creation = 0;
-  ep_handshake *hs;
-  ck_assert_int_eq(ep_hs_new(NULL, &c, &hs), 0);
-  int fd = dial(dist_port);
-  size_t rest_len;
-  ck_assert_int_eq(drive(fd, hs, NULL, &rest_len), 0);
+  ep_handshake *hs = handshake_with(&c, 0);
   ck_assert_msg(ep_hs_status_get(hs) == EP_HS_DONE, "handshake: %s", ep_err_name(ep_hs_error(hs)));
   const char *me = ep_hs_this_name(hs);
   const char *at = strchr(me, '@');
@@ -400,7 +389,6 @@ START_TEST(name_me_gets_a_name) {
   ck_assert_str_eq(at + 1, ep_testenv_host());
   ck_assert_uint_ne(ep_hs_this_creation(hs), 0);
   ep_hs_free(hs);
-  close(fd);
 }
 END_TEST
 

@@ -947,6 +947,9 @@ static void scope_remove(void) {
     char p[1200];
     if (!roots[i][0] || (size_t)snprintf(p, sizeof p, "%s%s", roots[i], scope) >= sizeof p) continue;
     nftw(p, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
+    /* and the mirror of the run folder, when nothing else is in it */
+    *strrchr(p, '/') = 0;
+    rmdir(p);
   }
   nftw(scope, ep_otproot__rm, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -954,8 +957,13 @@ static void scope_remove(void) {
 int main(void) {
   /* EP_INTEROP_ONLY=27 runs one release (and mixed), for a quick look. */
   const char *only = getenv("EP_INTEROP_ONLY");
-  const char *tmp = getenv("TMPDIR");
-  snprintf(scope, sizeof scope, "%s/epinterop.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  /* in the run's folder: if ctest kills this program before scope_remove,
+   * ep_sweep removes the scope with the run's folder (and the next
+   * ep_otproot_enter its mirrors in the roots) */
+  char run[256];
+  ep_testenv_run_dir(run, sizeof run);
+  mkdir(run, 0700);
+  snprintf(scope, sizeof scope, "%s/epinterop.XXXXXX", run);
   if (!mkdtemp(scope)) {
     perror("interop: mkdtemp");
     return 1;

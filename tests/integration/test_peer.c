@@ -18,8 +18,10 @@
 #include "ep_alt.h"
 #include "ep_checkrun.h"
 #include "ep_error.h"
+#include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
+#include "ep_testpeer.h"
 #include "ep_text.h"
 
 static const char *kind_name[] = {"standard_io", "tcp"};
@@ -35,18 +37,6 @@ static ep_peer_opts *opts_for(int kind) {
   return o;
 }
 
-typedef struct collected {
-  ep_buf out;
-  int messages;
-  char last_msg[256];
-  int downs;
-  int down_err;
-} collected;
-
-static void collect_output(ep_peer *p, const char *t, size_t n, void *ud) {
-  ep_buf_append(&((collected *)ud)->out, t, n);
-}
-
 static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
   collected *c = ud;
   c->messages++;
@@ -56,42 +46,6 @@ static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, vo
   snprintf(c->last_msg, sizeof c->last_msg, "%.*s", (int)b.len, (char *)b.data);
   ep_buf_free(&b);
   ep_arena_free(a);
-}
-
-static void collect_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
-  collected *c = ud;
-  if (st == EP_PEER_DOWN) {
-    c->downs++;
-    c->down_err = err;
-  }
-}
-
-static int out_has(collected *c, const char *s) {
-  ep_buf_put8(&c->out, 0);
-  c->out.len--;
-  return c->out.data && strstr((char *)c->out.data, s) != NULL;
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char *result_text(ep_peer_result *r) {
-  static char buf[1024];
-  ep_buf b;
-  ep_buf_init(&b, NULL);
-  ep_print(&b, r->status == 0 ? r->value : r->reason);
-  snprintf(buf, sizeof buf, "%.*s", (int)b.len, (char *)b.data);
-  ep_buf_free(&b);
-  return buf;
-}
-
-static ep_term args_of(ep_arena *a, const char *text) {
-  ep_term t;
-  ck_assert_int_eq(ep_parse_str(a, text, &t, NULL), 0);
-  return t;
 }
 
 /* --- calls, casts, sends, I/O ---------------------------------------------------------- */
@@ -144,21 +98,6 @@ START_TEST(call_every_reply_class) {
 }
 END_TEST
 
-/* Evaluates Erlang text in the call's own process on the peer. */
-static int eval_sync(ep_peer *p, const char *text, ep_peer_result *r) {
-  ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r1, r2;
-  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, &r1);
-  ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, &r2);
-  ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, r);
-  ep_peer_result_free(&r1);
-  ep_peer_result_free(&r2);
-  ep_arena_free(a);
-  return rc;
-}
-
 START_TEST(crash_class_from_killed_call) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
@@ -188,7 +127,7 @@ START_TEST(cast_send_and_messages_back) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(_i);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_message(o, collect_message, &col);
   ep_peer *p;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
@@ -233,7 +172,7 @@ START_TEST(io_relay) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(_i);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_output(o, collect_output, &col);
   ep_peer *p;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
@@ -276,7 +215,7 @@ START_TEST(init_debug_over_stdio) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(0);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_output(o, collect_output, &col);
   ep_peer_opts_add_arg(o, "-init_debug");
   ep_peer *p;
@@ -298,7 +237,7 @@ START_TEST(peer_exit_detected) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(_i);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_state_cb(o, collect_state, &col);
   ep_peer *p;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
@@ -329,7 +268,7 @@ START_TEST(peer_down_crash_is_sticky) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(_i);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_state_cb(o, collect_state, &col);
   ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH);
   ep_peer *p;
@@ -527,18 +466,6 @@ START_TEST(wait_boot_timeout_kills) {
 END_TEST
 
 /* --- options ---------------------------------------------------------------------------------- */
-
-static int post_join(size_t argc, const char *const *argv, ep_peer_args *out, void *ud) {
-  /* the reference's example: bash -c "erl ARGS" wants one argument */
-  (*(int *)ud)++;
-  ep_peer_args_push(out, argv[0]); /* -c */
-  char buf[4096] = "exec erl";
-  for (size_t i = 1; i < argc; i++) {
-    strcat(buf, " ");
-    strcat(buf, argv[i]);
-  }
-  return ep_peer_args_push(out, buf);
-}
 
 START_TEST(env_exec_wrapper_and_post_process) {
   ep_testenv *env = ep_testenv_new();
@@ -750,17 +677,19 @@ END_TEST
 START_TEST(newer_otp_peer_side) {
   /* OTP 27 (Debian trixie) and 29 (sid) through the exec wrapper
    * `chroot ROOT erl`; loop index: bit 0 connection, bit 1 release.
-   * Skipped when the roots are missing or chroot is not allowed. */
-  static const char *roots[] = {"/var/cache/erlpeer/roots/trixie", "/var/cache/erlpeer/roots/sid"};
-  static const char *rel[] = {"\"27\"", "\"29\""};
-  const char *root = roots[_i >> 1];
-  char erl[256];
-  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
-  if (access(erl, X_OK) != 0 || geteuid() != 0) return;
+   * Skipped (saying why) when the roots are missing or chroot is not
+   * allowed. */
+  const ep_otp_release *rl = &ep_otp_releases[1 + (_i >> 1)];
+  char root[512], why[1024], want[16];
+  if (!ep_otproot_available(rl, root, sizeof root, why, sizeof why)) {
+    printf("newer_otp_peer_side: %s: skipped\n", why);
+    return;
+  }
+  snprintf(want, sizeof want, "\"%s\"", rl->release);
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(_i & 1);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_output(o, collect_output, &col);
   const char *pre[] = {root, "erl", NULL};
   ep_peer_opts_set_exec(o, "chroot", pre);
@@ -769,7 +698,7 @@ START_TEST(newer_otp_peer_side) {
   ep_arena *a = ep_arena_new(NULL);
   ep_peer_result r;
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"), 5000, &r), 0);
-  ck_assert_str_eq(result_text(&r), rel[_i >> 1]);
+  ck_assert_str_eq(result_text(&r), want);
   ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"v27 ~w~n\", [ok]]"), 5000, &r), 0);
   ep_peer_result_free(&r);
@@ -845,7 +774,7 @@ START_TEST(attached_tcp_peer) {
   ep_testenv *env = ep_testenv_new();
   ep_ctl *c = ep_ctl_new(NULL);
   ep_peer_opts *o = opts_for(1);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_output(o, collect_output, &col);
   ep_peer_opts_set_detached(o, false);
   ep_peer *p;
@@ -906,7 +835,7 @@ START_TEST(peer_closing_stdout_but_lingering) {
   ep_arena *a = ep_arena_new(NULL);
   char *file = fake_peer_file(a, "", 0);
   ep_peer_opts *o = fake_opts_script(file, "exec sleep 30 >&- 2>&-");
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_state_cb(o, collect_state, &col);
   ep_peer *p;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
@@ -960,7 +889,7 @@ START_TEST(garbage_on_a_running_connection) {
   static const char bad[] = "console text\n\303\303\303\303\303\303\303\307\303\303\303\303\303\303\303\303\303\303";
   char *file = fake_peer_file(a, bad, sizeof bad - 1);
   ep_peer_opts *o = fake_opts(file);
-  collected col = {EP_BUF_INIT, 0, "", 0, 0};
+  collected col = COLLECTED_INIT;
   ep_peer_opts_set_state_cb(o, collect_state, &col);
   ep_peer_opts_set_output(o, collect_output, &col);
   ep_peer *p;

@@ -4,17 +4,10 @@
 # halt when its connection closes; the EP_TEST_TAG sweep catches the rest.
 set -u
 CLI=${EP_CLI:?EP_CLI must point at the erlpeer binary}
-export EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.cli.$$"
-export HOME=$(mktemp -d)
-# a private EPMD port for the named peers; their epmd is killed by tag at the end
-export ERL_EPMD_PORT=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-cleanup() {
-  for p in /proc/[0-9]*; do
-    { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "EP_TEST_TAG=$EP_TEST_TAG" && kill -9 "${p#/proc/}" 2>/dev/null
-  done
-  rm -rf "$HOME"
-}
-trap cleanup EXIT
+# lib.sh's world: a free EPMD port for the named peers (their epmd is killed
+# by tag at the end), HOME and the stderr captures in the run's folder.
+. "$(dirname "$0")/lib.sh"
+ep_world
 fails=0
 check() { # name, expected, actual
   if [ "$2" == "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected [$2] got [$3]"; fails=$((fails+1)); fi
@@ -28,24 +21,24 @@ check() { # name, expected, actual
 # before anything starts (exit 2, one line), not read as 5, 0 or a wrap
 for bad in "--wait-boot 5s" "--wait-boot -1" "--timeout abc" "--timeout 4294967296" "--shutdown -1" "--shutdown halt:1x"; do
   # shellcheck disable=SC2086
-  timeout 30 "$CLI" peer --connection stdio $bad --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
+  timeout 30 "$CLI" peer --connection stdio $bad --call 'erlang:node()' >/dev/null 2>"$ERR"
   st=$?
-  if [ $st -eq 2 ] && grep -q "bad value for ${bad%% *}" /tmp/ep_cli_err.$$; then echo "ok   peer refuses $bad"
-  else echo "FAIL peer $bad: status $st, $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); fi
+  if [ $st -eq 2 ] && grep -q "bad value for ${bad%% *}" "$ERR"; then echo "ok   peer refuses $bad"
+  else echo "FAIL peer $bad: status $st, $(cat "$ERR")"; fails=$((fails+1)); fi
 done
 
 for conn in stdio tcp tcp:127.0.0.1:0; do
   out=$(timeout 60 "$CLI" peer --connection $conn --call 'erlang:node()' --call 'lists:seq(1, 3)' \
-        --eval 'X = 6, X * 7.' 2>/tmp/ep_cli_err.$$)
+        --eval 'X = 6, X * 7.' 2>"$ERR")
   check "peer $conn results" $'nonode@nohost\n[1,2,3]\n42' "$out"
   # relayed output goes to stderr, results to stdout
-  out=$(timeout 60 "$CLI" peer --connection $conn --call 'io:format("hi ~p~n", [there])' 2>/tmp/ep_cli_err.$$)
+  out=$(timeout 60 "$CLI" peer --connection $conn --call 'io:format("hi ~p~n", [there])' 2>"$ERR")
   check "peer $conn io result" "ok" "$out"
-  check "peer $conn io relayed" "hi there" "$(cat /tmp/ep_cli_err.$$)"
+  check "peer $conn io relayed" "hi there" "$(cat "$ERR")"
   # an exception: exit 1, printed on stderr
-  timeout 60 "$CLI" peer --connection $conn --call 'erlang:error(boom)' >/dev/null 2>/tmp/ep_cli_err.$$
+  timeout 60 "$CLI" peer --connection $conn --call 'erlang:error(boom)' >/dev/null 2>"$ERR"
   check "peer $conn exception status" 1 $?
-  grep -q 'error: boom' /tmp/ep_cli_err.$$ && echo "ok   peer $conn exception text" || { echo "FAIL peer $conn exception text"; fails=$((fails+1)); }
+  grep -q 'error: boom' "$ERR" && echo "ok   peer $conn exception text" || { echo "FAIL peer $conn exception text"; fails=$((fails+1)); }
   # every shutdown mode: stdout holds the result only (a stop forced past its
   # timeout under load warns on stderr, which is not a failure here)
   for sd in close halt halt:2000 2000 infinity; do
@@ -56,11 +49,11 @@ done
 
 # boot failure: exit 2 with a one-line reason
 timeout 60 "$CLI" peer --connection stdio --exec /bin/sh --exec-arg -c --exec-arg 'exit 5' --exec-arg sh \
-  --call 'erlang:node()' >/dev/null 2>/tmp/ep_cli_err.$$
+  --call 'erlang:node()' >/dev/null 2>"$ERR"
 check "peer boot failure status" 2 $?
-grep -q 'exit_status,5' /tmp/ep_cli_err.$$ && echo "ok   peer boot failure reason" || { echo "FAIL peer boot failure reason: $(cat /tmp/ep_cli_err.$$)"; fails=$((fails+1)); }
+grep -q 'exit_status,5' "$ERR" && echo "ok   peer boot failure reason" || { echo "FAIL peer boot failure reason: $(cat "$ERR")"; fails=$((fails+1)); }
 # dist with no EPMD running: erlpeer serves EPMD itself, and leaves none behind
-out=$(timeout 60 "$CLI" peer --name x --call 'erlang:node()' 2>/tmp/ep_cli_err.$$)
+out=$(timeout 60 "$CLI" peer --name x --call 'erlang:node()' 2>"$ERR")
 check "peer dist without epmd" 0 $?
 case "$out" in x@*) echo "ok   peer dist node name";; *) echo "FAIL peer dist node name: $out"; fails=$((fails+1));; esac
 if grep -lz "EP_TEST_TAG=$EP_TEST_TAG" /proc/[0-9]*/environ 2>/dev/null | grep -v "/proc/$$/" | \
@@ -123,6 +116,5 @@ expect '{error,b1,{boot_failed,{exit_status,3}}}.'
 [ "$(grep -cF -- '<<"connection: 0 | Port | {IP, Port} | standard_io | dist">>' <<<"$out")" -eq 2 ] \
   && echo "ok   session refuses out-of-range connections" \
   || { echo "FAIL session: out-of-range connections"; fails=$((fails+1)); }
-rm -f /tmp/ep_cli_err.$$
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 echo "all passed"

@@ -27,9 +27,10 @@
 #include "ep_otproot.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
+#include "ep_testpeer.h"
 #include "ep_text.h"
 
-/* --- helpers (as tests/integration/test_peer.c) --------------------------------------- */
+/* --- helpers (the ones shared with test_peer.c are in tests/support/ep_testpeer.h) --- */
 
 static ep_testenv *world(void) {
   ep_testenv *env = ep_testenv_new();
@@ -47,19 +48,6 @@ static ep_peer_opts *dist_opts(const char *prefix) {
   return o;
 }
 
-typedef struct collected {
-  ep_buf out;
-  int messages;
-  char last_msg[256];
-  int runnings, downs, down_err;
-} collected;
-
-#define COLLECTED_INIT {EP_BUF_INIT, 0, "", 0, 0, 0}
-
-static void collect_output(ep_peer *p, const char *t, size_t n, void *ud) {
-  ep_buf_append(&((collected *)ud)->out, t, n);
-}
-
 static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
   collected *c = ud;
   c->messages++;
@@ -71,27 +59,6 @@ static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, vo
   ep_arena_free(a);
 }
 
-static void collect_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
-  collected *c = ud;
-  if (st == EP_PEER_RUNNING) c->runnings++;
-  if (st == EP_PEER_DOWN) {
-    c->downs++;
-    c->down_err = err;
-  }
-}
-
-static int out_has(collected *c, const char *s) {
-  ep_buf_put8(&c->out, 0);
-  c->out.len--;
-  return c->out.data && strstr((char *)c->out.data, s) != NULL;
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs the controller's private loop until *flag (an int) is non-zero or
  * ms pass; the flag's value. */
 static int poll_until(ep_ctl *c, const int *flag, int ms) {
@@ -100,29 +67,11 @@ static int poll_until(ep_ctl *c, const int *flag, int ms) {
   return *flag;
 }
 
-static char *term_text(ep_term t) {
-  static char buf[1024];
-  ep_buf b;
-  ep_buf_init(&b, NULL);
-  ep_print(&b, t);
-  snprintf(buf, sizeof buf, "%.*s", (int)b.len, (char *)b.data);
-  ep_buf_free(&b);
-  return buf;
-}
-
 /* node names with '-' print quoted */
 static const char *quoted(const char *node) {
   static char buf[300];
   snprintf(buf, sizeof buf, "'%s'", node);
   return buf;
-}
-
-static char *result_text(ep_peer_result *r) { return term_text(r->status == 0 ? r->value : r->reason); }
-
-static ep_term args_of(ep_arena *a, const char *text) {
-  ep_term t;
-  ck_assert_int_eq(ep_parse_str(a, text, &t, NULL), 0);
-  return t;
 }
 
 /* M:F(Args text) on the peer; the printed result (value or reason). */
@@ -135,21 +84,6 @@ static char *call_text(ep_peer *p, const char *m, const char *f, const char *arg
   if (rc == 0 || rc == EP_EEXCEPTION) ep_peer_result_free(&r);
   ep_arena_free(a);
   return s;
-}
-
-/* Evaluates Erlang text in the call's own process on the peer. */
-static int eval_sync(ep_peer *p, const char *text, ep_peer_result *r) {
-  ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r1, r2;
-  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, &r1);
-  ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, &r2);
-  ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, r);
-  ep_peer_result_free(&r1);
-  ep_peer_result_free(&r2);
-  ep_arena_free(a);
-  return rc;
 }
 
 static long os_pid_of(ep_peer *p) {
@@ -756,17 +690,6 @@ START_TEST(longnames) {
   ep_testenv_free(env);
 }
 END_TEST
-
-static int post_join(size_t argc, const char *const *argv, ep_peer_args *out, void *ud) {
-  (*(int *)ud)++;
-  ep_peer_args_push(out, argv[0]); /* -c */
-  char buf[4096] = "exec erl";
-  for (size_t i = 1; i < argc; i++) {
-    strcat(buf, " ");
-    strcat(buf, argv[i]);
-  }
-  return ep_peer_args_push(out, buf);
-}
 
 /* exec wrappers: `env VAR=1 erl`, the remote-shell stand-in
  * `/bin/sh -c 'exec erl "$@"' sh`, and post_process_args (bash -c "erl ...") */

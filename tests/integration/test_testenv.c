@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ep_checkrun.h"
 #include "ep_testenv.h"
@@ -52,12 +53,36 @@ START_TEST(run_captures_output_and_status) {
 }
 END_TEST
 
+/* A test that fails or times out never reaches ep_testenv_free (Check
+ * skips a checked teardown then): ep_sweep's removal of the run's folders
+ * must take its HOME too. Under a run tag of its own, so that it removes
+ * nothing of the tests running beside it. */
+START_TEST(sweep_removes_a_home_left_behind) {
+  char run[64];
+  snprintf(run, sizeof run, "eprun-testenv%ld", (long)getpid());
+  const char *was = getenv("EP_TEST_RUN");
+  char saved[128] = "";
+  if (was) snprintf(saved, sizeof saved, "%s", was);
+  setenv("EP_TEST_RUN", run, 1);
+  ep_testenv *env = ep_testenv_new();
+  char home[256];
+  snprintf(home, sizeof home, "%s", ep_testenv_home(env));
+  ck_assert_int_eq(access(home, F_OK), 0);
+  ep_testenv_remove_run_dir();
+  ck_assert_int_ne(access(home, F_OK), 0);
+  ep_testenv_free(env);
+  if (was) setenv("EP_TEST_RUN", saved, 1);
+  else unsetenv("EP_TEST_RUN");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("testenv");
   TCase *tc = tcase_create("harness");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, private_epmd_and_node_are_cleaned_up);
   tcase_add_test(tc, run_captures_output_and_status);
+  tcase_add_test(tc, sweep_removes_a_home_left_behind);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

@@ -16,7 +16,6 @@
  * non-ASCII names as UTF-8 bytes taken for characters (erlang:fun_to_list
  * in OTP 25), which no parser reads back to the same fun. */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_etf.h"
+#include "ep_otproot.h"
 #include "ep_testenv.h"
 #include "ep_text.h"
 
@@ -187,23 +187,19 @@ static ep_term *decode_all(ep_arena *a, const char *path, size_t *n) {
   return terms;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(p);
-}
-
 /* The whole round trip with one erl (otp_root: NULL or a Debian root). */
 static void round_trip(void) {
   ep_testenv *env = ep_testenv_new();
   /* home: where we read and write; dir: the same directory as erl sees it */
-  char home[600], dir[600];
+  char home[600], dir[600], bin[600];
+  snprintf(dir, sizeof dir, "%s", ep_testenv_home(env));
   if (otp_root) {
-    snprintf(dir, sizeof dir, "/tmp/eptext.%d", (int)getpid());
+    /* the env's HOME mirrored in the root (its mirrors of HOMEs that are
+     * gone are swept by the next ep_otproot_enter) */
+    ck_assert_int_eq(ep_otproot_enter(env, otp_root, bin, sizeof bin), 0);
     snprintf(home, sizeof home, "%s%s", otp_root, dir);
-    ck_assert_int_eq(mkdir(home, 0700), 0);
   } else {
-    snprintf(home, sizeof home, "%s", ep_testenv_home(env));
-    snprintf(dir, sizeof dir, "%s", home);
+    snprintf(home, sizeof home, "%s", dir);
   }
   char path[1024];
   snprintf(path, sizeof path, "%s/eptext_corpus.erl", home);
@@ -289,8 +285,8 @@ static void round_trip(void) {
   free(others);
   ep_buf_free(&text);
   ep_arena_free(a);
-  if (otp_root) nftw(home, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
   ep_testenv_free(env);
+  if (otp_root) ep_otproot_leave(otp_root, dir);
 }
 
 START_TEST(round_trip_with_the_system_erl) {
@@ -301,13 +297,9 @@ END_TEST
 
 /* OTP 27 made maybe/else keywords and 0.0 =/= -0.0; OTP 29 is the newest. */
 START_TEST(round_trip_with_newer_otp) {
-  static const char *const roots[] = {"trixie", "sid"};
-  const char *base = getenv("EP_ROOTS") ? getenv("EP_ROOTS") : "/var/cache/erlpeer/roots";
-  char root[512], erl[600];
-  snprintf(root, sizeof root, "%s/%s", base, roots[_i]);
-  snprintf(erl, sizeof erl, "%s/usr/bin/erl", root);
-  if (access(erl, X_OK) != 0 || geteuid() != 0) {
-    printf("text_erl: root %s unavailable (or not root): skipped\n", root);
+  char root[512], why[1024];
+  if (!ep_otproot_available(&ep_otp_releases[1 + _i], root, sizeof root, why, sizeof why)) {
+    printf("text_erl: %s: skipped\n", why);
     return;
   }
   otp_root = root;

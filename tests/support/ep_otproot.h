@@ -95,8 +95,8 @@ static inline void ep_otproot__sweep_dir(const char *root, const char *dir, cons
 /* Removes the mirrors of HOMEs whose host side is gone: ROOT/<dir of
  * HOME>/ephome.*, and the mirrors of the run folders (eprun-*, which
  * ep_sweep removes on the host side; the shell tests' HOMEs live in them)
- * and of test_interop's scope folders (epinterop.*) of earlier runs,
- * beside HOME and one level up. */
+ * and of test_interop's scope folders (epinterop.*, in the run folder) of
+ * earlier runs, beside HOME and one level up. */
 static inline void ep_otproot__sweep_stale(const char *root, const char *home) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s", home);
@@ -109,6 +109,7 @@ static inline void ep_otproot__sweep_stale(const char *root, const char *home) {
   if (!(slash = strrchr(dir, '/')) || slash == dir) return;
   *slash = 0;
   ep_otproot__sweep_dir(root, dir, "eprun-");
+  ep_otproot__sweep_dir(root, dir, "epinterop."); /* in the run folder */
 }
 
 /* Makes the release usable by this test's world: mirrors HOME (with the

@@ -72,11 +72,26 @@ void ep_testenv_run_dir(char *out, size_t cap) {
   snprintf(out, cap, "%s/%s", tmp && *tmp ? tmp : "/tmp", run_tag());
 }
 
-/* Removes the run's folder of temporary HOMEs (what killed tests left). */
+/* Removes the run's folder (the shell tests' worlds) and the run's HOMEs
+ * ($TMPDIR/ephome.<run>.*): what failed or killed tests left behind. */
 void ep_testenv_remove_run_dir(void) {
   char base[200];
   ep_testenv_run_dir(base, sizeof base);
   nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp) tmp = "/tmp";
+  char prefix[128];
+  snprintf(prefix, sizeof prefix, "ephome.%s.", run_tag());
+  DIR *d = opendir(tmp);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, prefix, strlen(prefix)) != 0) continue;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp, de->d_name);
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  }
+  closedir(d);
 }
 
 ep_testenv *ep_testenv_new(void) {
@@ -84,9 +99,12 @@ ep_testenv *ep_testenv_new(void) {
   if (!env) die("calloc");
   /* Directly under $TMPDIR: the OTP-root tests mirror this path inside a
    * chroot with one mkdir. (The shell tests' folders live under the run
-   * folder that ep_sweep removes.) */
+   * folder that ep_sweep removes.) Named after the run, so that ep_sweep
+   * also removes the HOMEs of tests that failed or were killed before
+   * ep_testenv_free: Check skips a checked teardown after a failed
+   * assertion and after a timeout. */
   const char *tmp = getenv("TMPDIR");
-  snprintf(env->home, sizeof env->home, "%s/ephome.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  snprintf(env->home, sizeof env->home, "%s/ephome.%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", run_tag());
   if (!mkdtemp(env->home)) die("mkdtemp");
   unsigned char rnd[16];
   random_bytes(rnd, sizeof rnd);

@@ -71,8 +71,9 @@ int ep_testenv_run(const char *const *argv, const char *stdin_data, size_t stdin
 int ep_testenv_erl_eval(const char *exprs, char **out, size_t *out_len, int timeout_ms);
 
 /* The run's folder for temporary files ($TMPDIR/<run tag>: the shell
- * tests' private worlds), and its removal (ep_sweep does it after the
- * suite, so a test killed before its cleanup leaves nothing behind). */
+ * tests' private worlds), and its removal with the run's HOMEs
+ * ($TMPDIR/ephome.<run tag>.*; ep_sweep does it after the suite, so a test
+ * killed before its cleanup leaves nothing behind). */
 void ep_testenv_run_dir(char *out, size_t cap);
 void ep_testenv_remove_run_dir(void);
 

@@ -1,0 +1,109 @@
+/* ep_testpeer.h - what the peer controller tests (test_peer.c over the
+ * alternative connections, test_peer_dist.c over distribution) both use:
+ * callbacks that collect a peer's output and state changes, the monotonic
+ * clock, Erlang text as call arguments, a call's result as text, Erlang
+ * text evaluated on the peer, and OTP's post_process_args example. Each
+ * test keeps its own message callback (they print different things).
+ *
+ * Header-only (static inline functions, so a test may use only some of
+ * them): the support library's build lists its sources by name.
+ */
+#ifndef EP_TESTPEER_H
+#define EP_TESTPEER_H
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ep_peer.h"
+#include "ep_text.h"
+
+/* What the collect_* callbacks saw (ud: the struct). */
+typedef struct collected {
+  ep_buf out;          /* collect_output */
+  int messages;        /* the test's own message callback */
+  char last_msg[256];
+  int runnings, downs, down_err; /* collect_state */
+} collected;
+
+#define COLLECTED_INIT {EP_BUF_INIT, 0, "", 0, 0, 0}
+
+static inline void collect_output(ep_peer *p, const char *t, size_t n, void *ud) {
+  (void)p;
+  ep_buf_append(&((collected *)ud)->out, t, n);
+}
+
+static inline void collect_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
+  (void)p;
+  collected *c = ud;
+  if (st == EP_PEER_RUNNING) c->runnings++;
+  if (st == EP_PEER_DOWN) {
+    c->downs++;
+    c->down_err = err;
+  }
+}
+
+/* Whether the collected output holds s. */
+static inline int out_has(collected *c, const char *s) {
+  ep_buf_put8(&c->out, 0);
+  c->out.len--;
+  return c->out.data && strstr((char *)c->out.data, s) != NULL;
+}
+
+static inline double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* t printed, in a static buffer (valid until the next call). */
+static inline char *term_text(ep_term t) {
+  static char buf[1024];
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  ep_print(&b, t);
+  snprintf(buf, sizeof buf, "%.*s", (int)b.len, (char *)b.data);
+  ep_buf_free(&b);
+  return buf;
+}
+
+/* A call's value, or its reason when it failed, printed (as term_text). */
+static inline char *result_text(ep_peer_result *r) { return term_text(r->status == 0 ? r->value : r->reason); }
+
+/* Erlang text parsed into a term in a (the arguments of a call). */
+static inline ep_term args_of(ep_arena *a, const char *text) {
+  ep_term t;
+  ck_assert_int_eq(ep_parse_str(a, text, &t, NULL), 0);
+  return t;
+}
+
+/* Evaluates Erlang text in the call's own process on the peer. */
+static inline int eval_sync(ep_peer *p, const char *text, ep_peer_result *r) {
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r1, r2;
+  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, &r1);
+  ck_assert_int_eq(rc, 0);
+  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, &r2);
+  ck_assert_int_eq(rc, 0);
+  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, r);
+  ep_peer_result_free(&r1);
+  ep_peer_result_free(&r2);
+  ep_arena_free(a);
+  return rc;
+}
+
+/* A post_process_args hook (ud: an int it counts calls in), the
+ * reference's example: bash -c "erl ARGS" wants one argument. */
+static inline int post_join(size_t argc, const char *const *argv, ep_peer_args *out, void *ud) {
+  (*(int *)ud)++;
+  ep_peer_args_push(out, argv[0]); /* -c */
+  char buf[4096] = "exec erl";
+  for (size_t i = 1; i < argc; i++) {
+    strcat(buf, " ");
+    strcat(buf, argv[i]);
+  }
+  return ep_peer_args_push(out, buf);
+}
+
+#endif
