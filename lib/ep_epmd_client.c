@@ -161,8 +161,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(r->rbuf, sizeof r->rbuf);
 }
 
-/* Decodes what has arrived; returns 1 when the call completed. */
-static int process(ep_epmd_req *r, int eof) {
+/* The outcome of a fixed-size reply (PORT2_RESP, ALIVE2_X_RESP), from its
+ * decoder's return rc and, when that is 0, the result byte: EP_EINCOMPLETE
+ * to wait for more bytes, 0 when the request succeeded, else the call's
+ * error (`refused` for a nonzero result; an epmd that closes without a
+ * byte refused the request). */
+static int reply_outcome(int rc, size_t n, int eof, const uint8_t *result, int refused) {
+  if (rc == EP_EINCOMPLETE) return !eof ? EP_EINCOMPLETE : n == 0 ? EP_EEPMDREFUSED : EP_EEPMDREPLY;
+  if (rc) return EP_EEPMDREPLY;
+  return *result ? refused : 0;
+}
+
+/* Decodes what has arrived; completes the call once it can. */
+static void process(ep_epmd_req *r, int eof) {
   size_t pos = 0;
   const uint8_t *b = r->in.data;
   size_t n = r->in.len;
@@ -170,19 +181,11 @@ static int process(ep_epmd_req *r, int eof) {
     case K_PORT: {
       uint8_t result;
       ep_epmd_node node;
-      int rc = ep_epmd_decode_port2_resp(b, n, &pos, &result, &node);
-      if (rc == EP_EINCOMPLETE) {
-        if (!eof) return 0;
-        fail(r, n == 0 ? EP_EEPMDREFUSED : EP_EEPMDREPLY);
-        return 1;
-      }
-      if (rc) {
-        fail(r, EP_EEPMDREPLY);
-        return 1;
-      }
-      if (result != 0) {
-        fail(r, EP_ENOTREG);
-        return 1;
+      int e = reply_outcome(ep_epmd_decode_port2_resp(b, n, &pos, &result, &node), n, eof, &result, EP_ENOTREG);
+      if (e == EP_EINCOMPLETE) return;
+      if (e) {
+        fail(r, e);
+        return;
       }
       char name[EP_EPMD_NAME_BYTES + 1];
       memcpy(name, node.name, node.name_len);
@@ -191,14 +194,14 @@ static int process(ep_epmd_req *r, int eof) {
                                 name,      node.extra,     node.extra_len};
       complete(r, 0, &info, 0, 0);
       teardown(r);
-      return 1;
+      return;
     }
     case K_NAMES: {
-      if (!eof) return 0; /* the reply ends at close */
+      if (!eof) return; /* the reply ends at close */
       uint32_t eport;
       if (ep_epmd_decode_names_head(b, n, &pos, &eport) != 0) {
         fail(r, n == 0 ? EP_EEPMDREFUSED : EP_EEPMDREPLY);
-        return 1;
+        return;
       }
       /* Count, then build one array (strings included). */
       size_t count = 0, bytes = 0, p2 = pos;
@@ -208,7 +211,7 @@ static int process(ep_epmd_req *r, int eof) {
         uint16_t pt;
         if (ep_epmd_decode_names_line(b, n, &p2, 1, &nm, &nl, &pt) != 0) {
           fail(r, EP_EEPMDREPLY);
-          return 1;
+          return;
         }
         count++;
         bytes += nl + 1;
@@ -216,7 +219,7 @@ static int process(ep_epmd_req *r, int eof) {
       ep_epmd_name *arr = ep_malloc(r->mem, count * sizeof *arr + bytes + 1);
       if (!arr) {
         fail(r, EP_ENOMEM);
-        return 1;
+        return;
       }
       char *sp = (char *)(arr + count);
       for (size_t i = 0; i < count; i++) {
@@ -233,34 +236,26 @@ static int process(ep_epmd_req *r, int eof) {
       complete(r, 0, arr, count, eport);
       ep_free(r->mem, arr);
       teardown(r);
-      return 1;
+      return;
     }
     case K_REG: {
-      if (r->state == S_REGISTERED) return 0;
+      if (r->state == S_REGISTERED) return;
       uint8_t result;
       uint32_t creation;
-      int rc = ep_epmd_decode_alive2_resp(b, n, &pos, &result, &creation, NULL);
-      if (rc == EP_EINCOMPLETE) {
-        if (!eof) return 0;
-        fail(r, n == 0 ? EP_EEPMDREFUSED : EP_EEPMDREPLY);
-        return 1;
-      }
-      if (rc) {
-        fail(r, EP_EEPMDREPLY);
-        return 1;
-      }
-      if (result != 0) {
-        fail(r, EP_ENAMETAKEN);
-        return 1;
+      int e = reply_outcome(ep_epmd_decode_alive2_resp(b, n, &pos, &result, &creation, NULL), n, eof, &result,
+                            EP_ENAMETAKEN);
+      if (e == EP_EINCOMPLETE) return;
+      if (e) {
+        fail(r, e);
+        return;
       }
       r->state = S_REGISTERED;
       uv_timer_stop(&r->timer);
       ep_buf_free(&r->in);
       complete(r, 0, NULL, 0, creation);
-      return 0;
+      return;
     }
   }
-  return 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

@@ -101,7 +101,7 @@ int ep_chardata_utf8(ep_term t, bool latin1, ep_buf *out) {
 
 typedef struct {
   ep_node *node;
-  ep_proc *gl;
+  ep_term gl; /* by pid: the process may end while the formatting call runs */
   ep_arena *a; /* holds from and reply_as */
   ep_term from, reply_as;
   ep_node_output_cb out_cb;
@@ -124,8 +124,8 @@ static void on_formatted(ep_node *n, const ep_rpc_result *r, void *ud) {
   } else {
     reply = EP_TUPLE(p->a, ep_atom("error"), ep_atom("format"));
   }
-  /* The gl may have ended while the formatting call ran. */
-  if (p->gl && ep__proc_by_pid(n, ep_proc_pid(p->gl)) == p->gl) io_reply(n, p->gl, p->from, p->reply_as, reply, p->a);
+  ep_proc *gl = ep__proc_by_pid(n, p->gl);
+  if (gl) io_reply(n, gl, p->from, p->reply_as, reply, p->a);
   ep_arena_free(p->a);
   ep_free(n->mem, p);
 }
@@ -156,7 +156,7 @@ static ep_term one_request(ep_node *n, ep_proc *gl, ep_term req, ep_term from, e
       return EP_TUPLE(a, ep_atom("error"), ep_atom("request"));
     }
     p->node = n;
-    p->gl = gl;
+    p->gl = ep_proc_pid(gl);
     p->out_cb = cb;
     p->out_ud = ud;
     p->a = ep_arena_new(n->mem);

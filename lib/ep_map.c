@@ -50,6 +50,7 @@ static int grow(ep__map *m) {
   m->slots = ns;
   m->cap = ncap;
   m->used = m->live;
+  m->rehashes++;
   return 0;
 }
 

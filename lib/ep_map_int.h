@@ -19,6 +19,8 @@ typedef struct ep__map {
   size_t cap; /* power of two or 0 */
   size_t used; /* live + tombstones */
   size_t live;
+  unsigned rehashes; /* bumped when slots move: a walk that lets callbacks
+                      * put must start over then */
   const ep_mem *mem;
 } ep__map;
 

@@ -1006,7 +1006,10 @@ static void on_start_failed(uv_timer_t *t) {
   finish_start(n, n->start_error);
 }
 
-/* Frees a node that never touched the loop. */
+static void node_release(ep_node *n);
+
+/* Frees a node that never touched the loop: its processes are still there
+ * (they end in begin_close otherwise), no close callback is set. */
 static void node_release_early(ep_node *n) {
   for (size_t i = 0; i < n->procs.cap; i++)
     if (ep__map_live(&n->procs, i)) {
@@ -1014,14 +1017,7 @@ static void node_release_early(ep_node *n) {
       ep_free(n->mem, p->name);
       ep_free(n->mem, p);
     }
-  ep__map_free(&n->procs);
-  ep__map_free(&n->names);
-  ep__map_free(&n->rpcs);
-  ep_arena_free(n->scratch);
-  ep_free(n->mem, n->name);
-  ep_free(n->mem, n->host);
-  memset(n->cookie, 0, sizeof n->cookie);
-  ep_free(n->mem, n);
+  node_release(n);
 }
 
 int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out) {

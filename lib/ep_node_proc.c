@@ -315,12 +315,9 @@ int ep_send_named(ep_node *n, ep_proc *from, const char *peer, const char *name,
   ep_arena_reset(n->scratch);
   ep_term to = EP_TUPLE(n->scratch, ep_atom(name), ep_atom(peer));
   if (ep_is_none(to)) return EP_ENOMEM;
-  /* ep_send's REG_SEND path takes the node from the tuple. */
-  ep_ctrl c = ctrl_init(EP_CTRL_REG_SEND);
-  c.from = from ? ep_proc_pid(from) : ep_proc_pid(n->net);
-  c.to = ep_atom(name);
-  c.msg = msg;
-  return send_ctrl_to(n, peer, &c);
+  /* ep_send's REG_SEND path takes the node from the tuple (and refuses a
+   * closing node, whose own process, the default sender, is gone). */
+  return send_msg(n, from, to, msg, NULL);
 }
 
 /* --- dispatch ------------------------------------------------------------------------------ */

@@ -130,24 +130,31 @@ bool ep__rpc_on_reply(ep_node *n, ep_term msg, ep_arena *a) {
   return true;
 }
 
-void ep__rpc_nodedown(ep_node *n, const char *peer, int reason) {
-  ep_arena *a = ep_arena_new(n->mem);
+/* Fails the calls to peer (every call when peer is NULL) in flight now.
+ * A callback may start calls, even to the same peer on a new connection:
+ * those have greater keys and are left alone, and when their insertion
+ * moved the slots the walk starts over (the calls failed so far are gone
+ * from the table). */
+static void fail_calls(ep_node *n, const char *peer, int status, ep_term why, ep_arena *a) {
+  uint64_t last = n->next_ref & INT64_MAX;
   for (size_t i = 0; i < n->rpcs.cap; i++) {
     if (!ep__map_live(&n->rpcs, i)) continue;
     ep__rpc *c = n->rpcs.slots[i].val;
-    if (strcmp(c->peer, peer) != 0) continue;
-    ep_term why = reason == EP_ENODEDOWN ? ep_atom("noconnection") : ep_atom(ep_err_name(reason));
-    rpc_fail(c, reason, why, a);
+    if (c->key > last || (peer && strcmp(c->peer, peer) != 0)) continue;
+    unsigned rehashes = n->rpcs.rehashes;
+    rpc_fail(c, status, why, a);
+    if (n->rpcs.rehashes != rehashes) i = (size_t)-1; /* from slot 0 again */
   }
+}
+
+void ep__rpc_nodedown(ep_node *n, const char *peer, int reason) {
+  ep_arena *a = ep_arena_new(n->mem);
+  ep_term why = reason == EP_ENODEDOWN ? ep_atom("noconnection") : ep_atom(ep_err_name(reason));
+  fail_calls(n, peer, reason, why, a);
   ep_arena_free(a);
 }
 
-void ep__rpc_close_all(ep_node *n) {
-  for (size_t i = 0; i < n->rpcs.cap; i++) {
-    if (!ep__map_live(&n->rpcs, i)) continue;
-    rpc_fail(n->rpcs.slots[i].val, EP_ECLOSED, ep_atom("closed"), n->scratch);
-  }
-}
+void ep__rpc_close_all(ep_node *n) { fail_calls(n, NULL, EP_ECLOSED, ep_atom("closed"), n->scratch); }
 
 /* REG_SEND to rex on peer: {'$gen_call', {OurRex, Tag}, {call, erpc,
  * execute_call, [Tag, M, F, A], GL}} for a call (tag: reqid), {'$gen_cast', {cast, M, F,

@@ -1,0 +1,36 @@
+/* A node being closed refuses sends at once, by name as by pid, and
+ * finishes its close. No erl: the node serves nobody. */
+#include <check.h>
+
+#include "ep_checkrun.h"
+#include "ep_error.h"
+#include "ep_node.h"
+
+START_TEST(sends_while_closing_are_refused) {
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "closing"), 0);
+  ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ep_node_opts_free(o);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_node_close(n, NULL, NULL);
+  /* Its processes (the node's own, the default sender, among them) have
+   * ended. */
+  ck_assert_int_eq(ep_send_named(n, NULL, "nobody@localhost", "x", ep_atom("hi")), EP_ECLOSED);
+  ck_assert_int_eq(ep_send(n, NULL, EP_TUPLE(a, ep_atom("x"), ep_atom("nobody@localhost")), ep_atom("hi")),
+                   EP_ECLOSED);
+  ep_node_free(n); /* finishes the close under way */
+  ep_arena_free(a);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("node_closing");
+  TCase *tc = tcase_create("no erl");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, sends_while_closing_are_refused);
+  suite_add_tcase(s, tc);
+  return ep_check_run(s, CK_NORMAL) ? 1 : 0;
+}
