@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ep_dflags.h"
+#include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_limits.h"
@@ -1042,13 +1043,15 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   n->ref_salt = random32();
   n->next_ref = random32() & 0xffff;
   n->next_id = 1;
-  const char *ep = getenv("ERL_EPMD_PORT");
-  n->epmd_port = o->epmd_port ? o->epmd_port : (ep && atoi(ep) > 0 ? atoi(ep) : 4369);
+  /* ERL_EPMD_PORT as erl reads it: a port number or nothing (70000 must
+   * not become 4464, nor "abc" the default). */
+  uint16_t env_port = 0;
+  int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : ep_epmd_port_from_env(&env_port);
+  n->epmd_port = o->epmd_port ? o->epmd_port : env_port;
   ep__map_init(&n->procs, mem);
   ep__map_init(&n->names, mem);
   ep__map_init(&n->rpcs, mem);
-  int r = 0;
-  if (!(n->scratch = ep_arena_new(mem))) r = EP_ENOMEM;
+  if (!r && !(n->scratch = ep_arena_new(mem))) r = EP_ENOMEM;
   if (!r) {
     if (o->cookie) {
       n->cookie_len = strlen(o->cookie);

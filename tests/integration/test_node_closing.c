@@ -1,6 +1,7 @@
 /* A node being closed refuses sends at once, by name as by pid, and
  * finishes its close. No erl: the node serves nobody. */
 #include <check.h>
+#include <stdlib.h>
 
 #include "ep_checkrun.h"
 #include "ep_error.h"
@@ -26,11 +27,38 @@ START_TEST(sends_while_closing_are_refused) {
 }
 END_TEST
 
+/* An EPMD port out of range, from ERL_EPMD_PORT or the options, is refused
+ * at start, not narrowed into another port. */
+static int start_with(const char *env, int opt_port) {
+  if (env) setenv("ERL_EPMD_PORT", env, 1);
+  else unsetenv("ERL_EPMD_PORT");
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "ports"), 0);
+  ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  if (opt_port) ep_node_opts_set_epmd_port(o, opt_port);
+  ep_node *n = NULL;
+  int r = ep_node_start_sync(o, &n);
+  ep_node_opts_free(o);
+  if (n) ep_node_free(n);
+  return r;
+}
+
+START_TEST(epmd_port_out_of_range_is_refused) {
+  ck_assert_int_eq(start_with("70000", 0), EP_EINVAL);
+  ck_assert_int_eq(start_with("abc", 0), EP_EINVAL);
+  ck_assert_int_eq(start_with("4370", 70000), EP_EINVAL);
+  ck_assert_int_eq(start_with("4370", 0), 0);
+  ck_assert_int_eq(start_with(NULL, 4371), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_closing");
   TCase *tc = tcase_create("no erl");
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, sends_while_closing_are_refused);
+  tcase_add_test(tc, epmd_port_out_of_range_is_refused);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
