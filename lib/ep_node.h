@@ -70,7 +70,9 @@ void ep_node_opts_set_longnames(ep_node_opts *o, bool on);
 int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie);
 /* net_ticktime in seconds (default 60; min 1). */
 void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
-/* EPMD port (default: ERL_EPMD_PORT, else 4369) and mode (default AUTO). */
+/* EPMD port (default: ERL_EPMD_PORT, else 4369) and mode (default AUTO).
+ * A port outside 1..65535, or an ERL_EPMD_PORT that is not one, makes
+ * ep_node_start return EP_EINVAL. */
 void ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
 void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
 /* Use IPv6 (inet6_tcp) for distribution and EPMD. */
