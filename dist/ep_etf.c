@@ -49,6 +49,7 @@
  *   80  COMPRESSED      (right after 131) usize:u32 zlib-stream inflating to usize bytes
  */
 #include "ep_etf.h"
+#include "ep_cfloat_int.h"
 #include "ep_utf8_int.h"
 
 #include <math.h>
@@ -326,7 +327,7 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
       memcpy(txt, b + p + 1, 31);
       txt[31] = 0;
       char *end;
-      double f = strtod(txt, &end);
+      double f = ep__strtod_c(txt, &end); /* '.', never the program's locale */
       if (end == txt || !isfinite(f)) return EP_EBADFLOAT;
       while (*end == ' ') end++;
       if (*end) return EP_EBADFLOAT;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_cfloat_int.h"
 #include "ep_error.h"
 #include "ep_limits.h"
 #include "ep_text.h"
@@ -225,47 +226,55 @@ static int int_text(ep_buf *o, ep_term t, int base, int upper) {
   return rc;
 }
 
+/* The float directives print with '.' whatever the program's locale (as
+ * io_lib does): through ep__fmt_double_c, never snprintf's %e/%f/%g.
+ * Precision is capped (as before: ~e/~f at 100, ~g at 400) so that
+ * FLOAT_TEXT holds any of them: the widest ~f, ~.100f of -1.8e308, is a
+ * sign, 309 digits, '.' and 100 decimals; ~g's fixed form has P digits. */
+#define FLOAT_TEXT 512
+#define FLOAT_PREC_MAX 100
+#define FLOAT_G_PREC_MAX 400
+
 /* ~e with P significant digits: mantissa with P-1 decimals, exponent
  * without padding ("1.00000e+0"). */
 static int fmt_e(ep_buf *o, double x, int p) {
-  char b[400];
+  char b[FLOAT_TEXT];
   if (p < 2) p = 2;
-  if (p > 100) p = 100;
-  snprintf(b, sizeof b, "%.*e", p - 1, x);
+  if (p > FLOAT_PREC_MAX) p = FLOAT_PREC_MAX;
+  int n = ep__fmt_double_c(b, sizeof b, 'e', p - 1, x);
+  if (n < 0) return EP_EINVAL;
   char *e = strchr(b, 'e');
-  if (!e) return ep_buf_append(o, b, strlen(b));
+  if (!e) return ep_buf_append(o, b, (size_t)n);
   int ex = atoi(e + 1);
   ep_buf_append(o, b, (size_t)(e - b));
-  snprintf(b, sizeof b, "e%c%d", ex < 0 ? '-' : '+', abs(ex));
-  return ep_buf_append(o, b, strlen(b));
+  n = snprintf(b, sizeof b, "e%c%d", ex < 0 ? '-' : '+', abs(ex)); /* an int: no locale in it */
+  return ep_buf_append(o, b, (size_t)n);
+}
+
+/* x with dec decimals; the callers bound dec so that it fits. */
+static int fmt_f(ep_buf *o, double x, int dec) {
+  char b[FLOAT_TEXT];
+  int n = ep__fmt_double_c(b, sizeof b, 'f', dec, x);
+  if (n < 0) return EP_EINVAL;
+  return ep_buf_append(o, b, (size_t)n);
 }
 
 static int fmt_float(ep_buf *o, char c, double x, int prec) {
-  char b[400];
-  if (c == 'f') {
-    if (prec < 0) prec = 6;
-    if (prec < 1) prec = 1;
-    if (prec > 100) prec = 100;
-    /* %f of 1e308 needs ~310 digits plus the decimals */
-    int n = snprintf(NULL, 0, "%.*f", prec, x);
-    char *big = malloc((size_t)n + 1);
-    if (!big) return EP_ENOMEM;
-    snprintf(big, (size_t)n + 1, "%.*f", prec, x);
-    int rc = ep_buf_append(o, big, (size_t)n);
-    free(big);
-    return rc;
-  }
   if (prec < 0) prec = 6;
+  if (c == 'f') {
+    if (prec < 1) prec = 1;
+    if (prec > FLOAT_PREC_MAX) prec = FLOAT_PREC_MAX;
+    return fmt_f(o, x, prec);
+  }
   if (c == 'e') return fmt_e(o, x, prec);
   /* ~g: ~f when 0.1 =< |X| < 10^(P-1), with P significant digits; else ~e */
   if (prec < 2) prec = 2;
+  if (prec > FLOAT_G_PREC_MAX) prec = FLOAT_G_PREC_MAX;
   double a = fabs(x);
   if (a >= 0.1 && a < pow(10.0, prec - 1)) {
     int e = (int)floor(log10(a));
     int dec = prec - 1 - e;
-    if (dec < 1) dec = 1;
-    snprintf(b, sizeof b, "%.*f", dec, x);
-    return ep_buf_append(o, b, strlen(b));
+    return fmt_f(o, x, dec < 1 ? 1 : dec);
   }
   return fmt_e(o, x, prec);
 }

@@ -24,6 +24,7 @@
  * decoded ones with ep_term_eq.
  */
 #include "ep_text.h"
+#include "ep_cfloat_int.h"
 #include "ep_utf8_int.h"
 
 #include <errno.h>
@@ -522,8 +523,10 @@ static int scan_number(parser *p, token *t) {
     for (size_t k = b; k < j; k++)
       if (p->s[k] != '_' && push_scratch(p, p->s + k, 1)) return EP_ENOMEM;
     if (push_scratch(p, (const uint8_t *)"", 1)) return EP_ENOMEM;
+    /* '.' whatever the program's locale (Erlang syntax has no other) */
     errno = 0;
-    double d = strtod((const char *)p->scratch, NULL);
+    double d = ep__strtod_c((const char *)p->scratch, NULL);
+    if (errno == ENOMEM) return EP_ENOMEM;
     if (!isfinite(d)) return fail(p, b, "float out of range");
     t->v = ep_float(d);
     t->kind = TK_FLOAT;
@@ -1766,18 +1769,9 @@ static void put_big(ep_buf *b, const ep_term *t) {
  * 6.126734894067219e17; checked on 200,000 random doubles). */
 static int put_float(ep_buf *b, double d) {
   if (!isfinite(d)) return EP_EINVAL;
-  char tmp[40];
+  char tmp[EP__SHORTEST_E_SIZE];
   if (d == 0) return puts_(b, signbit(d) ? "-0.0" : "0.0");
-  /* Round-tripping is monotonic in the number of digits (17 always does),
-   * so a binary search finds the fewest in 4-5 conversions, not up to 17. */
-  int lo = 1, hi = 17;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    snprintf(tmp, sizeof tmp, "%.*e", mid - 1, d);
-    if (strtod(tmp, NULL) == d) hi = mid;
-    else lo = mid + 1;
-  }
-  snprintf(tmp, sizeof tmp, "%.*e", lo - 1, d);
+  ep__shortest_e_c(tmp, d); /* with '.', whatever the program's locale */
   /* tmp: [-]D[.DDD]e(+|-)XX */
   char digs[24];
   size_t nd = 0;
