@@ -41,7 +41,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
   }
   if (!ep_is_list(t)) return EP_EINVAL;
   size_t cap = 16, depth = 0;
-  frame *st = malloc(cap * sizeof *st);
+  frame *st = ep_malloc(out->mem, cap * sizeof *st);
   if (!st) return EP_ENOMEM;
   int rc = 0;
   st[depth++] = (frame){t, 0, (size_t)ep_list_len(t)};
@@ -76,7 +76,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
           break;
         }
         if (depth == cap) {
-          frame *ns = realloc(st, 2 * cap * sizeof *st);
+          frame *ns = ep_realloc(out->mem, st, 2 * cap * sizeof *st);
           if (!ns) {
             rc = EP_ENOMEM;
             break;
@@ -90,7 +90,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
         rc = EP_EINVAL;
     }
   }
-  free(st);
+  ep_free(out->mem, st);
   if (!rc && out->err) rc = out->err;
   if (rc) out->len = start;
   return rc;
@@ -201,12 +201,12 @@ static int int_text(ep_buf *o, ep_term t, int base, int upper) {
   }
   if (t.type != EP_T_BIG) return EP_EINVAL;
   /* Repeated division of the little-endian magnitude by the base. */
-  uint8_t *mag = malloc(t.n ? t.n : 1);
+  uint8_t *mag = ep_malloc(o->mem, t.n ? t.n : 1);
   if (!mag) return EP_ENOMEM;
   memcpy(mag, t.v.bytes, t.n);
   size_t len = t.n;
   ep_buf rev;
-  ep_buf_init(&rev, NULL);
+  ep_buf_init(&rev, o->mem);
   while (len > 0) {
     unsigned rem = 0;
     for (size_t i = len; i-- > 0;) {
@@ -217,7 +217,7 @@ static int int_text(ep_buf *o, ep_term t, int base, int upper) {
     ep_buf_put8(&rev, (uint8_t)dig[rem]);
     while (len > 0 && mag[len - 1] == 0) len--;
   }
-  free(mag);
+  ep_free(o->mem, mag);
   if (t.aux) ep_buf_put8(o, '-');
   for (size_t i = rev.len; i-- > 0;) ep_buf_put8(o, rev.data[i]);
   if (rev.len == 0) ep_buf_put8(o, '0');
@@ -480,7 +480,7 @@ static pn *pn_from_buf(pctx *c, ep_buf *b, int kind) {
 
 static pn *pn_text(pctx *c, ep_term t, int kind) {
   ep_buf b;
-  ep_buf_init(&b, NULL);
+  ep_buf_init(&b, c->o->mem);
   pn *x = ep_print(&b, t) == 0 ? pn_from_buf(c, &b, kind) : NULL;
   ep_buf_free(&b);
   return x;
@@ -524,7 +524,7 @@ static pn *maybe_string(pctx *c, ep_term t) {
     if (e.type != EP_T_INT || !printable_ch(e.v.i)) return NULL;
   }
   ep_buf b;
-  ep_buf_init(&b, NULL);
+  ep_buf_init(&b, c->o->mem);
   ep_buf_put8(&b, '"');
   for (ptrdiff_t i = 0; i < n; i++) put_str_ch(&b, ep_list_at(t, (size_t)i).v.i);
   ep_buf_put8(&b, '"');
@@ -551,7 +551,7 @@ static long utf8_decode(const uint8_t *p, size_t n, int64_t *out) {
  * UTF-8 of printable characters), else <<B1,B2,...>> (always with ~w). */
 static pn *binary_node(pctx *c, ep_term t) {
   ep_buf b;
-  ep_buf_init(&b, NULL);
+  ep_buf_init(&b, c->o->mem);
   int kind = PN_ATM;
   const uint8_t *d = t.v.bytes;
   size_t n = t.n;
@@ -561,8 +561,12 @@ static pn *binary_node(pctx *c, ep_term t) {
     done = 1;
   }
   if (!done && !c->w_mode && c->unicode) {
-    int64_t *cp = malloc(n * sizeof *cp);
-    long k = cp ? utf8_decode(d, n, cp) : -1;
+    int64_t *cp = n <= SIZE_MAX / sizeof *cp ? ep_malloc(c->o->mem, n * sizeof *cp) : NULL;
+    if (!cp) {
+      ep_buf_free(&b);
+      return NULL; /* EP_ENOMEM, not a silently different layout */
+    }
+    long k = utf8_decode(d, n, cp);
     int ok = k > 0, multi = 0;
     for (long i = 0; ok && i < k; i++) {
       if (!printable_ch(cp[i])) ok = 0;
@@ -576,7 +580,7 @@ static pn *binary_node(pctx *c, ep_term t) {
     } else if (k > 0) {
       done = 2; /* valid UTF-8 but not printable: bytes, no Latin-1 retry */
     }
-    free(cp);
+    ep_free(c->o->mem, cp);
   }
   if (done == 2) done = 0;
   else if (!done && !c->w_mode) {
