@@ -6,9 +6,12 @@
  * that goes through ep_text, ep_decode or ep_iolib must read and print the
  * same bytes under de_DE.UTF-8 as under C. The locale comes from
  * scripts/setup.sh; a machine without it fails here (on purpose: a skipped
- * test would prove nothing).
+ * test would prove nothing). The "fallback" case runs the same tests with
+ * the helpers forced onto their path for a failed newlocale() (see
+ * dist/ep_cfloat.c).
  */
 #include <check.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -17,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_cfloat_int.h"
 #include "ep_checkrun.h"
 #include "ep_error.h"
+#include "ep_failmem.h"
 #include "ep_etf.h"
 #include "ep_iolib.h"
 #include "ep_text.h"
@@ -118,12 +123,18 @@ START_TEST(floats_parse_with_a_point_in_a_comma_locale) {
   ep_arena *a = ep_arena_new(NULL);
   for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
     double d = parse_float(a, vectors[i].s);
-    ck_assert_msg(bits(d) == bits(vectors[i].d), "%s parsed to %a, want %a", vectors[i].s, d, vectors[i].d);
+    ck_assert_msg(bits(d) == bits(vectors[i].d), "%s parsed to bits %016" PRIx64 ", want %016" PRIx64, vectors[i].s, bits(d), bits(vectors[i].d));
   }
   /* more digits than a double holds, and exponents written in every way */
   ck_assert(bits(parse_float(a, "4.9406564584124654e-324")) == bits(0x1p-1074));
   ck_assert(bits(parse_float(a, "3.14159265358979323846264338327950288")) == bits(3.141592653589793));
   ck_assert(bits(parse_float(a, "1.0E+2")) == bits(100.0));
+  /* a literal longer than any stack buffer a conversion might use */
+  char lit[602] = "0.1";
+  memset(lit + 3, '0', 597);
+  lit[600] = '1';
+  lit[601] = 0;
+  ck_assert(bits(parse_float(a, lit)) == bits(0.1));
   ep_term t;
   ck_assert_int_eq(ep_parse_str(a, "{1.5,[2.25|0.125]}", &t, NULL), 0);
   ck_assert(bits(t.v.items[0].v.f) == bits(1.5));
@@ -173,10 +184,10 @@ START_TEST(random_doubles_print_as_in_c_and_round_trip) {
     char *want = print(ep_float(d));
     uselocale(old);
     char *got = print(ep_float(d));
-    ck_assert_msg(strcmp(got, want) == 0, "%a printed %s, in C %s", d, got, want);
-    ck_assert_msg(!strchr(got, ','), "%a printed %s", d, got);
+    ck_assert_msg(strcmp(got, want) == 0, "bits %016" PRIx64 " printed %s, in C %s", bits(d), got, want);
+    ck_assert_msg(!strchr(got, ','), "bits %016" PRIx64 " printed %s", bits(d), got);
     double back = parse_float(a, got);
-    ck_assert_msg(bits(back) == bits(d), "%s read back as %a, want %a", got, back, d);
+    ck_assert_msg(bits(back) == bits(d), "%s read back as bits %016" PRIx64 ", want %016" PRIx64, got, bits(back), bits(d));
     free(want);
     free(got);
     if (i % 1000 == 0) ep_arena_reset(a);
@@ -242,7 +253,7 @@ START_TEST(float_ext_text_decodes_in_a_comma_locale) {
     double d = 0;
     int rc = decode_float_ext(v[i].text, &d);
     ck_assert_msg(rc == 0, "%s: %s", v[i].text, ep_err_name(rc));
-    ck_assert_msg(bits(d) == bits(v[i].d), "%s decoded to %a, want %a", v[i].text, d, v[i].d);
+    ck_assert_msg(bits(d) == bits(v[i].d), "%s decoded to bits %016" PRIx64 ", want %016" PRIx64, v[i].text, bits(d), bits(v[i].d));
   }
   double d;
   ck_assert_int_eq(decode_float_ext("1,50000000000000000000e+00", &d), EP_EBADFLOAT);
@@ -342,6 +353,53 @@ START_TEST(threads_print_and_parse_at_once) {
 }
 END_TEST
 
+/* The paths ep_iolib allocates on (deep chardata, bignums, ~tp of a
+ * binary, pretty layout) use the caller's allocator and give EP_ENOMEM,
+ * leaving nothing allocated, wherever an allocation fails. */
+START_TEST(iolib_allocation_failure_is_reported) {
+  comma_locale();
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term av;
+  ck_assert_int_eq(ep_parse_str(a,
+                                "[[[[[[[[[[[[[[[[[[[[\"deep\"]]]]]]]]]]]]]]]]]]], 1.5, 2.5e-3, 12345678901234567890123,"
+                                "<<\"h\\x{e9}llo\"/utf8>>, [1.5,2.5,{x,3.25}]]",
+                                &av, NULL),
+                   0);
+  ep_term f = ep_string(a, "~s ~f ~g ~b ~tp ~w~n");
+  ep_failmem fm;
+  ep_failmem_init(&fm);
+  char *want = NULL;
+  {
+    ep_buf b;
+    ep_buf_init(&b, NULL);
+    ck_assert_int_eq(ep_iolib_format(&b, f, av), 0);
+    want = strndup((char *)b.data, b.len);
+    ep_buf_free(&b);
+  }
+  ck_assert_str_eq(want, "deep 1.500000 2.50000e-3 12345678901234567890123 <<\"h\u00e9llo\"/utf8>> [1.5,2.5,{x,3.25}]\n");
+  for (long i = 1; i < 10000; i++) {
+    ep_failmem_fail_once(&fm, i);
+    ep_buf b;
+    ep_buf_init(&b, &fm.mem);
+    int rc = ep_iolib_format(&b, f, av);
+    if (!ep_failmem_failed(&fm)) {
+      ck_assert_int_eq(rc, 0);
+      ck_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
+      ep_buf_free(&b);
+      break;
+    }
+    ck_assert_msg(rc == EP_ENOMEM, "allocation %ld failed: got %s", i, ep_err_name(rc));
+    ep_buf_free(&b);
+    ck_assert_int_eq(fm.live, 0);
+  }
+  ck_assert_int_eq(fm.live, 0);
+  free(want);
+  ep_arena_free(a);
+}
+END_TEST
+
+static void force_fallback(void) { ep__cfloat_force_fallback(1); }
+
 int main(void) {
   Suite *s = suite_create("locale");
   TCase *tc = tcase_create("core");
@@ -353,6 +411,19 @@ int main(void) {
   tcase_add_test(tc, float_ext_text_decodes_in_a_comma_locale);
   tcase_add_test(tc, iolib_float_directives_in_a_comma_locale);
   tcase_add_test(tc, threads_print_and_parse_at_once);
+  tcase_add_test(tc, iolib_allocation_failure_is_reported);
   suite_add_tcase(s, tc);
+  /* the same, as if newlocale() had failed: the radix is translated */
+  TCase *fb = tcase_create("fallback");
+  tcase_set_timeout(fb, 120);
+  tcase_add_checked_fixture(fb, force_fallback, NULL);
+  tcase_add_test(fb, floats_print_with_a_point_in_a_comma_locale);
+  tcase_add_test(fb, floats_parse_with_a_point_in_a_comma_locale);
+  tcase_add_test(fb, random_doubles_print_as_in_c_and_round_trip);
+  tcase_add_test(fb, a_thread_locale_is_honoured_and_restored);
+  tcase_add_test(fb, float_ext_text_decodes_in_a_comma_locale);
+  tcase_add_test(fb, iolib_float_directives_in_a_comma_locale);
+  tcase_add_test(fb, threads_print_and_parse_at_once);
+  suite_add_tcase(s, fb);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
