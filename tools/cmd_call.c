@@ -12,19 +12,22 @@
 static void help(void) {
   printf(
       "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE MOD FUN [ARGS]\n"
-      "       erlpeer call [options] --eval 'Expressions.' NODE\n"
+      "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
       "\n"
       "Connects to NODE as a hidden node and calls MOD:FUN(ARGS...), where ARGS is\n"
       "an Erlang list in Erlang syntax (default []), or evaluates Expressions there\n"
       "(like erl_call -e). Prints the result as one Erlang term on stdout.\n"
       "NODE without @ means the local host. The cookie is read from\n"
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
-      "line by erlpeer itself). --timeout is in milliseconds (default: infinity;\n"
-      "connecting then gives up after 30000).\n"
+      "line by erlpeer itself). --sname/--name name this program's node (short or\n"
+      "long names; default erlpeer-<ospid>, short). --timeout is in milliseconds\n"
+      "(default, or 0: infinity; connecting then gives up after 30000).\n"
       "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
+      "Options also take the --opt=value form.\n"
       "\n"
-      "exit status: 0 a result; 1 an exception or badrpc (printed on stderr);\n"
-      "             2 no connection (the cause on stderr) or bad usage.\n");
+      "exit status: 0 a result; 1 an exception, badrpc or timeout, or Expressions\n"
+      "             that do not parse (printed on stderr); 2 no connection (the\n"
+      "             cause on stderr) or bad usage (ARGS that do not parse included).\n");
 }
 
 /* Prints the term followed by a newline on f. */

@@ -12,7 +12,7 @@
 static void help(FILE *f) {
   fprintf(f,
           "usage: erlpeer epmd [--port P] [--address A[,A...]] [--relaxed-command-check]\n"
-          "                    [--quiet]\n"
+          "                    [--quiet | -q]\n"
           "\n"
           "Runs an EPMD-compatible server in the foreground until SIGINT or SIGTERM\n"
           "(or `epmd -kill` when no node is registered). Real erl nodes and the real\n"
@@ -23,7 +23,7 @@ static void help(FILE *f) {
           "                 -address; default: every interface\n"
           "  --relaxed-command-check\n"
           "                 as epmd: allow `epmd -kill` with live nodes and `epmd -stop`\n"
-          "  --quiet        log nothing but errors\n"
+          "  --quiet, -q    log nothing but errors\n"
           "\n"
           "Prints `listening on port P` on stdout once ready.\n"
           "Exit status: 0 after a clean stop, 1 when it cannot listen, 2 on bad usage.\n");

@@ -14,7 +14,8 @@ static void help(FILE *f) {
           "\n"
           "Lists the nodes registered in the EPMD on HOST (default: localhost), one\n"
           "line per node as `epmd -names` prints them: name NAME at port PORT.\n"
-          "The EPMD port is --port, else ERL_EPMD_PORT, else 4369.\n"
+          "The EPMD port is --port, else ERL_EPMD_PORT, else 4369. --timeout bounds\n"
+          "the whole exchange, in milliseconds (default 10000, at most 3600000).\n"
           "Exit status: 0 on success, 1 when EPMD cannot be asked, 2 on bad usage.\n");
 }
 

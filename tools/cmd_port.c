@@ -10,11 +10,13 @@
 
 static void help(FILE *f) {
   fprintf(f,
-          "usage: erlpeer port [--port P] [--timeout MS] [--verbose] NAME[@HOST]\n"
+          "usage: erlpeer port [--port P] [--timeout MS] [--verbose | -v] NAME[@HOST]\n"
           "\n"
           "Asks the EPMD on HOST (default: localhost) for the distribution port of\n"
           "node NAME and prints it. --verbose adds the node type, protocol and\n"
           "versions. The EPMD port is --port, else ERL_EPMD_PORT, else 4369.\n"
+          "--timeout bounds the whole exchange, in milliseconds (default 10000, at\n"
+          "most 3600000).\n"
           "Exit status: 0 on success, 1 when the node is not registered or EPMD\n"
           "cannot be asked, 2 on bad usage.\n");
 }

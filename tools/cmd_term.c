@@ -44,6 +44,7 @@ static const char usage_text[] =
     "fun M:F/A. Pids, ports, refs and funs print as <node@host.ID.SERIAL>,\n"
     "#Port<node@host.ID>, #Ref<node@host.W2.W1.W0>, #Fun<Module.Index.Uniq>\n"
     "(no literal syntax: these do not encode back). See docs/text-syntax.md.\n"
+    "Bad usage (unknown action or option) exits with status 2.\n"
     "\n"
     "examples:\n"
     "  echo '{call, lists, seq, [1, 10]}.' | erlpeer term encode --hex\n"

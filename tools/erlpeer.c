@@ -24,7 +24,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: erlpeer COMMAND [ARGS...]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f, "\n'erlpeer COMMAND --help' describes each command.\n");
+  fprintf(f, "\n'erlpeer COMMAND --help' describes each command; 'erlpeer --version'\n"
+             "prints the version. No command, or an unknown one: exit status 2.\n");
 }
 
 void ep_tool_error(const char *what, int err) {

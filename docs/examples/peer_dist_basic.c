@@ -6,7 +6,8 @@
  *   - args: extra erl arguments;
  *   - named: a peer with a given name;
  *   - restart_node: stop it, start it again under the same name.
- * Needs an EPMD (erl starts one, or `epmd -daemon`).
+ * Needs no epmd: the hidden node registers with the EPMD that answers, or
+ * serves EPMD itself while it runs when none does.
  * Build: cc peer_dist_basic.c -I dist -I lib build/liberlpeer.a -luv -lcrypto -lz -lm */
 #include <stdio.h>
 
