@@ -432,8 +432,12 @@ static int is_live(long pid) {
   return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
-/* One pass: SIGKILL every live process carrying the tag; returns how many. */
-static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *nseen, int cap) {
+/* One pass: SIGKILL every live process carrying the tag; returns how many.
+ * The pidfd of each one killed (opened before the kill, so it names that
+ * process and no later one with its pid) goes into fds, to wait on its end;
+ * *unwatched counts those killed without one. */
+static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *nseen, int cap, struct pollfd *fds,
+                      int *nfds, int fdcap, int *unwatched) {
   int found = 0;
   DIR *d = opendir("/proc");
   if (!d) return 0;
@@ -453,11 +457,19 @@ static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *
     envbuf[n] = 0;
     for (char *p = envbuf; p < envbuf + n; p += strlen(p) + 1) {
       if (strncmp(p, want, wl) == 0 && (prefix || p[wl] == 0)) {
-        if (is_live(pid) && kill((pid_t)pid, SIGKILL) == 0) {
+        if (!is_live(pid)) break;
+        int pfd = *nfds < fdcap ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+        if (kill((pid_t)pid, SIGKILL) == 0) {
           found++;
+          if (pfd >= 0)
+            fds[(*nfds)++] = (struct pollfd){pfd, POLLIN, 0};
+          else
+            (*unwatched)++;
           int known = 0;
           for (int i = 0; i < *nseen; i++) known |= seen[i] == pid;
           if (!known && *nseen < cap) seen[(*nseen)++] = pid;
+        } else if (pfd >= 0) {
+          close(pfd);
         }
         break;
       }
@@ -467,17 +479,44 @@ static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *
   return found;
 }
 
+/* Waits until every process of fds has ended (a pidfd turns readable when
+ * its process exits, zombie or not, child of ours or not), or the deadline;
+ * closes the fds. */
+static void wait_all_ended(struct pollfd *fds, int n, long long deadline) {
+  int left = n;
+  while (left > 0) {
+    long long ms = deadline - now_ms();
+    if (ms <= 0 || poll(fds, (nfds_t)n, (int)ms) <= 0) break;
+    for (int i = 0; i < n; i++)
+      if (fds[i].fd >= 0 && fds[i].revents) {
+        close(fds[i].fd);
+        fds[i].fd = -1; /* poll skips it from now on */
+        left--;
+      }
+  }
+  for (int i = 0; i < n; i++)
+    if (fds[i].fd >= 0) close(fds[i].fd);
+}
+
 int ep_sweep_tag(const char *tag, int prefix) {
   char want[200];
   snprintf(want, sizeof want, "EP_TEST_TAG=%s", tag);
   size_t wl = strlen(want);
   long seen[1024];
   int nseen = 0;
+  static struct pollfd fds[256];
   /* Repeat until a pass finds nobody alive: a process may fork while we
-   * scan (a detached erl daemonizing), and a killed one takes a moment to
-   * die. Bounded: 5 s. */
+   * scan (a detached erl daemonizing). Between passes, wait for the ones
+   * killed to be gone (their pidfds), not for a period. Bounded: 5 s. */
   long long deadline = now_ms() + 5000;
-  while (sweep_pass(want, wl, prefix, seen, &nseen, 1024) > 0 && now_ms() < deadline)
-    poll(NULL, 0, 5); /* the kills take effect; nothing to wait on for non-children */
+  for (;;) {
+    int nfds = 0, unwatched = 0;
+    if (sweep_pass(want, wl, prefix, seen, &nseen, 1024, fds, &nfds, 256, &unwatched) == 0) break;
+    wait_all_ended(fds, nfds, deadline);
+    if (now_ms() >= deadline) break;
+    /* More than 256 at once, or no pidfd: nothing to wait on for those
+     * (they are not our children), so give the kills a moment. */
+    if (unwatched) poll(NULL, 0, 5);
+  }
   return nseen;
 }
