@@ -2,7 +2,8 @@
 # a temporary HOME with a random cookie, a free EPMD port, and a tag in the
 # environment that every process started from here inherits, so the EXIT
 # trap kills all of them (detached erl nodes included) whatever happens.
-# Waits are for events (a line from a fifo), each bounded in time.
+# Waits are for events (a line from a fifo or a file, a child's exit), each
+# bounded in time; nothing sleeps for a period.
 
 ep_world() {
   EP_TEST_TAG="${EP_TEST_RUN:-eprun-manual}.sh$$"
@@ -55,18 +56,59 @@ ep_free_port() {
   echo "$p"
 }
 
-# A private epmd; if it cannot have its port (it exits), another port.
+# ep_wait_for FILE PATTERN [SECS [PID]]: waits until FILE holds a line
+# matching PATTERN (grep's), at most SECS (20) seconds, or until process PID
+# is gone. tail -F follows the file through inotify: it wakes on each write,
+# not on a period.
+ep_wait_for() {
+  local file=$1 pat=$2 secs=${3:-20} pid=${4:-} fd tp rc
+  exec {fd}< <(exec timeout "$secs" tail -n +1 -F ${pid:+--pid="$pid"} -- "$file" 2>/dev/null)
+  tp=$!
+  grep -q -m1 -- "$pat" <&"$fd"
+  rc=$?
+  exec {fd}<&-
+  kill "$tp" 2>/dev/null
+  return $rc
+}
+
+# ep_wait_child PID [SECS]: waits for the exit of PID, a background child
+# of this shell, and returns its status; one still running after SECS (10)
+# is killed (status 137). bash's wait is the event; the sleep beside it is
+# only the deadline (wait -n returns on whichever ends first).
+ep_wait_child() {
+  local pid=$1 secs=${2:-10} wd st done=
+  (exec sleep "$secs") &
+  wd=$!
+  wait -n -p done "$pid" "$wd"
+  st=$?
+  if [ "$done" = "$pid" ]; then
+    # SIGKILL: a subshell of ours not yet turned into sleep would run our
+    # EXIT trap (the cleanup) on SIGTERM
+    kill -9 "$wd" 2>/dev/null
+    wait "$wd" 2>/dev/null
+  else
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid"
+    st=$?
+  fi
+  return $st
+}
+
+# A private epmd; if it cannot have its port (it exits), another port. Its
+# debug output (-d -d, in $EP_EPMD_LOG) says when it listens ("entering the
+# main select() loop", after its listen()) or why it cannot; we wait for
+# that line. The log also tells when a node is unregistered ("unregistering
+# 'NAME:Creation'"), an event to wait for.
 ep_start_epmd() {
-  local try i pid
+  local try pid log
   for try in 1 2 3; do
-    epmd -port "$EP_EPMD_PORT" 2>/dev/null &
+    log="$EP_TMP/epmd.$EP_EPMD_PORT.log"
+    epmd -port "$EP_EPMD_PORT" -d -d 2>"$log" &
     pid=$!
     disown
-    for i in $(seq 1 500); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$EP_EPMD_PORT") 2>/dev/null && return 0
-      kill -0 "$pid" 2>/dev/null || break   # it exited: the port is not ours
-      sleep 0.02   # no event to wait on for another process's bind
-    done
+    EP_EPMD_LOG=$log
+    ep_wait_for "$log" 'entering the main select() loop' 10 "$pid" && return 0
+    kill -9 "$pid" 2>/dev/null   # it exited (the port is not ours) or hangs
     EP_EPMD_PORT=$(ep_free_port)
     export ERL_EPMD_PORT=$EP_EPMD_PORT
   done

@@ -25,15 +25,9 @@ check() { # check DESC EXPECTED_STATUS CMD...
   [ "$st" = "$want" ] || fail "$desc: status $st, wanted $want (stderr: $err)"
 }
 
-# Waits (bounded) until FILE contains PATTERN.
-wait_for() {
-  local file=$1 pat=$2 secs=${3:-20} i
-  for ((i = 0; i < secs * 20; i++)); do
-    grep -q -- "$pat" "$file" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+# Waits (bounded) until FILE contains PATTERN: lib.sh's ep_wait_for, which
+# wakes on the write that brings it.
+wait_for() { ep_wait_for "$@"; }
 
 # --- help and usage --------------------------------------------------------------
 for c in names port epmd; do
@@ -103,8 +97,7 @@ r=$(epmd -port "$PORT" -kill 2>&1); [[ $r == *"not allowed"* ]] || fail "epmd -k
 
 # SIGTERM: clean stop, status 0.
 kill -TERM "$srv"
-for ((i = 0; i < 100; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
-wait "$srv"; st=$?
+ep_wait_child "$srv" 5; st=$?
 [ "$st" = 0 ] || fail "server exit status after SIGTERM: $st ($(cat "$HOME/srv.err"))"
 # Nothing listening now: one-line reasons.
 check "names without EPMD" 1 "$CLI" names
@@ -117,7 +110,7 @@ start_server srv2 --quiet
 srv2=$srvpid; PORT2=$srvport
 check "epmd on a busy port" 1 timeout 5 "$CLI" epmd --port "$PORT2"
 [ "$(echo "$err" | wc -l)" = 1 ] || fail "busy port reason: $err"
-kill -INT "$srv2"; wait "$srv2"; st=$?
+kill -INT "$srv2"; ep_wait_child "$srv2" 5; st=$?
 [ "$st" = 0 ] || fail "server exit status after SIGINT: $st"
 
 # --address, `epmd -stop` refused as epmd refuses it, `epmd -kill` on an
@@ -126,8 +119,7 @@ start_server srv3 --address 127.0.0.1
 srv3=$srvpid; PORT3=$srvport
 r=$(epmd -port "$PORT3" -stop foo 2>&1); [[ $r == *"responded with <>"* ]] || fail "epmd -stop: $r"
 r=$(epmd -port "$PORT3" -kill 2>&1); [ "$r" = Killed ] || fail "epmd -kill on an empty server: $r"
-for ((i = 0; i < 100; i++)); do kill -0 "$srv3" 2>/dev/null || break; sleep 0.05; done
-wait "$srv3"; st=$?
+ep_wait_child "$srv3" 5; st=$?
 [ "$st" = 0 ] || fail "server exit status after KILL: $st"
 grep -q "killed by a KILL request" "$HOME/srv3.err" || fail "KILL not logged: $(cat "$HOME/srv3.err")"
 check "epmd with a bad address" 1 timeout 5 "$CLI" epmd --port 0 --address not-an-ip

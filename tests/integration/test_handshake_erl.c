@@ -523,13 +523,17 @@ END_TEST
 START_TEST(dynamic_node_is_named_by_us) {
   acceptor_env e;
   acceptor_setup(&e);
+  /* The node says it booted (EP_READY, which ep_testenv_start_erl_argv
+   * waits for), then dials us from the same -eval: the dial follows the
+   * boot by construction, not after a pause. */
   char eval[512];
   snprintf(eval, sizeof eval,
-           "spawn(fun() -> timer:sleep(200), io:format(\"EP_CONNECT ~p~n\", [net_kernel:connect_node('%s')]) end).",
+           "io:format(\"EP_READY ~s~n\", [node()]),"
+           " io:format(\"EP_CONNECT ~p~n\", [net_kernel:connect_node('%s')]).",
            e.name);
-  const char *args[] = {"-eval", eval, NULL};
+  const char *argv[] = {"erl", "-sname", "undefined", "-noshell", "-noinput", "-eval", eval, NULL};
   char dyn[256];
-  pid_t pid = ep_testenv_start_erl(env, "undefined", args, dyn, sizeof dyn);
+  pid_t pid = ep_testenv_start_erl_argv(env, argv, dyn, sizeof dyn);
   ck_assert_int_gt(pid, 0);
   struct pollfd pl = {e.ls, POLLIN, 0};
   ck_assert_msg(poll(&pl, 1, 10000) == 1, "the dynamic node never dialled");

@@ -38,6 +38,7 @@
 #include "ep_peer.h"
 #include "ep_testenv.h"
 #include "ep_testinbox.h"
+#include "ep_testwait.h"
 #include "ep_text.h"
 
 /* The release under test (set in the parent before each suite runs; Check
@@ -180,17 +181,21 @@ static void assert_release(const char *node) {
 
 /* The node dials us: a process there drops the connection, pings us by
  * name (EPMD lookup, its handshake as initiator, our acceptor) and reports
- * to our registered process "box". */
+ * to our registered process "box". It drops the connection only once told
+ * to, after the reply to the call that spawned it has reached us (a drop
+ * before would lose that reply). */
 static void node_pings_us(ep_node *n, const char *tnode) {
   ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
   ep_proc *box;
   ck_assert_int_eq(ep_proc_new(n, "box", ep_testinbox_collect, &b, &box), 0);
   ep_term bnd = EP_LIST(A, EP_TUPLE(A, ep_atom("N"), ep_atom(ep_node_name(n))));
-  eval_on(tnode,
-          "spawn(fun() -> timer:sleep(200), erlang:disconnect_node(N), R = net_adm:ping(N),"
-          " {box, N} ! {pinged, R, node()} end), ok.",
-          bnd);
+  ep_term pinger = eval_on(tnode,
+                           "spawn(fun() -> receive go -> ok end, erlang:disconnect_node(N), R = net_adm:ping(N),"
+                           " {box, N} ! {pinged, R, node()} end).",
+                           bnd);
+  ck_assert_int_eq(pinger.type, EP_T_PID);
+  ck_assert_int_eq(ep_send(n, NULL, pinger, ep_atom("go")), 0);
   b.want = 1;
   ck_assert_int_eq(ep_node_run_until(n, ep_testinbox_has, &b, 15000), 0);
   ck_assert_msg(ep_term_eq(b.msg[0], EP_TUPLE(A, ep_atom("pinged"), ep_atom("pong"), ep_atom(tnode))), "%s: %s",
@@ -297,6 +302,8 @@ START_TEST(each_exception_class) {
   ck_assert(ep_atom_eq(r.cls, "error"));
   ck_assert_int_eq(ep_rpc_call_sync(N, target, "no_such_mod", "f", ep_nil(), 5000, A, &r), EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "error") && ep_atom_eq(r.reason, "undef"));
+  /* a call slower than its timeout (the sleep is the slowness under test;
+   * the test does not wait for it) */
   ck_assert_int_eq(ep_rpc_call_sync(N, target, "timer", "sleep", EP_LIST(A, ep_int(3000)), 200, A, &r), EP_ETIMEDOUT);
   /* and the connection still serves */
   ck_assert(ep_atom_eq(call_ok(target, "erlang", "node", ep_nil()), target));
@@ -427,6 +434,23 @@ static bool out_has(output *o, const char *s) {
   return o->out.data && strstr((char *)o->out.data, s) != NULL;
 }
 
+/* Runs the controller's loop until o holds s, or 5 s pass (returning on the
+ * output callback that brought it); whether it does. */
+typedef struct {
+  output *o;
+  const char *s;
+} output_wait;
+static bool output_arrived(void *ud) {
+  output_wait *w = ud;
+  return out_has(w->o, w->s);
+}
+static bool wait_output(ep_ctl *c, output *o, const char *s) {
+  output_wait w = {o, s};
+  return ep_testwait_ctl(c, output_arrived, &w, 5000);
+}
+
+static bool exited(void *ud) { return ep_peer_exit_status(ud) >= 0; }
+
 /* Options for a peer of the release under test over connection kind
  * (0 dist, 1 tcp, 2 standard_io). */
 static ep_peer_opts *peer_opts(int kind, const char *name, const char *root) {
@@ -513,12 +537,10 @@ START_TEST(peer_start_call_io) {
   pcall(p, "io", "format", line, 0, &r);
   ep_peer_result_free(&r);
   snprintf(line, sizeof line, "rel %s %d\n", REL->release, _i);
-  for (int k = 0; k < 100 && !out_has(&col, line); k++) ep_ctl_poll(c, 50);
-  ck_assert_msg(out_has(&col, line), "%s %s: no relayed output", REL->label, conn_name[_i]);
+  ck_assert_msg(wait_output(c, &col, line), "%s %s: no relayed output", REL->label, conn_name[_i]);
   pcall(p, "io", "put_chars", "[[<<\"unicode \\x{2200}\"/utf8>>, $\\n]]", 0, &r);
   ep_peer_result_free(&r);
-  for (int k = 0; k < 100 && !out_has(&col, "unicode \xe2\x88\x80\n"); k++) ep_ctl_poll(c, 50);
-  ck_assert(out_has(&col, "unicode \xe2\x88\x80\n"));
+  ck_assert(wait_output(c, &col, "unicode \xe2\x88\x80\n"));
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ep_peer_free(p);
@@ -620,10 +642,9 @@ START_TEST(peer_attached_tcp) {
   pcall(p, "io", "format", line, 0, &r);
   ep_peer_result_free(&r);
   snprintf(line, sizeof line, "attached %s\n", REL->release);
-  for (int k = 0; k < 100 && !out_has(&col, line); k++) ep_ctl_poll(c, 50);
-  ck_assert_msg(out_has(&col, line), "%s: attached output not relayed", REL->label);
+  ck_assert_msg(wait_output(c, &col, line), "%s: attached output not relayed", REL->label);
   pcall(p, "erlang", "halt", "[4]", EP_EPEERDOWN, &r);
-  for (int k = 0; k < 200 && ep_peer_exit_status(p) < 0; k++) ep_ctl_poll(c, 50);
+  ep_testwait_ctl(c, exited, p, 10000);
   ck_assert_int_eq(ep_peer_exit_status(p), 4);
   ep_peer_free(p);
   ep_peer_opts_free(o);
@@ -868,8 +889,7 @@ START_TEST(one_controller_every_release) {
   for (k = 0; k < np; k++) {
     char want[32];
     snprintf(want, sizeof want, "mixed %zu\n", k);
-    for (int t = 0; t < 100 && !out_has(&outs[k], want); t++) ep_ctl_poll(c, 50);
-    ck_assert_msg(out_has(&outs[k], want), "peer %zu: output not relayed to its own callback", k);
+    ck_assert_msg(wait_output(c, &outs[k], want), "peer %zu: output not relayed to its own callback", k);
     for (size_t j = 0; j < np; j++) {
       if (j == k) continue;
       char other[32];

@@ -182,6 +182,8 @@ START_TEST(each_exception_class) {
   ck_assert(ep_is_list(r.stack) && ep_list_len(r.stack) > 0);
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "no_such_mod", "f", ep_nil(), 5000, W.a, &r), EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.reason, "undef"));
+  /* a call slower than its timeout (the sleep is the slowness under test;
+   * the test does not wait for it) */
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_int(3000)), 200, W.a, &r),
                    EP_ETIMEDOUT);
 }
@@ -404,6 +406,8 @@ static bool both_done(void *ud) { return ((finish_order *)ud)->n == 2; }
  * calls to our node are refused at once, as calls of undefined functions. */
 START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
   finish_order o = {{0, 0}, 0};
+  /* The slow call sleeps on purpose: it is the slow one that must not hold
+   * up the quick one sent after it. */
   ck_assert_int_eq(ep_rpc_call(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_int(1500)), 10000, on_order, &o),
                    0);
   ck_assert_int_eq(ep_rpc_call(W.node, "target", "erlang", "abs", EP_LIST(W.a, ep_int(-7)), 10000, on_order, &o), 0);

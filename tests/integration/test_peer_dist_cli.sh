@@ -23,8 +23,14 @@ expect_err "U"
 expect_err "second"
 ok "peer dist results on stdout, output on stderr"
 
-# -eval output at boot is relayed too (the call waits until it is printed)
-expect_rc 0 "$CLI" peer --name pd2 --call 'timer:sleep(200)' -- -eval 'io:format("booted~n").'
+# -eval output at boot is relayed too. The peer answers calls before init
+# has run the -eval (peer starts earlier, as -user), so the call waits for
+# the -eval's end: told by a message, or by a mark when the -eval ended
+# first (each side looks for the other after showing itself).
+expect_rc 0 "$CLI" peer --name pd2 \
+  --eval 'register(ep_waiter, self()), persistent_term:get(ep_booted, false) orelse receive booted -> true after 10000 -> false end.' \
+  -- -eval 'io:format("booted~n"), persistent_term:put(ep_booted, true), catch ep_waiter ! booted.'
+expect_out true
 expect_err "booted"
 ok "peer dist -eval output"
 
@@ -61,8 +67,24 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -lt 5000 ] || fail "a name in use took $ms ms to fail"
 ok "peer dist name in use fails in ${ms} ms"
 
-# session with several dist peers
-out=$(printf '%s\n' \
+# session with several dist peers, driven line by line (a coprocess):
+# after c is told to halt, the session is asked for c's state only once it
+# printed {down,c,...}: the event, not a pause.
+coproc SESSION { timeout 120 "$CLI" session 2>"$ERR"; }
+sin=${SESSION[1]} sout=${SESSION[0]} spid=$SESSION_PID   # bash unsets these when it ends
+send() { printf '%s\n' "$@" >&"$sin"; }
+# Copies the session's lines into $OUT until one holds $1 (or, without $1,
+# until its end); 60 s at most between two lines.
+read_until() {
+  local line
+  while IFS= read -r -t 60 line <&"$sout"; do
+    printf '%s\n' "$line" >> "$OUT"
+    [ -n "${1:-}" ] && [[ $line == *"$1"* ]] && return 0
+  done
+  [ -z "${1:-}" ]
+}
+: > "$OUT"
+send \
   '{start, a, #{name => "sa"}}.' \
   '{start, b, #{name => "sb", args => ["-ep_a", "1"], shutdown => close}}.' \
   '{start, c, #{name => "sc", peer_down => continue}}.' \
@@ -78,13 +100,13 @@ out=$(printf '%s\n' \
   '{call, b, application, get_env, [kernel, ep]}.' \
   '{send, a, nobody_registered, hi}.' \
   '{state, c}.' \
-  '{cast, c, erlang, halt, []}.' \
-  '{call, a, timer, sleep, [1000]}.' \
-  '{state, c}.' \
-  '{stop, a}.' \
-  '{state, a}.' \
-  | timeout 120 "$CLI" session 2>"$ERR")
-echo "$out" > "$OUT"
+  '{cast, c, erlang, halt, []}.'
+read_until '{down,c,' || fail "session: no down line for c"
+ok "session down line"
+send '{state, c}.' '{stop, a}.' '{state, a}.'
+exec {sin}>&-   # end of input: the session stops every peer, then exits
+read_until || fail "session: no end of output"
+wait "$spid" || fail "session exit status $?"
 expect_line() { grep -qxF -- "$1" "$OUT" || fail "session: missing line $1"; ok "session $1"; }
 expect_line "{ok,a,sa@$host}."
 expect_line "{ok,b,sb@$host}."
@@ -102,15 +124,14 @@ expect_line '{ok,b}.'
 expect_line '{ok,b,{ok,1}}.'
 expect_line '{ok,a}.'
 expect_line '{state,c,running}.'
-grep -qF '{down,c,' "$OUT" || fail "session: no down line for c"
-ok "session down line"
 grep -qF '{state,c,{down,' "$OUT" || fail "session: c not down"
 expect_line '{stopped,a}.'
-# EOF stops every peer: none of sb / sc is left
+# EOF stops every peer: none of sa / sb / sc is left. close shuts sb down
+# without waiting for it: wait for EPMD's word that it is gone (its log's
+# "unregistering 'sb:..."), then ask EPMD.
 for n in sa sb sc; do
   if epmd -port "$EP_EPMD_PORT" -names 2>/dev/null | grep -q "^name $n "; then
-    # close shuts down without waiting: give sb its moment to go
-    for _ in $(seq 1 50); do epmd -port "$EP_EPMD_PORT" -names | grep -q "^name $n " || break; sleep 0.1; done
+    ep_wait_for "$EP_EPMD_LOG" "unregistering '$n:" 10
     epmd -port "$EP_EPMD_PORT" -names | grep -q "^name $n " && fail "$n still registered after EOF"
   fi
 done

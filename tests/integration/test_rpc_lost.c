@@ -41,6 +41,8 @@ static bool all_new_done(void *ud) {
 
 START_TEST(every_call_fails_when_a_callback_calls_again) {
   ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
+  /* calls that never end by themselves (timer:sleep(infinity), timeout
+   * infinity): only the lost connection ends them */
   for (int i = 0; i < OLD_CALLS; i++)
     ck_assert_int_eq(
         ep_rpc_call(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_atom("infinity")), 0, on_old, NULL), 0);

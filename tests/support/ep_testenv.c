@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +29,7 @@ struct ep_testenv {
   char cookie[33];
   char tag[128];
   int epmd_port;
+  char epmd_log[320]; /* the private epmd's debug output */
   pid_t children[MAX_CHILDREN];
   int nchildren;
 };
@@ -216,28 +218,85 @@ static pid_t spawn(const char *const *argv, int in_fd, int out_fd, int err_fd) {
   return r == 0 ? pid : -1;
 }
 
+/* Whether the file at path holds text (in its first 64 KiB: the lines
+ * waited for come early). */
+static int file_has(const char *path, const char *text) {
+  static char buf[65536];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)n;
+  close(fd);
+  buf[len] = 0;
+  return strstr(buf, text) != NULL;
+}
+
+/* Waits until the file at path holds text (0), or process pid (when > 0)
+ * is gone without it, or timeout_ms pass (-1). Woken by inotify on each
+ * write to the file and by the process's pidfd on its exit: no polling. */
+static int wait_file(const char *path, const char *text, pid_t pid, int timeout_ms) {
+  int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (in < 0) return -1;
+  if (inotify_add_watch(in, path, IN_MODIFY) < 0) {
+    close(in);
+    return -1;
+  }
+  int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  long long deadline = now_ms() + timeout_ms;
+  int r = -1;
+  for (;;) {
+    /* Looked at after the watch is set: no write goes unseen. */
+    if (file_has(path, text)) {
+      r = 0;
+      break;
+    }
+    struct pollfd pf[2] = {{in, POLLIN, 0}, {pfd, POLLIN, 0}};
+    long long left = deadline - now_ms();
+    if (left <= 0 || poll(pf, pfd >= 0 ? 2 : 1, (int)left) <= 0) break;
+    if (pf[0].revents) {
+      char ev[4096];
+      while (read(in, ev, sizeof ev) > 0) {
+      }
+    }
+    if (pfd >= 0 && pf[1].revents) { /* gone: what it wrote is all there is */
+      r = file_has(path, text) ? 0 : -1;
+      break;
+    }
+  }
+  if (pfd >= 0) close(pfd);
+  close(in);
+  return r;
+}
+
 int ep_testenv_start_epmd(ep_testenv *env) {
   /* The port was free when we picked it; if epmd cannot have it after all
-   * (it exits), pick another and say so in ERL_EPMD_PORT. */
+   * (it exits), pick another and say so in ERL_EPMD_PORT. Its debug output
+   * (-d -d) goes to a file in HOME and says when it listens: "entering the
+   * main select() loop" comes after its listen(). */
   for (int attempt = 0; attempt < 3; attempt++) {
     char port[16];
     snprintf(port, sizeof port, "%d", env->epmd_port);
     setenv("ERL_EPMD_PORT", port, 1);
-    const char *argv[] = {"epmd", "-port", port, NULL};
-    /* epmd complains on stderr about every readiness probe: keep it quiet. */
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    pid_t pid = spawn(argv, -1, -1, devnull);
-    if (devnull >= 0) close(devnull);
+    snprintf(env->epmd_log, sizeof env->epmd_log, "%s/epmd.%d.log", env->home, env->epmd_port);
+    int log = open(env->epmd_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log < 0) return -1;
+    const char *argv[] = {"epmd", "-port", port, "-d", "-d", NULL};
+    pid_t pid = spawn(argv, -1, -1, log);
+    close(log);
     if (pid < 0) return -1;
     remember(env, pid);
-    long long deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
-      if (ep_testenv_wait_port(env->epmd_port, 50) == 0) return 0;
-      if (waitpid(pid, NULL, WNOHANG) == pid) break; /* exited: not our port */
-    }
+    if (wait_file(env->epmd_log, "entering the main select() loop", pid, 10000) == 0) return 0;
+    ep_testenv_kill(env, pid); /* exited (not our port), or hangs */
     env->epmd_port = ep_testenv_free_port();
   }
+  env->epmd_log[0] = 0;
   return -1;
+}
+
+int ep_testenv_wait_epmd_log(const ep_testenv *env, const char *text, int timeout_ms) {
+  if (!env->epmd_log[0]) return -1;
+  return wait_file(env->epmd_log, text, 0, timeout_ms);
 }
 
 /* Reads from fd until a line starting with marker arrives; copies the rest
@@ -432,8 +491,12 @@ static int is_live(long pid) {
   return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
-/* One pass: SIGKILL every live process carrying the tag; returns how many. */
-static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *nseen, int cap) {
+/* One pass: SIGKILL every live process carrying the tag; returns how many.
+ * The pidfd of each one killed (opened before the kill, so it names that
+ * process and no later one with its pid) goes into fds, to wait on its end;
+ * *unwatched counts those killed without one. */
+static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *nseen, int cap, struct pollfd *fds,
+                      int *nfds, int fdcap, int *unwatched) {
   int found = 0;
   DIR *d = opendir("/proc");
   if (!d) return 0;
@@ -453,11 +516,19 @@ static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *
     envbuf[n] = 0;
     for (char *p = envbuf; p < envbuf + n; p += strlen(p) + 1) {
       if (strncmp(p, want, wl) == 0 && (prefix || p[wl] == 0)) {
-        if (is_live(pid) && kill((pid_t)pid, SIGKILL) == 0) {
+        if (!is_live(pid)) break;
+        int pfd = *nfds < fdcap ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+        if (kill((pid_t)pid, SIGKILL) == 0) {
           found++;
+          if (pfd >= 0)
+            fds[(*nfds)++] = (struct pollfd){pfd, POLLIN, 0};
+          else
+            (*unwatched)++;
           int known = 0;
           for (int i = 0; i < *nseen; i++) known |= seen[i] == pid;
           if (!known && *nseen < cap) seen[(*nseen)++] = pid;
+        } else if (pfd >= 0) {
+          close(pfd);
         }
         break;
       }
@@ -467,17 +538,44 @@ static int sweep_pass(const char *want, size_t wl, int prefix, long *seen, int *
   return found;
 }
 
+/* Waits until every process of fds has ended (a pidfd turns readable when
+ * its process exits, zombie or not, child of ours or not), or the deadline;
+ * closes the fds. */
+static void wait_all_ended(struct pollfd *fds, int n, long long deadline) {
+  int left = n;
+  while (left > 0) {
+    long long ms = deadline - now_ms();
+    if (ms <= 0 || poll(fds, (nfds_t)n, (int)ms) <= 0) break;
+    for (int i = 0; i < n; i++)
+      if (fds[i].fd >= 0 && fds[i].revents) {
+        close(fds[i].fd);
+        fds[i].fd = -1; /* poll skips it from now on */
+        left--;
+      }
+  }
+  for (int i = 0; i < n; i++)
+    if (fds[i].fd >= 0) close(fds[i].fd);
+}
+
 int ep_sweep_tag(const char *tag, int prefix) {
   char want[200];
   snprintf(want, sizeof want, "EP_TEST_TAG=%s", tag);
   size_t wl = strlen(want);
   long seen[1024];
   int nseen = 0;
+  static struct pollfd fds[256];
   /* Repeat until a pass finds nobody alive: a process may fork while we
-   * scan (a detached erl daemonizing), and a killed one takes a moment to
-   * die. Bounded: 5 s. */
+   * scan (a detached erl daemonizing). Between passes, wait for the ones
+   * killed to be gone (their pidfds), not for a period. Bounded: 5 s. */
   long long deadline = now_ms() + 5000;
-  while (sweep_pass(want, wl, prefix, seen, &nseen, 1024) > 0 && now_ms() < deadline)
-    poll(NULL, 0, 5); /* the kills take effect; nothing to wait on for non-children */
+  for (;;) {
+    int nfds = 0, unwatched = 0;
+    if (sweep_pass(want, wl, prefix, seen, &nseen, 1024, fds, &nfds, 256, &unwatched) == 0) break;
+    wait_all_ended(fds, nfds, deadline);
+    if (now_ms() >= deadline) break;
+    /* More than 256 at once, or no pidfd: nothing to wait on for those
+     * (they are not our children), so give the kills a moment. */
+    if (unwatched) poll(NULL, 0, 5);
+  }
   return nseen;
 }

@@ -7,8 +7,9 @@
  * erl nodes and the epmd daemons they start, so ep_testenv_free() (and the
  * ep_sweep program that ctest runs after the suite) can find and kill every
  * one of them through /proc/PID/environ, even when a test crashed or timed
- * out. Nothing sleeps: waits are for a line of output, a connect, or an exit,
- * each with a deadline.
+ * out. Nothing sleeps: waits are for a line of output (from a pipe, or a
+ * file through inotify) or a process's exit (its pidfd), each with a
+ * deadline.
  */
 #ifndef EP_TESTENV_H
 #define EP_TESTENV_H
@@ -34,11 +35,19 @@ const char *ep_testenv_host(void);
 /* A TCP port that was free a moment ago (bind to port 0 on 127.0.0.1). */
 int ep_testenv_free_port(void);
 
-/* Starts the real `epmd -port P` on the env's port and waits until it
- * accepts connections (5 s). 0 on success. */
+/* Starts the real `epmd -port P -d -d` on the env's port and waits (10 s)
+ * until its debug output, in a file in HOME, says it listens. 0 on
+ * success. */
 int ep_testenv_start_epmd(ep_testenv *env);
 
-/* Waits until something accepts TCP connections on 127.0.0.1:port. */
+/* Waits (inotify, no polling) up to timeout_ms until the output of the
+ * env's epmd holds text, e.g. "unregistering 'NAME:" once a node's
+ * registration is gone ("registering 'NAME:" once made). 0 when it does,
+ * -1 on timeout or without an epmd started by ep_testenv_start_epmd. */
+int ep_testenv_wait_epmd_log(const ep_testenv *env, const char *text, int timeout_ms);
+
+/* Waits until something accepts TCP connections on 127.0.0.1:port (by
+ * trying every 20 ms: another process's bind gives no event). */
 int ep_testenv_wait_port(int port, int timeout_ms);
 
 /* Starts a real node: erl -sname NAME -noshell -noinput ARGS... and waits

@@ -1,6 +1,7 @@
 /* ep_testpeer.h - what the peer controller tests (test_peer.c over the
  * alternative connections, test_peer_dist.c over distribution) both use:
- * callbacks that collect a peer's output and state changes, the monotonic
+ * callbacks that collect a peer's output and state changes, a wait for
+ * output (tests/support/ep_testwait.h waits for other events), the monotonic
  * clock, Erlang text as call arguments, a call's result as text, Erlang
  * text evaluated on the peer, and OTP's post_process_args example. Each
  * test keeps its own message callback (they print different things).
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "ep_peer.h"
+#include "ep_testwait.h"
 #include "ep_text.h"
 
 /* What the collect_* callbacks saw (ud: the struct). */
@@ -49,6 +51,27 @@ static inline int out_has(collected *c, const char *s) {
   ep_buf_put8(&c->out, 0);
   c->out.len--;
   return c->out.data && strstr((char *)c->out.data, s) != NULL;
+}
+
+/* An ep_testwait condition: the collected output holds every string of
+ * want (NULL-terminated). */
+typedef struct collected_wait {
+  collected *col;
+  const char *const *want;
+} collected_wait;
+
+static inline bool out_has_all(void *ud) {
+  collected_wait *w = ud;
+  for (const char *const *s = w->want; *s; s++)
+    if (!out_has(w->col, *s)) return false;
+  return true;
+}
+
+/* Runs the controller's loop until the output collected in col holds every
+ * string of want (NULL-terminated), or ms pass; whether it does. */
+static inline bool wait_output(ep_ctl *c, collected *col, const char *const *want, uint32_t ms) {
+  collected_wait w = {col, want};
+  return ep_testwait_ctl(c, out_has_all, &w, ms);
 }
 
 static inline double now_ms(void) {
