@@ -810,7 +810,11 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
   int r = ep_hs_new(n->mem, &cfg, &c->hs);
   if (r) return r;
   c->state = EP__C_HANDSHAKE;
-  uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
+  /* An outgoing attempt's deadline runs from its start (lookup and dial
+   * included) and may be shorter than the limit, if a caller asked
+   * (ep_node_connect): keep it. An accepted connection starts its own. */
+  if (!uv_is_active((uv_handle_t *)&c->timer))
+    uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
   r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (r) return ep_err_from_errno(r);
   hs_write_output(c);
