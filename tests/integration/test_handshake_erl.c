@@ -23,6 +23,7 @@
 #include "ep_checkrun.h"
 #include "ep_dflags.h"
 #include "ep_dist.h"
+#include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_handshake.h"
 #include "ep_mem.h"
@@ -50,12 +51,15 @@ static void start_node(void) {
     ck_assert_int_eq(ep_otproot_enter(env, otp_root, bindir, sizeof bindir), 0);
     ep_otproot_use_path(bindir);
   }
-  dist_port = ep_testenv_free_port();
-  char p[16];
-  snprintf(p, sizeof p, "%d", dist_port);
-  const char *args[] = {"-kernel", "inet_dist_listen_min", p, "inet_dist_listen_max", p, "-kernel", "net_ticktime", "4", NULL};
+  /* The node listens where the kernel puts it and we ask its EPMD, as a
+   * dialling node would: a port picked here and handed to erl could be
+   * taken by anyone in between. */
+  const char *args[] = {"-kernel", "net_ticktime", "4", NULL};
   erl_pid = ep_testenv_start_erl(env, "hsnode", args, node, sizeof node);
   ck_assert_int_gt(erl_pid, 0);
+  ep_epmd_port_info info;
+  ck_assert_int_eq(ep_epmd_port_please_sync(&(ep_epmd_client_opts){0}, "hsnode", &info), 0);
+  dist_port = info.port;
 }
 
 static void stop_node(void) {
