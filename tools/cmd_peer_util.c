@@ -164,7 +164,6 @@ ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r) {
 }
 
 void ep_tool_print_failure(FILE *f, const ep_peer_result *r) {
-  ep_arena *a = ep_arena_new(NULL);
   ep_buf b;
   ep_buf_init(&b, NULL);
   if (r->status == EP_EEXCEPTION) {
@@ -180,5 +179,4 @@ void ep_tool_print_failure(FILE *f, const ep_peer_result *r) {
     fprintf(f, "erlpeer peer: call failed: %s\n", ep_strerror(r->status));
   }
   ep_buf_free(&b);
-  ep_arena_free(a);
 }

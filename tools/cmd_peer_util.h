@@ -9,7 +9,7 @@
 
 /* Milliseconds: decimal digits only, at most UINT32_MAX. 0 or EP_EINVAL. */
 int ep_tool_parse_ms(const char *s, uint32_t *out);
-/* close | halt | halt:MS | MS | infinity. 0 or EP_EINVAL. */
+/* close | halt | halt:MS | halt:infinity | MS | infinity. 0 or EP_EINVAL. */
 int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s);
 /* dist | tcp | tcp:IP:PORT | tcp:PORT | stdio. 0 or EP_EINVAL. */
 int ep_tool_parse_connection(ep_peer_opts *o, const char *s);

@@ -82,6 +82,8 @@ const char *ep_tool_connect_reason(int err) {
       return "the node refused us (not_allowed)";
     case EP_ENOHOST:
       return "the host name does not resolve";
+    case EP_EWRONGNODE:
+      return "the node that answered is not the node dialled (short and long names mixed? --sname/--name)";
     default:
       return ep_strerror(err);
   }
