@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -232,15 +233,17 @@ typedef struct fake_srv {
   const char *reply;
   size_t reply_len;
   int silent;
-  volatile int stop;
+  int stop[2]; /* a pipe: fake_stop closes the write end, the thread wakes */
 } fake_srv;
 
 __attribute__((unused)) static void *fake_main(void *arg) {
   fake_srv *f = arg;
   int held[64], nheld = 0;
-  while (!f->stop) {
-    struct pollfd p = {f->lfd, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) continue;
+  for (;;) {
+    struct pollfd p[2] = {{f->lfd, POLLIN, 0}, {f->stop[0], POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) continue;
+    if (p[1].revents) break;
+    if (!p[0].revents) continue;
     int c = accept(f->lfd, NULL, NULL);
     if (c < 0) continue;
     char req[2048];
@@ -278,12 +281,16 @@ __attribute__((unused)) static void fake_start(fake_srv *f, const char *reply, s
       getsockname(f->lfd, (struct sockaddr *)&sa, &sl) != 0)
     abort();
   f->port = ntohs(sa.sin_port);
+  if (pipe(f->stop) != 0 || fcntl(f->stop[0], F_SETFD, FD_CLOEXEC) != 0 ||
+      fcntl(f->stop[1], F_SETFD, FD_CLOEXEC) != 0)
+    abort();
   pthread_create(&f->th, NULL, fake_main, f);
 }
 
 __attribute__((unused)) static void fake_stop(fake_srv *f) {
-  f->stop = 1;
+  close(f->stop[1]);
   pthread_join(f->th, NULL);
+  close(f->stop[0]);
   close(f->lfd);
 }
 
