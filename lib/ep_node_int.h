@@ -146,8 +146,9 @@ struct ep_node {
   bool closing;
   bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
   ep_node_close_cb close_cb;
-  uv_idle_t closer;        /* finishes the close once every handle is gone */
-  uint64_t close_deadline; /* connections still flushing are cut then */
+  uv_prepare_t closer;   /* finishes the close once every handle is gone */
+  uv_timer_t close_timer; /* connections still flushing are cut then */
+  int closer_open;        /* of those two, still closing */
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */
@@ -157,8 +158,15 @@ struct ep_node {
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
   uv_prepare_t flusher; /* writes what such sends left, should the loop poll first */
-  ep__release *releases; /* lent messages already copied or written: done runs from the flusher */
+  /* Lent messages already copied or written: their done callbacks run from
+   * the releaser, an idle handle active only while some are queued (so the
+   * loop polls without blocking, then runs them; never a spin when there
+   * are none). One loop turn runs those queued when it began: a done that
+   * sends again waits for the next turn, after I/O and timers. */
+  uv_idle_t releaser;
+  ep__release *releases;  /* queued for the next turn */
   ep__release **releases_tail;
+  ep__release *releasing; /* this turn's, being run */
 };
 
 /* ep_node.c */
@@ -172,7 +180,8 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl);
  * callback will run (after the write when the frame went out from the
  * caller's memory, else from the loop); on error it is the caller's. */
 int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel);
-/* rel's callback runs from the loop (the flusher), with status 0. */
+/* rel's callback runs from the loop (the releaser, next turn), with
+ * status 0. */
 void ep__release_later(ep_node *n, ep__release *rel);
 void ep__conn_fail(ep__conn *c, int err);
 /* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
