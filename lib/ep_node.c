@@ -1019,9 +1019,12 @@ static void on_registered(ep_node *n, int status, uint32_t creation) {
 
 static int make_procs(ep_node *n);
 
+static void on_node_handle_closed(uv_handle_t *h);
+
 static void on_start_failed(uv_timer_t *t) {
   ep_node *n = t->data;
   finish_start(n, n->start_error);
+  if (n->closing) uv_close((uv_handle_t *)t, on_node_handle_closed); /* kept open for this (begin_close) */
 }
 
 static void node_release(ep_node *n);
@@ -1180,7 +1183,16 @@ static void begin_close(ep_node *n) {
     n->listener_open = false;
     uv_close((uv_handle_t *)&n->listener, on_node_handle_closed);
   }
-  uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  if (n->started == 0 && uv_is_active((uv_handle_t *)&n->start_timer)) {
+    /* The start was to be reported from the loop (a failure, or no EPMD
+     * to register with): it still is, exactly once, with the failure or
+     * EP_ECANCELED; the timer closes once it has. (A registration in
+     * progress reports EP_ECANCELED through ep__epmd_close.) */
+    if (!n->start_error) n->start_error = EP_ECANCELED;
+    uv_timer_start(&n->start_timer, on_start_failed, 0, 0);
+  } else {
+    uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  }
   uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
   flush_all(n);
   run_releases(n, true);

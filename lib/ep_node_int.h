@@ -131,6 +131,7 @@ struct ep_node {
   uv_tcp_t listener;
   bool listener_open;
   void *epmd_reg;    /* registration handle */
+  bool reg_pending;  /* its callback is still owed (then a close waits for it) */
   void (*register_cb)(ep_node *n, int status, uint32_t creation);
   void *epmd_server; /* embedded EPMD, when we serve it */
   ep__conn *conns;

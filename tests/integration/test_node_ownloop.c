@@ -322,17 +322,48 @@ END_TEST
 START_TEST(whole_life_with_run_nowait) { whole_life(UV_RUN_NOWAIT); }
 END_TEST
 
-/* Closed before its start finished: the start callback still runs exactly
- * once, before the close callback; the loop closes. */
+/* Closed before its start finished (no loop turn in between): the start
+ * callback still runs exactly once, before the close callback, with
+ * EP_ECANCELED; the loop closes. In every EPMD mode, and when the start
+ * fails (the listening port is taken: the failure is reported from the
+ * loop too). */
 START_TEST(close_while_starting) {
-  ep_node_opts *o = ep_node_opts_new();
-  ck_assert_int_eq(ep_node_opts_set_name(o, "early"), 0);
-  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
-  ck_assert_int_eq(ep_node_start(&L.loop, o, on_started, NULL, &S.node), 0);
-  ep_node_opts_free(o);
-  close_node_and_loop();
-  ck_assert_int_eq(S.started, 1);
-  ck_assert_int_eq(S.closed_after_started, 1);
+  uv_tcp_t taken;
+  struct {
+    ep_epmd_mode mode;
+    bool port_taken;
+  } cases[] = {{EP_EPMD_EXTERNAL, false}, {EP_EPMD_NONE, false}, {EP_EPMD_EMBEDDED, false}, {EP_EPMD_NONE, true}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (i) {
+      ck_assert_int_eq(uv_loop_init(&L.loop), 0);
+      uv_timer_init(&L.loop, &L.guard);
+    }
+    S.started = 0;
+    S.start_status = 1;
+    S.closed = false;
+    ep_node_opts *o = ep_node_opts_new();
+    ck_assert_int_eq(ep_node_opts_set_name(o, "early"), 0);
+    ep_node_opts_set_epmd_mode(o, cases[i].mode);
+    if (cases[i].mode == EP_EPMD_EMBEDDED) ep_node_opts_set_epmd_port(o, ep_testenv_free_port());
+    if (cases[i].port_taken) {
+      struct sockaddr_in sa;
+      int len = sizeof sa;
+      uv_tcp_init(&L.loop, &taken);
+      uv_ip4_addr("0.0.0.0", 0, &sa);
+      ck_assert_int_eq(uv_tcp_bind(&taken, (struct sockaddr *)&sa, 0), 0);
+      ck_assert_int_eq(uv_listen((uv_stream_t *)&taken, 1, NULL), 0);
+      uv_tcp_getsockname(&taken, (struct sockaddr *)&sa, &len);
+      ep_node_opts_set_listen_port(o, ntohs(sa.sin_port));
+    }
+    ck_assert_int_eq(ep_node_start(&L.loop, o, on_started, NULL, &S.node), 0);
+    ep_node_opts_free(o);
+    if (cases[i].port_taken) uv_close((uv_handle_t *)&taken, NULL);
+    close_node_and_loop();
+    ck_assert_msg(S.started == 1, "case %d: %d start callbacks", (int)i, S.started);
+    ck_assert_int_eq(S.closed_after_started, 1);
+    ck_assert_msg(S.start_status == EP_ECANCELED || (cases[i].port_taken && S.start_status == EP_EADDRINUSE),
+                  "case %d: start reported %s", (int)i, ep_err_name(S.start_status));
+  }
 }
 END_TEST
 
