@@ -1149,6 +1149,9 @@ static void on_node_handle_closed(uv_handle_t *h) {
 }
 
 static void node_release(ep_node *n) {
+  /* No lent send should be left (sends are refused once closing); should
+   * one be, its done still runs exactly once. */
+  run_releases(n, true);
   ep__map_free(&n->procs);
   ep__map_free(&n->names);
   ep__map_free(&n->rpcs);
@@ -1158,9 +1161,6 @@ static void node_release(ep_node *n) {
   memset(n->cookie, 0, sizeof n->cookie);
   ep_node_close_cb cb = n->close_cb;
   void *ud = n->close_ud;
-  /* None should be left (sends are refused once closing); should one be,
-   * it still runs exactly once. */
-  run_releases(n, true);
   ep_free(n->mem, n);
   if (cb) cb(n, ud); /* n is gone: the callback may only compare the pointer */
 }

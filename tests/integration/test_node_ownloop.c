@@ -270,6 +270,12 @@ static void whole_life(uv_run_mode mode) {
 
   connect_target();
   ck_assert(ep_node_is_connected(S.node, target));
+  /* Connecting when connected: the callback still comes from the loop. */
+  S.connected = false;
+  ck_assert_int_eq(ep_node_connect(S.node, target, 5000, on_connected, NULL), 0);
+  ck_assert(!S.connected);
+  WAIT(S.connected, 5000, "connect when connected");
+  ck_assert_int_eq(S.connect_status, 0);
 
   call("erlang", "node", ep_nil(), 5000);
   ck_assert_int_eq(S.r.status, 0);
