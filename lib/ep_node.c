@@ -262,6 +262,7 @@ static void conn_close_handles(ep__conn *c) {
 void ep__conn_fail(ep__conn *c, int err) {
   if (c->state == EP__C_CLOSING) return;
   ep_node *n = c->node;
+  ep__kick(n); /* a deadline or a tick: waiters and calls learn it from a timer */
   if (n->debug)
     fprintf(stderr, "erlpeer[%s]: connection %s %s (state %d): %s\n", n->name, c->outgoing ? "to" : "from",
             c->peer ? c->peer : "?", (int)c->state, ep_strerror(err));
@@ -406,12 +407,21 @@ static void run_releases(ep_node *n, bool all) {
   } while (all && n->releases);
 }
 
+/* Stays on for a turn that ran something (so that turn's poll does not
+ * block, whatever the libuv version computes its poll timeout from), and
+ * while callbacks queued more (the next turn polls without blocking, then
+ * runs them); stops in the first turn with nothing to do. */
 static void on_release_idle(uv_idle_t *h) {
   ep_node *n = h->data;
+  bool busy = n->kicked || n->releases || n->releasing;
+  n->kicked = false;
   run_releases(n, false);
-  /* Those their callbacks queued keep the releaser on: the next turn polls
-   * without blocking, then runs them. */
-  if (!n->releases) uv_idle_stop(h);
+  if (!busy && !n->releases) uv_idle_stop(h);
+}
+
+void ep__kick(ep_node *n) {
+  n->kicked = true;
+  if (!n->closing && !uv_is_active((uv_handle_t *)&n->releaser)) uv_idle_start(&n->releaser, on_release_idle);
 }
 
 void ep__release_later(ep_node *n, ep__release *rel) {
@@ -921,6 +931,7 @@ static void on_deferred_closed(uv_handle_t *h) {
 
 static void on_deferred_connect(uv_timer_t *t) {
   ep__deferred_connect *d = t->data;
+  ep__kick(d->node);
   ep__conn *c = ep__conn_find(d->node, d->peer);
   d->cb(d->node, d->peer, c && c->state == EP__C_UP ? 0 : EP_ENODEDOWN, d->ud);
   uv_close((uv_handle_t *)t, on_deferred_closed);
@@ -1005,6 +1016,7 @@ static void on_connection(uv_stream_t *server, int status) {
 static void finish_start(ep_node *n, int status) {
   if (n->started != 0) return;
   n->started = status ? status : 1;
+  ep__kick(n); /* reported from a timer, with no EPMD or a failure */
   if (n->start_cb) n->start_cb(n, status, n->start_ud);
 }
 

@@ -159,12 +159,14 @@ struct ep_node {
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
   uv_prepare_t flusher; /* writes what such sends left, should the loop poll first */
-  /* Lent messages already copied or written: their done callbacks run from
-   * the releaser, an idle handle active only while some are queued (so the
-   * loop polls without blocking, then runs them; never a spin when there
-   * are none). One loop turn runs those queued when it began: a done that
-   * sends again waits for the next turn, after I/O and timers. */
+  /* The node's idle handle, active only while it has something to deliver
+   * (never a spin when there is nothing): it runs the done callbacks of
+   * lent messages already copied or written, those queued when the turn
+   * began (a done that sends again waits for the next turn, after I/O and
+   * timers), and it keeps the loop's poll from blocking in a turn where a
+   * callback ran before the poll (ep__kick). */
   uv_idle_t releaser;
+  bool kicked;            /* ep__kick since the releaser last ran */
   ep__release *releases;  /* queued for the next turn */
   ep__release **releases_tail;
   ep__release *releasing; /* this turn's, being run */
@@ -184,6 +186,13 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel);
 /* rel's callback runs from the loop (the releaser, next turn), with
  * status 0. */
 void ep__release_later(ep_node *n, ep__release *rel);
+/* Called where the node may have run a user's callback before the loop
+ * polls, from a timer in particular: libuv before 1.45 runs due timers
+ * first thing in uv_run, then polls, so a caller's `while (!done)
+ * uv_run(loop, UV_RUN_ONCE)` would stay blocked in poll, done already set,
+ * until some unrelated event. An active idle handle makes that poll
+ * return at once (the releaser stays on for this turn). */
+void ep__kick(ep_node *n);
 void ep__conn_fail(ep__conn *c, int err);
 /* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
  * name@host). */
