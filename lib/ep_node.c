@@ -262,6 +262,7 @@ static void conn_close_handles(ep__conn *c) {
 void ep__conn_fail(ep__conn *c, int err) {
   if (c->state == EP__C_CLOSING) return;
   ep_node *n = c->node;
+  ep__kick(n); /* a deadline or a tick: waiters and calls learn it from a timer */
   if (n->debug)
     fprintf(stderr, "erlpeer[%s]: connection %s %s (state %d): %s\n", n->name, c->outgoing ? "to" : "from",
             c->peer ? c->peer : "?", (int)c->state, ep_strerror(err));
@@ -374,27 +375,53 @@ static void conn_flush(ep__conn *c) {
  * wait until the whole read is: one write for all of them. Frames sent
  * after a write in the same loop turn wait for the flusher, a prepare
  * handle, which runs before the loop polls (also in a nested loop, should
- * a callback block). */
+ * a callback block). A prepare handle does not shorten the poll, and needs
+ * not: it runs before every poll, so nothing it is there for is left
+ * waiting while the loop blocks. */
 static void flush_all(ep_node *n) {
-  if (!n->releases) uv_prepare_stop(&n->flusher);
+  uv_prepare_stop(&n->flusher);
   for (ep__conn *c = n->conns; c; c = c->next) conn_flush(c);
 }
 
-/* Runs the callbacks of lent messages that no longer need their memory. */
-static void run_releases(ep_node *n) {
-  while (n->releases) {
-    ep__release *r = n->releases;
-    if (!(n->releases = r->next)) n->releases_tail = &n->releases;
-    r->cb(n, r->status, r->ud);
-    ep_free(n->mem, r);
-  }
+static void on_flush_prepare(uv_prepare_t *p) { flush_all(p->data); }
+
+/* Runs the done callbacks of lent messages that no longer need their
+ * memory: those queued when the turn began, not the ones their callbacks
+ * queue (a sender streaming from its done callback would otherwise run
+ * its whole stream here, with no read, timer or other connection served
+ * in between). With all set (closing: sends are refused, so no callback
+ * can queue more), every one. */
+static void run_releases(ep_node *n, bool all) {
+  do {
+    if (!n->releasing) {
+      n->releasing = n->releases;
+      n->releases = NULL;
+      n->releases_tail = &n->releases;
+    }
+    while (n->releasing) {
+      ep__release *r = n->releasing;
+      n->releasing = r->next;
+      r->cb(n, r->status, r->ud);
+      ep_free(n->mem, r);
+    }
+  } while (all && n->releases);
 }
 
-static void on_flush_prepare(uv_prepare_t *p) {
-  ep_node *n = p->data;
-  uv_prepare_stop(p);
-  run_releases(n);
-  flush_all(n);
+/* Stays on for a turn that ran something (so that turn's poll does not
+ * block, whatever the libuv version computes its poll timeout from), and
+ * while callbacks queued more (the next turn polls without blocking, then
+ * runs them); stops in the first turn with nothing to do. */
+static void on_release_idle(uv_idle_t *h) {
+  ep_node *n = h->data;
+  bool busy = n->kicked || n->releases || n->releasing;
+  n->kicked = false;
+  run_releases(n, false);
+  if (!busy && !n->releases) uv_idle_stop(h);
+}
+
+void ep__kick(ep_node *n) {
+  n->kicked = true;
+  if (!n->closing && !uv_is_active((uv_handle_t *)&n->releaser)) uv_idle_start(&n->releaser, on_release_idle);
 }
 
 void ep__release_later(ep_node *n, ep__release *rel) {
@@ -403,7 +430,7 @@ void ep__release_later(ep_node *n, ep__release *rel) {
   if (!n->releases) n->releases_tail = &n->releases;
   *n->releases_tail = rel;
   n->releases_tail = &rel->next;
-  if (!uv_is_active((uv_handle_t *)&n->flusher)) uv_prepare_start(&n->flusher, on_flush_prepare);
+  if (!n->closing && !uv_is_active((uv_handle_t *)&n->releaser)) uv_idle_start(&n->releaser, on_release_idle);
 }
 
 static ep_ctrl ctrl_copy(ep_arena *a, const ep_ctrl *c) {
@@ -908,6 +935,7 @@ static void on_deferred_closed(uv_handle_t *h) {
 
 static void on_deferred_connect(uv_timer_t *t) {
   ep__deferred_connect *d = t->data;
+  ep__kick(d->node);
   ep__conn *c = ep__conn_find(d->node, d->peer);
   d->cb(d->node, d->peer, c && c->state == EP__C_UP ? 0 : EP_ENODEDOWN, d->ud);
   uv_close((uv_handle_t *)t, on_deferred_closed);
@@ -992,6 +1020,7 @@ static void on_connection(uv_stream_t *server, int status) {
 static void finish_start(ep_node *n, int status) {
   if (n->started != 0) return;
   n->started = status ? status : 1;
+  ep__kick(n); /* reported from a timer, with no EPMD or a failure */
   if (n->start_cb) n->start_cb(n, status, n->start_ud);
 }
 
@@ -1006,9 +1035,12 @@ static void on_registered(ep_node *n, int status, uint32_t creation) {
 
 static int make_procs(ep_node *n);
 
+static void on_node_handle_closed(uv_handle_t *h);
+
 static void on_start_failed(uv_timer_t *t) {
   ep_node *n = t->data;
   finish_start(n, n->start_error);
+  if (n->closing) uv_close((uv_handle_t *)t, on_node_handle_closed); /* kept open for this (begin_close) */
 }
 
 static void node_release(ep_node *n);
@@ -1097,6 +1129,9 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_prepare_init(loop, &n->flusher);
   n->flusher.data = n;
   n->open_handles++;
+  uv_idle_init(loop, &n->releaser);
+  n->releaser.data = n;
+  n->open_handles++;
   struct sockaddr_storage sa;
   if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
   else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
@@ -1130,6 +1165,9 @@ static void on_node_handle_closed(uv_handle_t *h) {
 }
 
 static void node_release(ep_node *n) {
+  /* No lent send should be left (sends are refused once closing); should
+   * one be, its done still runs exactly once. */
+  run_releases(n, true);
   ep__map_free(&n->procs);
   ep__map_free(&n->names);
   ep__map_free(&n->rpcs);
@@ -1143,7 +1181,7 @@ static void node_release(ep_node *n) {
   if (cb) cb(n, ud); /* n is gone: the callback may only compare the pointer */
 }
 
-static void close_check(uv_idle_t *idle);
+static void close_check(uv_prepare_t *p);
 
 /* Ends processes (their links and monitors fire on the other nodes, written
  * before the sockets close), then closes everything. */
@@ -1161,11 +1199,21 @@ static void begin_close(ep_node *n) {
     n->listener_open = false;
     uv_close((uv_handle_t *)&n->listener, on_node_handle_closed);
   }
-  uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  if (n->started == 0 && uv_is_active((uv_handle_t *)&n->start_timer)) {
+    /* The start was to be reported from the loop (a failure, or no EPMD
+     * to register with): it still is, exactly once, with the failure or
+     * EP_ECANCELED; the timer closes once it has. (A registration in
+     * progress reports EP_ECANCELED through ep__epmd_close.) */
+    if (!n->start_error) n->start_error = EP_ECANCELED;
+    uv_timer_start(&n->start_timer, on_start_failed, 0, 0);
+  } else {
+    uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
+  }
   uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
   flush_all(n);
-  run_releases(n);
+  run_releases(n, true);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
+  uv_close((uv_handle_t *)&n->releaser, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     next = c->next;
@@ -1182,16 +1230,33 @@ static bool all_closed(ep_node *n) {
   return n->conns == NULL && n->open_handles == 0;
 }
 
-static void on_closer_closed(uv_handle_t *h) { node_release(h->data); }
+static void on_closer_closed(uv_handle_t *h) {
+  ep_node *n = h->data;
+  if (--n->closer_open == 0) node_release(n);
+}
 
-static void close_check(uv_idle_t *idle) {
-  ep_node *n = idle->data;
-  if (ep__now(n) > n->close_deadline) {
-    for (ep__conn *c = n->conns; c; c = c->next) ep__conn_fail(c, EP_ECLOSED);
-  }
+/* Before each poll while closing. Everything the close waits for (a write
+ * done, a handle closed, a lookup ended, the deadline) is a loop event that
+ * comes before the next poll, so checking here is enough and the loop
+ * blocks between events: no idle handle, no spin while a slow peer takes
+ * the last frames. */
+static void close_check(uv_prepare_t *p) {
+  ep_node *n = p->data;
   if (!all_closed(n)) return;
-  uv_idle_stop(idle);
-  uv_close((uv_handle_t *)idle, on_closer_closed);
+  uv_prepare_stop(p);
+  uv_timer_stop(&n->close_timer);
+  n->closer_open = 2;
+  uv_close((uv_handle_t *)&n->closer, on_closer_closed);
+  uv_close((uv_handle_t *)&n->close_timer, on_closer_closed);
+}
+
+/* Connections still flushing their goodbyes are cut. */
+static void on_close_deadline(uv_timer_t *t) {
+  ep_node *n = t->data;
+  for (ep__conn *c = n->conns, *next; c; c = next) {
+    next = c->next;
+    ep__conn_fail(c, EP_ECLOSED);
+  }
 }
 
 void ep_node_close(ep_node *n, ep_node_close_cb cb, void *ud) {
@@ -1199,10 +1264,14 @@ void ep_node_close(ep_node *n, ep_node_close_cb cb, void *ud) {
   n->close_ud = ud;
   if (n->closing) return;
   begin_close(n);
-  n->close_deadline = ep__now(n) + 2000; /* at most 2 s to flush goodbyes */
-  uv_idle_init(n->loop, &n->closer);
+  /* begin_close closed handles: the loop's next poll does not block, and
+   * the closer's first check comes right before it. */
+  uv_prepare_init(n->loop, &n->closer);
   n->closer.data = n;
-  uv_idle_start(&n->closer, close_check);
+  uv_prepare_start(&n->closer, close_check);
+  uv_timer_init(n->loop, &n->close_timer);
+  n->close_timer.data = n;
+  uv_timer_start(&n->close_timer, on_close_deadline, 2000, 0); /* at most 2 s to flush goodbyes */
 }
 
 /* --- blocking API ------------------------------------------------------------------------------ */

@@ -8,7 +8,10 @@
  *
  * Two ways to use it:
  *  - asynchronous, on your own uv_loop_t: ep_node_start(loop, ...) and the
- *    callback-taking calls; every callback runs on that loop;
+ *    callback-taking calls; every callback runs on that loop, delivered by
+ *    your own uv_run calls in any mode (UV_RUN_DEFAULT, or ONCE / NOWAIT
+ *    loops of yours), without ep_node_run_until; an idle node lets
+ *    UV_RUN_ONCE block (docs/node.md, "On your own loop");
  *  - blocking, for plain programs: ep_node_start_sync(...) gives a node with
  *    a private loop, and the *_sync calls run that loop until they are done.
  *
@@ -91,14 +94,22 @@ typedef void (*ep_node_close_cb)(ep_node *node, void *ud);
 
 /* Starts a node on loop: reads the cookie, listens, registers in EPMD.
  * *out is usable at once (calls queue until started); cb reports 0 or the
- * error (EP_ENOCOOKIE, EP_EBADNAME, EP_ENOEPMD, EP_ENAMETAKEN, ...), after
- * which a failed node must still be closed. Returns 0 or an error (then no
+ * error (EP_ENOCOOKIE, EP_EBADNAME, EP_ENOEPMD, EP_ENAMETAKEN, ...;
+ * EP_ECANCELED when the node is closed first), after which a failed node
+ * must still be closed. From then until its close callback the node keeps
+ * the loop alive (its listening socket, at least): uv_run(loop,
+ * UV_RUN_DEFAULT) does not return before. Returns 0 or an error (then no
  * node and no callback). */
 int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out);
 /* Ends every C process (links and monitors fire on the other nodes), closes
  * every connection and the registration; cb once all handles are closed,
- * then the node is freed. Calling it again while the close is under way
- * only replaces the callback. */
+ * then the node is freed. Every callback still owed runs first (a start
+ * not yet reported gets EP_ECANCELED, calls in flight EP_ECLOSED, lent
+ * sends their done). Frames still queued get at most 2 s to leave. Keep
+ * running the loop until cb: whatever of the node is still on the loop
+ * then is already closing, so uv_run(loop, UV_RUN_DEFAULT) returns once
+ * your own handles are closed, and uv_loop_close succeeds. Calling it again
+ * while the close is under way only replaces the callback. */
 void ep_node_close(ep_node *node, ep_node_close_cb cb, void *ud);
 
 /* Blocking: a node with its own private loop. Returns 0 or the error. */
@@ -168,8 +179,9 @@ ep_node *ep_proc_node(const ep_proc *p);
  * binaries are written to the socket from msg's memory, and whatever is not
  * written at once is copied (docs/distribution.md). The first frame of a
  * loop turn is written at once; later ones leave together when the loop
- * next runs (any blocking call, ep_node_run_until, or ep_node_free), see
- * docs/node.md. */
+ * next runs, before it polls (on your own loop: your next uv_run call; on
+ * a private one: any blocking call, ep_node_run_until, or ep_node_free),
+ * see docs/node.md. */
 int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
 
 /* Called once the memory of a message given to ep_send_lent is no longer
@@ -182,8 +194,12 @@ typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
  * and must stay valid and unchanged until done runs. done runs exactly
  * once, from the loop, never inside this call: when the message has been
  * written (or copied, when it had to wait behind other frames), or with
- * the error that ended the connection first. Returns 0 (done will run) or
- * the errors of ep_send, and EP_ENOMEM (done will not run). */
+ * the error that ended the connection first. done may send the next
+ * message (a sender streaming buffers): each loop turn runs only the done
+ * callbacks queued before it began, so such a chain advances at most one
+ * link per turn and reads, timers and other connections are served in
+ * between. Returns 0 (done will run) or the errors of ep_send, and
+ * EP_ENOMEM (done will not run). */
 int ep_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud);
 int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 int ep_link(ep_proc *p, ep_term pid);
@@ -227,8 +243,9 @@ int ep_rpc_call_sync(ep_node *node, const char *peer, const char *mod, const cha
                      uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r);
 
 /* Runs the node's private loop until cond(ud) is true or timeout_ms passes
- * (0 = no timeout); for blocking programs waiting on their own events.
- * Returns 0 or EP_ETIMEDOUT. */
+ * (0 = no timeout); for blocking programs waiting on their own events. (A
+ * node on your own loop needs no such call: your uv_run delivers every
+ * callback.) Returns 0 or EP_ETIMEDOUT. */
 int ep_node_run_until(ep_node *node, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms);
 
 #ifdef __cplusplus

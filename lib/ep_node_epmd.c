@@ -144,6 +144,15 @@ static int start_server(ep_node *n) {
 
 static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
   ep_node *n = ud;
+  n->reg_pending = false;
+  if (n->closing) {
+    /* Closed while registering: ep__epmd_close closed the registration and
+     * held the node open for this last callback (EP_ECANCELED), which
+     * reports the start. */
+    n->open_handles--;
+    n->register_cb(n, status ? status : EP_ECANCELED, 0);
+    return;
+  }
   if (status == EP_ENOEPMD && !n->epmd_server &&
       (n->epmd_mode == EP_EPMD_AUTO || n->epmd_mode == EP_EPMD_EMBEDDED)) {
     /* Nobody serves EPMD here: we do. (If another one started meanwhile,
@@ -181,6 +190,7 @@ static int start_register(ep_node *n) {
   int r = ep_epmd_register(n->loop, &o, on_registered, on_lost, n, &reg);
   if (r) return r;
   n->epmd_reg = reg;
+  n->reg_pending = true;
   return 0;
 }
 
@@ -208,6 +218,9 @@ int ep__epmd_register(ep_node *n, ep__register_cb cb) {
 
 void ep__epmd_close(ep_node *n) {
   if (n->epmd_reg) {
+    /* A registration still in progress calls back once more (with
+     * EP_ECANCELED, from the loop): the node must outlive that call. */
+    if (n->reg_pending) n->open_handles++;
     ep_epmd_reg_close(n->epmd_reg);
     n->epmd_reg = NULL;
   }

@@ -131,6 +131,7 @@ struct ep_node {
   uv_tcp_t listener;
   bool listener_open;
   void *epmd_reg;    /* registration handle */
+  bool reg_pending;  /* its callback is still owed (then a close waits for it) */
   void (*register_cb)(ep_node *n, int status, uint32_t creation);
   void *epmd_server; /* embedded EPMD, when we serve it */
   ep__conn *conns;
@@ -146,8 +147,9 @@ struct ep_node {
   bool closing;
   bool debug; /* ERLPEER_DEBUG set: connection failures on stderr */
   ep_node_close_cb close_cb;
-  uv_idle_t closer;        /* finishes the close once every handle is gone */
-  uint64_t close_deadline; /* connections still flushing are cut then */
+  uv_prepare_t closer;   /* finishes the close once every handle is gone */
+  uv_timer_t close_timer; /* connections still flushing are cut then */
+  int closer_open;        /* of those two, still closing */
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */
@@ -157,8 +159,17 @@ struct ep_node {
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
   uv_prepare_t flusher; /* writes what such sends left, should the loop poll first */
-  ep__release *releases; /* lent messages already copied or written: done runs from the flusher */
+  /* The node's idle handle, active only while it has something to deliver
+   * (never a spin when there is nothing): it runs the done callbacks of
+   * lent messages already copied or written, those queued when the turn
+   * began (a done that sends again waits for the next turn, after I/O and
+   * timers), and it keeps the loop's poll from blocking in a turn where a
+   * callback ran before the poll (ep__kick). */
+  uv_idle_t releaser;
+  bool kicked;            /* ep__kick since the releaser last ran */
+  ep__release *releases;  /* queued for the next turn */
   ep__release **releases_tail;
+  ep__release *releasing; /* this turn's, being run */
 };
 
 /* ep_node.c */
@@ -172,8 +183,16 @@ int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl);
  * callback will run (after the write when the frame went out from the
  * caller's memory, else from the loop); on error it is the caller's. */
 int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel);
-/* rel's callback runs from the loop (the flusher), with status 0. */
+/* rel's callback runs from the loop (the releaser, next turn), with
+ * status 0. */
 void ep__release_later(ep_node *n, ep__release *rel);
+/* Called where the node may have run a user's callback before the loop
+ * polls, from a timer in particular: libuv before 1.45 runs due timers
+ * first thing in uv_run, then polls, so a caller's `while (!done)
+ * uv_run(loop, UV_RUN_ONCE)` would stay blocked in poll, done already set,
+ * until some unrelated event. An active idle handle makes that poll
+ * return at once (the releaser stays on for this turn). */
+void ep__kick(ep_node *n);
 void ep__conn_fail(ep__conn *c, int err);
 /* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
  * name@host). */

@@ -66,6 +66,7 @@ static void rpc_fail(ep__rpc *c, int status, ep_term reason, ep_arena *a) {
 static void on_rpc_timeout(uv_timer_t *t) {
   ep__rpc *c = t->data;
   ep_node *n = c->node;
+  ep__kick(n);
   ep_arena_reset(n->scratch);
   rpc_fail(c, EP_ETIMEDOUT, ep_atom("timeout"), n->scratch);
 }
