@@ -140,15 +140,6 @@ int ep_epmd_registry_lookup(const ep_epmd_registry *r, const uint8_t *name, size
   return 0;
 }
 
-int ep_epmd_registry_at(const ep_epmd_registry *r, size_t i, ep_epmd_node *node, uint32_t *creation) {
-  entry *e = r->reg.head;
-  while (e && i--) e = e->next;
-  if (!e) return EP_ERANGE;
-  if (node) fill_node(e, node);
-  if (creation) *creation = creation_of(e);
-  return 0;
-}
-
 static void emit(ep_epmd_registry *r, ep_epmd_reg_event_kind k, const entry *e, const char *name, ep_epmd_conn *owner) {
   if (!r->o.event) return;
   if (e) r->o.event(r->o.event_ud, k, e->name, e->port, creation_of(e), owner);
