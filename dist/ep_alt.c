@@ -99,6 +99,12 @@ int ep_alt_stdio_encode(ep_buf *out, ep_term t) {
 
 enum { ST_SIZE = 0, ST_PAYLOAD = 1, ST_CRC = 2 };
 
+/* The frame buffer's first block, and the largest one kept from one frame
+ * to the next (a bigger one is released when the next frame starts, so one
+ * large reply does not pin its memory for the life of the peer). */
+#define FRAME_FIRST ((size_t)4 << 10)
+#define FRAME_KEEP ((size_t)64 << 10)
+
 void ep_alt_stdio_dec_init(ep_alt_stdio_dec *d, const ep_mem *mem, size_t max) {
   memset(d, 0, sizeof *d);
   d->max = max ? max : EP_LIMIT_ALT_FRAME;
@@ -111,6 +117,28 @@ int ep_alt_stdio_dec_partial(const ep_alt_stdio_dec *d) {
   return d->state != ST_SIZE || d->count != 0 || d->half;
 }
 
+/* Makes room for one more payload byte. The Size field is only a claim:
+ * the buffer doubles as bytes arrive and stops at Size, so what we hold is
+ * at most twice what the peer actually sent (plus FRAME_FIRST), never the
+ * limit on the strength of a 4-byte header. */
+static int frame_grow(ep_alt_stdio_dec *d) {
+  ep_buf *f = &d->frame;
+  if (f->len < f->cap) return 0;
+  size_t cap = f->cap ? 2 * f->cap : FRAME_FIRST;
+  if (cap > d->size) cap = d->size;
+  uint8_t *p = ep_realloc(f->mem, f->data, cap);
+  if (!p) return EP_ENOMEM;
+  f->data = p;
+  f->cap = cap;
+  return 0;
+}
+
+static void payload_done(ep_alt_stdio_dec *d) {
+  d->state = ST_CRC;
+  d->count = 0;
+  d->crc = 0;
+}
+
 /* Takes one whole byte of the frame; returns 1 when the frame is complete,
  * 0 to go on, or an error. */
 static int take_byte(ep_alt_stdio_dec *d, uint8_t b) {
@@ -120,17 +148,15 @@ static int take_byte(ep_alt_stdio_dec *d, uint8_t b) {
       if (++d->count < 4) return 0;
       if (d->size == 0) return EP_EALTFRAME;
       if (d->size > d->max) return EP_ETOOBIG;
+      if (d->frame.cap > FRAME_KEEP) ep_buf_free(&d->frame);
       d->frame.len = 0;
-      if (ep_buf_reserve(&d->frame, d->size)) return EP_ENOMEM;
       d->state = ST_PAYLOAD;
       d->count = 0;
       return 0;
     case ST_PAYLOAD:
+      if (frame_grow(d)) return EP_ENOMEM;
       d->frame.data[d->frame.len++] = b;
-      if (++d->count < d->size) return 0;
-      d->state = ST_CRC;
-      d->count = 0;
-      d->crc = 0;
+      if (d->frame.len == d->size) payload_done(d);
       return 0;
     default: /* ST_CRC */
       d->crc = (d->crc << 8) | b;
@@ -143,11 +169,36 @@ static int take_byte(ep_alt_stdio_dec *d, uint8_t b) {
   }
 }
 
+/* Payload fast path: whole nibble pairs straight into the frame buffer, as
+ * many as it has room for. Stops at anything else (a text byte, a pair cut
+ * by the end of input, a full buffer), which the byte-wise path takes.
+ * Returns the bytes stored. (The payload is nibble-encoded, so there is no
+ * run to memcpy; this only skips the per-character state dispatch.) */
+static size_t payload_run(ep_alt_stdio_dec *d, const uint8_t *buf, size_t len, size_t *pos) {
+  ep_buf *f = &d->frame;
+  size_t i = *pos, k = f->cap - f->len, left = d->size - f->len, pairs = (len - i) / 2;
+  if (k > left) k = left;
+  if (k > pairs) k = pairs;
+  uint8_t *o = f->data + f->len;
+  size_t j = 0;
+  while (j < k && is_nibble(buf[i]) && is_nibble(buf[i + 1])) {
+    o[j++] = (uint8_t)((buf[i] << 2 & 0xF0) | (buf[i + 1] >> 2 & 0x0F));
+    i += 2;
+  }
+  f->len += j;
+  if (f->len == d->size) payload_done(d);
+  *pos = i;
+  return j;
+}
+
 int ep_alt_stdio_decode(ep_alt_stdio_dec *d, const uint8_t *buf, size_t len, size_t *pos,
                         ep_buf *text, const uint8_t **payload, size_t *plen) {
   if (d->err) return d->err;
   size_t i = *pos;
   while (i < len) {
+    if (d->state == ST_PAYLOAD && !d->half && d->frame.len < d->frame.cap &&
+        payload_run(d, buf, len, &i) > 0)
+      continue;
     /* Runs of text are appended at once (the common case between frames). */
     if (!is_nibble(buf[i])) {
       size_t j = i + 1;

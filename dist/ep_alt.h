@@ -103,7 +103,10 @@ void ep_alt_stdio_dec_free(ep_alt_stdio_dec *d);
  * was consumed without completing a frame (call again with more input);
  * EP_ECRC when a frame failed its CRC; EP_ETOOBIG when its size is over the
  * limit; EP_EALTFRAME for a zero size; EP_ENOMEM. Errors are sticky. A caller
- * that wants to bound the text it holds may pass len in chunks. */
+ * that wants to bound the text it holds may pass len in chunks.
+ * Memory: the frame buffer grows with the payload bytes that arrived (at most
+ * twice them plus 4 KiB, never past Size), not with the Size a header claims;
+ * a buffer over 64 KiB is released when the next frame starts. */
 int ep_alt_stdio_decode(ep_alt_stdio_dec *d, const uint8_t *buf, size_t len, size_t *pos,
                         ep_buf *text, const uint8_t **payload, size_t *plen);
 

@@ -12,6 +12,15 @@
 
 #include "ep_error.h"
 #include "ep_term.h"
+#include "ep_term_ops_int.h"
+
+/* What every walk carries: the allocator of its heap stacks and scratch
+ * arrays, and the first allocation failure (after which the walk stops and
+ * its answer means nothing). */
+typedef struct {
+  const ep_mem *m;
+  int err;
+} opctx;
 
 /* ======================================================================= */
 /* equality (=:=)                                                           */
@@ -59,13 +68,16 @@ static bool scalar_eq(const ep_term *x, const ep_term *y) {
   }
 }
 
-static bool push_eq(eq_frame **stack, eq_frame *local, size_t *depth, size_t *cap, eq_frame f) {
+static bool push_eq(opctx *c, eq_frame **stack, eq_frame *local, size_t *depth, size_t *cap, eq_frame f) {
   if (*depth == *cap) {
     size_t ncap = *cap * 2;
-    eq_frame *ns = ep_malloc(NULL, ncap * sizeof *ns);
-    if (!ns) return false;
+    eq_frame *ns = ep_malloc(c->m, ncap * sizeof *ns);
+    if (!ns) {
+      c->err = EP_ENOMEM;
+      return false;
+    }
     memcpy(ns, *stack, *depth * sizeof *ns);
-    if (*stack != local) ep_free(NULL, *stack);
+    if (*stack != local) ep_free(c->m, *stack);
     *stack = ns;
     *cap = ncap;
   }
@@ -79,11 +91,22 @@ static bool push_eq(eq_frame **stack, eq_frame *local, size_t *depth, size_t *ca
  * do), which bounds the C stack on hostile input. */
 #define EP__EQ_KEY_NEST 64
 
-static bool eq_int(ep_term x0, ep_term y0, int level);
+/* false on allocation failure too (c->err says which). */
+static bool eq_int(opctx *c, ep_term x0, ep_term y0, int level);
 
-bool ep_term_eq(ep_term x0, ep_term y0) { return eq_int(x0, y0, 0); }
+bool ep_term_eq(ep_term x0, ep_term y0) {
+  opctx c = {NULL, 0};
+  return eq_int(&c, x0, y0, 0);
+}
 
-static bool eq_int(ep_term x0, ep_term y0, int level) {
+int ep__term_eq(const ep_mem *m, ep_term x, ep_term y, bool *equal) {
+  opctx c = {m, 0};
+  *equal = eq_int(&c, x, y, 0);
+  if (c.err) *equal = false;
+  return c.err;
+}
+
+static bool eq_int(opctx *c, ep_term x0, ep_term y0, int level) {
   eq_frame local[32], *stack = local;
   size_t depth = 0, cap = 32;
   bool result = true;
@@ -139,16 +162,16 @@ static bool eq_int(ep_term x0, ep_term y0, int level) {
           uint32_t j = i;
           bool found = false;
           for (uint32_t tries = 0; tries < y->n; tries++, j = (j + 1 == y->n ? 0 : j + 1)) {
-            if (eq_int(*k, y->v.items[2 * j], level + 1)) {
+            if (eq_int(c, *k, y->v.items[2 * j], level + 1)) {
               found = true;
               break;
             }
           }
-          if (!found) {
+          if (!found || c->err) {
             result = false;
             break;
           }
-          if (!push_eq(&stack, local, &depth, &cap, (eq_frame){k + 1, &y->v.items[2 * j + 1], 1})) {
+          if (!push_eq(c, &stack, local, &depth, &cap, (eq_frame){k + 1, &y->v.items[2 * j + 1], 1})) {
             result = false;
             break;
           }
@@ -156,15 +179,15 @@ static bool eq_int(ep_term x0, ep_term y0, int level) {
         continue;
       }
       case EP_T_EXPORT:
-        result = x->v.exp->arity == y->v.exp->arity && ep_term_eq(x->v.exp->module, y->v.exp->module) &&
-                 ep_term_eq(x->v.exp->function, y->v.exp->function);
+        result = x->v.exp->arity == y->v.exp->arity && eq_int(c, x->v.exp->module, y->v.exp->module, level) &&
+                 eq_int(c, x->v.exp->function, y->v.exp->function, level);
         continue;
       case EP_T_FUN: {
         const ep_fun *a = x->v.fun, *b = y->v.fun;
         result = a->arity == b->arity && a->index == b->index && a->num_free == b->num_free &&
-                 memcmp(a->uniq, b->uniq, 16) == 0 && ep_term_eq(a->module, b->module) &&
-                 ep_term_eq(a->old_index, b->old_index) && ep_term_eq(a->old_uniq, b->old_uniq) &&
-                 ep_term_eq(a->pid, b->pid);
+                 memcmp(a->uniq, b->uniq, 16) == 0 && eq_int(c, a->module, b->module, level) &&
+                 eq_int(c, a->old_index, b->old_index, level) && eq_int(c, a->old_uniq, b->old_uniq, level) &&
+                 eq_int(c, a->pid, b->pid, level);
         xa = a->free_vars, ya = b->free_vars, n = result ? a->num_free : 0;
         break;
       }
@@ -173,9 +196,9 @@ static bool eq_int(ep_term x0, ep_term y0, int level) {
         continue;
     }
     if (!result || n == 0) continue;
-    if (!push_eq(&stack, local, &depth, &cap, (eq_frame){xa, ya, n})) result = false;
+    if (!push_eq(c, &stack, local, &depth, &cap, (eq_frame){xa, ya, n})) result = false;
   }
-  if (stack != local) ep_free(NULL, stack);
+  if (stack != local) ep_free(c->m, stack);
   return result;
 }
 
@@ -333,28 +356,37 @@ typedef struct {
   size_t i;
 } cmp_frame;
 
-static int cmp_int(ep_term x0, ep_term y0, bool exact, int level);
+static int cmp_int(opctx *c, ep_term x0, ep_term y0, bool exact, int level);
 
 typedef struct {
+  opctx *c;
   const ep_term *items;
-  bool exact;
   int level;
 } key_ctx;
 
 static int key_order(const void *a, const void *b, void *ctx) {
   const key_ctx *k = ctx;
+  if (k->c->err) return 0; /* the sort's result is thrown away */
   uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-  return cmp_int(k->items[2 * i], k->items[2 * j], true, k->level + 1);
+  return cmp_int(k->c, k->items[2 * i], k->items[2 * j], true, k->level + 1);
 }
 
-/* Indices of a map's pairs in key order (malloc'd), or NULL. */
-static uint32_t *sorted_keys(const ep_term *m, int level) {
-  uint32_t *idx = malloc(((size_t)m->n ? m->n : 1) * sizeof *idx);
-  if (!idx) return NULL;
+/* Indices of a map's pairs in key order (allocated with c->m), or NULL with
+ * c->err set. */
+static uint32_t *sorted_keys(opctx *c, const ep_term *m, int level) {
+  uint32_t *idx = ep_malloc(c->m, ((size_t)m->n ? m->n : 1) * sizeof *idx);
+  if (!idx) {
+    c->err = EP_ENOMEM;
+    return NULL;
+  }
   for (uint32_t i = 0; i < m->n; i++) idx[i] = i;
   if (level < EP__KEY_NEST) {
-    key_ctx k = {m->v.items, true, level};
+    key_ctx k = {c, m->v.items, level};
     qsort_r(idx, m->n, sizeof *idx, key_order, &k);
+  }
+  if (c->err) {
+    ep_free(c->m, idx);
+    return NULL;
   }
   return idx;
 }
@@ -379,13 +411,16 @@ static ep_term list_rest(const ep_term *l, size_t k) {
   return r;
 }
 
-static bool push_cmp(cmp_frame **stack, cmp_frame *local, size_t *sp, size_t *cap, const cmp_frame *f) {
+static bool push_cmp(opctx *c, cmp_frame **stack, cmp_frame *local, size_t *sp, size_t *cap, const cmp_frame *f) {
   if (*sp == *cap) {
     size_t ncap = *cap * 2;
-    cmp_frame *ns = malloc(ncap * sizeof *ns);
-    if (!ns) return false;
+    cmp_frame *ns = ep_malloc(c->m, ncap * sizeof *ns);
+    if (!ns) {
+      c->err = EP_ENOMEM;
+      return false;
+    }
     memcpy(ns, *stack, *sp * sizeof *ns);
-    if (*stack != local) free(*stack);
+    if (*stack != local) ep_free(c->m, *stack);
     *stack = ns;
     *cap = ncap;
   }
@@ -393,7 +428,9 @@ static bool push_cmp(cmp_frame **stack, cmp_frame *local, size_t *sp, size_t *ca
   return true;
 }
 
-static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
+/* Negative, 0 or positive; on allocation failure c->err is set and the
+ * result means nothing. */
+static int cmp_int(opctx *c, ep_term x0, ep_term y0, bool exact, int level) {
   cmp_frame local[16], *stack = local;
   size_t sp = 0, cap = 16;
   int r = 0;
@@ -405,7 +442,7 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
     const ep_term *x, *y;
     if (f->kind == CF_SEQ) {
       if (f->n == 0) {
-        free(f->owned);
+        ep_free(c->m, f->owned);
         sp--;
         continue;
       }
@@ -425,15 +462,15 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
         ep_term tx = nx == m ? ep_list_tail(f->lx) : list_rest(&f->lx, m);
         ep_term ty = ny == m ? ep_list_tail(f->ly) : list_rest(&f->ly, m);
         sp--;
-        ep_term *own = malloc(2 * sizeof *own);
+        ep_term *own = ep_malloc(c->m, 2 * sizeof *own);
         if (!own) {
-          r = 0;
+          c->err = EP_ENOMEM;
           break;
         }
         own[0] = tx, own[1] = ty;
         cmp_frame nf = {CF_SEQ, &own[0], &own[1], 1, own, {0}, {0}, 0};
-        if (!push_cmp(&stack, local, &sp, &cap, &nf)) {
-          free(own);
+        if (!push_cmp(c, &stack, local, &sp, &cap, &nf)) {
+          ep_free(c->m, own);
           break;
         }
         continue;
@@ -490,7 +527,7 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
           r = cmp_text(a->module.v.str, a->module.n, b->module.v.str, b->module.n);
           if (!r) r = sgn_u64(a->index, b->index);
           if (!r) r = cmp_text(a->uniq, 16, b->uniq, 16);
-          if (!r) r = cmp_int(a->pid, b->pid, exact, level);
+          if (!r) r = cmp_int(c, a->pid, b->pid, exact, level);
           if (!r) r = sgn_u64(a->num_free, b->num_free);
           if (!r) nf.x = a->free_vars, nf.y = b->free_vars, nf.n = a->num_free;
         }
@@ -507,20 +544,22 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
           nf.x = x->v.items, nf.y = y->v.items, nf.n = 2 * (size_t)x->n;
           break;
         }
-        uint32_t *ix = sorted_keys(x, level), *iy = sorted_keys(y, level);
-        ep_term *own = malloc(2 * (size_t)x->n * sizeof *own);
-        if (!ix || !iy || !own) {
-          free(ix), free(iy), free(own);
+        uint32_t *ix = sorted_keys(c, x, level);
+        uint32_t *iy = ix ? sorted_keys(c, y, level) : NULL;
+        ep_term *own = iy ? ep_malloc(c->m, 2 * (size_t)x->n * sizeof *own) : NULL;
+        if (!own) {
+          c->err = EP_ENOMEM;
+          ep_free(c->m, ix), ep_free(c->m, iy);
           break;
         }
-        for (uint32_t i = 0; i < x->n && !r; i++) {
-          r = cmp_int(x->v.items[2 * ix[i]], y->v.items[2 * iy[i]], true, level + 1);
+        for (uint32_t i = 0; i < x->n && !r && !c->err; i++) {
+          r = cmp_int(c, x->v.items[2 * ix[i]], y->v.items[2 * iy[i]], true, level + 1);
           own[i] = x->v.items[2 * ix[i] + 1];
           own[x->n + i] = y->v.items[2 * iy[i] + 1];
         }
-        free(ix), free(iy);
-        if (r) {
-          free(own);
+        ep_free(c->m, ix), ep_free(c->m, iy);
+        if (r || c->err) {
+          ep_free(c->m, own);
           break;
         }
         nf.x = own, nf.y = own + x->n, nf.n = x->n, nf.owned = own;
@@ -561,32 +600,43 @@ static int cmp_int(ep_term x0, ep_term y0, bool exact, int level) {
       default:
         break;
     }
-    if (r) {
-      free(nf.owned);
+    if (r || c->err) {
+      ep_free(c->m, nf.owned);
       break;
     }
     if ((nf.kind == CF_SEQ && nf.n) || nf.kind == CF_LIST) {
-      if (!push_cmp(&stack, local, &sp, &cap, &nf)) {
-        free(nf.owned);
+      if (!push_cmp(c, &stack, local, &sp, &cap, &nf)) {
+        ep_free(c->m, nf.owned);
         break;
       }
     }
   }
-  /* Frames left after a decision may own sorted value arrays. */
+  /* Frames left after a decision (or a failure) may own sorted value arrays. */
   while (sp) {
-    if (stack[sp - 1].kind == CF_SEQ) free(stack[sp - 1].owned);
+    if (stack[sp - 1].kind == CF_SEQ) ep_free(c->m, stack[sp - 1].owned);
     sp--;
   }
-  if (stack != local) free(stack);
-  return r;
+  if (stack != local) ep_free(c->m, stack);
+  return c->err ? 0 : r;
 }
 
 /* Standard order. Approximations (documented in docs/terms.md): refs, pids
  * and ports compare node name, creation, then numbers (the BEAM's order for
  * local ones is by number); closures sort before fun M:F/A (as OTP 25
- * sorts them), closures by module, index, uniq, creator, free variables; allocation failure while
- * sorting map keys gives 0. */
-int ep_term_cmp(ep_term x, ep_term y) { return cmp_int(x, y, false, 0); }
+ * sorts them), closures by module, index, uniq, creator, free variables.
+ * Allocation failure (deep terms, map keys to sort) gives 0: callers that
+ * must tell it apart use ep__term_cmp. Likewise ep_term_eq says false. */
+int ep_term_cmp(ep_term x, ep_term y) {
+  opctx c = {NULL, 0};
+  return cmp_int(&c, x, y, false, 0);
+}
+
+int ep__term_cmp(const ep_mem *m, ep_term x, ep_term y, int *order) {
+  opctx c = {m, 0};
+  *order = cmp_int(&c, x, y, false, 0);
+  if (c.err) *order = 0;
+  return c.err;
+}
 
 /* ======================================================================= */
 /* deep copy                                                                */

@@ -140,15 +140,6 @@ int ep_epmd_registry_lookup(const ep_epmd_registry *r, const uint8_t *name, size
   return 0;
 }
 
-int ep_epmd_registry_at(const ep_epmd_registry *r, size_t i, ep_epmd_node *node, uint32_t *creation) {
-  entry *e = r->reg.head;
-  while (e && i--) e = e->next;
-  if (!e) return EP_ERANGE;
-  if (node) fill_node(e, node);
-  if (creation) *creation = creation_of(e);
-  return 0;
-}
-
 static void emit(ep_epmd_registry *r, ep_epmd_reg_event_kind k, const entry *e, const char *name, ep_epmd_conn *owner) {
   if (!r->o.event) return;
   if (e) r->o.event(r->o.event_ud, k, e->name, e->port, creation_of(e), owner);
@@ -161,16 +152,18 @@ static uint32_t bump(uint32_t c) {
   return c < 4 ? 4 : c;
 }
 
-/* Registers req for c. NULL when refused (name taken or invalid, or out of
- * memory): the caller replies result 1. */
-static entry *do_register(ep_epmd_registry *r, ep_epmd_conn *c, const ep_epmd_node *n) {
-  if (!ep_epmd_name_valid(n->name, n->name_len) || n->extra_len > EP_EPMD_EXTRA_BYTES) return NULL;
-  if (list_find(&r->reg, n->name, n->name_len)) return NULL;
+/* Registers req for c: 0 and *out; REFUSED when the name is taken or
+ * invalid (the caller replies result 1); EP_ENOMEM, with the registry as it
+ * was (the caller cuts the client off: out of memory is not "name taken"). */
+#define REFUSED 1
+static int do_register(ep_epmd_registry *r, ep_epmd_conn *c, const ep_epmd_node *n, entry **out) {
+  if (!ep_epmd_name_valid(n->name, n->name_len) || n->extra_len > EP_EPMD_EXTRA_BYTES) return REFUSED;
+  if (list_find(&r->reg, n->name, n->name_len)) return REFUSED;
   entry *e = list_find(&r->old, n->name, n->name_len);
   uint8_t *extra = NULL;
   if (n->extra_len) {
     extra = ep_malloc(r->mem, n->extra_len);
-    if (!extra) return NULL;
+    if (!extra) return EP_ENOMEM;
     memcpy(extra, n->extra, n->extra_len);
   }
   if (e) {
@@ -181,7 +174,7 @@ static entry *do_register(ep_epmd_registry *r, ep_epmd_conn *c, const ep_epmd_no
     e = ep_malloc(r->mem, sizeof *e + n->name_len + 1);
     if (!e) {
       ep_free(r->mem, extra);
-      return NULL;
+      return EP_ENOMEM;
     }
     memset(e, 0, sizeof *e);
     memcpy(e->name, n->name, n->name_len);
@@ -202,7 +195,8 @@ static entry *do_register(ep_epmd_registry *r, ep_epmd_conn *c, const ep_epmd_no
   e->extra_len = (uint16_t)n->extra_len;
   e->serial = r->next_serial++;
   list_push_front(&r->reg, e);
-  return e;
+  *out = e;
+  return 0;
 }
 
 /* Moves a registration to the remembered names; forgets the oldest when
@@ -269,9 +263,11 @@ static int serve(ep_epmd_conn *c, const ep_epmd_request *q, ep_buf *out) {
   switch (q->code) {
     case EP_EPMD_ALIVE2_REQ: {
       if (!c->local_peer) return finish(c, C_DONE, EP_EPMD_REPLY_CLOSE);
-      entry *e = do_register(r, c, &q->node);
+      entry *e = NULL;
+      int rc = do_register(r, c, &q->node, &e);
       int x = q->node.high >= 6;
-      if (!e) {
+      if (rc < 0) return finish(c, C_CUT, rc);
+      if (rc == REFUSED) {
         char name[EP_EPMD_NAME_BYTES + 1];
         size_t nl = q->node.name_len < EP_EPMD_NAME_BYTES ? q->node.name_len : EP_EPMD_NAME_BYTES;
         memcpy(name, q->node.name, nl);

@@ -67,10 +67,6 @@ size_t ep_epmd_registry_count(const ep_epmd_registry *r);
 int ep_epmd_registry_lookup(const ep_epmd_registry *r, const uint8_t *name, size_t len, ep_epmd_node *node,
                             uint32_t *creation);
 
-/* The i-th registration, newest first (the order NAMES lists). 0 or
- * EP_ERANGE past the end. */
-int ep_epmd_registry_at(const ep_epmd_registry *r, size_t i, ep_epmd_node *node, uint32_t *creation);
-
 /* What the driver does after feeding bytes. */
 typedef enum ep_epmd_action {
   EP_EPMD_READ = 0,    /* keep reading: the request is not complete */

@@ -52,6 +52,14 @@ struct ep_epmd_server {
   int close_deferred; /* ep_epmd_server_close was called from one */
   void (*closed_cb)(void *);
   void *closed_ud;
+  /* Turning a client away still takes a handle to accept it into. When
+   * memory runs out this one is used; while it is closing, listeners with a
+   * client waiting are marked in `waiting` (bit i: listeners[i]) and served
+   * when it is free again. Not accepting is not an option: libuv stops
+   * watching a listener until its pending connection is accepted. */
+  uv_tcp_t spare;
+  int spare_busy;
+  unsigned waiting;
   char rbuf[4096];
 };
 
@@ -205,23 +213,54 @@ static int is_local_peer(uv_tcp_t *t) {
                 16) == 0;
 }
 
-static void drop_closed(uv_handle_t *h) { free(h); }
+static void on_connection(uv_stream_t *ls, int status);
+
+static void reject_closed(uv_handle_t *h) {
+  ep_epmd_server *s = h->data;
+  s->handles--;
+  if (h != (uv_handle_t *)&s->spare) {
+    ep_free(s->mem, h);
+  } else {
+    s->spare_busy = 0;
+    unsigned w = s->closing ? 0 : s->waiting;
+    s->waiting = 0;
+    for (int i = 0; i < s->nlisten; i++)
+      if (w & (1u << i)) on_connection((uv_stream_t *)&s->listeners[i], 0);
+  }
+  maybe_free_server(s);
+}
+
+/* Accepts the pending client of ls and closes it at once, so it learns now
+ * instead of waiting in the backlog; why goes to the log. */
+static void reject(ep_epmd_server *s, uv_stream_t *ls, int why) {
+  uv_tcp_t *t = ep_malloc(s->mem, sizeof *t);
+  if (!t) {
+    if (s->spare_busy) {
+      s->waiting |= 1u << ((uv_tcp_t *)ls - s->listeners);
+      return;
+    }
+    t = &s->spare;
+    s->spare_busy = 1;
+  }
+  uv_tcp_init(s->loop, t); /* no socket yet: cannot fail */
+  t->data = s;
+  s->handles++;
+  if (uv_accept(ls, (uv_stream_t *)t) == 0) log_ev(s, EP_EPMD_EV_CUT, NULL, 0, 0, why);
+  uv_close((uv_handle_t *)t, reject_closed);
+}
 
 static void on_connection(uv_stream_t *ls, int status) {
   ep_epmd_server *s = ls->data;
   if (status || s->closing) return;
   if (s->nconns >= s->o.max_connections) {
-    /* Full: accept and close at once, so the client learns now instead of
-     * waiting in the backlog. */
-    uv_tcp_t *t = malloc(sizeof *t);
-    if (!t) return;
-    uv_tcp_init(s->loop, t);
-    if (uv_accept(ls, (uv_stream_t *)t) == 0) log_ev(s, EP_EPMD_EV_CUT, NULL, 0, 0, EP_EEPMDREFUSED);
-    uv_close((uv_handle_t *)t, drop_closed);
+    reject(s, ls, EP_EEPMDREFUSED);
     return;
   }
   sconn *c = ep_malloc(s->mem, sizeof *c);
-  if (!c) return;
+  if (!c) {
+    reject(s, ls, EP_ENOMEM);
+    return;
+  }
   memset(c, 0, sizeof *c);
   c->srv = s;
   ep_buf_init(&c->out, s->mem);
@@ -240,7 +279,9 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   c->core = ep_epmd_conn_new(s->reg, is_local_peer(&c->tcp), c);
-  if (!c->core || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_conn_read) != 0) {
+  int e = c->core ? uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_conn_read) : 0;
+  if (!c->core || e) {
+    log_ev(s, EP_EPMD_EV_CUT, NULL, 0, 0, c->core ? map_uv(e) : EP_ENOMEM);
     conn_close(c);
     return;
   }

@@ -243,6 +243,94 @@ START_TEST(stdio_encode_term_roundtrip) {
 }
 END_TEST
 
+/* Nibble characters for bytes p[0..n) (no size, no CRC). */
+static void put_nibble_chars(ep_buf *b, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    ep_buf_put8(b, (uint8_t)(0xC3 | (p[i] >> 4) << 2));
+    ep_buf_put8(b, (uint8_t)(0xC3 | (p[i] & 0xF) << 2));
+  }
+}
+
+/* A header that claims a big frame, then a trickle: the frame buffer grows
+ * with the bytes that arrived, never to the claimed size at once (a peer or
+ * garbage on the pipe must not make us allocate the limit for 4 bytes). */
+START_TEST(stdio_memory_follows_data_not_claim) {
+  const uint32_t claim = 100u << 20; /* 100 MiB, under the default limit */
+  uint8_t hdr[4];
+  ep_put32(hdr, claim);
+  ep_buf in;
+  ep_buf_init(&in, NULL);
+  put_nibble_chars(&in, hdr, 4);
+  uint8_t few[3] = {131, 104, 2};
+  put_nibble_chars(&in, few, 3);
+  ep_alt_stdio_dec d;
+  ep_alt_stdio_dec_init(&d, NULL, 0);
+  size_t pos = 0, n;
+  const uint8_t *pl;
+  ck_assert_int_eq(ep_alt_stdio_decode(&d, in.data, in.len, &pos, NULL, &pl, &n), EP_EINCOMPLETE);
+  ck_assert_uint_eq(d.frame.len, 3);
+  ck_assert_uint_le(d.frame.cap, 64 << 10);
+  /* 1 MiB more: the buffer stays within twice what arrived */
+  ep_buf more;
+  ep_buf_init(&more, NULL);
+  uint8_t *chunk = calloc(1, 1 << 20);
+  put_nibble_chars(&more, chunk, 1 << 20);
+  pos = 0;
+  ck_assert_int_eq(ep_alt_stdio_decode(&d, more.data, more.len, &pos, NULL, &pl, &n), EP_EINCOMPLETE);
+  ck_assert_uint_eq(d.frame.len, 3 + (1 << 20));
+  ck_assert_uint_le(d.frame.cap, 2 * d.frame.len + (64 << 10));
+  ep_alt_stdio_dec_free(&d);
+  free(chunk);
+  ep_buf_free(&more);
+  ep_buf_free(&in);
+}
+END_TEST
+
+/* A frame of an odd size, fed in uneven pieces with console text inside:
+ * the buffer never exceeds the declared size, the frame comes out whole,
+ * and a big buffer is not kept once the next frame starts. */
+START_TEST(stdio_growth_capped_and_released) {
+  enum { N = 300001 };
+  uint8_t *etf = malloc(N);
+  for (size_t i = 0; i < N; i++) etf[i] = (uint8_t)(i * 7 + 1);
+  etf[0] = 131;
+  ep_buf enc, text;
+  ep_buf_init(&enc, NULL);
+  ep_buf_init(&text, NULL);
+  ck_assert_int_eq(ep_alt_stdio_encode_etf(&enc, etf, N), 0);
+  ck_assert_int_eq(ep_alt_stdio_encode_etf(&enc, started_etf, sizeof started_etf), 0);
+  ep_alt_stdio_dec d;
+  ep_alt_stdio_dec_init(&d, NULL, 0);
+  size_t pos = 0, n = 0, end = 0, step = 1, frames = 0;
+  const uint8_t *pl = NULL;
+  while (pos < enc.len) {
+    end = end + step < enc.len ? end + step : enc.len;
+    step = step * 3 + 1; /* odd and even split points, split pairs too */
+    if (step > 100000) step = 777;
+    for (;;) {
+      int rc = ep_alt_stdio_decode(&d, enc.data, end, &pos, &text, &pl, &n);
+      if (rc == EP_EINCOMPLETE) break;
+      ck_assert_int_eq(rc, 0);
+      if (frames++ == 0) {
+        ck_assert_uint_eq(n, N);
+        ck_assert_mem_eq(pl, etf, N);
+        ck_assert_uint_le(d.frame.cap, N);
+      } else {
+        ck_assert_uint_eq(n, sizeof started_etf);
+        ck_assert_mem_eq(pl, started_etf, n);
+        ck_assert_uint_le(d.frame.cap, 64 << 10);
+      }
+    }
+  }
+  ck_assert_uint_eq(frames, 2);
+  ck_assert_uint_eq(text.len, 0);
+  ep_alt_stdio_dec_free(&d);
+  ep_buf_free(&enc);
+  ep_buf_free(&text);
+  free(etf);
+}
+END_TEST
+
 /* Every allocation from the i-th on fails (i = 1: all of them). */
 START_TEST(allocation_failure_at_every_step) {
   ep_failmem fm;
@@ -290,6 +378,8 @@ int main(void) {
   tcase_add_test(tc, parse_replies);
   tcase_add_test(tc, stdio_encode_term_roundtrip);
   tcase_add_test(tc, allocation_failure_at_every_step);
+  tcase_add_test(tc, stdio_memory_follows_data_not_claim);
+  tcase_add_test(tc, stdio_growth_capped_and_released);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
