@@ -605,8 +605,15 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   ep__conn *c = h->data;
+  /* Room for what the frame being read still lacks, but growing by at
+   * most the buffer's size per read: memory follows the bytes that
+   * arrive, not a length header (up to EP_LIMIT_FRAME_SIZE) the peer may
+   * never fill. Doubling keeps the copies of a large frame linear. */
   size_t want = 65536;
-  if (c->in_need > c->in.len && c->in_need - c->in.len > want) want = c->in_need - c->in.len;
+  if (c->in_need > c->in.len) {
+    size_t lack = c->in_need - c->in.len, step = c->in.cap > want ? c->in.cap : want;
+    if (lack > want) want = lack < step ? lack : step;
+  }
   (void)suggested;
   if (ep_buf_reserve(&c->in, want) != 0) {
     buf->base = NULL;
