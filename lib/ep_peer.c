@@ -403,6 +403,29 @@ static void maybe_release(ep_peer *p) {
   close_timer(p, &p->t_stop);
   close_timer(p, &p->t_defer);
   if (!uv_is_closing((uv_handle_t *)&p->tx_prep)) uv_close((uv_handle_t *)&p->tx_prep, ep__peer_handle_closed);
+  if (!uv_is_closing((uv_handle_t *)&p->kicker)) uv_close((uv_handle_t *)&p->kicker, ep__peer_handle_closed);
+}
+
+/* libuv before 1.45 (Debian 12 ships 1.44) runs the timers already due
+ * first thing in uv_run, then polls with a timeout computed as if nothing
+ * had run: a user's callback run from one of the peer's timers (a 0 ms
+ * deferral, a deadline that passed while the caller was busy) would set
+ * the caller's flag and leave its `while (!done) uv_run(loop,
+ * UV_RUN_ONCE)` blocked in poll until some unrelated event, forever on a
+ * quiet loop. An active idle handle makes that poll return at once; every
+ * timer callback of the peer calls this before it runs anything. The idle
+ * handle stays on for the turn that ran a timer and stops in the next one
+ * with nothing to do (the hidden node does the same: ep__kick). */
+static void on_kick_idle(uv_idle_t *h) {
+  ep_peer *p = h->data;
+  if (!p->kicked) uv_idle_stop(h);
+  p->kicked = false;
+}
+
+static void peer_kick(ep_peer *p) {
+  if (p->freed || uv_is_closing((uv_handle_t *)&p->kicker)) return; /* no callback runs any more */
+  p->kicked = true;
+  if (!uv_is_active((uv_handle_t *)&p->kicker)) uv_idle_start(&p->kicker, on_kick_idle);
 }
 
 static void kill_process(ep_peer *p) {
@@ -546,6 +569,7 @@ static void force_kill(ep_peer *p) {
 
 static void on_stop_timeout(uv_timer_t *t) {
   ep_peer *p = t->data;
+  peer_kick(p);
   if (p->phase == EP__PH_STOPPING) {
     /* Past the timeout: take the connection down and make sure the
      * emulator is gone (the reference forces the disconnect). */
@@ -564,6 +588,7 @@ static void on_stop_timeout(uv_timer_t *t) {
 
 static void on_defer(uv_timer_t *t) {
   ep_peer *p = t->data;
+  peer_kick(p);
   if (p->defer_start_cb) {
     p->defer_start_cb = false;
     fire_start(p, p->defer_start_err);
@@ -725,6 +750,7 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
 
 static void on_boot_timeout(uv_timer_t *t) {
   ep_peer *p = t->data;
+  peer_kick(p);
   if (p->phase <= EP__PH_PID) go_down(p, EP_ETIMEDOUT, "timeout");
 }
 
@@ -1028,6 +1054,9 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   uv_prepare_init(p->loop, &p->tx_prep);
   p->tx_prep.data = p;
   p->open_handles++;
+  uv_idle_init(p->loop, &p->kicker);
+  p->kicker.data = p;
+  p->open_handles++;
   uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
   for (size_t i = 0; i < 4; i++) {
     uv_timer_init(p->loop, timers[i]);
@@ -1145,6 +1174,7 @@ static void arm_call_timer(ep_peer *p);
 
 static void on_call_timer(uv_timer_t *t) {
   ep_peer *p = t->data;
+  peer_kick(p);
   uint64_t now = uv_now(p->loop);
   ep__call *c = p->calls_head;
   while (c) {

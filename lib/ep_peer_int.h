@@ -169,6 +169,13 @@ struct ep_peer {
   /* timers */
   uv_timer_t t_boot, t_calls, t_stop, t_defer;
   int open_handles;
+  /* Active only for the loop turn in which a timer of the peer ran a
+   * user's callback (see peer_kick in ep_peer.c): then that turn's poll
+   * does not block, so a caller's `while (!done) uv_run(loop,
+   * UV_RUN_ONCE)` returns; it stops in the first turn with nothing to do
+   * (never a spin when idle). */
+  uv_idle_t kicker;
+  bool kicked; /* a timer ran since the kicker last ran */
 
   /* connection state (TCP or standard_io) */
   uv_tcp_t listener;
