@@ -334,13 +334,17 @@ int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
 
 /* --- peer lifecycle ----------------------------------------------------------------------- */
 
-static void peer_release_memory(ep_peer *p) {
-  ep__call *c = p->calls_head;
+static void free_call_list(ep__call *c) {
   while (c) {
     ep__call *n = c->next;
     free(c);
     c = n;
   }
+}
+
+static void peer_release_memory(ep_peer *p) {
+  free_call_list(p->calls_head);
+  free_call_list(p->cancelled);
   ep_ctl *ctl = p->ctl;
   if (ctl) {
     if (p->prev_in_ctl)
@@ -503,7 +507,10 @@ static int peer_gone(ep_peer *p) {
   return 1; /* nothing we can watch: a remote or unverified emulator */
 }
 
+static void run_deferred(ep_peer *p);
+
 static void stop_done(ep_peer *p) {
+  run_deferred(p); /* the stop's callback comes last */
   uv_timer_stop(&p->t_stop);
   p->phase = EP__PH_DOWN;
   p->state = EP_PEER_DOWN;
@@ -586,13 +593,28 @@ static void on_stop_timeout(uv_timer_t *t) {
     force_kill(p); /* closed its channel but lingers: its exit then reports */
 }
 
-static void on_defer(uv_timer_t *t) {
-  ep_peer *p = t->data;
-  peer_kick(p);
+/* What is owed from the loop: the start (wait_boot none, or cancelled by
+ * a stop), then the calls a stop closed. Before a stop's callback. */
+static void run_deferred(ep_peer *p) {
   if (p->defer_start_cb) {
     p->defer_start_cb = false;
     fire_start(p, p->defer_start_err);
   }
+  while (p->cancelled) {
+    ep__call *c = p->cancelled;
+    p->cancelled = c->next;
+    if (!c->internal && c->cb && !p->freed) {
+      ep_peer_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      c->cb(p, &r, c->ud);
+    }
+    free(c);
+  }
+}
+
+static void on_defer(uv_timer_t *t) {
+  ep_peer *p = t->data;
+  peer_kick(p);
+  run_deferred(p);
   if (p->stop_pending_cb) {
     p->stop_pending_cb = false;
     if (p->phase == EP__PH_STOPPING)
@@ -619,8 +641,20 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
   p->phase = EP__PH_STOPPING;
   uv_timer_stop(&p->t_boot);
   uv_timer_stop(&p->t_calls);
-  fail_calls(p, EP_ECLOSED);
-  if (was_booting) fire_start(p, EP_ECANCELED);
+  /* The calls in flight fail with EP_ECLOSED and a start still booting
+   * with EP_ECANCELED, from the loop (on_defer below, or stop_done if the
+   * stop completes first): never inside this function. A reply that
+   * arrives meanwhile finds no call and is dropped. */
+  if (p->calls_head) {
+    p->calls_tail->next = p->cancelled;
+    p->cancelled = p->calls_head;
+    p->calls_head = p->calls_tail = NULL;
+    p->ncalls = 0;
+  }
+  if (was_booting && !p->start_cb_done) {
+    p->defer_start_cb = true;
+    p->defer_start_err = EP_ECANCELED;
+  }
   watch_pid(p);
   uint32_t ms = p->o.shutdown_ms;
   if (p->vt->shutdown) {

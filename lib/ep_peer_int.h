@@ -201,6 +201,7 @@ struct ep_peer {
   uint64_t next_seq;
   ep__call *calls_head, *calls_tail;
   size_t ncalls;
+  ep__call *cancelled; /* closed by a stop; their callbacks run from the loop */
 
   /* start / stop */
   ep_peer_start_cb start_cb;

@@ -105,6 +105,7 @@ static struct {
   int runnings, downs, down_err;
   bool node_started, node_closed;
   int node_status;
+  int seq, start_seq, stop_seq, call_seq; /* the order callbacks came in */
 } S;
 
 static ep_testenv *env;
@@ -116,12 +117,14 @@ static void on_start(ep_peer *p, int err, void *ud) {
   (void)p, (void)ud;
   S.started++;
   S.start_err = err;
+  S.start_seq = ++S.seq;
   mark();
 }
 
 static void on_stop(ep_peer *p, void *ud) {
   (void)p, (void)ud;
   S.stopped++;
+  S.stop_seq = ++S.seq;
   mark();
 }
 
@@ -130,6 +133,7 @@ static void on_call(ep_peer *p, ep_peer_result *r, void *ud) {
   ep_peer_result_free(&S.r);
   S.r = *r;
   S.called++;
+  S.call_seq = ++S.seq;
   mark();
 }
 
@@ -446,6 +450,42 @@ START_TEST(wait_boot_none_and_shutdown_timeout) {
 }
 END_TEST
 
+/* What a stop owes the caller comes from the loop, never from inside
+ * ep_peer_stop, and before the stop's own callback: a start still booting
+ * is cancelled, a call in flight closed. */
+START_TEST(stop_with_callbacks_owed) {
+  ep_peer_opts *o = script_opts(_i, "exec sleep 30", EP_PEER_WAIT_ASYNC);
+  ck_assert_int_eq(ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 1000), 0);
+  ep_peer *p;
+  S.started = 0;
+  ck_assert_int_eq(ep_peer_start(ctl, o, true, &p, on_start, NULL), 0);
+  ep_peer_opts_free(o);
+  S.stopped = 0;
+  ck_assert_int_eq(ep_peer_stop(p, on_stop, NULL), 0);
+  ck_assert_msg(S.started == 0, "the start callback ran inside ep_peer_stop");
+  WAIT(S.stopped, 5000, "stop while booting");
+  ck_assert_int_eq(S.started, 1);
+  ck_assert_int_eq(S.start_err, EP_ECANCELED);
+  ck_assert_int_lt(S.start_seq, S.stop_seq);
+  ep_peer_free(p);
+
+  o = opts_for(_i);
+  p = start_peer(o, 0, 20000, "start");
+  ep_peer_opts_free(o);
+  S.called = 0;
+  ck_assert_int_eq(ep_peer_call(p, ep_atom("timer"), ep_atom("sleep"), args_of(A, "[5000]"), 10000, on_call, NULL), 0);
+  S.stopped = 0;
+  ck_assert_int_eq(ep_peer_stop(p, on_stop, NULL), 0);
+  ck_assert_msg(S.called == 0, "a call's callback ran inside ep_peer_stop");
+  WAIT(S.stopped, 10000, "stop with a call in flight");
+  ck_assert_int_eq(S.called, 1);
+  ck_assert_int_eq(S.r.status, EP_ECLOSED);
+  ck_assert_int_lt(S.call_seq, S.stop_seq);
+  ep_peer_free(p);
+  end_loop();
+}
+END_TEST
+
 /* A dist peer: the controller on the caller's loop is given a hidden node
  * started on that loop. */
 START_TEST(dist_peer) {
@@ -500,6 +540,7 @@ int main(void) {
   ADD_LOOP(tc, shutdown_close_and_stop, 0, 2);
   ADD_LOOP(tc, start_failures, 0, 2);
   ADD_LOOP(tc, wait_boot_none_and_shutdown_timeout, 0, 2);
+  ADD_LOOP(tc, stop_with_callbacks_owed, 0, 2);
   ADD(tc, dist_peer);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
