@@ -16,6 +16,10 @@
  * Two ways to use it:
  *  - asynchronous, on the caller's libuv loop: ep_ctl_new(loop),
  *    ep_peer_start(..., cb), ep_peer_call(..., cb), ep_peer_stop(..., cb);
+ *    the caller's own uv_run calls deliver every callback, in any mode
+ *    (`while (!done) uv_run(loop, UV_RUN_ONCE)` returns once a callback
+ *    set done, also one run from a timer), and an idle controller lets
+ *    UV_RUN_ONCE block (docs/peer.md, "On your own loop");
  *  - blocking, for plain programs: ep_ctl_new(NULL) makes a private loop,
  *    and the *_sync functions run it until their operation completes.
  *
@@ -230,8 +234,10 @@ int ep_peer_send(ep_peer *p, ep_term to, ep_term msg);
 
 typedef void (*ep_peer_stop_cb)(ep_peer *p, void *ud);
 /* Stops the peer with its shutdown mode; cb when done (the peer is down).
- * Stopping a peer that is already down completes at once (cb still from the
- * loop). EP_ESTATE when a stop is already in progress. */
+ * A start still booting is reported EP_ECANCELED and the calls in flight
+ * EP_ECLOSED, from the loop, before cb. Stopping a peer that is already
+ * down completes at once (cb still from the loop). EP_ESTATE when a stop
+ * is already in progress. */
 int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud);
 
 /* Releases the handle. A peer that is not down is closed (its connection
