@@ -486,6 +486,21 @@ START_TEST(stop_with_callbacks_owed) {
 }
 END_TEST
 
+/* Freeing the controller with a linked peer still running: its
+ * connection closes, the peer halts, and the loop runs out by itself. */
+START_TEST(ctl_free_with_a_running_peer) {
+  ep_peer_opts *o = opts_for(_i);
+  ep_peer *p = start_peer(o, 0, 20000, "start");
+  ep_peer_opts_free(o);
+  long pid = ep_peer_os_pid(p);
+  ck_assert_int_gt(pid, 0);
+  S.started = S.downs = 0;
+  end_loop(); /* ep_ctl_free, then uv_run(UV_RUN_DEFAULT) must return */
+  ck_assert_int_eq(S.downs, 0); /* freed: no callback any more */
+  ck_assert_msg(ep_testenv_wait_pid_gone(pid, 10000), "%s: the peer outlived its controller", kind_name[_i]);
+}
+END_TEST
+
 /* A dist peer: the controller on the caller's loop is given a hidden node
  * started on that loop. */
 START_TEST(dist_peer) {
@@ -541,6 +556,7 @@ int main(void) {
   ADD_LOOP(tc, start_failures, 0, 2);
   ADD_LOOP(tc, wait_boot_none_and_shutdown_timeout, 0, 2);
   ADD_LOOP(tc, stop_with_callbacks_owed, 0, 2);
+  ADD_LOOP(tc, ctl_free_with_a_running_peer, 0, 2);
   ADD(tc, dist_peer);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
