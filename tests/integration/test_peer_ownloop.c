@@ -54,8 +54,10 @@ static struct {
   uint64_t marked; /* uv_hrtime() of the last completion callback */
 } L;
 
-/* How long after a completion callback uv_run may take to return. */
-#define MAX_LAG_MS 200
+/* How long after a completion callback uv_run may take to return (a
+ * blocked poll lasts until the guard or a late event, seconds; a loaded
+ * machine may deschedule us for a moment). */
+#define MAX_LAG_MS 500
 
 static void on_guard(uv_timer_t *t) {
   L.expired = true;
