@@ -76,7 +76,7 @@ extern "C" {
   XX(ESPAWN, -253, "cannot spawn the peer program")                             \
   XX(ECRC, -254, "standard_io frame failed its CRC-32 check")                   \
   XX(EALTFRAME, -255, "malformed frame on an alternative control connection")  \
-  XX(ENEEDNODE, -256, "a dist peer on the caller's loop needs a node: ep_ctl_start_node first") \
+  XX(ENEEDNODE, -256, "a dist peer on the caller's loop needs a node there first (ep_ctl_set_node)") \
   XX(EPEERCRASH, -257, "peer went down and its peer_down mode is crash")       \
   XX(ENOCONNECT, -258, "peer never connected back to the controller")          \
   XX(ESYS, -300, "system call failed")                                          \

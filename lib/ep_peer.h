@@ -8,7 +8,7 @@
  *    its stdin/stdout (nibble-encoded, see dist/ep_alt.h), every other byte
  *    it writes is console output relayed to the output callback;
  *  - dist (Erlang distribution): the peer dials the controller's hidden
- *    node (see ep_ctl_start_node below); without one, on the caller's loop,
+ *    node (ep_ctl_start_node, or ep_ctl_set_node on the caller's loop); without one there,
  *    starting such a peer fails with EP_ENEEDNODE.
  * Without a name the peer is not distributed at all (no EPMD, no cookie, no
  * node name for the controller); with a name it is distributed as well.
