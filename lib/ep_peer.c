@@ -334,6 +334,15 @@ int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
 
 /* --- peer lifecycle ----------------------------------------------------------------------- */
 
+/* The peer's terminal sees EOF from here on (an OTP 27+ shell halts its
+ * node then): only once the peer is gone or being let go. */
+static void close_stdin(ep_peer *p) {
+  if (p->stdin_wfd >= 0) {
+    close(p->stdin_wfd);
+    p->stdin_wfd = -1;
+  }
+}
+
 static void free_call_list(ep__call *c) {
   while (c) {
     ep__call *n = c->next;
@@ -355,6 +364,7 @@ static void peer_release_memory(ep_peer *p) {
     ctl->npeers--;
   }
   if (p->pidfd >= 0) close(p->pidfd);
+  close_stdin(p); /* normally done already (reaped or stopped) */
   ep_buf_free(&p->rx);
   ep_buf_free(&p->text);
   ep_alt_stdio_dec_free(&p->sdec);
@@ -383,6 +393,7 @@ static void close_timer(ep_peer *p, uv_timer_t *t) {
 
 static void close_conn_handles(ep_peer *p) {
   if (p->vt) p->vt->close_handles(p);
+  close_stdin(p);
   if (p->err_open) {
     p->err_open = false;
     uv_close((uv_handle_t *)&p->out_err, ep__peer_handle_closed);
@@ -702,6 +713,7 @@ static void proc_on_exit(uv_process_t *proc, int64_t status, int sig) {
   p->proc_alive = false;
   p->exit_status = sig ? 128 + sig : (int)status;
   uv_close((uv_handle_t *)proc, on_proc_closed);
+  close_stdin(p); /* nobody reads it any more */
   char reason[64];
   snprintf(reason, sizeof reason, "{exit_status,%d}", p->exit_status);
   bool attached = p->o.conn == EP_PEER_CONN_STDIO || !p->o.detached;
@@ -1060,6 +1072,7 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   p->linked = link;
   p->exit_status = -1;
   p->pidfd = -1;
+  p->stdin_wfd = -1;
   p->next_seq = 1;
   p->start_cb = cb;
   p->start_ud = ud;
@@ -1120,6 +1133,28 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
       rc = EP_ESYS;
     }
   }
+  /* stdin of an attached TCP peer: a pipe held open for the peer's life.
+   * An OTP 27+ peer started without -peer_detached runs its normal terminal
+   * (user_sup:init) on fd 0/1, which is an interactive shell unless the
+   * user passes -noshell; that shell halts the node when it reads EOF, so
+   * a /dev/null stdin killed the peer right after its boot (a race with
+   * the caller's first calls). OTP's own peer hands it a pipe too, but
+   * closes the port (both pipes) at once: there the shell dies on its first
+   * write to stdout (epipe) before it reads, so the node survives without
+   * a terminal. We relay stdout, so the terminal lives: it must not see
+   * EOF. A real pipe (not libuv's socketpair), as OTP's spawn driver gives;
+   * both ends close-on-exec so no other child inherits the write end. */
+  int stdin_rfd = -1;
+  if (!rc && attached_tcp) {
+    uv_file fds[2];
+    int pr = uv_pipe(fds, 0, 0);
+    if (pr) {
+      rc = ep_err_from_errno(pr);
+    } else {
+      stdin_rfd = fds[0];
+      p->stdin_wfd = fds[1];
+    }
+  }
   if (!rc) {
     uv_stdio_container_t io[3];
     memset(io, 0, sizeof io);
@@ -1131,7 +1166,8 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
       io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
       io[2].data.stream = (uv_stream_t *)&p->out_err;
     } else if (attached_tcp) {
-      io[0].flags = UV_IGNORE;
+      io[0].flags = UV_INHERIT_FD;
+      io[0].data.fd = stdin_rfd;
       io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
       io[1].data.stream = (uv_stream_t *)&p->out_std;
       io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -1168,6 +1204,7 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     }
   }
   ep__strv_free(&env);
+  if (stdin_rfd >= 0) close(stdin_rfd); /* the child has its copy */
   if (!rc) {
     p->argv = argv.v; /* keep for ep_peer_argv */
     argv.v = NULL;

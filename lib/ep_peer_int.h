@@ -160,6 +160,11 @@ struct ep_peer {
   bool err_open;
   uv_pipe_t out_std; /* stdout of an attached TCP peer */
   bool std_open;
+  /* Write end of an attached TCP peer's stdin pipe (-1: none). Never
+   * written: held so the peer's terminal (OTP 27+ starts one, a shell
+   * unless -noshell) waits for input instead of reading EOF, which halts
+   * the node. Closed when the peer is reaped or stopped. */
+  int stdin_wfd;
 
   /* pidfd of a detached peer's emulator, for waiting on its exit */
   int pidfd;

@@ -796,6 +796,104 @@ START_TEST(attached_tcp_peer) {
 }
 END_TEST
 
+/* Where fd of process pid points ("pipe:[123]", "/dev/null"), "" when it
+ * cannot be read. */
+static const char *fd_link(long pid, int fd, char *buf, size_t cap) {
+  char path[64];
+  if (pid > 0)
+    snprintf(path, sizeof path, "/proc/%ld/fd/%d", pid, fd);
+  else
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, buf, cap - 1);
+  buf[n > 0 ? n : 0] = 0;
+  return buf;
+}
+
+/* How many of our own descriptors point at target (a "pipe:[N]" names the
+ * pipe, both of its ends). */
+static int our_fds_on(const char *target) {
+  int n = 0;
+  char l[128];
+  for (int fd = 0; fd < 4096; fd++)
+    if (!strcmp(fd_link(0, fd, l, sizeof l), target)) n++;
+  return n;
+}
+
+/* An attached TCP peer's stdin is a pipe whose write end the controller
+ * holds for the peer's life, as OTP's peer gives it a pipe (not /dev/null):
+ * an OTP 27+ peer without -peer_detached runs its normal terminal, a shell
+ * here, and a shell that reads EOF halts its node (with /dev/null it did,
+ * right after printing its prompt). Loop index: 0 the system's OTP 25 (no
+ * terminal: only the pipe is checked), 1 OTP 27, 2 OTP 29. The write end
+ * is closed when the peer is stopped, and when it exits by itself. */
+START_TEST(attached_tcp_stdin_is_a_held_pipe) {
+  const ep_otp_release *rl = &ep_otp_releases[_i];
+  char root[512], why[1024];
+  if (!ep_otproot_available(rl, root, sizeof root, why, sizeof why)) {
+    printf("attached_tcp_stdin_is_a_held_pipe: %s: skipped\n", why);
+    return;
+  }
+  ep_testenv *env = ep_testenv_new();
+  ep_ctl *c = ep_ctl_new(NULL);
+  ep_peer_opts *o = opts_for(1);
+  collected col = COLLECTED_INIT;
+  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_peer_opts_set_detached(o, false);
+  if (root[0]) {
+    const char *pre[] = {root, "erl", NULL};
+    ep_peer_opts_set_exec(o, "chroot", pre);
+  }
+  ep_arena *a = ep_arena_new(NULL);
+  ep_peer_result r;
+  for (int round = 0; round < 2; round++) {
+    ep_peer *p;
+    col.out.len = 0;
+    col.downs = 0;
+    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    long pid = ep_peer_os_pid(p);
+    ck_assert_int_gt(pid, 1);
+    char in[128];
+    fd_link(pid, 0, in, sizeof in);
+    ck_assert_msg(!strncmp(in, "pipe:[", 6), "%s: the peer's stdin is '%s', not a pipe", rl->label, in);
+    /* the other end is ours (a pipe's ends share the inode): no EOF */
+    ck_assert_int_eq(our_fds_on(in), 1);
+    if (root[0]) {
+      /* the shell prompts, then waits for input and the node stays up */
+      double t0 = now_ms();
+      while (!out_has(&col, "1> ") && now_ms() - t0 < 10000) ep_ctl_poll(c, 20);
+      ck_assert_msg(out_has(&col, "1> "), "%s: no shell prompt: %.*s", rl->label, (int)col.out.len,
+                    (char *)col.out.data);
+      for (int k = 0; k < 20; k++) ep_ctl_poll(c, 50);
+      ck_assert_msg(!col.downs && ep_peer_get_state(p) == EP_PEER_RUNNING, "%s: the peer went down: %s, %.*s",
+                    rl->label, ep_peer_down_reason(p), (int)col.out.len, (char *)col.out.data);
+      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"),
+                                         5000, &r),
+                       0);
+      ep_peer_result_free(&r);
+    }
+    if (round == 0) {
+      ck_assert_int_eq(ep_peer_stop_sync(p), 0);
+    } else {
+      /* it exits by itself: our end goes once it is reaped */
+      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[3]"), 5000, &r),
+                       EP_EPEERDOWN);
+      double t0 = now_ms();
+      while (ep_peer_exit_status(p) < 0 && now_ms() - t0 < 10000) ep_ctl_poll(c, 20);
+      ck_assert_int_eq(ep_peer_exit_status(p), 3);
+    }
+    ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
+    ck_assert_msg(our_fds_on(in) == 0, "%s: the stdin pipe outlived the peer (round %d)", rl->label, round);
+    ep_peer_free(p);
+  }
+  ep_arena_free(a);
+  ep_peer_opts_free(o);
+  ep_ctl_free(c);
+  ep_buf_free(&col.out);
+  ep_testenv_free(env);
+}
+END_TEST
+
 /* A fake standard_io peer: a shell script that prints the frames a peer
  * would ({started, Node}, the reply to the boot-time os:getpid() call), then
  * whatever `tail` says, and never reads its stdin nor exits by itself.
@@ -939,6 +1037,7 @@ int main(void) {
   tcase_add_loop_test(tc, newer_otp_peer_side, 0, 4);
   tcase_add_loop_test(tc, wait_boot_none_async_and_stop_while_booting, 0, 2);
   tcase_add_test(tc, attached_tcp_peer);
+  tcase_add_loop_test(tc, attached_tcp_stdin_is_a_held_pipe, 0, 3);
   tcase_add_test(tc, shutdown_timeouts_kill_a_stuck_peer);
   tcase_add_test(tc, garbage_on_a_running_connection);
   tcase_add_test(tc, peer_closing_stdout_but_lingering);
