@@ -82,5 +82,9 @@
    EP_DFLAG_SMALL_ATOM_TAGS | EP_DFLAG_SPAWN | EP_DFLAG_ALIAS | EP_DFLAG_SEND_SENDER |        \
    EP_DFLAG_EXIT_PAYLOAD | EP_DFLAG_BIG_SEQTRACE_LABELS)
 #define EP_DFLAGS_OURS_FRAGMENTS (EP_DFLAGS_OURS | EP_DFLAG_FRAGMENTS)
+/* The node runtime's set: it also keeps the atom cache of each connection
+ * (ep_dist_reader both ways in, ep_dist_write_cached out), which spares
+ * the BEAM an atom-table lookup per atom of every message. */
+#define EP_DFLAGS_NODE (EP_DFLAGS_OURS_FRAGMENTS | EP_DFLAG_DIST_HDR_ATOM_CACHE)
 
 #endif

@@ -202,6 +202,26 @@ int ep_dist_write_flags(ep_buf *out, uint64_t flags, ep_term control, ep_term pa
  * send them before either changes. Errors as ep_dist_write, and
  * EP_EINVAL for a NULL or unusable g; out and g are unchanged on error. */
 int ep_dist_write_gather(ep_buf *out, ep_gather *g, uint64_t flags, ep_term control, ep_term payload);
+/* The sending half of a connection's atom cache (DIST_HDR_ATOM_CACHE):
+ * which atom each of the 2048 slots holds on the other side. One per
+ * connection and direction, from the handshake on; about 30 KiB plus the
+ * cached texts. ep_dist_writer_new: 0 or EP_ENOMEM; free with
+ * ep_dist_writer_free. */
+typedef struct ep_dist_writer ep_dist_writer;
+int ep_dist_writer_new(const ep_mem *mem, ep_dist_writer **out);
+void ep_dist_writer_free(ep_dist_writer *w);
+/* ep_dist_write_flags (g NULL) or ep_dist_write_gather (g), with the
+ * atoms of the control message and of the top of the payload sent as atom
+ * cache references when flags has DIST_HDR_ATOM_CACHE (w NULL or the flag
+ * absent: exactly those two). Frames must reach the other side in the
+ * order they were written: a frame may rely on a cache entry an earlier
+ * one made. On error out, g and the cache are unchanged. */
+int ep_dist_write_cached(ep_dist_writer *w, ep_buf *out, ep_gather *g, uint64_t flags, ep_term control,
+                         ep_term payload);
+/* Atom cache references written (by w) or read (by r) so far: how much
+ * the cache is used. */
+uint64_t ep_dist_writer_refs(const ep_dist_writer *w);
+uint64_t ep_dist_reader_refs(const ep_dist_reader *r);
 /* ep_ctrl_build + ep_dist_write_flags, with a scratch arena of its own
  * (allocated with out->mem). */
 int ep_dist_write_ctrl(ep_buf *out, const ep_ctrl *c, uint64_t flags);

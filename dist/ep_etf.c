@@ -63,6 +63,7 @@ enum {
   TAG_NEW_FLOAT = 70,
   TAG_BIT_BINARY = 77,
   TAG_COMPRESSED = 80,
+  TAG_ATOM_CACHE_REF = 82,
   TAG_NEW_PID = 88,
   TAG_NEW_PORT = 89,
   TAG_NEWER_REFERENCE = 90,
@@ -116,6 +117,8 @@ typedef struct {
   bool tail_lists; /* a list was seen in a list's tail: merge afterwards */
   uint8_t *slab;  /* small allocations are carved from arena slabs inline */
   size_t slab_left;
+  const ep_atom_ref *refs; /* ATOM_CACHE_REF targets (distribution only) */
+  size_t nrefs;
 } dctx;
 
 /* Small allocations (terms' arrays, atoms, short binaries) come from
@@ -183,6 +186,24 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
   uint8_t tag = c->buf[p];
   size_t n, hdr;
   switch (tag) {
+    case TAG_ATOM_CACHE_REF: {
+      /* 82 Index:8: the Index-th atom of the distribution header, whose
+       * text ep_dist checked (UTF-8, at most 255 characters). Copied: the
+       * reader's cache may change before the term's arena is reset. */
+      if ((r = need(c, p, 2))) return r;
+      uint8_t ix = c->buf[p + 1];
+      if (ix >= c->nrefs) { /* outside a frame that lists atoms: unknown */
+        c->errpos = p;
+        return c->nrefs ? EP_EBADTERM : EP_EBADTAG;
+      }
+      const ep_atom_ref *ar = &c->refs[ix];
+      char *d = ddup(c, ar->s, ar->n);
+      if (!d) return EP_ENOMEM;
+      *str = d;
+      *slen = ar->n;
+      *pos = p + 2;
+      return 0;
+    }
     case TAG_SMALL_ATOM_UTF8:
     case TAG_SMALL_ATOM:
       if ((r = need(c, p, 2))) return r;
@@ -339,7 +360,8 @@ static int dec_scalar(dctx *c, size_t *pos, ep_term *out) {
     case TAG_ATOM_UTF8:
     case TAG_SMALL_ATOM_UTF8:
     case TAG_ATOM:
-    case TAG_SMALL_ATOM: {
+    case TAG_SMALL_ATOM:
+    case TAG_ATOM_CACHE_REF: {
       ep_term *t = out;
       set_hdr(out, EP_T_ATOM, 0);
       if ((r = dec_atom_text(c, pos, &t->v.str, &t->n))) return r;
@@ -981,6 +1003,8 @@ static void dctx_init(dctx *c, ep_arena *a, const uint8_t *buf, size_t len, size
   c->slab = NULL;
   c->slab_left = 0;
   c->tail_lists = false;
+  c->refs = NULL;
+  c->nrefs = 0;
 }
 
 static int finish(const dctx *c, int r, size_t *pos, size_t p, ep_term *out, ep_term t) {
@@ -998,6 +1022,19 @@ int ep_decode_body(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_
   if (!a || (!buf && len) || !pos || !out || *pos > len) return EP_EINVAL;
   dctx c;
   dctx_init(&c, a, buf, len, *pos, lim);
+  size_t p = *pos;
+  ep_term t = {0};
+  int r = dec_body(&c, &p, &t);
+  return finish(&c, r, pos, p, out, t);
+}
+
+int ep_decode_body_refs(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
+                        const ep_limits *lim, const ep_atom_ref *refs, size_t nrefs) {
+  if (!a || (!buf && len) || !pos || !out || *pos > len || (nrefs && !refs)) return EP_EINVAL;
+  dctx c;
+  dctx_init(&c, a, buf, len, *pos, lim);
+  c.refs = refs;
+  c.nrefs = nrefs;
   size_t p = *pos;
   ep_term t = {0};
   int r = dec_body(&c, &p, &t);
@@ -1199,7 +1236,21 @@ static int body_size(const ep_mem *m, ep_term t, size_t *out) {
   return r;
 }
 
-static inline uint8_t *put_atom(uint8_t *p, const char *s, size_t n) {
+/* Atom cache references while encoding (NULL: every atom in full). */
+typedef struct {
+  ep_atom_ref_fn fn;
+  void *ud;
+} aenc;
+
+static inline uint8_t *put_atom(uint8_t *p, const char *s, size_t n, const aenc *ae) {
+  if (ae) {
+    int k = ae->fn(ae->ud, s, n);
+    if (k >= 0 && k < 255) {
+      *p++ = TAG_ATOM_CACHE_REF;
+      *p++ = (uint8_t)k;
+      return p;
+    }
+  }
   if (n < 256) {
     *p++ = TAG_SMALL_ATOM_UTF8;
     *p++ = (uint8_t)n;
@@ -1240,7 +1291,7 @@ static uint8_t *put_int(uint8_t *p, int64_t v) {
 
 /* Writes t's own bytes (see own_size). Returns the end. *patch is set for a
  * fun (its size field). */
-static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **patch) {
+static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **patch, const aenc *ae) {
   switch (t->type) {
     case EP_T_INT:
       return put_int(p, t->v.i);
@@ -1268,7 +1319,7 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
       return p + 8;
     }
     case EP_T_ATOM:
-      return put_atom(p, t->v.str, t->n);
+      return put_atom(p, t->v.str, t->n, ae);
     case EP_T_NIL:
       *p++ = TAG_NIL;
       return p;
@@ -1334,7 +1385,7 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
       return p + t->n;
     case EP_T_PID:
       *p++ = TAG_NEW_PID;
-      p = put_atom(p, t->v.pid.node, t->v.pid.node_len);
+      p = put_atom(p, t->v.pid.node, t->v.pid.node_len, ae);
       ep_put32(p, t->v.pid.id);
       ep_put32(p + 4, t->v.pid.serial);
       ep_put32(p + 8, t->v.pid.creation);
@@ -1342,12 +1393,12 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
     case EP_T_PORT:
       if (t->v.port.id > EP__MAX_V3_PORT) {
         *p++ = TAG_V4_PORT;
-        p = put_atom(p, t->v.port.node, t->v.port.node_len);
+        p = put_atom(p, t->v.port.node, t->v.port.node_len, ae);
         ep_put64(p, t->v.port.id);
         p += 8;
       } else {
         *p++ = TAG_NEW_PORT;
-        p = put_atom(p, t->v.port.node, t->v.port.node_len);
+        p = put_atom(p, t->v.port.node, t->v.port.node_len, ae);
         ep_put32(p, (uint32_t)t->v.port.id);
         p += 4;
       }
@@ -1356,7 +1407,7 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
     case EP_T_REF:
       *p++ = TAG_NEWER_REFERENCE;
       ep_put16(p, (uint16_t)t->n);
-      p = put_atom(p + 2, t->v.ref.node, t->v.ref.node_len);
+      p = put_atom(p + 2, t->v.ref.node, t->v.ref.node_len, ae);
       ep_put32(p, t->v.ref.creation);
       p += 4;
       for (uint32_t i = 0; i < t->n; i++, p += 4) ep_put32(p, t->v.ref.ids[i]);
@@ -1364,8 +1415,8 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
     case EP_T_EXPORT: {
       const ep_export *e = t->v.exp;
       *p++ = TAG_EXPORT;
-      p = put_atom(p, e->module.v.str, e->module.n);
-      p = put_atom(p, e->function.v.str, e->function.n);
+      p = put_atom(p, e->module.v.str, e->module.n, ae);
+      p = put_atom(p, e->function.v.str, e->function.n, ae);
       *p++ = TAG_SMALL_INTEGER;
       *p++ = (uint8_t)e->arity;
       return p;
@@ -1381,10 +1432,10 @@ static uint8_t *put_own(uint8_t *p, const ep_term *t, bool as_string, uint8_t **
       p += 16;
       ep_put32(p, f->index);
       ep_put32(p + 4, f->num_free);
-      p = put_atom(p + 8, f->module.v.str, f->module.n);
-      p = put_own(p, &f->old_index, false, &dummy);
-      p = put_own(p, &f->old_uniq, false, &dummy);
-      return put_own(p, &f->pid, false, &dummy);
+      p = put_atom(p + 8, f->module.v.str, f->module.n, ae);
+      p = put_own(p, &f->old_index, false, &dummy, ae);
+      p = put_own(p, &f->old_uniq, false, &dummy, ae);
+      return put_own(p, &f->pid, false, &dummy, ae);
     }
     default:
       return p;
@@ -1427,7 +1478,7 @@ static bool gather_room(const ep_gather *g) {
  * once per term and written through a raw pointer; a fun's size field is
  * patched by offset when its free variables are done. out->len moves only
  * on success. */
-static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
+static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g, const aenc *ae) {
   if (!out) return EP_EINVAL;
   if (out->err) return out->err;
   if (g && (g->cap == 0 || !g->segs || out->len < g->mark)) return EP_EINVAL;
@@ -1528,7 +1579,7 @@ static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
       if (r) break;
     }
     uint8_t *patch = NULL;
-    uint8_t *e = put_own(out->data + w, cur, cur->type == EP_T_LIST && nk == 0, &patch);
+    uint8_t *e = put_own(out->data + w, cur, cur->type == EP_T_LIST && nk == 0, &patch, ae);
     w = (size_t)(e - out->data);
     poff = patch ? (size_t)(patch - out->data) : 0;
     if (patch && nk == 0) ep_put32(patch, (uint32_t)(w - poff));
@@ -1562,20 +1613,25 @@ static int encode(ep_buf *out, ep_term t, bool ver, ep_gather *g) {
   return r;
 }
 
-int ep_encode(ep_buf *out, ep_term t) { return encode(out, t, true, NULL); }
+int ep_encode_body_refs(ep_buf *out, ep_gather *g, ep_term t, ep_atom_ref_fn fn, void *ud) {
+  aenc ae = {fn, ud};
+  return encode(out, t, false, g, fn ? &ae : NULL);
+}
 
-int ep_encode_body(ep_buf *out, ep_term t) { return encode(out, t, false, NULL); }
+int ep_encode(ep_buf *out, ep_term t) { return encode(out, t, true, NULL, NULL); }
+
+int ep_encode_body(ep_buf *out, ep_term t) { return encode(out, t, false, NULL, NULL); }
 
 void ep_gather_init(ep_gather *g, ep_seg *segs, size_t cap, size_t min_ref, const ep_buf *out) {
   *g = (ep_gather){segs, cap, 0, min_ref, out ? out->len : 0, 0};
 }
 
 int ep_encode_gather(ep_buf *out, ep_gather *g, ep_term t) {
-  return g ? encode(out, t, true, g) : EP_EINVAL;
+  return g ? encode(out, t, true, g, NULL) : EP_EINVAL;
 }
 
 int ep_encode_body_gather(ep_buf *out, ep_gather *g, ep_term t) {
-  return g ? encode(out, t, false, g) : EP_EINVAL;
+  return g ? encode(out, t, false, g, NULL) : EP_EINVAL;
 }
 
 int ep_encode_compressed(ep_buf *out, ep_term t, int level) {

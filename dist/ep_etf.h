@@ -57,6 +57,25 @@ int ep_decode(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term 
 int ep_decode_body(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
                    const ep_limits *lim);
 
+/* Atom cache references (a distribution frame's header, see ep_dist.h):
+ * ATOM_CACHE_REF (82) Index in a term stands for the Index-th atom the
+ * frame's header lists. */
+typedef struct ep_atom_ref {
+  const char *s; /* UTF-8, checked by whoever built the list */
+  uint32_t n;
+} ep_atom_ref;
+
+/* ep_decode_body, where ATOM_CACHE_REF Index means refs[Index]; an Index
+ * past nrefs is EP_EBADTERM (EP_EBADTAG with no refs, as tag 82 is
+ * everywhere else: it only means something inside a distribution frame). */
+int ep_decode_body_refs(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos, ep_term *out,
+                        const ep_limits *lim, const ep_atom_ref *refs, size_t nrefs);
+
+/* For ep_encode_body_refs: the index (0..254) under which the frame's
+ * header lists the atom s[0..n), or -1 to write the atom in full. */
+typedef int (*ep_atom_ref_fn)(void *ud, const char *s, size_t n);
+
+
 /* Appends 131 and the encoding of t to out. Returns 0, EP_ENOMEM, or
  * EP_EINVAL when t (or something in it) is EP_T_NONE or not encodable (a
  * non-finite float, an atom over 65535 bytes, an export arity over 255, a
@@ -134,6 +153,11 @@ void ep_gather_init(ep_gather *g, ep_seg *segs, size_t cap, size_t min_ref, cons
 int ep_encode_gather(ep_buf *out, ep_gather *g, ep_term t);
 /* The same without the version byte. */
 int ep_encode_body_gather(ep_buf *out, ep_gather *g, ep_term t);
+
+/* ep_encode_body (g NULL) or ep_encode_body_gather, writing each atom fn
+ * gives an index for (ep_atom_ref_fn above) as ATOM_CACHE_REF (fn NULL:
+ * every atom in full). Same errors. */
+int ep_encode_body_refs(ep_buf *out, ep_gather *g, ep_term t, ep_atom_ref_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

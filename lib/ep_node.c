@@ -225,6 +225,7 @@ static void conn_free(ep__conn *c) {
   if (*pp) *pp = c->next;
   ep_hs_free(c->hs);
   ep_dist_reader_free(c->rd);
+  ep_dist_writer_free(c->aw);
   ep_buf_free(&c->in);
   ep_buf_free(&c->out);
   ep_buf_free(&c->wbuf);
@@ -575,8 +576,7 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
   ep_gather g;
   ep_gather_init(&g, segs, EP__SEND_SEGS, EP_SEND_GATHER_MIN, &c->out);
   int r = ep_ctrl_build(c->tx, ctrl, c->flags, &control, &payload);
-  if (!r) r = idle ? ep_dist_write_gather(&c->out, &g, c->flags, control, payload)
-                   : ep_dist_write_flags(&c->out, c->flags, control, payload);
+  if (!r) r = ep_dist_write_cached(c->aw, &c->out, idle ? &g : NULL, c->flags, control, payload);
   bool lent = false;
   if (!r && idle && g.ext_bytes) {
     ep_arena_reset(c->tx);
@@ -805,6 +805,7 @@ static void conn_up(ep__conn *c) {
   }
   c->flags = ep_hs_flags(c->hs);
   int r = ep_dist_reader_new(n->mem, c->flags, NULL, &c->rd);
+  if (!r && (c->flags & EP_DFLAG_DIST_HDR_ATOM_CACHE)) r = ep_dist_writer_new(n->mem, &c->aw);
   if (r) {
     ep__conn_fail(c, r);
     return;
@@ -835,7 +836,7 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
   cfg.role = role;
   cfg.this_node = n->name;
   cfg.creation = n->creation;
-  cfg.flags = EP_DFLAGS_OURS_FRAGMENTS; /* we write only through ep_dist_write_ctrl */
+  cfg.flags = EP_DFLAGS_NODE; /* we write through ep_dist_write_cached/_gather/_ctrl */
   cfg.required_flags = EP_DFLAGS_REQUIRED;
   cfg.cookie = n->cookie;
   cfg.cookie_len = n->cookie_len;

@@ -48,6 +48,7 @@ struct ep__conn {
   void *epmd_req; /* lookup in flight */
   ep_handshake *hs;
   ep_dist_reader *rd;
+  ep_dist_writer *aw; /* the atom cache we fill on the other side (NULL: not negotiated) */
   uint64_t flags;
   ep_buf in;
   size_t in_off; /* bytes of `in` already consumed */

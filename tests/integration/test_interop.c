@@ -230,11 +230,16 @@ START_TEST(flags_every_release_accepts) {
   ep__conn *c = ep__conn_find(N, target);
   ck_assert_ptr_nonnull(c);
   uint64_t got = c->flags;
-  ck_assert_msg((got & ~EP_DFLAGS_OURS_FRAGMENTS) == 0, "negotiated %#llx beyond ours", (unsigned long long)got);
+  ck_assert_msg((got & ~EP_DFLAGS_NODE) == 0, "negotiated %#llx beyond ours", (unsigned long long)got);
   ck_assert_msg((got & ~offered) == 0, "negotiated %#llx the node did not offer", (unsigned long long)got);
   ck_assert_int_eq(got & (EP_DFLAG_ALTACT_SIG | EP_DFLAG_NATIVE_RECORDS | EP_DFLAG_PUBLISHED | EP_DFLAG_ATOM_CACHE |
-                          EP_DFLAG_DIST_HDR_ATOM_CACHE | EP_DFLAG_HIDDEN_ATOM_CACHE),
+                          EP_DFLAG_HIDDEN_ATOM_CACHE),
                    0);
+  ck_assert_msg(got & EP_DFLAG_DIST_HDR_ATOM_CACHE, "%s did not take the atom cache", REL->label);
+  /* Both directions use it: the calls above went out with cache refs and
+   * their answers came back with them. */
+  ck_assert_uint_gt(ep_dist_writer_refs(c->aw), 0);
+  ck_assert_uint_gt(ep_dist_reader_refs(c->rd), 0);
   ck_assert_msg((got & EP_DFLAGS_REQUIRED) == EP_DFLAGS_REQUIRED, "negotiated %#llx", (unsigned long long)got);
   if (strcmp(REL->release, "29") >= 0)
     ck_assert_msg(offered & EP_DFLAG_NATIVE_RECORDS, "%s no longer offers NATIVE_RECORDS: update ep_dflags.h notes",
