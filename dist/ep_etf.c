@@ -197,6 +197,10 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
         return c->nrefs ? EP_EBADTERM : EP_EBADTAG;
       }
       const ep_atom_ref *ar = &c->refs[ix];
+      if (ar->n > c->atom_chars && ep__utf8_count((const uint8_t *)ar->s, ar->n) > (ptrdiff_t)c->atom_chars) {
+        c->errpos = p; /* a lowered atom limit holds for cached atoms too */
+        return EP_EATOMLEN;
+      }
       char *d = ddup(c, ar->s, ar->n);
       if (!d) return EP_ENOMEM;
       *str = d;
