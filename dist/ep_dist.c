@@ -449,6 +449,15 @@ struct ep_dist_writer {
   out_ref refs[AC_MAX_REFS];
   size_t nrefs;
   uint64_t refs_written; /* in the frames written so far */
+  /* The slots of recently seen texts, by address: a node's name in every
+   * pid, and the literal atoms of a call, come from the same memory each
+   * time, so they are hashed once. Only a hint (a stale entry gives a slot
+   * that the text check of ref_of_atom does not confirm, and the atom is
+   * written in full): never a wrong reference. */
+  struct {
+    const char *s;
+    uint16_t n, slot;
+  } memo[64];
 };
 
 int ep_dist_writer_new(const ep_mem *mem, ep_dist_writer **out) {
@@ -474,9 +483,19 @@ static size_t ac_slot(const char *s, size_t n) {
   return h % AC_SLOTS;
 }
 
+static size_t slot_of(ep_dist_writer *w, const char *s, size_t n) {
+  size_t i = ((uintptr_t)s >> 3) % 64;
+  if (w->memo[i].s != s || w->memo[i].n != n) {
+    w->memo[i].s = s;
+    w->memo[i].n = (uint16_t)n;
+    w->memo[i].slot = (uint16_t)ac_slot(s, n);
+  }
+  return w->memo[i].slot;
+}
+
 static void note_atom(ep_dist_writer *w, const char *s, size_t n) {
   if (n == 0 || n > 255 || w->nrefs == AC_MAX_REFS) return; /* 255 bytes: no LongAtoms */
-  size_t slot = ac_slot(s, n);
+  size_t slot = slot_of(w, s, n);
   if (w->ref_of[slot] >= 0) return; /* this atom again, or another one's slot */
   w->ref_of[slot] = (int16_t)w->nrefs;
   w->refs[w->nrefs++] = (out_ref){s, (uint16_t)n, (uint16_t)slot, NULL};
@@ -503,7 +522,7 @@ static void collect(ep_dist_writer *w, const ep_term *t, int depth, size_t *budg
 static int ref_of_atom(void *ud, const char *s, size_t n) {
   ep_dist_writer *w = ud;
   if (n == 0 || n > 255) return -1;
-  int k = w->ref_of[ac_slot(s, n)];
+  int k = w->ref_of[slot_of(w, s, n)];
   if (k < 0) return -1;
   const out_ref *o = &w->refs[k];
   return o->n == n && memcmp(o->s, s, n) == 0 ? k : -1;
