@@ -24,19 +24,6 @@
 #include "ep_testpeer.h"
 #include "ep_text.h"
 
-static const char *kind_name[] = {"standard_io", "tcp"};
-
-static ep_peer_opts *opts_for(int kind) {
-  ep_peer_opts *o = ep_peer_opts_new();
-  ck_assert_ptr_nonnull(o);
-  if (kind == 0)
-    ck_assert_int_eq(ep_peer_opts_set_connection_stdio(o), 0);
-  else
-    ck_assert_int_eq(ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0), 0);
-  ep_peer_opts_set_wait_boot(o, 20000);
-  return o;
-}
-
 static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
   collected *c = ud;
   c->messages++;

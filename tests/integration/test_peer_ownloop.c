@@ -229,23 +229,16 @@ static void end_loop(void) {
 
 /* --- peers ------------------------------------------------------------------------------- */
 
-static const char *kind_name[] = {"standard_io", "tcp"};
-
-static ep_peer_opts *opts_for(int kind) {
-  ep_peer_opts *o = ep_peer_opts_new();
-  ck_assert_ptr_nonnull(o);
-  if (kind == 0)
-    ck_assert_int_eq(ep_peer_opts_set_connection_stdio(o), 0);
-  else
-    ck_assert_int_eq(ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0), 0);
-  ep_peer_opts_set_wait_boot(o, 20000);
+/* The shared options, plus the state callback these tests count. */
+static ep_peer_opts *own_opts(int kind) {
+  ep_peer_opts *o = opts_for(kind);
   ep_peer_opts_set_state_cb(o, on_state, NULL);
   return o;
 }
 
 /* A "peer" that is bash running script (the erl arguments follow as $@). */
 static ep_peer_opts *script_opts(int kind, const char *script, int64_t wait_boot) {
-  ep_peer_opts *o = opts_for(kind);
+  ep_peer_opts *o = own_opts(kind);
   const char *pre[] = {"-c", script, "sh", NULL};
   ck_assert_int_eq(ep_peer_opts_set_exec(o, "/bin/bash", pre), 0);
   ck_assert_int_eq(ep_peer_opts_set_wait_boot(o, wait_boot), 0);
@@ -332,7 +325,7 @@ END_TEST
 /* Start, calls, idle, stop (halt: waits until the emulator is gone), stop
  * again once down. */
 START_TEST(whole_life) {
-  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts *o = own_opts(_i);
   ep_peer *p = start_peer(o, 0, 20000, "start");
   ep_peer_opts_free(o);
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
@@ -361,7 +354,7 @@ START_TEST(shutdown_close_and_stop) {
     const char *what;
   } modes[] = {{EP_PEER_SHUTDOWN_CLOSE, 0, "stop (close)"}, {EP_PEER_SHUTDOWN_STOP, 5000, "stop (init:stop)"}};
   for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-    ep_peer_opts *o = opts_for(_i);
+    ep_peer_opts *o = own_opts(_i);
     ck_assert_int_eq(ep_peer_opts_set_shutdown(o, modes[i].mode, modes[i].ms), 0);
     ep_peer *p = start_peer(o, 0, 20000, "start");
     ep_peer_opts_free(o);
@@ -381,7 +374,7 @@ END_TEST
 START_TEST(start_failures) {
   ep_peer *p;
   /* No such program: an error from the call, no callback, nothing left. */
-  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts *o = own_opts(_i);
   ep_peer_opts_set_exec(o, "/nonexistent/erl", NULL);
   S.started = 0;
   ck_assert_int_eq(ep_peer_start(ctl, o, true, &p, on_start, NULL), EP_ESPAWN);
@@ -471,7 +464,7 @@ START_TEST(stop_with_callbacks_owed) {
   ck_assert_int_lt(S.start_seq, S.stop_seq);
   ep_peer_free(p);
 
-  o = opts_for(_i);
+  o = own_opts(_i);
   p = start_peer(o, 0, 20000, "start");
   ep_peer_opts_free(o);
   S.called = 0;
@@ -491,7 +484,7 @@ END_TEST
 /* Freeing the controller with a linked peer still running: its
  * connection closes, the peer halts, and the loop runs out by itself. */
 START_TEST(ctl_free_with_a_running_peer) {
-  ep_peer_opts *o = opts_for(_i);
+  ep_peer_opts *o = own_opts(_i);
   ep_peer *p = start_peer(o, 0, 20000, "start");
   ep_peer_opts_free(o);
   long pid = ep_peer_os_pid(p);

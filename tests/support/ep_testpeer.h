@@ -21,6 +21,21 @@
 #include "ep_testwait.h"
 #include "ep_text.h"
 
+/* The two alternative connections the tests loop over (_i of a loop
+ * test): 0 standard_io, 1 TCP on 127.0.0.1; a 20 s boot wait. */
+__attribute__((unused)) static const char *const kind_name[] = {"standard_io", "tcp"};
+
+static inline ep_peer_opts *opts_for(int kind) {
+  ep_peer_opts *o = ep_peer_opts_new();
+  ck_assert_ptr_nonnull(o);
+  if (kind == 0)
+    ck_assert_int_eq(ep_peer_opts_set_connection_stdio(o), 0);
+  else
+    ck_assert_int_eq(ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0), 0);
+  ep_peer_opts_set_wait_boot(o, 20000);
+  return o;
+}
+
 /* What the collect_* callbacks saw (ud: the struct). */
 typedef struct collected {
   ep_buf out;          /* collect_output */
