@@ -280,8 +280,11 @@ void ep__conn_fail(ep__conn *c, int err) {
   }
   if (c->peer) {
     ep__rpc_nodedown(n, c->peer, was_up ? EP_ENODEDOWN : err);
+    /* Links and monitors made while it was being set up fire too, as the
+     * BEAM's do (noconnection), unless they ride on a live connection to
+     * that node (an incoming attempt that failed beside it). */
+    if (was_up || !ep__conn_find(n, c->peer)) ep__proc_nodedown(n, c->peer, err);
     if (was_up) {
-      ep__proc_nodedown(n, c->peer, err);
       if (n->event_cb) n->event_cb(n, EP_NODE_DOWN, c->peer, err, n->event_ud);
       if (n->watch_cb) n->watch_cb(n, EP_NODE_DOWN, c->peer, err, n->watch_ud);
     }
