@@ -1050,7 +1050,9 @@ static void on_node_handle_closed(uv_handle_t *h);
 static void on_start_failed(uv_timer_t *t) {
   ep_node *n = t->data;
   finish_start(n, n->start_error);
-  if (n->closing) uv_close((uv_handle_t *)t, on_node_handle_closed); /* kept open for this (begin_close) */
+  /* Kept open for this by a close begun before; a close begun by the start
+   * callback itself has closed it already. */
+  if (n->closing && !uv_is_closing((uv_handle_t *)t)) uv_close((uv_handle_t *)t, on_node_handle_closed);
 }
 
 static void node_release(ep_node *n);
