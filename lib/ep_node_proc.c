@@ -241,7 +241,12 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
   if (p->exiting) return;
   p->exiting = true;
   ep_term self = ep_proc_pid(p);
-  for (ep__rel *r = p->links, *next; r; r = next) {
+  /* Taken off the process first: a send below may end its connection
+   * (a reset not read yet), whose node-down walks the relations of every
+   * process, this one included. */
+  ep__rel *links = p->links, *monitored_by = p->monitored_by, *monitors = p->monitors;
+  p->links = p->monitored_by = p->monitors = NULL;
+  for (ep__rel *r = links, *next; r; r = next) {
     next = r->next;
     ep_ctrl c = ctrl_init(EP_CTRL_EXIT);
     c.from = self;
@@ -251,7 +256,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
     if (conn) ep__conn_send(conn, &c);
     rel_free(n, r);
   }
-  for (ep__rel *r = p->monitored_by, *next; r; r = next) {
+  for (ep__rel *r = monitored_by, *next; r; r = next) {
     next = r->next;
     ep_ctrl c = ctrl_init(EP_CTRL_MONITOR_P_EXIT);
     /* The monitor named us by pid or by name: answer in kind. */
@@ -263,7 +268,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
     if (conn) ep__conn_send(conn, &c);
     rel_free(n, r);
   }
-  for (ep__rel *r = p->monitors, *next; r; r = next) {
+  for (ep__rel *r = monitors, *next; r; r = next) {
     next = r->next;
     rel_free(n, r);
   }

@@ -195,9 +195,8 @@ static bool quitter_up(void *ud) {
   return atomic_load(&q->done) < 0 || (atomic_load(&q->done) == 1 && ups > downs);
 }
 
-/* A node whose peer has connected and then reset the connection, with the
- * reset not yet read by the node (its loop has not run since). */
-static ep_node *reset_peer(quitter *q, pthread_t *th) {
+/* A node with a peer connected, ready to reset the connection. */
+static ep_node *connect_quitter(quitter *q, pthread_t *th) {
   ep_node_opts *o = ep_node_opts_new();
   ck_assert_int_eq(ep_node_opts_set_name(o, "victim@localhost"), 0);
   ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
@@ -213,11 +212,22 @@ static ep_node *reset_peer(quitter *q, pthread_t *th) {
   ck_assert_int_eq(ep_node_run_until(n, quitter_up, q, 20000), 0);
   ck_assert_int_eq(atomic_load(&q->done), 1);
   ck_assert(ep_node_is_connected(n, "quitter@localhost"));
+  return n;
+}
+
+/* The peer resets the connection; the node has not read it yet (its loop
+ * has not run since). */
+static void reset_quitter(quitter *q, pthread_t th) {
   ck_assert_int_eq(write(q->go[1], "x", 1), 1);
-  pthread_join(*th, NULL);
+  pthread_join(th, NULL);
   ck_assert_int_eq(atomic_load(&q->done), 2);
   close(q->go[0]);
   close(q->go[1]);
+}
+
+static ep_node *reset_peer(quitter *q, pthread_t *th) {
+  ep_node *n = connect_quitter(q, th);
+  reset_quitter(q, *th);
   return n;
 }
 
@@ -298,6 +308,35 @@ END_TEST
 START_TEST(link_on_a_connection_reset_unseen_is_told) { relation_on_reset(true); }
 END_TEST
 
+static bool nothing_queued(void *ud) { return ep_node_queued(ud, "quitter@localhost") == 0; }
+
+/* A process linked to and monitored by processes on that node ends: the
+ * first EXIT it sends finds the reset and the connection ends inside
+ * ep_proc_exit, whose links and monitors it was walking. Each is freed
+ * once, and the ending process hears nothing more. */
+START_TEST(process_ending_on_a_connection_reset_unseen) {
+  quitter q;
+  pthread_t th;
+  ep_node *n = connect_quitter(&q, &th);
+  proc_exits = proc_downs = 0;
+  ep_proc *p;
+  ck_assert_int_eq(ep_proc_new(n, NULL, on_proc, NULL, &p), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term ref;
+  for (uint32_t i = 0; i < 3; i++) ck_assert_int_eq(ep_link(p, ep_pid(a, "quitter@localhost", 7 + i, 0, 0x1234567u)), 0);
+  ck_assert_int_eq(ep_monitor(p, EP_TUPLE(a, ep_atom("someone"), ep_atom("quitter@localhost")), a, &ref), 0);
+  /* Written (the last of them waited for the loop's next turn), so that
+   * the EXIT below is written at once. */
+  ck_assert_int_eq(ep_node_run_until(n, nothing_queued, n, 5000), 0);
+  reset_quitter(&q, th);
+  ep_proc_exit(p, ep_atom("bye"));
+  ck_assert_int_eq(proc_exits + proc_downs, 0);
+  ck_assert_int_eq(downs, 1);
+  ep_arena_free(a);
+  ep_node_free(n);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_hostile");
   TCase *tc = tcase_create("no erl");
@@ -306,6 +345,7 @@ int main(void) {
   tcase_add_test(tc, call_on_a_connection_reset_unseen_is_answered);
   tcase_add_test(tc, monitor_on_a_connection_reset_unseen_is_told);
   tcase_add_test(tc, link_on_a_connection_reset_unseen_is_told);
+  tcase_add_test(tc, process_ending_on_a_connection_reset_unseen);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
