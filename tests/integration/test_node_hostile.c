@@ -119,8 +119,9 @@ static void *liar_main(void *arg) {
   l->sent = sizeof frame - 4;
   ok = 1;
 out:
-  if (fd >= 0) close(fd);
+  /* Told before the hang-up, which is what wakes the node's loop to look. */
   atomic_store(&l->done, ok);
+  if (fd >= 0) close(fd);
   return NULL;
 }
 
@@ -175,11 +176,14 @@ static void *quitter_main(void *arg) {
   quitter *q = arg;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (handshake(fd, q->port, "quitter@localhost", q->node)) {
-    if (fd >= 0) close(fd);
     atomic_store(&q->done, -1);
+    if (fd >= 0) close(fd);
     return NULL;
   }
   atomic_store(&q->done, 1);
+  /* A tick after the flag: the node's loop wakes up to see it. */
+  static const uint8_t tick[4] = {0};
+  if (write_all(fd, tick, sizeof tick)) atomic_store(&q->done, -1);
   char b;
   if (read(q->go[0], &b, 1) != 1) b = 0;
   /* Linger 0: the close resets the connection at once (RST, no FIN). */
