@@ -281,8 +281,11 @@ void ep__conn_fail(ep__conn *c, int err) {
   }
   if (c->peer) {
     ep__rpc_nodedown(n, c->peer, was_up ? EP_ENODEDOWN : err);
+    /* Links and monitors made while it was being set up fire too, as the
+     * BEAM's do (noconnection), unless they ride on a live connection to
+     * that node (an incoming attempt that failed beside it). */
+    if (was_up || !ep__conn_find(n, c->peer)) ep__proc_nodedown(n, c->peer, err);
     if (was_up) {
-      ep__proc_nodedown(n, c->peer, err);
       if (n->event_cb) n->event_cb(n, EP_NODE_DOWN, c->peer, err, n->event_ud);
       if (n->watch_cb) n->watch_cb(n, EP_NODE_DOWN, c->peer, err, n->watch_ud);
     }
@@ -1048,7 +1051,9 @@ static void on_node_handle_closed(uv_handle_t *h);
 static void on_start_failed(uv_timer_t *t) {
   ep_node *n = t->data;
   finish_start(n, n->start_error);
-  if (n->closing) uv_close((uv_handle_t *)t, on_node_handle_closed); /* kept open for this (begin_close) */
+  /* Kept open for this by a close begun before; a close begun by the start
+   * callback itself has closed it already. */
+  if (n->closing && !uv_is_closing((uv_handle_t *)t)) uv_close((uv_handle_t *)t, on_node_handle_closed);
 }
 
 static void node_release(ep_node *n);

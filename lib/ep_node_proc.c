@@ -144,6 +144,16 @@ static int send_ctrl_to(ep_node *n, const char *peer, const ep_ctrl *ctrl) {
   return send_ctrl_to_rel(n, peer, ctrl, NULL);
 }
 
+/* For a link or a monitor, kept once sent: a write that found the
+ * connection dead (a reset not read yet) ended it inside the send, and its
+ * links and monitors fired before this one was kept, so it is refused. */
+static int send_ctrl_kept(ep_node *n, const char *peer, const ep_ctrl *ctrl) {
+  ep__conn *c;
+  int r = ep__conn_get(n, peer, &c);
+  if (!r) r = ep__conn_send(c, ctrl);
+  return !r && c->state == EP__C_CLOSING ? EP_ENODEDOWN : r;
+}
+
 static ep_ctrl ctrl_init(ep_ctrl_op op) {
   ep_ctrl c;
   memset(&c, 0, sizeof c);
@@ -159,7 +169,7 @@ int ep_link(ep_proc *p, ep_term pid) {
   ep_ctrl c = ctrl_init(EP_CTRL_LINK);
   c.from = ep_proc_pid(p);
   c.to = pid;
-  int e = send_ctrl_to(n, pid.v.pid.node, &c);
+  int e = send_ctrl_kept(n, pid.v.pid.node, &c);
   if (e) {
     rel_free(n, r);
     return e;
@@ -199,7 +209,7 @@ int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref) {
   c.from = ep_proc_pid(p);
   c.to = to;
   c.ref = r;
-  int e = send_ctrl_to(n, peer, &c);
+  int e = send_ctrl_kept(n, peer, &c);
   if (e) {
     rel_free(n, rel);
     return e;
@@ -231,7 +241,12 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
   if (p->exiting) return;
   p->exiting = true;
   ep_term self = ep_proc_pid(p);
-  for (ep__rel *r = p->links, *next; r; r = next) {
+  /* Taken off the process first: a send below may end its connection
+   * (a reset not read yet), whose node-down walks the relations of every
+   * process, this one included. */
+  ep__rel *links = p->links, *monitored_by = p->monitored_by, *monitors = p->monitors;
+  p->links = p->monitored_by = p->monitors = NULL;
+  for (ep__rel *r = links, *next; r; r = next) {
     next = r->next;
     ep_ctrl c = ctrl_init(EP_CTRL_EXIT);
     c.from = self;
@@ -241,7 +256,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
     if (conn) ep__conn_send(conn, &c);
     rel_free(n, r);
   }
-  for (ep__rel *r = p->monitored_by, *next; r; r = next) {
+  for (ep__rel *r = monitored_by, *next; r; r = next) {
     next = r->next;
     ep_ctrl c = ctrl_init(EP_CTRL_MONITOR_P_EXIT);
     /* The monitor named us by pid or by name: answer in kind. */
@@ -253,7 +268,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
     if (conn) ep__conn_send(conn, &c);
     rel_free(n, r);
   }
-  for (ep__rel *r = p->monitors, *next; r; r = next) {
+  for (ep__rel *r = monitors, *next; r; r = next) {
     next = r->next;
     rel_free(n, r);
   }

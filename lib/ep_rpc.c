@@ -205,6 +205,10 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   c->ud = ud;
   ep__conn *conn;
   int r = rpc_request(n, gl, peer, mod, fun, args, reqid, &conn);
+  /* The write found the connection dead (a reset not read yet): its calls
+   * were failed inside the send, before this one was in the table, and
+   * nothing would end it now. */
+  if (!r && conn->state == EP__C_CLOSING) r = EP_ENODEDOWN;
   if (!r) {
     size_t l = strlen(conn->peer);
     if (!(c->peer = ep_malloc(n->mem, l + 1))) r = EP_ENOMEM;

@@ -353,6 +353,34 @@ START_TEST(links_and_monitors_both_ways) {
 }
 END_TEST
 
+/* Links and monitors made while the connection is being set up fire with
+ * noconnection when it cannot be, as the BEAM's do: here no such node is
+ * registered in EPMD. */
+START_TEST(links_and_monitors_to_an_unreachable_node_fire) {
+  ep_testinbox b = {0};
+  b.a = ep_arena_new(NULL);
+  ep_proc *q;
+  ck_assert_int_eq(ep_proc_new(W.node, NULL, ep_testinbox_collect, &b, &q), 0);
+  char nosuch[300];
+  snprintf(nosuch, sizeof nosuch, "nosuch%s", strchr(W.target, '@'));
+  ep_term ref;
+  ep_term name = EP_TUPLE(W.a, ep_atom("someone"), ep_atom_copy(W.a, nosuch, strlen(nosuch)));
+  ck_assert_int_eq(ep_monitor(q, name, W.a, &ref), 0);
+  ck_assert_int_eq(ep_link(q, ep_pid(W.a, nosuch, 40, 0, 1)), 0);
+  b.want = 2;
+  ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
+  int downs = 0, exits = 0;
+  for (int i = 0; i < b.n; i++) {
+    if (b.kind[i] == EP_MSG_DOWN && ep_atom_eq(b.reason[i], "noconnection")) downs++;
+    if (b.kind[i] == EP_MSG_EXIT && ep_atom_eq(b.reason[i], "noconnection")) exits++;
+  }
+  ck_assert_int_eq(downs, 1);
+  ck_assert_int_eq(exits, 1);
+  ck_assert(!ep_node_is_connected(W.node, nosuch));
+  ep_arena_free(b.a);
+}
+END_TEST
+
 START_TEST(send_to_names_and_pids) {
   ep_testinbox b = {0};
   b.a = ep_arena_new(NULL);
@@ -513,6 +541,7 @@ int main(void) {
   tcase_add_test(tc, silent_peer_detected_within_tick_time);
   tcase_add_test(tc, listed_as_hidden);
   tcase_add_test(tc, links_and_monitors_both_ways);
+  tcase_add_test(tc, links_and_monitors_to_an_unreachable_node_fire);
   tcase_add_test(tc, send_to_names_and_pids);
   tcase_add_test(tc, cast_runs_remotely);
   tcase_add_test(tc, process_may_end_itself_when_its_links_go);

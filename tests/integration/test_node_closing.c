@@ -3,6 +3,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include <uv.h>
+
 #include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_node.h"
@@ -24,6 +26,53 @@ START_TEST(sends_while_closing_are_refused) {
                    EP_ECLOSED);
   ep_node_free(n); /* finishes the close under way */
   ep_arena_free(a);
+}
+END_TEST
+
+/* A start that fails reports it from the loop; the start callback closes
+ * the node at once (a failed node must still be closed): the close runs
+ * to its end, each of the node's handles closed once, and the loop has
+ * nothing left. */
+static int closes;
+static void on_closed(ep_node *n, void *ud) {
+  (void)n, (void)ud;
+  closes++;
+}
+
+static int starts, start_status;
+static void close_on_start(ep_node *n, int status, void *ud) {
+  (void)ud;
+  starts++;
+  start_status = status;
+  ep_node_close(n, on_closed, NULL);
+}
+
+START_TEST(closed_from_its_failed_start_callback) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  /* The listening port is taken: the start fails. */
+  uv_tcp_t taken;
+  struct sockaddr_in sa;
+  int len = sizeof sa;
+  uv_tcp_init(&loop, &taken);
+  uv_ip4_addr("0.0.0.0", 0, &sa);
+  ck_assert_int_eq(uv_tcp_bind(&taken, (struct sockaddr *)&sa, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&taken, 1, NULL), 0);
+  uv_tcp_getsockname(&taken, (struct sockaddr *)&sa, &len);
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "failing"), 0);
+  ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ep_node_opts_set_listen_port(o, ntohs(sa.sin_port));
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start(&loop, o, close_on_start, NULL, &n), 0);
+  ep_node_opts_free(o);
+  uv_close((uv_handle_t *)&taken, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(starts, 1);
+  ck_assert_int_eq(start_status, EP_EADDRINUSE);
+  ck_assert_int_eq(closes, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 END_TEST
 
@@ -59,6 +108,7 @@ int main(void) {
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, sends_while_closing_are_refused);
   tcase_add_test(tc, epmd_port_out_of_range_is_refused);
+  tcase_add_test(tc, closed_from_its_failed_start_callback);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
