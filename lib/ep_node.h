@@ -202,10 +202,12 @@ typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
  * EP_ENOMEM (done will not run). */
 int ep_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud);
 int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
+/* Links p and a remote pid. EP_ENODEDOWN when the connection is found
+ * dead while the link is written (no EXIT will come: there is no link). */
 int ep_link(ep_proc *p, ep_term pid);
 int ep_unlink(ep_proc *p, ep_term pid);
 /* Monitors a pid, or a registered name on peer ({Name, Node}); the ref is
- * written to *ref (in arena a). */
+ * written to *ref (in arena a). EP_ENODEDOWN as ep_link: no DOWN will come. */
 int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
 int ep_demonitor(ep_proc *p, ep_term ref);
 /* A fresh reference of this node. */
@@ -232,7 +234,9 @@ typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
 /* Calls M:F(Args) on peer (rex runs erpc:execute_call/4 in a worker of its
  * own: see docs/node.md). args is a proper list. Many calls may
  * be in flight on one connection; each cb fires exactly once. timeout_ms 0
- * means infinity. */
+ * means infinity. Returns 0 (cb will fire), or an error and cb will not:
+ * EP_ENODEDOWN when the connection is found dead while the request is
+ * written. */
 int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
                 uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
 /* Fire and forget. */
