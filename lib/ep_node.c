@@ -821,7 +821,11 @@ static void conn_up(ep__conn *c) {
   c->npre = 0;
   ep__waiter *w = c->waiters;
   c->waiters = NULL;
-  conn_flush(c);
+  /* Up first, then the queued frames leave: a write that fails now is a
+   * DOWN after the UP, seen in that order by everyone who heard of it. A
+   * callback below that blocks in a loop of its own still gets them out:
+   * the flusher runs before that loop polls. */
+  if (c->out.len && !n->closing) uv_prepare_start(&n->flusher, on_flush_prepare);
   if (n->event_cb) n->event_cb(n, EP_NODE_UP, c->peer, 0, n->event_ud);
   if (n->watch_cb) n->watch_cb(n, EP_NODE_UP, c->peer, 0, n->watch_ud);
   while (w) {
@@ -830,6 +834,7 @@ static void conn_up(ep__conn *c) {
     ep_free(n->mem, w);
     w = next;
   }
+  if (c->state == EP__C_UP) conn_flush(c);
   if (c->state == EP__C_UP) process_frames(c);
 }
 

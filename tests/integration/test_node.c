@@ -494,6 +494,39 @@ START_TEST(blocking_call_inside_a_callback) {
 }
 END_TEST
 
+/* A call made before the connection is up waits in the queue; a nodeup
+ * callback that blocks until its answer must not keep it there. */
+typedef struct {
+  int reply, up_wait;
+} queued_call;
+static void on_queued_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  ((queued_call *)ud)->reply = r->status == 0 && r->value.type == EP_T_ATOM ? 1 : 2;
+}
+static bool queued_replied(void *ud) { return ((queued_call *)ud)->reply != 0; }
+static void block_on_up(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
+  (void)peer, (void)reason;
+  queued_call *q = ud;
+  if (k == EP_NODE_UP && !q->up_wait) q->up_wait = ep_node_run_until(n, queued_replied, q, 5000) == 0 ? 1 : 2;
+}
+
+START_TEST(nodeup_callback_may_block_on_a_queued_call) {
+  queued_call q = {0, 0};
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "upblock"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
+  ep_node_opts_set_event_cb(o, block_on_up, &q);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_rpc_call(n, "target", "erlang", "node", ep_nil(), 10000, on_queued_reply, &q), 0);
+  ck_assert_int_eq(ep_node_run_until(n, queued_replied, &q, 10000), 0);
+  ck_assert_int_eq(q.reply, 1);
+  ck_assert_int_eq(q.up_wait, 1); /* answered while the callback waited */
+  ep_node_free(n);
+}
+END_TEST
+
 static int exits_seen;
 static void exit_on_exit(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
@@ -545,6 +578,7 @@ int main(void) {
   tcase_add_test(tc, send_to_names_and_pids);
   tcase_add_test(tc, cast_runs_remotely);
   tcase_add_test(tc, process_may_end_itself_when_its_links_go);
+  tcase_add_test(tc, nodeup_callback_may_block_on_a_queued_call);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
