@@ -238,9 +238,24 @@ static void conn_free(ep__conn *c) {
   n->open_handles--;
 }
 
+/* A callback we run may block in a loop of its own (docs/node.md allows
+ * it), in which the connection it came from can end and its handles close.
+ * So a function of ours that runs callbacks and then goes on with a
+ * connection holds it: it is freed when the last holder lets go. */
+static void conn_hold(ep__conn *c) { c->hold++; }
+
+static void conn_unhold(ep__conn *c) {
+  if (--c->hold == 0 && c->free_later) conn_free(c);
+}
+
+static void conn_closed(ep__conn *c) {
+  if (c->hold) c->free_later = true;
+  else conn_free(c);
+}
+
 static void on_conn_handle_closed(uv_handle_t *h) {
   ep__conn *c = h->data;
-  if (--c->pending_close == 0) conn_free(c);
+  if (--c->pending_close == 0) conn_closed(c);
 }
 
 static void conn_close_handles(ep__conn *c) {
@@ -255,7 +270,7 @@ static void conn_close_handles(ep__conn *c) {
     c->timer_open = false;
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
   }
-  if (--c->pending_close == 0) conn_free(c);
+  if (--c->pending_close == 0) conn_closed(c);
 }
 
 /* Ends a connection: everything waiting on it learns why, links and
@@ -384,7 +399,12 @@ static void conn_flush(ep__conn *c) {
  * waiting while the loop blocks. */
 static void flush_all(ep_node *n) {
   uv_prepare_stop(&n->flusher);
-  for (ep__conn *c = n->conns; c; c = c->next) conn_flush(c);
+  for (ep__conn *c = n->conns, *next; c; c = next) {
+    conn_hold(c); /* a failed write runs callbacks: c->next is read after */
+    conn_flush(c);
+    next = c->next;
+    conn_unhold(c);
+  }
 }
 
 static void on_flush_prepare(uv_prepare_t *p) { flush_all(p->data); }
@@ -662,9 +682,17 @@ static void process_frames(ep__conn *c) {
   }
 }
 
+static void read_held(ep__conn *c, ssize_t nread);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ep__conn *c = s->data;
   (void)buf;
+  conn_hold(c); /* the messages' callbacks may run loops of their own */
+  read_held(c, nread);
+  conn_unhold(c);
+}
+
+static void read_held(ep__conn *c, ssize_t nread) {
   if (nread < 0) {
     int err = nread == UV_EOF ? EP_ENODEDOWN : ep_err_from_errno((int)nread);
     /* OTP answers a wrong digest by closing the socket: a close once the
@@ -1234,9 +1262,10 @@ static void begin_close(ep_node *n) {
   uv_close((uv_handle_t *)&n->releaser, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
+    conn_hold(c); /* as flush_all */
+    if (!(c->state == EP__C_UP && (c->writing || c->out.len))) ep__conn_fail(c, EP_ECLOSED);
     next = c->next;
-    if (c->state == EP__C_UP && (c->writing || c->out.len)) continue;
-    ep__conn_fail(c, EP_ECLOSED);
+    conn_unhold(c);
   }
 }
 
@@ -1272,8 +1301,10 @@ static void close_check(uv_prepare_t *p) {
 static void on_close_deadline(uv_timer_t *t) {
   ep_node *n = t->data;
   for (ep__conn *c = n->conns, *next; c; c = next) {
-    next = c->next;
+    conn_hold(c); /* as flush_all */
     ep__conn_fail(c, EP_ECLOSED);
+    next = c->next;
+    conn_unhold(c);
   }
 }
 

@@ -65,6 +65,8 @@ struct ep__conn {
   size_t npre, cappre;
   ep_arena *pre_arena;
   int pending_close; /* handles still to close */
+  int hold;          /* frames of ours still using it (see conn_hold) */
+  bool free_later;   /* closed while held: freed when the last lets go */
   ep_arena *arena;   /* terms of the message being dispatched */
   ep_arena *tx;      /* control tuples being encoded (reset after each) */
   struct ep__release *lent; /* the lent message being written, released by on_written */

@@ -21,6 +21,7 @@
 
 #include "ep_checkrun.h"
 #include "ep_dflags.h"
+#include "ep_dist.h"
 #include "ep_error.h"
 #include "ep_handshake.h"
 #include "ep_node.h"
@@ -170,6 +171,7 @@ typedef struct quitter {
   const char *node;
   int go[2];       /* a byte here: reset the connection */
   atomic_int done; /* 1: connected; 2: reset; -1: failed */
+  bool say_hi;     /* then send 'hi' to the node's registered process victimproc */
 } quitter;
 
 static void *quitter_main(void *arg) {
@@ -184,6 +186,18 @@ static void *quitter_main(void *arg) {
   /* A tick after the flag: the node's loop wakes up to see it. */
   static const uint8_t tick[4] = {0};
   if (write_all(fd, tick, sizeof tick)) atomic_store(&q->done, -1);
+  char b0;
+  if (q->say_hi && read(q->go[0], &b0, 1) == 1) { /* the first byte: say hi */
+    ep_arena *a = ep_arena_new(NULL);
+    ep_buf b;
+    ep_buf_init(&b, NULL);
+    ep_ctrl c = {.op = EP_CTRL_REG_SEND, .from = ep_pid(a, "quitter@localhost", 1, 0, 1),
+                 .to = ep_atom("victimproc"), .msg = ep_atom("hi")};
+    if (ep_dist_write_ctrl(&b, &c, EP_DFLAGS_OURS_FRAGMENTS) || write_all(fd, b.data, b.len))
+      atomic_store(&q->done, -1);
+    ep_buf_free(&b);
+    ep_arena_free(a);
+  }
   char b;
   if (read(q->go[0], &b, 1) != 1) b = 0;
   /* Linger 0: the close resets the connection at once (RST, no FIN). */
@@ -200,7 +214,9 @@ static bool quitter_up(void *ud) {
 }
 
 /* A node with a peer connected, ready to reset the connection. */
-static ep_node *connect_quitter(quitter *q, pthread_t *th) {
+static ep_node *connect_quitter_hi(quitter *q, pthread_t *th, bool say_hi);
+static ep_node *connect_quitter(quitter *q, pthread_t *th) { return connect_quitter_hi(q, th, false); }
+static ep_node *connect_quitter_hi(quitter *q, pthread_t *th, bool say_hi) {
   ep_node_opts *o = ep_node_opts_new();
   ck_assert_int_eq(ep_node_opts_set_name(o, "victim@localhost"), 0);
   ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
@@ -210,7 +226,7 @@ static ep_node *connect_quitter(quitter *q, pthread_t *th) {
   ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
   ep_node_opts_free(o);
   ups = downs = 0;
-  *q = (quitter){.port = ep_node_port(n), .node = ep_node_name(n)};
+  *q = (quitter){.port = ep_node_port(n), .node = ep_node_name(n), .say_hi = say_hi};
   ck_assert_int_eq(pipe(q->go), 0);
   ck_assert_int_eq(pthread_create(th, NULL, quitter_main, q), 0);
   ck_assert_int_eq(ep_node_run_until(n, quitter_up, q, 20000), 0);
@@ -341,6 +357,47 @@ START_TEST(process_ending_on_a_connection_reset_unseen) {
 }
 END_TEST
 
+/* A message callback that blocks in a loop of its own while the sender's
+ * connection is reset: the connection ends, and is let go, inside that
+ * nested loop; the read that delivered the message must not touch it
+ * afterwards (ASan sees a use after free otherwise). */
+static quitter *hi_q;
+static int hi_seen, hi_wait;
+static bool down_seen(void *ud) {
+  (void)ud;
+  return downs > 0;
+}
+static void on_hi(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  if (m->kind != EP_MSG_SEND || !ep_atom_eq(m->msg, "hi") || hi_seen++) return;
+  ck_assert_int_eq(write(hi_q->go[1], "x", 1), 1);
+  hi_wait = ep_node_run_until(ep_proc_node(p), down_seen, NULL, 10000);
+}
+static bool hi_done(void *ud) {
+  (void)ud;
+  return hi_seen > 0 && downs > 0;
+}
+
+START_TEST(connection_ends_inside_a_blocking_message_callback) {
+  quitter q;
+  pthread_t th;
+  hi_q = &q;
+  hi_seen = 0;
+  hi_wait = -1;
+  ep_node *n = connect_quitter_hi(&q, &th, true);
+  ep_proc *p;
+  ck_assert_int_eq(ep_proc_new(n, "victimproc", on_hi, NULL, &p), 0);
+  ck_assert_int_eq(write(q.go[1], "h", 1), 1); /* now the peer says hi */
+  ck_assert_int_eq(ep_node_run_until(n, hi_done, NULL, 10000), 0);
+  ck_assert_int_eq(hi_wait, 0);
+  pthread_join(th, NULL);
+  close(q.go[0]);
+  close(q.go[1]);
+  ck_assert_int_eq(downs, 1);
+  ep_node_free(n);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_hostile");
   TCase *tc = tcase_create("no erl");
@@ -350,6 +407,7 @@ int main(void) {
   tcase_add_test(tc, monitor_on_a_connection_reset_unseen_is_told);
   tcase_add_test(tc, link_on_a_connection_reset_unseen_is_told);
   tcase_add_test(tc, process_ending_on_a_connection_reset_unseen);
+  tcase_add_test(tc, connection_ends_inside_a_blocking_message_callback);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
