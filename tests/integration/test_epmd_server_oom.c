@@ -53,20 +53,38 @@ static void names_burst(world *w, int k) {
 
 static void closed(void *ud) { *(int *)ud = 1; }
 
+/* A server on a loop of its own, allocating through w->fm; max_connections
+ * and idle_ms 0 take the defaults. */
+static void world_start(world *w, unsigned max_connections, unsigned idle_ms) {
+  memset(w, 0, sizeof *w);
+  uv_loop_init(&w->loop);
+  ep_failmem_init(&w->fm);
+  ep_epmd_server_opts so = {0};
+  so.mem = &w->fm.mem;
+  so.max_connections = max_connections;
+  so.idle_ms = idle_ms;
+  so.log = on_log;
+  so.log_ud = w;
+  ck_assert_int_eq(ep_epmd_server_start(&w->loop, "127.0.0.1", 0, &so, &w->srv), 0);
+}
+
+/* Closes the server; nothing it allocated, and no handle, is left. */
+static void world_close(world *w) {
+  int done = 0;
+  ep_epmd_server_close(w->srv, closed, &done);
+  while (!done) uv_run(&w->loop, UV_RUN_ONCE);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(w->fm.live, 0);
+  ck_assert_int_eq(uv_loop_close(&w->loop), 0);
+}
+
 /* Turned away: closed without an answer (a reset when the request was still
  * unread), as opposed to EP_ETIMEDOUT from a server that never accepts. */
 static int turned_away(int status) { return status == EP_EEPMDREFUSED || status == EP_ECONNRESET; }
 
 START_TEST(out_of_memory_turns_clients_away_and_recovers) {
   world w;
-  memset(&w, 0, sizeof w);
-  uv_loop_init(&w.loop);
-  ep_failmem_init(&w.fm);
-  ep_epmd_server_opts so = {0};
-  so.mem = &w.fm.mem;
-  so.log = on_log;
-  so.log_ud = &w;
-  ck_assert_int_eq(ep_epmd_server_start(&w.loop, "127.0.0.1", 0, &so, &w.srv), 0);
+  world_start(&w, 0, 0);
 
   names_burst(&w, 1);
   ck_assert_int_eq(w.status[0], 0);
@@ -92,12 +110,7 @@ START_TEST(out_of_memory_turns_clients_away_and_recovers) {
   names_burst(&w, 3);
   for (int i = 0; i < 3; i++) ck_assert_int_eq(w.status[i], 0);
 
-  int done = 0;
-  ep_epmd_server_close(w.srv, closed, &done);
-  while (!done) uv_run(&w.loop, UV_RUN_ONCE);
-  uv_run(&w.loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(w.fm.live, 0);
-  ck_assert_int_eq(uv_loop_close(&w.loop), 0);
+  world_close(&w);
 }
 END_TEST
 
@@ -105,16 +118,7 @@ END_TEST
  * handle too. */
 START_TEST(full_and_out_of_memory) {
   world w;
-  memset(&w, 0, sizeof w);
-  uv_loop_init(&w.loop);
-  ep_failmem_init(&w.fm);
-  ep_epmd_server_opts so = {0};
-  so.mem = &w.fm.mem;
-  so.max_connections = 1;
-  so.idle_ms = 10000;
-  so.log = on_log;
-  so.log_ud = &w;
-  ck_assert_int_eq(ep_epmd_server_start(&w.loop, "127.0.0.1", 0, &so, &w.srv), 0);
+  world_start(&w, 1, 10000);
   /* One silent client fills the server. */
   uv_tcp_t hog;
   uv_connect_t cr;
@@ -128,12 +132,7 @@ START_TEST(full_and_out_of_memory) {
   for (int i = 0; i < 4; i++) ck_assert_msg(turned_away(w.status[i]), "%s", ep_err_name(w.status[i]));
   ep_failmem_fail_once(&w.fm, 0);
   uv_close((uv_handle_t *)&hog, NULL);
-  int done = 0;
-  ep_epmd_server_close(w.srv, closed, &done);
-  while (!done) uv_run(&w.loop, UV_RUN_ONCE);
-  uv_run(&w.loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(w.fm.live, 0);
-  ck_assert_int_eq(uv_loop_close(&w.loop), 0);
+  world_close(&w);
 }
 END_TEST
 

@@ -549,14 +549,20 @@ START_TEST(lent_chain_to_ourselves_lets_timers_run) {
 }
 END_TEST
 
-/* To the target, while the target streams ticks to us. */
-START_TEST(lent_chain_to_a_peer_lets_reads_and_timers_run) {
+/* Our node connected to the target, whose pinger streams 3000 ticks to
+ * our process "box"; returns once the first has arrived. */
+static void start_chain_with_ticks(void) {
   start_node("chain");
   connect_target();
   ck_assert_int_eq(ep_proc_new(S.node, "box", box_cb, NULL, &S.box), 0);
-  ep_arena *a = S.a;
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "pinger", EP_TUPLE(a, ep_proc_pid(S.box), ep_int(3000))), 0);
+  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "pinger", EP_TUPLE(S.a, ep_proc_pid(S.box), ep_int(3000))), 0);
   WAIT(S.ticks >= 1, 5000, "first tick");
+}
+
+/* To the target, while the target streams ticks to us. */
+START_TEST(lent_chain_to_a_peer_lets_reads_and_timers_run) {
+  start_chain_with_ticks();
+  ep_arena *a = S.a;
   chain c = {0};
   c.to = EP_TUPLE(a, ep_atom("sink"), ep_atom(target)); /* nobody: dropped */
   c.msg = ep_binary(a, link_bytes, sizeof link_bytes);
@@ -569,12 +575,8 @@ END_TEST
 /* The same with messages large enough to be lent (written from the
  * sender's memory). */
 START_TEST(lent_chain_of_large_messages_to_a_peer) {
-  start_node("chain");
-  connect_target();
-  ck_assert_int_eq(ep_proc_new(S.node, "box", box_cb, NULL, &S.box), 0);
+  start_chain_with_ticks();
   ep_arena *a = S.a;
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "pinger", EP_TUPLE(a, ep_proc_pid(S.box), ep_int(3000))), 0);
-  WAIT(S.ticks >= 1, 5000, "first tick");
   static uint8_t large[(size_t)128 << 10];
   chain c = {0};
   c.to = EP_TUPLE(a, ep_atom("sink"), ep_atom(target));
