@@ -79,6 +79,7 @@ extern "C" {
   XX(ENEEDNODE, -256, "a dist peer on the caller's loop needs a node there first (ep_ctl_set_node)") \
   XX(EPEERCRASH, -257, "peer went down and its peer_down mode is crash")       \
   XX(ENOCONNECT, -258, "peer never connected back to the controller")          \
+  XX(EINCALLBACK, -259, "blocking call made inside a callback of the loop it would run, or on the caller's own loop") \
   XX(ESYS, -300, "system call failed")                                          \
   XX(ECONNREFUSED, -301, "connection refused")                                  \
   XX(EADDRINUSE, -302, "address already in use")                                \

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "ep_epmd_uv.h"
+#include "ep_sync_int.h"
 #include "ep_error.h"
 #include "ep_limits.h"
 
@@ -542,10 +543,8 @@ static void sync_port_cb(void *ud, int status, const ep_epmd_port_info *info) {
   s->out->extra_len = el;
 }
 
-static int run_private(uv_loop_t *loop) {
-  uv_run(loop, UV_RUN_DEFAULT);
-  return uv_loop_close(loop) == 0 ? 0 : EP_ESYS;
-}
+/* A fresh loop for each one-shot call: never one a caller runs. */
+static int run_private(uv_loop_t *loop) { return ep__sloop_drain(loop); }
 
 int ep_epmd_port_please_sync(const ep_epmd_client_opts *opts, const char *name, ep_epmd_port_info *out) {
   if (!out) return EP_EINVAL;

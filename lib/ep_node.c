@@ -98,6 +98,7 @@ void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud)
   o->output_ud = ud;
 }
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
+const ep_mem *ep__node_opts_mem(const ep_node_opts *o) { return o->mem ? o->mem : ep_mem_default(); }
 
 /* --- small helpers ------------------------------------------------------------------- */
 
@@ -212,11 +213,26 @@ const char *ep__node_of(ep_term t) {
 
 /* --- connections: lifecycle --------------------------------------------------------- */
 
+/* The connection that stands for a node: ours being set up, or one that
+ * is up. An accepted handshake counts only once the other side's digest is
+ * verified (conn_up): until then a client that knows no cookie but sends a
+ * live peer's name reaches nothing of that peer's (OTP keeps such a
+ * handshake up_pending beside the live connection). */
 ep__conn *ep__conn_find(ep_node *n, const char *peer) {
   for (ep__conn *c = n->conns; c; c = c->next)
-    if (c->peer && c->state != EP__C_CLOSING && strcmp(c->peer, peer) == 0) return c;
+    if (c->counts && c->state != EP__C_CLOSING && strcmp(c->peer, peer) == 0) return c;
   return NULL;
 }
+
+/* An accepted handshake from peer, not yet authenticated, that the
+ * simultaneous-connect rule let go on (see accept_decision). */
+static ep__conn *pending_simultaneous(ep_node *n, const char *peer) {
+  for (ep__conn *c = n->conns; c; c = c->next)
+    if (!c->counts && c->simultaneous && c->peer && c->state == EP__C_HANDSHAKE && strcmp(c->peer, peer) == 0) return c;
+  return NULL;
+}
+
+static void adopt(ep__conn *c, ep__conn *old);
 
 static void conn_free(ep__conn *c) {
   ep_node *n = c->node;
@@ -286,6 +302,17 @@ void ep__conn_fail(ep__conn *c, int err) {
   c->state = EP__C_CLOSING;
   c->error = err;
   ep__epmd_lookup_cancel(c);
+  if (!was_up && c->counts) {
+    /* Our attempt lost a simultaneous connect (the other side answered
+     * nok): its handshake on the connection it dialled us with goes on,
+     * and what waited here moves there. */
+    ep__conn *sim = c->peer ? pending_simultaneous(n, c->peer) : NULL;
+    if (sim) {
+      sim->counts = true;
+      adopt(sim, c);
+      return;
+    }
+  }
   ep__waiter *w = c->waiters;
   c->waiters = NULL;
   while (w) {
@@ -294,7 +321,9 @@ void ep__conn_fail(ep__conn *c, int err) {
     ep_free(n->mem, w);
     w = next;
   }
-  if (c->peer) {
+  /* Only a connection that stood for its node fails calls and fires
+   * links, monitors and nodedown: a rejected stranger touches nothing. */
+  if (c->peer && c->counts) {
     ep__rpc_nodedown(n, c->peer, was_up ? EP_ENODEDOWN : err);
     /* Links and monitors made while it was being set up fire too, as the
      * BEAM's do (noconnection), unless they ride on a live connection to
@@ -759,9 +788,10 @@ static void hs_write_output(ep__conn *c) {
 static ep_hs_decision accept_decision(ep__conn *c, const char *peer) {
   ep_node *n = c->node;
   ep__conn *old = ep__conn_find(n, peer);
-  if (!old || old == c) return EP_HS_OK;
+  if (!old) return EP_HS_OK;
   if (old->state == EP__C_UP) return EP_HS_ALIVE;
   if (strcmp(n->name, peer) > 0) return EP_HS_NOK;
+  c->simultaneous = true;
   return EP_HS_OK_SIMULTANEOUS;
 }
 
@@ -777,10 +807,12 @@ static void adopt(ep__conn *c, ep__conn *old) {
   old->waiters = NULL;
   if (old->state == EP__C_UP) {
     ep__conn_fail(old, EP_ENODEDOWN);
-  } else {
+  } else if (old->state != EP__C_CLOSING) {
     old->state = EP__C_CLOSING;
     ep__epmd_lookup_cancel(old);
     conn_close_handles(old);
+  } else {
+    conn_close_handles(old); /* from ep__conn_fail, which left this to us */
   }
 }
 
@@ -799,7 +831,12 @@ static void drive_handshake(ep__conn *c) {
       const char *peer = ep_hs_peer_name(c->hs);
       ep_hs_decision d = c->outgoing ? EP_HS_ALIVE_TRUE : accept_decision(c, peer);
       if (!c->outgoing && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE)) {
-        if (!c->peer) c->peer = mem_strdup(c->node->mem, peer);
+        /* Named for the log and the simultaneous rule only: it does not
+         * count for that node before conn_up. */
+        if (!c->peer && !(c->peer = mem_strdup(c->node->mem, peer))) {
+          ep__conn_fail(c, EP_ENOMEM);
+          return;
+        }
       }
       int dr = ep_hs_decide(c->hs, d);
       hs_write_output(c);
@@ -827,12 +864,12 @@ static void conn_up(ep__conn *c) {
   ep_node *n = c->node;
   const char *peer = ep_hs_peer_name(c->hs);
   if (!c->peer) c->peer = mem_strdup(n->mem, peer);
-  if (!c->outgoing) {
-    for (ep__conn *o = n->conns; o; o = o->next)
-      if (o != c && o->peer && o->state != EP__C_CLOSING && strcmp(o->peer, c->peer) == 0) {
-        adopt(c, o);
-        break;
-      }
+  if (!c->counts) {
+    /* Authenticated: it now stands for its node, in place of the old
+     * connection (the initiator said it was gone) or of our own attempt. */
+    ep__conn *old = ep__conn_find(n, c->peer);
+    c->counts = true;
+    if (old) adopt(c, old);
   }
   c->flags = ep_hs_flags(c->hs);
   int r = ep_dist_reader_new(n->mem, c->flags, NULL, &c->rd);
@@ -947,6 +984,7 @@ int ep__conn_get(ep_node *n, const char *peer_in, ep__conn **out) {
   c = conn_new(n, peer);
   if (!c) return EP_ENOMEM;
   c->outgoing = true;
+  c->counts = true;
   c->state = EP__C_LOOKUP;
   uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
   char alive[256];
@@ -1169,9 +1207,6 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_timer_init(loop, &n->start_timer);
   n->start_timer.data = n;
   n->open_handles++;
-  uv_prepare_init(loop, &n->waiter);
-  n->waiter.data = n;
-  n->open_handles++;
   uv_prepare_init(loop, &n->flusher);
   n->flusher.data = n;
   n->open_handles++;
@@ -1255,7 +1290,6 @@ static void begin_close(ep_node *n) {
   } else {
     uv_close((uv_handle_t *)&n->start_timer, on_node_handle_closed);
   }
-  uv_close((uv_handle_t *)&n->waiter, on_node_handle_closed);
   flush_all(n);
   run_releases(n, true);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
@@ -1321,129 +1355,6 @@ void ep_node_close(ep_node *n, ep_node_close_cb cb, void *ud) {
   uv_timer_init(n->loop, &n->close_timer);
   n->close_timer.data = n;
   uv_timer_start(&n->close_timer, on_close_deadline, 2000, 0); /* at most 2 s to flush goodbyes */
-}
-
-/* --- blocking API ------------------------------------------------------------------------------ */
-
-typedef struct {
-  bool done;
-  int status;
-} ep__sync;
-
-static void on_sync_started(ep_node *n, int status, void *ud) {
-  (void)n;
-  ep__sync *s = ud;
-  s->done = true;
-  s->status = status;
-}
-
-static bool sync_done(void *ud) { return ((ep__sync *)ud)->done; }
-
-typedef struct ep__waitfor {
-  bool (*cond)(void *ud);
-  void *ud;
-  bool expired;
-  struct ep__waitfor *prev; /* an outer wait (a callback that blocks) */
-} ep__waitfor;
-
-static void on_run_timeout(uv_timer_t *t) {
-  ep__waitfor *w = t->data;
-  w->expired = true;
-  uv_stop(t->loop);
-}
-
-/* libuv runs due timers before it polls: a timer callback that satisfies
- * the condition would still leave uv_run blocked in poll. The node's
- * prepare handle runs just before the poll and stops the loop (poll timeout
- * 0) once the innermost wait's condition holds. One handle for the node's
- * life, so a blocking call costs no handle setup or extra loop turn. */
-static void on_run_prepare(uv_prepare_t *p) {
-  ep_node *n = p->data;
-  ep__waitfor *w = n->waiting;
-  if (w && w->cond(w->ud)) uv_stop(p->loop);
-}
-
-int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
-  ep__waitfor w = {cond, ud, false, n->waiting};
-  n->waiting = &w;
-  uv_prepare_start(&n->waiter, on_run_prepare);
-  uv_timer_t t;
-  if (timeout_ms) {
-    uv_timer_init(n->loop, &t);
-    t.data = &w;
-    uv_timer_start(&t, on_run_timeout, timeout_ms, 0);
-  }
-  while (!cond(ud) && !w.expired) uv_run(n->loop, UV_RUN_ONCE);
-  n->waiting = w.prev;
-  if (!n->waiting) uv_prepare_stop(&n->waiter);
-  if (timeout_ms) {
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(n->loop, UV_RUN_NOWAIT); /* the close completes before t goes */
-  }
-  return cond(ud) ? 0 : EP_ETIMEDOUT;
-}
-
-int ep_node_start_sync(const ep_node_opts *o, ep_node **out) {
-  const ep_mem *mem = o->mem ? o->mem : ep_mem_default();
-  uv_loop_t *loop = ep_malloc(mem, sizeof *loop);
-  if (!loop) return EP_ENOMEM;
-  if (uv_loop_init(loop) != 0) {
-    ep_free(mem, loop);
-    return EP_ESYS;
-  }
-  ep__sync s = {0};
-  ep_node *n;
-  int r = ep_node_start(loop, o, on_sync_started, &s, &n);
-  if (r) {
-    uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
-    ep_free(mem, loop);
-    return r;
-  }
-  n->own_loop = true;
-  ep_node_run_until(n, sync_done, &s, 0);
-  if (s.status) {
-    ep_node_free(n);
-    return s.status;
-  }
-  *out = n;
-  return 0;
-}
-
-static void on_sync_closed(ep_node *n, void *ud) {
-  (void)n;
-  *(bool *)ud = true;
-}
-
-void ep_node_free(ep_node *n) {
-  if (!n) return;
-  uv_loop_t *loop = n->loop;
-  bool own = n->own_loop;
-  const ep_mem *mem = n->mem;
-  bool closed = false;
-  ep_node_close(n, on_sync_closed, &closed);
-  while (!closed) uv_run(loop, UV_RUN_ONCE);
-  if (own) {
-    uv_run(loop, UV_RUN_DEFAULT); /* whatever is still closing */
-    uv_loop_close(loop);
-    ep_free(mem, loop);
-  }
-}
-
-static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
-  (void)n, (void)peer;
-  ep__sync *s = ud;
-  s->done = true;
-  s->status = status;
-}
-
-int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
-  ep__sync s = {0};
-  int r = ep_node_connect(n, peer, timeout_ms, on_ping, &s);
-  if (r) return r;
-  /* The connection attempt itself ends by timeout_ms (above). */
-  ep_node_run_until(n, sync_done, &s, 0);
-  return s.status;
 }
 
 /* --- processes made at start --------------------------------------------------------------- */

@@ -39,6 +39,11 @@ struct ep__conn {
   char *peer; /* "name@host"; NULL for an accepted socket until its name arrives */
   ep__conn_state state;
   bool outgoing;
+  /* It stands for its node (ep__conn_find): ours from the start, an
+   * accepted one once authenticated, or once it takes over from our attempt
+   * in a simultaneous connect. */
+  bool counts;
+  bool simultaneous; /* accepted with ok_simultaneous beside our own attempt */
   int error; /* why it is closing */
   uv_tcp_t tcp;
   bool tcp_open;
@@ -105,7 +110,11 @@ typedef struct ep__rpc ep__rpc;
 
 struct ep_node {
   uv_loop_t *loop;
-  bool own_loop;
+  /* The private loop its blocking calls run (lib/ep_sync.c): its own
+   * (ep_node_start_sync), a blocking controller's, or NULL (the caller's
+   * loop: no blocking calls). */
+  struct ep__sloop *sloop;
+  bool own_sloop;
   const ep_mem *mem;
   char *name; /* name@host */
   char *host;
@@ -156,8 +165,6 @@ struct ep_node {
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */
-  uv_prepare_t waiter;    /* stops the loop when a blocking wait is over */
-  void *waiting;          /* innermost ep_node_run_until in progress */
   int start_error;
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
@@ -237,5 +244,6 @@ int ep__epmd_register(ep_node *n, ep__register_cb cb);
 void ep__epmd_close(ep_node *n);
 
 uint64_t ep__now(ep_node *n);
+const ep_mem *ep__node_opts_mem(const ep_node_opts *o);
 
 #endif

@@ -289,47 +289,18 @@ int ep_peer_random_name(const char *prefix, char *buf, size_t cap) {
 
 /* --- controller ------------------------------------------------------------------------- */
 
-ep_ctl *ep_ctl_new(uv_loop_t *loop) {
+ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop) {
   ep_ctl *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  if (loop) {
-    c->loop = loop;
-  } else {
-    if (uv_loop_init(&c->own_loop)) {
-      free(c);
-      return NULL;
-    }
-    c->loop = &c->own_loop;
-    c->private_loop = true;
-  }
+  c->loop = loop;
+  c->sloop = sloop;
   return c;
 }
 
 uv_loop_t *ep_ctl_loop(ep_ctl *c) { return c ? c->loop : NULL; }
 
 static void ctl_maybe_free(ep_ctl *c) {
-  if (c && c->freed && c->npeers == 0 && !c->private_loop) free(c);
-}
-
-static void poll_timer_cb(uv_timer_t *t) { *(int *)t->data = 1; }
-static void close_free_timer(uv_handle_t *h) { free(h); }
-
-int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
-  if (!c || !c->private_loop) return EP_EINVAL;
-  if (ms == 0) {
-    uv_run(c->loop, UV_RUN_NOWAIT);
-    return 0;
-  }
-  uv_timer_t *t = malloc(sizeof *t);
-  int fired = 0;
-  if (!t) return EP_ENOMEM;
-  uv_timer_init(c->loop, t);
-  t->data = &fired;
-  uv_timer_start(t, poll_timer_cb, ms, 0);
-  while (!fired) uv_run(c->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)t, close_free_timer);
-  uv_run(c->loop, UV_RUN_NOWAIT);
-  return 0;
+  if (c && c->freed && c->npeers == 0 && !c->sloop) free(c);
 }
 
 /* --- peer lifecycle ----------------------------------------------------------------------- */
@@ -1041,81 +1012,14 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
 
 /* --- start ----------------------------------------------------------------------------------- */
 
-int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
-                  ep_peer_start_cb cb, void *ud) {
-  if (out) *out = NULL;
-  if (!ctl || !o || ctl->freed) return EP_EINVAL;
-  ep_peer_conn conn = o->conn;
-  if (!o->conn_set) {
-    /* the reference: no connection and no name is `not_alive`; a name
-     * without connection means the distribution */
-    if (!o->name) return EP_EINVAL;
-    conn = EP_PEER_CONN_DIST;
-  }
-  if (conn == EP_PEER_CONN_DIST) {
-    int nr = ep__ctl_need_node(ctl);
-    if (nr) return nr;
-  }
-  /* the reference: {detached, cannot_detach_with_standard_io} */
-  if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
-  if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
-
-  ep_peer *p = calloc(1, sizeof *p);
-  if (!p) return EP_ENOMEM;
-  if (ep__peer_opts_copy(&p->o, o)) {
-    free(p);
-    return EP_ENOMEM;
-  }
-  p->o.conn = conn;
-  p->ctl = ctl;
-  p->loop = ctl->loop;
-  p->linked = link;
-  p->exit_status = -1;
-  p->pidfd = -1;
-  p->stdin_wfd = -1;
-  p->next_seq = 1;
-  p->start_cb = cb;
-  p->start_ud = ud;
-  p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : conn == EP_PEER_CONN_DIST ? &ep__peer_dist_vt : &ep__peer_stdio_vt;
-  if (conn == EP_PEER_CONN_DIST && !p->o.name) {
-    /* The reference's default: a unique random name. */
-    char nm[128];
-    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
-  }
-  ep_buf_init(&p->rx, NULL);
-  ep_buf_init(&p->text, NULL);
-  ep_buf_init(&p->tx, NULL);
-  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
-  {
-    static atomic_uint_fast64_t tokn;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(p->token, sizeof p->token, "%ld-%llu-%ld%09ld", (long)getpid(),
-             (unsigned long long)atomic_fetch_add(&tokn, 1), (long)ts.tv_sec, ts.tv_nsec);
-  }
-  p->next_in_ctl = ctl->peers;
-  if (ctl->peers) ctl->peers->prev_in_ctl = p;
-  ctl->peers = p;
-  ctl->npeers++;
-
-  uv_prepare_init(p->loop, &p->tx_prep);
-  p->tx_prep.data = p;
-  p->open_handles++;
-  uv_idle_init(p->loop, &p->kicker);
-  p->kicker.data = p;
-  p->open_handles++;
-  uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
-  for (size_t i = 0; i < 4; i++) {
-    uv_timer_init(p->loop, timers[i]);
-    timers[i]->data = p;
-    p->open_handles++;
-  }
-
+/* Builds the command line and spawns the peer. An error leaves the handles
+ * for the caller to close. */
+static int launch(ep_peer *p) {
   ep__strv argv = {0}, env = {0};
   int rc = build_argv(p, &argv);
   if (!rc) rc = build_env(p, &env);
-  bool attached_tcp = conn == EP_PEER_CONN_TCP && !p->o.detached;
-  if (!rc && (conn == EP_PEER_CONN_STDIO || attached_tcp)) {
+  bool attached_tcp = p->o.conn == EP_PEER_CONN_TCP && !p->o.detached;
+  if (!rc && (p->o.conn == EP_PEER_CONN_STDIO || attached_tcp)) {
     if (uv_pipe_init(p->loop, &p->out_err, 0) == 0) {
       p->out_err.data = p;
       p->open_handles++;
@@ -1158,7 +1062,7 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   if (!rc) {
     uv_stdio_container_t io[3];
     memset(io, 0, sizeof io);
-    if (conn == EP_PEER_CONN_STDIO) {
+    if (p->o.conn == EP_PEER_CONN_STDIO) {
       io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
       io[0].data.stream = (uv_stream_t *)&p->in;
       io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -1214,6 +1118,92 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     if (p->std_open) ep__peer_err_read_start(p, &p->out_std);
   }
   ep__strv_free(&argv);
+  if (!rc) p->launched = true;
+  return rc;
+}
+
+/* The controller's node is up (status 0) or could not be had. */
+void ep__peer_node_ready(ep_peer *p, int status) {
+  if (p->freed || p->phase != EP__PH_BOOT || p->launched) return;
+  peer_kick(p);
+  int rc = status ? status : launch(p);
+  if (rc) {
+    const char *why = rc == EP_EBADNAME && p->ctl->last_reason[0] ? p->ctl->last_reason : ep_strerror(rc);
+    go_down(p, rc, why);
+  }
+}
+
+int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
+                  ep_peer_start_cb cb, void *ud) {
+  if (out) *out = NULL;
+  if (!ctl || !o || ctl->freed) return EP_EINVAL;
+  ep_peer_conn conn = o->conn;
+  if (!o->conn_set) {
+    /* the reference: no connection and no name is `not_alive`; a name
+     * without connection means the distribution */
+    if (!o->name) return EP_EINVAL;
+    conn = EP_PEER_CONN_DIST;
+  }
+  if (conn == EP_PEER_CONN_DIST && !ctl->node && !ctl->node_busy && !ctl->sloop) return EP_ENEEDNODE;
+  /* the reference: {detached, cannot_detach_with_standard_io} */
+  if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
+  if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
+
+  ep_peer *p = calloc(1, sizeof *p);
+  if (!p) return EP_ENOMEM;
+  if (ep__peer_opts_copy(&p->o, o)) {
+    free(p);
+    return EP_ENOMEM;
+  }
+  p->o.conn = conn;
+  p->ctl = ctl;
+  p->loop = ctl->loop;
+  p->linked = link;
+  p->exit_status = -1;
+  p->pidfd = -1;
+  p->stdin_wfd = -1;
+  p->next_seq = 1;
+  p->start_cb = cb;
+  p->start_ud = ud;
+  p->vt = conn == EP_PEER_CONN_TCP ? &ep__peer_tcp_vt : conn == EP_PEER_CONN_DIST ? &ep__peer_dist_vt : &ep__peer_stdio_vt;
+  if (conn == EP_PEER_CONN_DIST && !p->o.name) {
+    /* The reference's default: a unique random name. */
+    char nm[128];
+    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
+  }
+  ep_buf_init(&p->rx, NULL);
+  ep_buf_init(&p->text, NULL);
+  ep_buf_init(&p->tx, NULL);
+  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  {
+    static atomic_uint_fast64_t tokn;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(p->token, sizeof p->token, "%ld-%llu-%ld%09ld", (long)getpid(),
+             (unsigned long long)atomic_fetch_add(&tokn, 1), (long)ts.tv_sec, ts.tv_nsec);
+  }
+  p->next_in_ctl = ctl->peers;
+  if (ctl->peers) ctl->peers->prev_in_ctl = p;
+  ctl->peers = p;
+  ctl->npeers++;
+
+  uv_prepare_init(p->loop, &p->tx_prep);
+  p->tx_prep.data = p;
+  p->open_handles++;
+  uv_idle_init(p->loop, &p->kicker);
+  p->kicker.data = p;
+  p->open_handles++;
+  uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
+  for (size_t i = 0; i < 4; i++) {
+    uv_timer_init(p->loop, timers[i]);
+    timers[i]->data = p;
+    p->open_handles++;
+  }
+
+  /* A dist peer may have to wait for the controller's node. */
+  int rc = conn == EP_PEER_CONN_DIST ? ep__ctl_node_for(ctl, p) : 0;
+  if (rc == EP__NODE_PENDING) rc = 0;
+  else if (!rc) rc = launch(p);
   if (rc) {
     /* nothing may be left behind and cb is never called */
     p->start_cb = NULL;
@@ -1345,127 +1335,18 @@ const char *ep_peer_down_reason(const ep_peer *p) { return p ? p->down_reason : 
 const char *ep_peer_node(const ep_peer *p) { return p ? p->node : NULL; }
 int ep_peer_exit_status(const ep_peer *p) { return p ? p->exit_status : -1; }
 long ep_peer_os_pid(const ep_peer *p) { return p ? p->os_pid : 0; }
+const char *ep_ctl_last_start_reason(const ep_ctl *c) { return c ? c->last_reason : ""; }
 const char *const *ep_peer_argv(const ep_peer *p) {
   return p ? (const char *const *)p->argv : NULL;
 }
 
-/* --- blocking API ---------------------------------------------------------------------------- */
-
-typedef struct sync_wait {
-  int done;
-  int err;
-  ep_peer_result *res;
-} sync_wait;
-
-const char *ep_ctl_last_start_reason(const ep_ctl *c) { return c ? c->last_reason : ""; }
-
-static void sync_start_cb(ep_peer *p, int err, void *ud) {
-  sync_wait *w = ud;
-  w->done = 1;
-  w->err = err;
-}
-
-/* libuv runs due timers before it polls: a callback fired from a 0 ms
- * timer would set the flag and still leave uv_run blocked in poll while
- * other handles (the hidden node's) keep the loop alive. A prepare handle
- * runs just before the poll and stops the loop once the flag is set. */
-static void run_prepare_cb(uv_prepare_t *h) {
-  if (*(int *)h->data) uv_stop(h->loop);
-}
-
-static void run_until(ep_ctl *c, int *flag) {
-  uv_prepare_t pr;
-  uv_prepare_init(c->loop, &pr);
-  pr.data = flag;
-  uv_prepare_start(&pr, run_prepare_cb);
-  while (!*flag) uv_run(c->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&pr, NULL);
-  uv_run(c->loop, UV_RUN_NOWAIT); /* the close completes before pr goes */
-}
-
-/* Runs the private loop until the peer's memory is released. */
-static void sync_release(ep_ctl *c, ep_peer *p) {
-  size_t before = c->npeers;
-  ep_peer_free(p);
-  while (c->npeers >= before) uv_run(c->loop, UV_RUN_ONCE);
-}
-
-int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out) {
-  if (out) *out = NULL;
-  if (!c || !c->private_loop || !out) return EP_EINVAL;
-  sync_wait w = {0, 0, NULL};
-  ep_peer *p;
-  int rc = ep_peer_start(c, o, link, &p, sync_start_cb, &w);
-  if (rc) {
-    uv_run(c->loop, UV_RUN_NOWAIT); /* let the closed handles go */
-    return rc;
-  }
-  run_until(c, &w.done);
-  if (w.err) {
-    snprintf(c->last_reason, sizeof c->last_reason, "%s", p->down_reason);
-    sync_release(c, p);
-    return w.err;
-  }
-  *out = p;
-  return 0;
-}
-
-static void sync_call_cb(ep_peer *p, ep_peer_result *r, void *ud) {
-  sync_wait *w = ud;
-  *w->res = *r;
-  w->done = 1;
-}
-
-int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
-                      ep_peer_result *r) {
-  if (!p || !r || !p->ctl || !p->ctl->private_loop) return EP_EINVAL;
-  memset(r, 0, sizeof *r);
-  sync_wait w = {0, 0, r};
-  int rc = ep_peer_call(p, m, f, args, timeout_ms, sync_call_cb, &w);
-  if (rc) {
-    r->status = rc;
-    return rc;
-  }
-  run_until(p->ctl, &w.done);
-  return r->status;
-}
-
-static void sync_stop_cb(ep_peer *p, void *ud) { ((sync_wait *)ud)->done = 1; }
-
-int ep_peer_stop_sync(ep_peer *p) {
-  if (!p || !p->ctl || !p->ctl->private_loop) return EP_EINVAL;
-  sync_wait w = {0, 0, NULL};
-  int rc = ep_peer_stop(p, sync_stop_cb, &w);
-  if (rc) return rc;
-  run_until(p->ctl, &w.done);
-  return 0;
-}
-
-void ep_ctl_free(ep_ctl *c) {
-  if (!c) return;
+void ep__ctl_release(ep_ctl *c) {
   c->freed = true;
-  if (c->private_loop) {
-    for (ep_peer *p = c->peers; p; p = p->next_in_ctl)
-      if (!p->freed && p->linked && p->phase != EP__PH_DOWN && p->phase != EP__PH_STOPPING)
-        ep_peer_stop_sync(p);
-    /* the loop goes away with the controller: every peer handle closes */
-    ep_peer *p = c->peers;
-    while (p) {
-      ep_peer *n = p->next_in_ctl;
-      ep_peer_free(p);
-      p = n;
-    }
-    while (c->npeers > 0) uv_run(c->loop, UV_RUN_ONCE);
-    ep__ctl_release_node(c);
-    uv_run(c->loop, UV_RUN_NOWAIT);
-    uv_loop_close(c->loop);
-    free(c);
-    return;
-  }
+  ep__ctl_node_abandon(c);
   ep_peer *p = c->peers;
   while (p) {
     ep_peer *n = p->next_in_ctl;
-    if (p->linked) ep_peer_free(p);
+    if (p->linked || c->sloop) ep_peer_free(p);
     p = n;
   }
   ctl_maybe_free(c);

@@ -55,11 +55,9 @@ static void to_core(ep_peer *p, ep_term t) {
   ep_buf_free(&b);
 }
 
-/* --- the node ---------------------------------------------------------------------- */
-
-static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
-  (void)n, (void)reason;
-  ep_ctl *c = ud;
+/* The controller's node saw a connection come or go: the dist peer of
+ * that name is connected, or lost. */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer) {
   for (ep_peer *p = c->peers, *next; p; p = next) {
     next = p->next_in_ctl;
     if (p->vt != &ep__peer_dist_vt || !D(p) || !p->node || strcmp(p->node, peer) != 0) continue;
@@ -70,139 +68,6 @@ static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, in
       ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
     }
   }
-}
-
-typedef struct {
-  bool done;
-  int status;
-} ep__nstart;
-
-static void on_node_started(ep_node *n, int status, void *ud) {
-  (void)n;
-  ep__nstart *s = ud;
-  s->done = true;
-  s->status = status;
-}
-
-static void on_failed_node_closed(ep_node *n, void *ud) {
-  (void)n;
-  *(bool *)ud = true;
-}
-
-int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
-  if (!c || !c->private_loop) return EP_EINVAL;
-  if (c->node) return EP_ESTATE;
-  ep__nstart s = {false, 0};
-  ep_node *n;
-  int r = ep_node_start(c->loop, o, on_node_started, &s, &n);
-  if (r) return r;
-  while (!s.done) uv_run(c->loop, UV_RUN_ONCE);
-  if (s.status) {
-    /* Run until this node is gone, not until the loop is empty: peers of
-     * the other connections may have handles on it. */
-    bool closed = false;
-    ep_node_close(n, on_failed_node_closed, &closed);
-    while (!closed) uv_run(c->loop, UV_RUN_ONCE);
-    return s.status;
-  }
-  c->node = n;
-  c->own_node = true;
-  n->watch_cb = on_node_event;
-  n->watch_ud = c;
-  return 0;
-}
-
-int ep_ctl_set_node(ep_ctl *c, ep_node *n) {
-  if (!c || !n || ep_node_loop(n) != c->loop) return EP_EINVAL;
-  if (c->node) return EP_ESTATE;
-  c->node = n;
-  c->own_node = false;
-  n->watch_cb = on_node_event;
-  n->watch_ud = c;
-  return 0;
-}
-
-ep_node *ep_ctl_node(const ep_ctl *c) { return c ? c->node : NULL; }
-
-/* The node a dist peer needs: the one set, or (blocking controllers) a
- * default one started now. */
-int ep__ctl_need_node(ep_ctl *c) {
-  if (c->node) return 0;
-  if (!c->private_loop) return EP_ENEEDNODE;
-  ep_node_opts *o = ep_node_opts_new();
-  if (!o) return EP_ENOMEM;
-  int r = ep_ctl_start_node(c, o);
-  ep_node_opts_free(o);
-  if (!r) c->node->ctl_default = true;
-  return r;
-}
-
-static void on_retry_timer(uv_timer_t *t) { *(bool *)t->data = true; }
-
-/* The peer's distribution family: IPv6 when its args say -proto_dist
- * inet6_tcp (or inet6_tls). */
-static bool peer_ipv6(const ep_peer *p) {
-  for (size_t i = 0; i + 1 < p->o.args.n; i++)
-    if (!strcmp(p->o.args.v[i], "-proto_dist") && !strncmp(p->o.args.v[i + 1], "inet6_", 6)) return true;
-  return false;
-}
-
-/* A BEAM with long names refuses to dial a short-name origin ("System
- * running to use fully qualified hostnames") and the reverse, and an
- * inet6_tcp peer cannot reach a node listening on IPv4 only: the peer would
- * only time out at wait_boot. So the origin node must be in the peer's
- * naming mode. A node the controller started on its own (ep__ctl_need_node)
- * and no other dist peer uses is restarted in that mode; a node the user
- * gave (ep_ctl_start_node, ep_ctl_set_node) in the other mode is an error
- * (EP_EBADNAME), before anything is spawned. */
-static int match_naming_mode(ep_peer *p) {
-  ep_ctl *c = p->ctl;
-  ep_node *n = c->node;
-  bool v6 = peer_ipv6(p);
-  if (n->longnames == p->o.longnames && (n->ipv6 || !v6)) return 0;
-  bool in_use = false;
-  for (ep_peer *q = c->peers; q; q = q->next_in_ctl)
-    if (q != p && q->vt == &ep__peer_dist_vt && q->conn_state) in_use = true;
-  if (!n->ctl_default || !c->own_node || in_use) {
-    /* ep_ctl_last_start_reason says which side is which */
-    snprintf(c->last_reason, sizeof c->last_reason, "peer wants %s names%s, the controller's node %.60s has %s names%s",
-             p->o.longnames ? "long" : "short", v6 ? " over IPv6" : "", n->name, n->longnames ? "long" : "short",
-             n->ipv6 ? " over IPv6" : "");
-    return EP_EBADNAME;
-  }
-  ep__ctl_release_node(c);
-  ep_node_opts *o = ep_node_opts_new();
-  if (!o) return EP_ENOMEM;
-  ep_node_opts_set_longnames(o, p->o.longnames);
-  ep_node_opts_set_ipv6(o, v6);
-  /* Same default name: EPMD drops the old registration when it sees that
-   * connection close, which may come a moment after ours. */
-  int r = EP_ENAMETAKEN;
-  for (int tries = 0; tries < 40 && r == EP_ENAMETAKEN; tries++) {
-    if (tries) {
-      /* other peers' handles live on this loop: run it until our timer
-       * fired, not until it is empty */
-      bool fired = false;
-      uv_timer_t t;
-      uv_timer_init(c->loop, &t);
-      t.data = &fired;
-      uv_timer_start(&t, on_retry_timer, 25, 0);
-      while (!fired) uv_run(c->loop, UV_RUN_ONCE);
-      uv_close((uv_handle_t *)&t, NULL);
-      uv_run(c->loop, UV_RUN_NOWAIT);
-    }
-    r = ep_ctl_start_node(c, o);
-  }
-  ep_node_opts_free(o);
-  if (!r) c->node->ctl_default = true;
-  return r;
-}
-
-void ep__ctl_release_node(ep_ctl *c) {
-  if (!c->node) return;
-  c->node->watch_cb = NULL;
-  if (c->own_node) ep_node_free(c->node);
-  c->node = NULL;
 }
 
 /* --- the origin and the group leader ------------------------------------------------ */
@@ -289,10 +154,9 @@ static void remove_home(ep__dist *d) {
 }
 
 static int dist_prepare(ep_peer *p, ep__strv *argv) {
-  int r = ep__ctl_need_node(p->ctl);
-  if (!r) r = match_naming_mode(p);
-  if (r) return r;
-  ep_node *n = p->ctl->node;
+  ep_node *n = p->ctl->node; /* in the peer's naming mode: ep__ctl_node_for */
+  if (!n) return EP_ENEEDNODE;
+  int r;
   ep__dist *d = calloc(1, sizeof *d);
   if (!d) return EP_ENOMEM;
   p->conn_state = d;

@@ -120,20 +120,46 @@ typedef enum ep__phase {
 
 struct ep_ctl {
   uv_loop_t *loop;
-  uv_loop_t own_loop;
-  bool private_loop;
+  struct ep__sloop *sloop; /* a blocking controller's private loop (lib/ep_sync.c); NULL: the caller's */
   bool freed;
   size_t npeers; /* peers still referencing this controller */
   ep_peer *peers;
   char last_reason[160]; /* of the last failed ep_peer_start_sync */
-  ep_node *node;         /* the hidden node dist peers dial */
-  bool own_node;         /* started by ep_ctl_start_node: freed with the controller */
+  /* lib/ep_ctl_node.c: the hidden node dist peers dial */
+  ep_node *node;
+  bool own_node;         /* started by the controller: closed with it */
+  bool node_busy;        /* a default node is being started or restarted: dist peers wait */
+  ep_node *node_starting, *node_closing;
+  uv_timer_t *node_retry;
+  int node_tries;
+  bool want_longnames, want_ipv6;
 };
 
-/* lib/ep_peer_dist.c: the node a dist peer needs (a blocking controller
- * starts a default one); the controller lets go of it when freed. */
-int ep__ctl_need_node(ep_ctl *c);
-void ep__ctl_release_node(ep_ctl *c);
+/* lib/ep_peer.c */
+/* A controller on loop (sloop: the private loop it runs on, or NULL). */
+ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop);
+/* The asynchronous part of ep_ctl_free: linked peers are freed, the
+ * controller goes once no peer refers to it. */
+void ep__ctl_release(ep_ctl *c);
+/* A dist peer that waited for the node: launched now, or failed with
+ * status (from the loop). */
+void ep__peer_node_ready(ep_peer *p, int status);
+
+/* lib/ep_ctl_node.c */
+#define EP__NODE_PENDING 1
+/* 0: c->node serves p now, in p's naming mode; EP__NODE_PENDING: p waits
+ * (p->awaiting_node) and ep__peer_node_ready(p, status) runs from the loop
+ * once the node is up or failed; else an error (EP_ENEEDNODE,
+ * EP_EBADNAME with c->last_reason, ...). */
+int ep__ctl_node_for(ep_ctl *c, ep_peer *p);
+/* A node started for the controller by its blocking ep_ctl_start_node. */
+int ep__ctl_adopt_node(ep_ctl *c, ep_node *n);
+/* The controller goes: a start in progress is cancelled, its own node
+ * closes (from the loop), a node it was given is let go. */
+void ep__ctl_node_abandon(ep_ctl *c);
+
+/* lib/ep_peer_dist.c */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer);
 
 struct ep_peer {
   ep_ctl *ctl;
@@ -143,6 +169,8 @@ struct ep_peer {
   const ep__peer_conn_vt *vt;
   void *conn_state; /* the connection's own state (the dist connection's) */
   bool linked, freed, crashed, start_cb_done;
+  bool awaiting_node; /* a dist peer waiting for the controller's node (ep_ctl_node.c) */
+  bool launched;      /* its command line is built and the process spawned */
   ep_peer_state state;
   ep__phase phase;
   int down_err;

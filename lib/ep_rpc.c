@@ -241,35 +241,3 @@ int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   return rpc_request(n, gl, peer, mod, fun, args, ep_none(), &conn);
 }
 
-typedef struct {
-  bool done;
-  ep_arena *a;
-  ep_rpc_result *r;
-} ep__sync_call;
-
-static void on_sync_call(ep_node *n, const ep_rpc_result *r, void *ud) {
-  (void)n;
-  ep__sync_call *s = ud;
-  s->done = true;
-  *s->r = *r;
-  s->r->arena = s->a;
-  s->r->value = ep_term_copy(s->a, r->value);
-  s->r->cls = ep_term_copy(s->a, r->cls);
-  s->r->reason = ep_term_copy(s->a, r->reason);
-  s->r->stack = ep_term_copy(s->a, r->stack);
-}
-
-static bool sync_call_done(void *ud) { return ((ep__sync_call *)ud)->done; }
-
-int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
-                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r) {
-  ep__sync_call s = {false, a, r};
-  memset(r, 0, sizeof *r);
-  int e = ep_rpc_call(n, peer, mod, fun, args, timeout_ms, on_sync_call, &s);
-  if (e) {
-    r->status = e;
-    return e;
-  }
-  ep_node_run_until(n, sync_call_done, &s, 0);
-  return r->status;
-}

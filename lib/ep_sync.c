@@ -1,0 +1,408 @@
+/* ep_sync.c - the blocking layer: private loops, and every *_sync call of
+ * the node, remote calls and the peer controller, as thin wrappers over the
+ * asynchronous API (libcurl's easy interface over multi has this shape).
+ * See ep_sync.h for the rules. */
+#include "ep_sync_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_error.h"
+#include "ep_node_int.h"
+#include "ep_peer_int.h"
+
+/* --- private loops ---------------------------------------------------------------- */
+
+struct ep__sloop {
+  uv_loop_t loop;
+  const ep_mem *mem;
+  uv_prepare_t check;  /* before each poll of a run: stops the loop once the wait is over */
+  uv_timer_t deadline; /* the run's timeout */
+  bool running;
+  bool expired;
+  bool (*done)(void *ud);
+  void *ud;
+  bool doomed; /* freed by its owner during a run */
+  void (*release)(void *ud);
+  void *release_ud;
+};
+
+int ep__sloop_new(const ep_mem *mem, ep__sloop **out) {
+  if (!mem) mem = ep_mem_default();
+  ep__sloop *s = ep_malloc(mem, sizeof *s);
+  if (!s) return EP_ENOMEM;
+  memset(s, 0, sizeof *s);
+  s->mem = mem;
+  if (uv_loop_init(&s->loop) != 0) {
+    ep_free(mem, s);
+    return EP_ESYS;
+  }
+  uv_prepare_init(&s->loop, &s->check);
+  s->check.data = s;
+  uv_unref((uv_handle_t *)&s->check); /* never what keeps the loop alive */
+  uv_timer_init(&s->loop, &s->deadline);
+  s->deadline.data = s;
+  *out = s;
+  return 0;
+}
+
+uv_loop_t *ep__sloop_loop(ep__sloop *s) { return &s->loop; }
+
+int ep__sloop_enter(const ep__sloop *s) { return s && !s->running ? 0 : EP_EINCALLBACK; }
+
+/* libuv runs due timers first thing in a turn, then polls with a timeout it
+ * computed before them: a timer callback that ends the wait would leave the
+ * poll blocked. Checking just before each poll stops the loop instead. */
+static void on_check(uv_prepare_t *h) {
+  ep__sloop *s = h->data;
+  if (s->doomed || s->done(s->ud)) uv_stop(&s->loop);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  ep__sloop *s = t->data;
+  s->expired = true;
+  uv_stop(&s->loop);
+}
+
+static void close_own(ep__sloop *s) {
+  uv_close((uv_handle_t *)&s->check, NULL);
+  uv_close((uv_handle_t *)&s->deadline, NULL);
+}
+
+/* Whatever is still closing closes, then the loop goes. */
+static void finish(ep__sloop *s) {
+  close_own(s);
+  s->running = true; /* the owner's last callbacks may not block either */
+  while (uv_run(&s->loop, UV_RUN_DEFAULT) != 0) {
+  }
+  uv_loop_close(&s->loop);
+  ep_free(s->mem, s);
+}
+
+static bool never(void *ud) {
+  (void)ud;
+  return false;
+}
+
+int ep__sloop_run(ep__sloop *s, bool (*done)(void *ud), void *ud, int64_t timeout_ms) {
+  int e = ep__sloop_enter(s);
+  if (e) return e;
+  if (!done) done = never;
+  s->running = true;
+  s->done = done;
+  s->ud = ud;
+  s->expired = false;
+  uv_prepare_start(&s->check, on_check);
+  if (timeout_ms >= 0) uv_timer_start(&s->deadline, on_deadline, (uint64_t)timeout_ms, 0);
+  bool alive = true;
+  while (alive && !s->doomed && !s->expired && !done(ud)) alive = uv_run(&s->loop, UV_RUN_DEFAULT) != 0;
+  uv_prepare_stop(&s->check);
+  uv_timer_stop(&s->deadline);
+  s->running = false;
+  if (s->doomed) {
+    void (*release)(void *) = s->release;
+    void *rud = s->release_ud;
+    finish(s);
+    if (release) release(rud);
+    return EP_ECLOSED;
+  }
+  if (done(ud)) return 0;
+  return s->expired ? EP_ETIMEDOUT : EP_ECLOSED;
+}
+
+void ep__sloop_free(ep__sloop *s) {
+  if (s) finish(s);
+}
+
+void ep__sloop_doom(ep__sloop *s, void (*release)(void *ud), void *ud) {
+  s->doomed = true;
+  s->release = release;
+  s->release_ud = ud;
+}
+
+int ep__sloop_drain(uv_loop_t *loop) {
+  while (uv_run(loop, UV_RUN_DEFAULT) != 0) {
+  }
+  return uv_loop_close(loop) == 0 ? 0 : EP_ESYS;
+}
+
+/* --- the node ------------------------------------------------------------------------ */
+
+typedef struct {
+  bool done;
+  int status;
+} ep__wait;
+
+static bool wait_done(void *ud) { return ((ep__wait *)ud)->done; }
+
+static void on_node_started(ep_node *n, int status, void *ud) {
+  (void)n;
+  ep__wait *w = ud;
+  w->done = true;
+  w->status = status;
+}
+
+int ep_node_start_sync(const ep_node_opts *o, ep_node **out) {
+  ep__sloop *s;
+  int r = ep__sloop_new(ep__node_opts_mem(o), &s);
+  if (r) return r;
+  ep__wait w = {false, 0};
+  ep_node *n;
+  r = ep_node_start(ep__sloop_loop(s), o, on_node_started, &w, &n);
+  if (r) {
+    ep__sloop_free(s);
+    return r;
+  }
+  n->sloop = s;
+  n->own_sloop = true;
+  r = ep__sloop_run(s, wait_done, &w, EP__SLOOP_FOREVER);
+  if (!r) r = w.status;
+  if (r) {
+    ep_node_free(n);
+    return r;
+  }
+  *out = n;
+  return 0;
+}
+
+static void on_node_closed(ep_node *n, void *ud) {
+  (void)n;
+  ((ep__wait *)ud)->done = true;
+}
+
+void ep_node_free(ep_node *n) {
+  if (!n) return;
+  ep__sloop *s = n->sloop;
+  bool own = n->own_sloop;
+  if (ep__sloop_enter(s) != 0) {
+    /* From a callback (or a node on the caller's loop): the close goes on
+     * from the loop; a private loop of its own goes once it is done. */
+    ep_node_close(n, NULL, NULL);
+    if (s && own) ep__sloop_doom(s, NULL, NULL);
+    return;
+  }
+  ep__wait w = {false, 0};
+  ep_node_close(n, on_node_closed, &w);
+  if (ep__sloop_run(s, wait_done, &w, EP__SLOOP_FOREVER) == EP_ECLOSED) return;
+  if (own) ep__sloop_free(s);
+}
+
+int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
+  int e = ep__sloop_enter(n->sloop);
+  if (e) return e;
+  return ep__sloop_run(n->sloop, cond, ud, timeout_ms ? (int64_t)timeout_ms : EP__SLOOP_FOREVER);
+}
+
+static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
+  (void)peer;
+  on_node_started(n, status, ud);
+}
+
+int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
+  int e = ep__sloop_enter(n->sloop);
+  if (e) return e;
+  ep__wait w = {false, 0};
+  e = ep_node_connect(n, peer, timeout_ms, on_ping, &w);
+  if (e) return e;
+  /* The connection attempt itself ends by timeout_ms. */
+  e = ep__sloop_run(n->sloop, wait_done, &w, EP__SLOOP_FOREVER);
+  return e ? e : w.status;
+}
+
+typedef struct {
+  bool done;
+  ep_arena *a;
+  ep_rpc_result *r;
+} ep__wait_call;
+
+static void on_call(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n;
+  ep__wait_call *w = ud;
+  w->done = true;
+  *w->r = *r;
+  w->r->arena = w->a;
+  w->r->value = ep_term_copy(w->a, r->value);
+  w->r->cls = ep_term_copy(w->a, r->cls);
+  w->r->reason = ep_term_copy(w->a, r->reason);
+  w->r->stack = ep_term_copy(w->a, r->stack);
+}
+
+static bool call_done(void *ud) { return ((ep__wait_call *)ud)->done; }
+
+int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
+                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r) {
+  memset(r, 0, sizeof *r);
+  ep__wait_call w = {false, a, r};
+  int e = ep__sloop_enter(n->sloop);
+  if (!e) e = ep_rpc_call(n, peer, mod, fun, args, timeout_ms, on_call, &w);
+  /* Not done only when the node was freed from a callback: its close ran
+   * every callback still owed, this one included. */
+  if (!e) e = ep__sloop_run(n->sloop, call_done, &w, EP__SLOOP_FOREVER);
+  if (e && !w.done) r->status = e;
+  return r->status;
+}
+
+/* --- the peer controller -------------------------------------------------------------- */
+
+ep_ctl *ep_ctl_new(uv_loop_t *loop) {
+  if (loop) return ep__ctl_create(loop, NULL);
+  ep__sloop *s;
+  if (ep__sloop_new(NULL, &s)) return NULL;
+  ep_ctl *c = ep__ctl_create(ep__sloop_loop(s), s);
+  if (!c) ep__sloop_free(s);
+  return c;
+}
+
+int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
+  if (!c || !c->sloop) return EP_EINVAL;
+  int e = ep__sloop_run(c->sloop, NULL, NULL, ms);
+  return e == EP_ETIMEDOUT ? 0 : e;
+}
+
+int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
+  if (!c || !c->sloop) return EP_EINVAL;
+  if (c->node || c->node_busy) return EP_ESTATE;
+  int e = ep__sloop_enter(c->sloop);
+  if (e) return e;
+  ep__wait w = {false, 0};
+  ep_node *n;
+  e = ep_node_start(c->loop, o, on_node_started, &w, &n);
+  if (e) return e;
+  n->sloop = c->sloop;
+  e = ep__sloop_run(c->sloop, wait_done, &w, EP__SLOOP_FOREVER);
+  if (e == EP_ECLOSED && !w.done) return e;
+  if (!e) e = w.status;
+  if (e) {
+    /* Run until this node is gone, not until the loop is empty: peers of
+     * the other connections may have handles on it. */
+    ep_node_free(n);
+    return e;
+  }
+  return ep__ctl_adopt_node(c, n);
+}
+
+typedef struct {
+  bool done;
+  int err;
+  ep_peer_result *res;
+} ep__wait_peer;
+
+static bool peer_done(void *ud) { return ((ep__wait_peer *)ud)->done; }
+
+static void on_peer_started(ep_peer *p, int err, void *ud) {
+  (void)p;
+  ep__wait_peer *w = ud;
+  w->done = true;
+  w->err = err;
+}
+
+typedef struct {
+  ep_ctl *c;
+  size_t below;
+} ep__wait_release;
+
+static bool released(void *ud) {
+  ep__wait_release *w = ud;
+  return w->c->npeers < w->below;
+}
+
+int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out) {
+  if (out) *out = NULL;
+  if (!c || !c->sloop || !out) return EP_EINVAL;
+  int e = ep__sloop_enter(c->sloop);
+  if (e) return e;
+  ep__wait_peer w = {false, 0, NULL};
+  ep_peer *p;
+  e = ep_peer_start(c, o, link, &p, on_peer_started, &w);
+  if (e) return e;
+  e = ep__sloop_run(c->sloop, peer_done, &w, EP__SLOOP_FOREVER);
+  if (e == EP_ECLOSED) return e; /* the controller was freed from a callback */
+  if (w.err) {
+    snprintf(c->last_reason, sizeof c->last_reason, "%s", p->down_reason);
+    ep__wait_release r = {c, c->npeers};
+    ep_peer_free(p);
+    if (ep__sloop_run(c->sloop, released, &r, EP__SLOOP_FOREVER) == EP_ECLOSED) return w.err;
+    return w.err;
+  }
+  *out = p;
+  return 0;
+}
+
+static void on_peer_call(ep_peer *p, ep_peer_result *r, void *ud) {
+  (void)p;
+  ep__wait_peer *w = ud;
+  *w->res = *r;
+  w->done = true;
+}
+
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms, ep_peer_result *r) {
+  if (!p || !r || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
+  memset(r, 0, sizeof *r);
+  int e = ep__sloop_enter(p->ctl->sloop);
+  ep__wait_peer w = {false, 0, r};
+  if (!e) e = ep_peer_call(p, m, f, args, timeout_ms, on_peer_call, &w);
+  if (!e) e = ep__sloop_run(p->ctl->sloop, peer_done, &w, EP__SLOOP_FOREVER);
+  if (e && !w.done) r->status = e;
+  return r->status;
+}
+
+static void on_peer_stopped(ep_peer *p, void *ud) {
+  (void)p;
+  ((ep__wait_peer *)ud)->done = true;
+}
+
+int ep_peer_stop_sync(ep_peer *p) {
+  if (!p || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
+  int e = ep__sloop_enter(p->ctl->sloop);
+  if (e) return e;
+  ep__wait_peer w = {false, 0, NULL};
+  e = ep_peer_stop(p, on_peer_stopped, &w);
+  if (!e) e = ep__sloop_run(p->ctl->sloop, peer_done, &w, EP__SLOOP_FOREVER);
+  return e == EP_ECLOSED && w.done ? 0 : e;
+}
+
+typedef struct {
+  ep_ctl *c;
+  size_t stopping;
+} ep__wait_ctl;
+
+static void on_linked_stopped(ep_peer *p, void *ud) {
+  (void)p;
+  ((ep__wait_ctl *)ud)->stopping--;
+}
+
+static bool ctl_stopped(void *ud) { return ((ep__wait_ctl *)ud)->stopping == 0; }
+
+static bool ctl_empty(void *ud) {
+  ep_ctl *c = ud;
+  return c->npeers == 0 && !c->node_busy;
+}
+
+static void free_ctl(void *ud) { free(ud); }
+
+void ep_ctl_free(ep_ctl *c) {
+  if (!c) return;
+  ep__sloop *s = c->sloop;
+  if (!s) {
+    ep__ctl_release(c);
+    return;
+  }
+  if (ep__sloop_enter(s) != 0) {
+    /* From a callback: everything closes from the loop, and the blocking
+     * call in progress returns EP_ECLOSED once it has. */
+    ep__ctl_release(c);
+    ep__sloop_doom(s, free_ctl, c);
+    return;
+  }
+  /* start_link's peers stop the way their shutdown mode says, together. */
+  ep__wait_ctl w = {c, 0};
+  for (ep_peer *p = c->peers; p; p = p->next_in_ctl)
+    if (!p->freed && p->linked && p->phase != EP__PH_DOWN && p->phase != EP__PH_STOPPING &&
+        ep_peer_stop(p, on_linked_stopped, &w) == 0)
+      w.stopping++;
+  if (ep__sloop_run(s, ctl_stopped, &w, EP__SLOOP_FOREVER) == EP_ECLOSED) return;
+  ep__ctl_release(c);
+  if (ep__sloop_run(s, ctl_empty, c, EP__SLOOP_FOREVER) == EP_ECLOSED) return;
+  ep__sloop_free(s);
+  free(c);
+}
