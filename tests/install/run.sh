@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR: installs erlpeer into a temporary prefix and builds
-# against it: a tiny consumer with find_package(erlpeer) and with pkg-config
-# (both run), and the README's C example as written (compiled).
+# against it, as a program outside the tree would:
+#  - with find_package(erlpeer): a terms-only consumer on erlpeer::erlpeer,
+#    and an asynchronous one (its own uv_loop_t and uv_run calls) on both
+#    erlpeer::erlpeer and erlpeer::erlpeer_static;
+#  - with pkg-config: both consumers with `pkg-config --cflags --libs`
+#    (the shared library), and the asynchronous one with `--static` against
+#    liberlpeer.a;
+#  - the README's C example as written (compiled).
+# All of them run, except the README example (it needs an erl). The
+# asynchronous consumer needs no erl either: a node with EPMD mode NONE and
+# a controller on the program's loop. It calls libuv itself, so it links only
+# if erlpeer's link line brings libuv ("DSO missing from command line" else).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
@@ -10,18 +20,32 @@ trap 'rm -rf "$prefix" "$work"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 test -x "$prefix/bin/erlpeer"
 pcdir=$(dirname "$(find "$prefix" -name erlpeer.pc | head -1)")
+libdir=$(dirname "$pcdir")
 pc() { PKG_CONFIG_PATH="$pcdir" pkg-config "$@" erlpeer; }
+# The shared library must be linked as such, the static one not at all.
+needs_lib() { readelf -d "$1" | grep -q 'NEEDED.*\[liberlpeer\.so'; }
+linked_shared() { needs_lib "$1" || { echo "install: $1 does not use liberlpeer.so" >&2; exit 1; }; }
+linked_static() { ! needs_lib "$1" || { echo "install: $1 uses liberlpeer.so" >&2; exit 1; }; }
 
 cmake -S "$here/consumer" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
-"$work/cm/consumer"
+for exe in consumer async_shared async_static; do "$work/cm/$exe"; done
+linked_shared "$work/cm/async_shared"; linked_static "$work/cm/async_static"
 
+cflags=(-std=c11 -Wall -Wextra -Werror)
 # shellcheck disable=SC2046
-cc -std=c11 "$here/consumer/consumer.c" -o "$work/pc-consumer" $(pc --cflags --libs --static) \
-   -Wl,-rpath,"$(dirname "$pcdir")"
-"$work/pc-consumer"
+cc "${cflags[@]}" "$here/consumer/consumer.c" -o "$work/pc-consumer" $(pc --cflags --libs) -Wl,-rpath,"$libdir"
+# shellcheck disable=SC2046
+cc "${cflags[@]}" "$here/consumer/async_consumer.c" -o "$work/pc-async" $(pc --cflags --libs) -Wl,-rpath,"$libdir"
+# --static: erlpeer's archive (-l:liberlpeer.a, not the .so next to it)
+# plus every private dependency pkg-config adds.
+# shellcheck disable=SC2046
+cc "${cflags[@]}" "$here/consumer/async_consumer.c" -o "$work/pc-async-static" \
+   $(pc --cflags --libs --static | sed 's/-lerlpeer\b/-l:liberlpeer.a/')
+"$work/pc-consumer"; "$work/pc-async"; "$work/pc-async-static"
+linked_shared "$work/pc-async"; linked_static "$work/pc-async-static"
 
 bash "$here/extract_readme_example.sh" "$here/../../README.md" > "$work/readme.c"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror "$work/readme.c" -o "$work/readme" $(pc --cflags --libs --static)
-echo "install: find_package and pkg-config consumers built and ran; the README example compiles"
+cc "${cflags[@]}" "$work/readme.c" -o "$work/readme" $(pc --cflags --libs)
+echo "install: find_package (shared and static) and pkg-config (shared and --static) consumers, async ones included, built and ran; the README example compiles"
