@@ -183,7 +183,7 @@ static int read_refs(ep_dist_reader *r, const uint8_t *b, size_t n, size_t *hlen
         len = b[p++];
       }
       if (n - p < len) return EP_EFRAME;
-      ptrdiff_t chars = ep__utf8_count(b + p, len);
+      ptrdiff_t chars = ep_utf8_count(b + p, len);
       if (chars < 0) return EP_EUTF8;
       if (chars > 255) return EP_EATOMLEN;
       char *t = ep_realloc(r->mem, r->ac->txt[slot], len + 1);

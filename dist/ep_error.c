@@ -1,6 +1,7 @@
 #include "ep_error.h"
 
 #include <errno.h>
+#include <limits.h>
 
 #define EP__STRERR(name, val, msg) \
   case (val):                      \
@@ -35,11 +36,8 @@ const char *ep_err_name(int err) {
 int ep_is_fatal(int err) { return err != 0 && err != EP_EINCOMPLETE && err != EP_ECONTROL; }
 
 int ep_err_from_errno(int e) {
-  /* libuv's own codes, not errno values: end of file (UV_EOF) and the
-   * resolver's (UV_EAI_*, -3000..-3014). */
-  if (e == -4095) return EP_EEOF;
-  if (e <= -3000 && e >= -3014) return e == -3003 /* UV_EAI_CANCELED */ ? EP_ECANCELED : EP_ENOHOST;
-  if (e < 0) e = -e; /* libuv on Linux: UV_Exxx == -Exxx */
+  if (e == INT_MIN) return EP_ESYS; /* no positive form */
+  if (e < 0) e = -e;                 /* the negated form -Exxx of syscall wrappers */
   switch (e) {
     case 0:
       return 0;

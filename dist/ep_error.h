@@ -106,8 +106,11 @@ const char *ep_err_name(int err);
  * connection that produced it cannot be used further. */
 int ep_is_fatal(int err);
 
-/* Map a POSIX errno value (positive) or a libuv error (negative errno on
- * Linux) to an ep_err. Unknown values become EP_ESYS. */
+/* Map a POSIX errno value, positive (errno) or negated (-Exxx, as syscall
+ * wrappers return it), to an ep_err; 0 stays 0. Unknown values become
+ * EP_ESYS. Only errno: the cores do no I/O and know no event library; lib/
+ * maps libuv's codes that are no errno value (end of file, the resolver's)
+ * itself (lib/ep_uverr_int.h). */
 int ep_err_from_errno(int e);
 
 #ifdef __cplusplus

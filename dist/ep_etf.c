@@ -197,7 +197,7 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
         return c->nrefs ? EP_EBADTERM : EP_EBADTAG;
       }
       const ep_atom_ref *ar = &c->refs[ix];
-      if (ar->n > c->atom_chars && ep__utf8_count((const uint8_t *)ar->s, ar->n) > (ptrdiff_t)c->atom_chars) {
+      if (ar->n > c->atom_chars && ep_utf8_count((const uint8_t *)ar->s, ar->n) > (ptrdiff_t)c->atom_chars) {
         c->errpos = p; /* a lowered atom limit holds for cached atoms too */
         return EP_EATOMLEN;
       }
@@ -242,7 +242,7 @@ static int dec_atom_text(dctx *c, size_t *pos, const char **str, uint32_t *slen)
       return EP_EATOMLEN;
     }
     if (k < n) {
-      ptrdiff_t chars = ep__utf8_count(s + k, n - k);
+      ptrdiff_t chars = ep_utf8_count(s + k, n - k);
       if (chars < 0) {
         c->errpos = p;
         return EP_EUTF8;

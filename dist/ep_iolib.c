@@ -21,7 +21,7 @@ typedef struct frame {
 static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
   if (!latin1) return ep_buf_append(out, p, n);
   for (size_t i = 0; i < n; i++)
-    if (ep__utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
+    if (ep_utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
@@ -36,7 +36,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
   if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
-      if (ep__utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
+      if (ep_utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
     return 0;
   }
   if (!ep_is_list(t)) return EP_EINVAL;
@@ -60,13 +60,13 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
     ep_term e = ep_list_at(f->list, f->i++);
     switch (e.type) {
       case EP_T_INT:
-        rc = ep__utf8_put(out, e.v.i);
+        rc = ep_utf8_put(out, e.v.i);
         break;
       case EP_T_BINARY:
         rc = put_bin(out, e.v.bytes, e.n, latin1);
         break;
       case EP_T_STRING:
-        for (size_t i = 0; i < e.n && !rc; i++) rc = ep__utf8_put(out, e.v.bytes[i]);
+        for (size_t i = 0; i < e.n && !rc; i++) rc = ep_utf8_put(out, e.v.bytes[i]);
         break;
       case EP_T_NIL:
         break;
@@ -140,7 +140,7 @@ static size_t utf8_prefix(const uint8_t *p, size_t n, size_t k) {
 
 static int pad_n(ep_buf *out, int ch, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (ep__utf8_put(out, ch)) return out->err ? out->err : EP_EINVAL;
+    if (ep_utf8_put(out, ch)) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
@@ -312,7 +312,7 @@ static int one(ep_buf *out, spec *s, args *av) {
         rc = EP_EINVAL;
         break;
       }
-      for (size_t i = 0; i < rep && !rc; i++) rc = ep__utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
+      for (size_t i = 0; i < rep && !rc; i++) rc = ep_utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
       if (!rc) {
         spec s2 = *s;
         s2.prec = -1;
@@ -512,7 +512,7 @@ static void put_str_ch(ep_buf *b, int64_t ch) {
   if (esc)
     ep_buf_append(b, esc, strlen(esc));
   else
-    ep__utf8_put(b, ch);
+    ep_utf8_put(b, ch);
 }
 
 /* A proper non-empty list of printable characters, as ~p shows it. */

@@ -53,7 +53,7 @@ size_t ep__utf8_encode(uint32_t cp, uint8_t *o) {
   return 4;
 }
 
-ptrdiff_t ep__utf8_count(const uint8_t *s, size_t n) {
+ptrdiff_t ep_utf8_count(const uint8_t *s, size_t n) {
   ptrdiff_t count = 0;
   for (size_t i = 0; i < n; count++) {
     if (s[i] < 0x80) { /* the common case: ASCII */
@@ -68,7 +68,7 @@ ptrdiff_t ep__utf8_count(const uint8_t *s, size_t n) {
   return count;
 }
 
-int ep__utf8_put(ep_buf *b, int64_t cp) {
+int ep_utf8_put(ep_buf *b, int64_t cp) {
   if (cp < 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return EP_EINVAL;
   uint8_t o[4];
   return ep_buf_append(b, o, ep__utf8_encode((uint32_t)cp, o));

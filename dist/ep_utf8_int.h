@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ep_mem.h"
+#include "ep_utf8.h" /* ep_utf8_count, ep_utf8_put */
 
 /* Decodes one code point from s[0..n): returns its length (1..4); 0 when
  * the bytes are not UTF-8 (bad lead or continuation byte, overlong form,
@@ -17,11 +17,5 @@ int ep__utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 /* Encodes a valid code point (<= U+10FFFF, not a surrogate) into o[0..4);
  * returns its length. */
 size_t ep__utf8_encode(uint32_t cp, uint8_t *o);
-
-/* Number of code points in s[0..n), or -1 when it is not UTF-8. */
-ptrdiff_t ep__utf8_count(const uint8_t *s, size_t n);
-
-/* Appends cp as UTF-8: 0, EP_EINVAL (not a code point), EP_ENOMEM. */
-int ep__utf8_put(ep_buf *b, int64_t cp);
 
 #endif

@@ -1,18 +1,18 @@
 /* ep_epmd.c - EPMD wire format (see ep_epmd.h for the contract). */
 #include "ep_epmd.h"
-#include "ep_utf8_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "ep_error.h"
 #include "ep_limits.h"
+#include "ep_utf8.h"
 
 /* Characters of a node name: UTF-8 without NUL bytes (no overlong form,
  * surrogate, code point past U+10FFFF or truncated sequence), else -1. */
 static long utf8_chars(const uint8_t *s, size_t n) {
   if (memchr(s, 0, n)) return -1;
-  return (long)ep__utf8_count(s, n);
+  return (long)ep_utf8_count(s, n);
 }
 
 int ep_epmd_name_valid(const uint8_t *name, size_t len) {

@@ -18,6 +18,7 @@
 #include "ep_sync_int.h"
 #include "ep_error.h"
 #include "ep_limits.h"
+#include "ep_uverr_int.h"
 
 typedef enum req_kind { K_PORT, K_NAMES, K_REG } req_kind;
 
@@ -76,17 +77,6 @@ int ep_epmd_port_from_env(uint16_t *port) {
   if (v == 0 || v > 65535) return EP_EINVAL;
   *port = (uint16_t)v;
   return 0;
-}
-
-/* libuv errors to ep_err, once. UV_EOF and the resolver's UV_EAI_* are not
- * errno values, so they are handled here before ep_err_from_errno. */
-static int map_uv(int e) {
-  if (e == UV_EOF) return EP_EEOF;
-  if (e == UV_ECANCELED) return EP_ECANCELED;
-  if (e == UV_ETIMEDOUT) return EP_ETIMEDOUT;
-  if (e <= UV_EAI_ADDRFAMILY && e >= UV_EAI_SOCKTYPE) return EP_ENOHOST; /* -3000..-3011 */
-  if (e == UV_EAI_NODATA || e == UV_EAI_NONAME || e == UV_EAI_FAIL || e == UV_EAI_AGAIN) return EP_ENOHOST;
-  return ep_err_from_errno(e);
 }
 
 static void maybe_free(ep_epmd_req *r) {
@@ -270,13 +260,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     close_tcp(r);
     r->state = S_DONE;
-    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, r->ud, map_uv((int)nread));
+    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, r->ud, ep__err_from_uv((int)nread));
     return;
   }
   if (nread == 0) return;
   if (nread < 0) {
     if (nread == UV_EOF) process(r, 1);
-    else fail(r, map_uv((int)nread));
+    else fail(r, ep__err_from_uv((int)nread));
     return;
   }
   size_t limit = r->kind == K_NAMES ? EP_LIMIT_EPMD_NAMES_REPLY : 4096;
@@ -294,7 +284,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void on_written(uv_write_t *w, int status) {
   ep_epmd_req *r = w->data;
   r->write_pending = 0;
-  if (status && r->state != S_DONE) fail(r, map_uv(status));
+  if (status && r->state != S_DONE) fail(r, ep__err_from_uv(status));
   else maybe_free(r);
 }
 
@@ -316,12 +306,12 @@ static void on_connected(uv_connect_t *c, int status) {
   r->wr.data = r;
   int e = uv_write(&r->wr, (uv_stream_t *)&r->tcp, &b, 1, on_written);
   if (e) {
-    fail(r, map_uv(e));
+    fail(r, ep__err_from_uv(e));
     return;
   }
   r->write_pending = 1;
   e = uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
-  if (e) fail(r, map_uv(e));
+  if (e) fail(r, ep__err_from_uv(e));
 }
 
 /* Connects to the next resolved address; when none is left, reports
@@ -330,14 +320,14 @@ static void try_connect(ep_epmd_req *r) {
   for (;;) {
     struct addrinfo *a = r->ai_next;
     if (!a) {
-      fail(r, r->all_refused ? EP_ENOEPMD : map_uv(r->last_error));
+      fail(r, r->all_refused ? EP_ENOEPMD : ep__err_from_uv(r->last_error));
       return;
     }
     r->ai_next = a->ai_next;
     if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
     int e = uv_tcp_init(r->loop, &r->tcp);
     if (e) {
-      fail(r, map_uv(e));
+      fail(r, ep__err_from_uv(e));
       return;
     }
     r->tcp.data = r;
@@ -432,7 +422,7 @@ static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, c
     r->cb_done = 1;
     r->user_closed = 1;
     teardown(r);
-    return map_uv(e);
+    return ep__err_from_uv(e);
   }
   r->gai_pending = 1;
   uv_timer_start(&r->timer, on_timer, r->timeout_ms, 0);
@@ -550,7 +540,7 @@ int ep_epmd_port_please_sync(const ep_epmd_client_opts *opts, const char *name, 
   if (!out) return EP_EINVAL;
   uv_loop_t loop;
   int e = uv_loop_init(&loop);
-  if (e) return map_uv(e);
+  if (e) return ep__err_from_uv(e);
   sync_port s = {0, 0, out};
   int rc = ep_epmd_port_please(&loop, opts, name, sync_port_cb, &s, NULL);
   run_private(&loop);
@@ -593,7 +583,7 @@ int ep_epmd_names_sync(const ep_epmd_client_opts *opts, ep_epmd_name **names, si
   if (!names || !n) return EP_EINVAL;
   uv_loop_t loop;
   int e = uv_loop_init(&loop);
-  if (e) return map_uv(e);
+  if (e) return ep__err_from_uv(e);
   sync_names s = {0};
   int rc = ep_epmd_names(&loop, opts, sync_names_cb, &s, NULL);
   run_private(&loop);

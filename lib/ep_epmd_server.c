@@ -19,6 +19,7 @@
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_limits.h"
+#include "ep_uverr_int.h"
 
 #define MAX_LISTENERS 8
 
@@ -62,8 +63,6 @@ struct ep_epmd_server {
   unsigned waiting;
   char rbuf[4096];
 };
-
-static int map_uv(int e) { return e == UV_EOF ? EP_EEOF : ep_err_from_errno(e); }
 
 static void log_ev(ep_epmd_server *s, ep_epmd_event_kind k, const char *name, uint16_t port, uint32_t creation,
                    int error) {
@@ -281,7 +280,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->core = ep_epmd_conn_new(s->reg, is_local_peer(&c->tcp), c);
   int e = c->core ? uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_conn_read) : 0;
   if (!c->core || e) {
-    log_ev(s, EP_EPMD_EV_CUT, NULL, 0, 0, c->core ? map_uv(e) : EP_ENOMEM);
+    log_ev(s, EP_EPMD_EV_CUT, NULL, 0, 0, c->core ? ep__err_from_uv(e) : EP_ENOMEM);
     conn_close(c);
     return;
   }
@@ -321,7 +320,7 @@ static int listen_on(ep_epmd_server *s, const struct sockaddr *sa, int required)
   if (s->nlisten >= MAX_LISTENERS) return EP_EINVAL;
   uv_tcp_t *t = &s->listeners[s->nlisten];
   int e = uv_tcp_init(s->loop, t);
-  if (e) return map_uv(e);
+  if (e) return ep__err_from_uv(e);
   t->data = s;
   s->nlisten++;
   s->handles++;
@@ -330,7 +329,7 @@ static int listen_on(ep_epmd_server *s, const struct sockaddr *sa, int required)
   if (e) {
     uv_close((uv_handle_t *)t, listener_closed);
     if (!required) return 0; /* e.g. no IPv6 on this host */
-    return map_uv(e);
+    return ep__err_from_uv(e);
   }
   if (s->port == 0) {
     struct sockaddr_storage ss;

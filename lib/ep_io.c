@@ -14,7 +14,7 @@
 
 #include "ep_error.h"
 #include "ep_node_int.h"
-#include "ep_utf8_int.h"
+#include "ep_utf8.h"
 
 static void default_output(const char *text, size_t len) {
   fwrite(text, 1, len, stderr);
@@ -63,13 +63,13 @@ int ep_chardata_utf8(ep_term t, bool latin1, ep_buf *out) {
     switch (e.type) {
       case EP_T_INT:
         if (e.v.i < 0 || e.v.i > 0x10FFFF) r = EP_EINVAL;
-        else ep__utf8_put(out, e.v.i);
+        else ep_utf8_put(out, e.v.i);
         break;
       case EP_T_BINARY:
         t = e;
       do_binary:
         if (latin1)
-          for (uint32_t i = 0; i < t.n; i++) ep__utf8_put(out, t.v.bytes[i]);
+          for (uint32_t i = 0; i < t.n; i++) ep_utf8_put(out, t.v.bytes[i]);
         else
           ep_buf_append(out, t.v.bytes, t.n);
         break;
