@@ -273,3 +273,5 @@ int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *
   ep_node_run_until(n, sync_call_done, &s, 0);
   return r->status;
 }
+
+void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r) { classify(ref, exit_reason, r); }
