@@ -258,9 +258,10 @@ typedef struct ep_rpc_item {
  * with cls/reason/stack, or EP_EBADRPC when its answer was not one an item
  * gives), n of them in order. Otherwise the whole request failed and items
  * is NULL: EP_ETIMEDOUT, EP_ENODEDOWN (the connection went; the answers
- * are lost with it), EP_EBADRPC (the batch's worker was killed, e.g. an
- * item exited it with kill, or the target could not run the batch: reason
- * says why), EP_ENOMEM, EP_ECLOSED, or a connection error. */
+ * are lost with it), EP_EBADRPC (the batch's worker was killed, e.g. by an
+ * exit signal: reason {'EXIT', Why}; or the target could not run the
+ * batch: reason {Class, Reason, Stack}, as error:undef from an erlpeer
+ * node), EP_ENOMEM, EP_ECLOSED, or a connection error. */
 typedef struct ep_rpc_multi_result {
   int status;
   ep_term reason; /* the whole request's failure (status != 0) */

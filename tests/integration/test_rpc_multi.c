@@ -311,6 +311,45 @@ START_TEST(killed_worker_fails_the_batch) {
 }
 END_TEST
 
+static void on_other_started(ep_node *n, int status, void *ud) {
+  (void)n;
+  *(int *)ud = status;
+}
+
+static void on_other_closed(ep_node *n, void *ud) {
+  (void)n;
+  *(bool *)ud = true;
+}
+
+static bool started(void *ud) { return *(int *)ud != 1; }
+static bool closed(void *ud) { return *(bool *)ud; }
+
+/* A target that cannot run the batch (another erlpeer node, which runs no
+ * Erlang code and answers every call with undef) fails it as a whole. The
+ * other node shares our node's loop: our blocking waits serve both. */
+START_TEST(a_target_without_the_functions_fails_the_batch) {
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "other"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_EXTERNAL);
+  ep_node *other;
+  int st = 1;
+  ck_assert_int_eq(ep_node_start(ep_node_loop(node), o, on_other_started, &st, &other), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_node_run_until(node, started, &st, 20000), 0);
+  ck_assert_int_eq(st, 0);
+  ep_rpc_item items[] = {ITEM("erlang", "node", ep_nil()), ITEM("erlang", "node", ep_nil())};
+  ep_rpc_multi_result mr;
+  ck_assert_int_eq(ep_rpc_multi_sync(node, ep_node_name(other), items, NITEMS(items), 20000, A, &mr), EP_EBADRPC);
+  ck_assert_ptr_null(mr.items);
+  ck_assert_msg(ep_is_tuple(mr.reason) && mr.reason.n == 3 && ep_atom_eq(mr.reason.v.items[0], "error") &&
+                    ep_atom_eq(mr.reason.v.items[1], "undef"),
+                "reason %s", ep_print_str(A, mr.reason));
+  bool done = false;
+  ep_node_close(other, on_other_closed, &done);
+  ck_assert_int_eq(ep_node_run_until(node, closed, &done, 20000), 0);
+}
+END_TEST
+
 static int run_suite(const char *label, bool all) {
   Suite *s = suite_create(label);
   TCase *tc = tcase_create("real erl");
@@ -324,6 +363,7 @@ static int run_suite(const char *label, bool all) {
     tcase_add_test(tc, no_items_is_an_empty_answer);
     tcase_add_test(tc, timeout_for_the_whole_request);
     tcase_add_test(tc, killed_worker_fails_the_batch);
+    if (!otp_root) tcase_add_test(tc, a_target_without_the_functions_fails_the_batch);
   }
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL);
