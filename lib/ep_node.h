@@ -246,6 +246,49 @@ int ep_rpc_cast(ep_node *node, const char *peer, const char *mod, const char *fu
 int ep_rpc_call_sync(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
                      uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r);
 
+/* One M:F(Args) of a multi-call. args is a proper list. */
+typedef struct ep_rpc_item {
+  const char *mod;
+  const char *fun;
+  ep_term args;
+} ep_rpc_item;
+
+/* How a multi-call ended. status 0: the target ran the whole batch, and
+ * items[i] is item i's ep_rpc_result (status 0 with value, EP_EEXCEPTION
+ * with cls/reason/stack, or EP_EBADRPC when its answer was not one an item
+ * gives), n of them in order. Otherwise the whole request failed and items
+ * is NULL: EP_ETIMEDOUT, EP_ENODEDOWN (the connection went; the answers
+ * are lost with it), EP_EBADRPC (the batch's worker was killed, e.g. by an
+ * exit signal: reason {'EXIT', Why}; or the target could not run the
+ * batch: reason {Class, Reason, Stack}, as error:undef from an erlpeer
+ * node), EP_ENOMEM, EP_ECLOSED, or a connection error. */
+typedef struct ep_rpc_multi_result {
+  int status;
+  ep_term reason; /* the whole request's failure (status != 0) */
+  size_t n;
+  const ep_rpc_result *items;
+  ep_arena *arena;
+} ep_rpc_multi_result;
+
+typedef void (*ep_rpc_multi_cb)(ep_node *node, const ep_rpc_multi_result *r, void *ud);
+
+/* Calls items[0..n-1] on peer in one request, one after the other in one
+ * process of the target, and answers them in one reply: a poll of many
+ * values costs one round trip and one worker (the reads do not count
+ * calls of their own), and nothing is loaded on the target (no erl_eval:
+ * the batch is lists:zipwith of export funs, see docs/node.md). An item's
+ * exception ends only that item. timeout_ms (0: infinity) bounds the whole
+ * request; items still running then go on running on the target, as after
+ * ep_rpc_call's timeout. Returns 0 (cb will fire once) or an error and cb
+ * will not: EP_EINVAL (no cb, an item without mod/fun or whose args are
+ * not a proper list), EP_EBADNAME, EP_ENODEDOWN as ep_rpc_call. */
+int ep_rpc_multi(ep_node *node, const char *peer, const ep_rpc_item *items, size_t n, uint64_t timeout_ms,
+                 ep_rpc_multi_cb cb, void *ud);
+/* Blocking multi-call: fills *r with the items and terms copied into a
+ * (the caller's arena). Returns r->status. */
+int ep_rpc_multi_sync(ep_node *node, const char *peer, const ep_rpc_item *items, size_t n, uint64_t timeout_ms,
+                      ep_arena *a, ep_rpc_multi_result *r);
+
 /* Runs the node's private loop until cond(ud) is true or timeout_ms passes
  * (0 = no timeout); for blocking programs waiting on their own events. (A
  * node on your own loop needs no such call: your uv_run delivers every

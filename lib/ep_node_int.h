@@ -229,6 +229,9 @@ int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
 bool ep__rpc_on_reply(ep_node *n, ep_term msg, ep_arena *a);
 void ep__rpc_nodedown(ep_node *n, const char *peer, int reason);
 void ep__rpc_close_all(ep_node *n);
+/* Classifies erpc:execute_call(Ref, ...)'s exit reason into r (whose
+ * arena is set and status 0): what ep_rpc_multi does with each item. */
+void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r);
 
 /* ep_io.c */
 /* Serves an io request addressed to one of our group leaders: writes the

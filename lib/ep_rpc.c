@@ -241,3 +241,4 @@ int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   return rpc_request(n, gl, peer, mod, fun, args, ep_none(), &conn);
 }
 
+void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r) { classify(ref, exit_reason, r); }

@@ -242,6 +242,62 @@ int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *
   return r->status;
 }
 
+/* The multi-call's (lib/ep_rpc_multi.c): the results are copied into a. */
+typedef struct {
+  bool done;
+  ep_arena *a;
+  ep_rpc_multi_result *r;
+} ep__sync_multi;
+
+static ep_term copy_or_keep(ep_arena *a, ep_term t, bool *oom) {
+  ep_term c = ep_term_copy(a, t);
+  if (ep_is_none(c) && !ep_is_none(t)) *oom = true;
+  return c;
+}
+
+static void on_sync_multi(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
+  (void)n;
+  ep__sync_multi *s = ud;
+  s->done = true;
+  bool oom = false;
+  ep_rpc_multi_result *o = s->r;
+  *o = *r;
+  o->arena = s->a;
+  o->reason = copy_or_keep(s->a, r->reason, &oom);
+  ep_rpc_result *items = NULL;
+  if (r->n && !(items = ep_arena_alloc(s->a, r->n * sizeof *items))) oom = true;
+  for (size_t i = 0; items && i < r->n; i++) {
+    items[i] = r->items[i];
+    items[i].arena = s->a;
+    items[i].value = copy_or_keep(s->a, r->items[i].value, &oom);
+    items[i].cls = copy_or_keep(s->a, r->items[i].cls, &oom);
+    items[i].reason = copy_or_keep(s->a, r->items[i].reason, &oom);
+    items[i].stack = copy_or_keep(s->a, r->items[i].stack, &oom);
+  }
+  o->items = items;
+  if (oom) {
+    o->status = EP_ENOMEM;
+    o->n = 0;
+    o->items = NULL;
+    o->reason = ep_atom("enomem");
+  }
+}
+
+static bool sync_multi_done(void *ud) { return ((ep__sync_multi *)ud)->done; }
+
+int ep_rpc_multi_sync(ep_node *n, const char *peer, const ep_rpc_item *items, size_t count, uint64_t timeout_ms,
+                      ep_arena *a, ep_rpc_multi_result *r) {
+  ep__sync_multi s = {false, a, r};
+  memset(r, 0, sizeof *r);
+  r->reason = ep_none();
+  r->arena = a;
+  int e = ep__sloop_enter(n->sloop);
+  if (!e) e = ep_rpc_multi(n, peer, items, count, timeout_ms, on_sync_multi, &s);
+  if (!e) e = ep__sloop_run(n->sloop, sync_multi_done, &s, EP__SLOOP_FOREVER);
+  if (e && !s.done) r->status = e;
+  return r->status;
+}
+
 /* --- the peer controller -------------------------------------------------------------- */
 
 ep_ctl *ep_ctl_new(uv_loop_t *loop) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_peer_util.h"
 #include "commands.h"
 #include "ep_error.h"
 #include "ep_io.h"
@@ -13,10 +14,17 @@ static void help(void) {
   printf(
       "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
+      "       erlpeer call [options] NODE --call 'M:F(A, ...)' [--call 'M:F(A, ...)' ...]\n"
       "\n"
       "Connects to NODE as a hidden node and calls MOD:FUN(ARGS...), where ARGS is\n"
       "an Erlang list in Erlang syntax (default []), or evaluates Expressions there\n"
       "(like erl_call -e). Prints the result as one Erlang term on stdout.\n"
+      "Several --call steps (their arguments are Erlang terms, as ARGS, not\n"
+      "expressions) go to NODE as one request and run one after the other in one\n"
+      "process there; nothing is loaded on NODE (no erl_eval): a poll of many\n"
+      "values in one round trip. One line per step on stdout, in order: its result\n"
+      "as an Erlang term, or 'exception Class:Reason' ('badrpc Reason') for a step\n"
+      "that raised, its stacktrace on stderr. --timeout bounds the whole request.\n"
       "NODE without @ means the local host. The cookie is read from\n"
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
       "line by erlpeer itself). --sname/--name name this program's node (short or\n"
@@ -25,9 +33,12 @@ static void help(void) {
       "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
       "Options also take the --opt=value form.\n"
       "\n"
-      "exit status: 0 a result; 1 an exception, badrpc or timeout, or Expressions\n"
-      "             that do not parse (printed on stderr); 2 no connection (the\n"
-      "             cause on stderr) or bad usage (ARGS that do not parse included).\n");
+      "exit status: 0 a result (with --call: every step returned); 1 an exception,\n"
+      "             badrpc or timeout (with --call: of the whole request, nothing on\n"
+      "             stdout), or Expressions that do not parse (printed on stderr);\n"
+      "             2 no connection, or lost before the answer (the cause on stderr)\n"
+      "             or bad usage (ARGS or a --call that do not parse included);\n"
+      "             3 (--call) the request ran and at least one step raised.\n");
 }
 
 /* Prints the term followed by a newline on f. */
@@ -124,10 +135,65 @@ static int eval_remote(ep_node *n, const char *node, const char *text, uint64_t 
   return EP_ESYNTAX;
 }
 
+/* Prints "Class:Reason" (or the badrpc reason) of a failed item on f. */
+static void print_item_failure(FILE *f, const ep_rpc_result *r) {
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  if (r->status == EP_EEXCEPTION) {
+    ep_buf_append(&b, "exception ", 10);
+    ep_print(&b, r->cls);
+    ep_buf_append(&b, ":", 1);
+    ep_print(&b, r->reason);
+  } else {
+    ep_buf_append(&b, "badrpc ", 7);
+    ep_print(&b, r->reason);
+  }
+  fwrite(b.data, 1, b.len, f);
+  fputc('\n', f);
+  ep_buf_free(&b);
+}
+
+/* The --call steps as one ep_rpc_multi request: one line per step. */
+static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, size_t count, uint64_t timeout,
+                      ep_arena *ar) {
+  ep_rpc_multi_result mr;
+  int st = ep_rpc_multi_sync(n, node, items, count, timeout, ar, &mr);
+  if (st == EP_EBADRPC || st == EP_ETIMEDOUT) {
+    ep_rpc_result whole = {st, ep_none(), ep_none(), mr.reason, ep_none(), ar};
+    print_exception(&whole);
+    return 1;
+  }
+  if (st) {
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    return 2;
+  }
+  int code = 0;
+  for (size_t i = 0; i < mr.n; i++) {
+    const ep_rpc_result *r = &mr.items[i];
+    if (r->status == 0) {
+      print_term(stdout, r->value);
+      continue;
+    }
+    code = 3;
+    print_item_failure(stdout, r);
+    if (r->status == EP_EEXCEPTION && !ep_is_none(r->stack) && r->stack.type != EP_T_NIL) {
+      ep_buf b;
+      ep_buf_init(&b, NULL);
+      ep_print(&b, r->stack);
+      fprintf(stderr, "erlpeer call: --call %zu (%s:%s) stacktrace: %.*s\n", i + 1, items[i].mod, items[i].fun,
+              (int)b.len, (const char *)b.data);
+      ep_buf_free(&b);
+    }
+  }
+  return code;
+}
+
 int ep_cmd_call(int argc, char **argv) {
   ep_tool_node_args a = {0};
   const char *eval = NULL, *pos[4] = {0};
   int npos = 0;
+  const char **calls = NULL; /* the --call texts, in order */
+  size_t ncalls = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       help();
@@ -148,17 +214,61 @@ int ep_cmd_call(int argc, char **argv) {
       eval = argv[i] + 7;
       continue;
     }
+    if (!strcmp(argv[i], "--call") || !strncmp(argv[i], "--call=", 7)) {
+      const char *text = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
+      if (!text) {
+        fprintf(stderr, "erlpeer call: --call needs 'M:F(A, ...)'\n");
+        free(calls);
+        return 2;
+      }
+      if (!calls) calls = malloc((size_t)argc * sizeof *calls); /* never more steps than arguments */
+      if (!calls) {
+        fprintf(stderr, "erlpeer call: out of memory\n");
+        return 2;
+      }
+      calls[ncalls++] = text;
+      continue;
+    }
     if ((argv[i][0] == '-' && argv[i][1] == '-') || npos == 4) {
       fprintf(stderr, "erlpeer call: unexpected argument '%s' (see --help)\n", argv[i]);
+      free(calls);
       return 2;
     }
     pos[npos++] = argv[i];
   }
-  if (eval ? npos != 1 : (npos < 3)) {
+  if (ncalls && (eval || npos != 1)) {
+    fprintf(stderr, "erlpeer call: usage: erlpeer call [options] NODE --call 'M:F(A)' ... (not with MOD FUN or "
+                    "--eval; see --help)\n");
+    free(calls);
+    return 2;
+  }
+  if (!ncalls && (eval ? npos != 1 : (npos < 3))) {
     fprintf(stderr, "erlpeer call: usage: erlpeer call [options] NODE MOD FUN [ARGS] (see --help)\n");
     return 2;
   }
   ep_arena *ar = ep_arena_new(NULL);
+  ep_rpc_item *items = ncalls ? calloc(ncalls, sizeof *items) : NULL;
+  if (!ar || (ncalls && !items)) {
+    fprintf(stderr, "erlpeer call: out of memory\n");
+    ep_arena_free(ar);
+    free(calls);
+    return 2;
+  }
+  for (size_t k = 0; k < ncalls; k++) {
+    ep_term m, f;
+    int r = ep_tool_parse_call(ar, calls[k], &m, &f, &items[k].args);
+    if (r) {
+      fprintf(stderr, "erlpeer call: --call '%s': %s\n", calls[k],
+              r == EP_ENOMEM ? "out of memory" : "not Mod:Fun(Arg, ...) with atoms Mod and Fun and Erlang terms");
+      free(items);
+      free(calls);
+      ep_arena_free(ar);
+      return 2;
+    }
+    items[k].mod = m.v.str;
+    items[k].fun = f.v.str;
+  }
+  free(calls);
   ep_term args = ep_nil();
   if (!eval && npos == 4) {
     ep_text_error te = {0};
@@ -175,6 +285,7 @@ int ep_cmd_call(int argc, char **argv) {
   }
   ep_node *n;
   if (ep_tool_node_start(&a, &n)) {
+    free(items);
     ep_arena_free(ar);
     return 2;
   }
@@ -183,8 +294,17 @@ int ep_cmd_call(int argc, char **argv) {
   if (r) {
     fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
     ep_node_free(n);
+    free(items);
     ep_arena_free(ar);
     return 2;
+  }
+  if (ncalls) {
+    int code = call_multi(n, node, items, ncalls, a.timeout_ms, ar);
+    fflush(stdout);
+    ep_node_free(n);
+    free(items);
+    ep_arena_free(ar);
+    return code;
   }
   ep_rpc_result res;
   int st = eval ? eval_remote(n, node, eval, a.timeout_ms, ar, &res)

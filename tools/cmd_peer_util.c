@@ -61,9 +61,7 @@ int ep_tool_parse_connection(ep_peer_opts *o, const char *s) {
 
 /* Splits "Mod:Fun(Args)" at the first ':' outside quotes and the '(' after
  * it; the arguments are parsed as the list [Args]. */
-int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
-                      ep_peer_result *r) {
-  memset(r, 0, sizeof *r);
+int ep_tool_parse_call(ep_arena *a, const char *text, ep_term *m, ep_term *f, ep_term *args) {
   const char *colon = NULL, *paren = NULL;
   int q = 0;
   for (const char *c = text; *c; c++) {
@@ -78,25 +76,34 @@ int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeou
   while (len && isspace((unsigned char)text[len - 1])) len--;
   if (len && text[len - 1] == '.') len--;
   while (len && isspace((unsigned char)text[len - 1])) len--;
-  if (!colon || !paren || len == 0 || text[len - 1] != ')') return r->status = EP_ESYNTAX;
+  if (!colon || !paren || len == 0 || text[len - 1] != ')') return EP_ESYNTAX;
   char *ms = strndup(text, (size_t)(colon - text));
   char *fs = strndup(colon + 1, (size_t)(paren - colon - 1));
   size_t al = (size_t)(text + len - 1 - paren - 1);
   char *as = malloc(al + 3);
   if (!ms || !fs || !as) {
     free(ms), free(fs), free(as);
-    return r->status = EP_ENOMEM;
+    return EP_ENOMEM;
   }
   as[0] = '[';
   memcpy(as + 1, paren + 1, al);
   as[al + 1] = ']';
   as[al + 2] = 0;
-  ep_term m, f, args;
-  int rc = ep_parse_str(a, ms, &m, NULL);
-  if (!rc) rc = ep_parse_str(a, fs, &f, NULL);
-  if (!rc) rc = ep_parse_str(a, as, &args, NULL);
+  int rc = ep_parse_str(a, ms, m, NULL);
+  if (!rc) rc = ep_parse_str(a, fs, f, NULL);
+  if (!rc) rc = ep_parse_str(a, as, args, NULL);
   free(ms), free(fs), free(as);
-  if (rc || m.type != EP_T_ATOM || f.type != EP_T_ATOM) return r->status = EP_ESYNTAX;
+  if (rc == EP_ENOMEM) return rc;
+  if (rc || m->type != EP_T_ATOM || f->type != EP_T_ATOM) return EP_ESYNTAX;
+  return 0;
+}
+
+int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
+                      ep_peer_result *r) {
+  memset(r, 0, sizeof *r);
+  ep_term m, f, args;
+  int rc = ep_tool_parse_call(a, text, &m, &f, &args);
+  if (rc) return r->status = rc;
   return ep_peer_call_sync(p, m, f, args, timeout, r);
 }
 

@@ -13,6 +13,9 @@ int ep_tool_parse_ms(const char *s, uint32_t *out);
 int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s);
 /* dist | tcp | tcp:IP:PORT | tcp:PORT | stdio. 0 or EP_EINVAL. */
 int ep_tool_parse_connection(ep_peer_opts *o, const char *s);
+/* 'Mod:Fun(Arg, ...)' (a final '.' allowed) into the atoms *m, *f and the
+ * list *args, in a. 0, EP_ESYNTAX or EP_ENOMEM. */
+int ep_tool_parse_call(ep_arena *a, const char *text, ep_term *m, ep_term *f, ep_term *args);
 /* Runs 'Mod:Fun(Arg, ...)' (blocking controller). EP_ESYNTAX when the text
  * does not parse (r->arena is then NULL), else r->status. */
 int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,

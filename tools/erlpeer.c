@@ -15,7 +15,7 @@ static const struct {
     {"port", ep_cmd_port, "print the distribution port of a node"},
     {"epmd", ep_cmd_epmd, "run an EPMD-compatible server in the foreground"},
     {"ping", ep_cmd_ping, "connect to a node as a hidden node: pong or pang"},
-    {"call", ep_cmd_call, "call a function (or evaluate expressions) on a node"},
+    {"call", ep_cmd_call, "call functions (several in one request) or evaluate expressions on a node"},
     {"peer", ep_cmd_peer, "start a peer node, call it, stop it"},
     {"session", ep_cmd_session, "control many peers with commands on stdin"},
 };

@@ -32,6 +32,41 @@ expect_err "parse error at line 1"
 expect_rc 2 "$EP_CLI" call target erlang node '[1,'
 expect_err "syntax error at line 1"
 
+# Several --call steps: one request, one line per step in order, a step's
+# exception on its own line (exit 3), the stack trace on stderr.
+expect_rc 0 "$EP_CLI" call target --call 'erlang:node()' --call 'lists:seq(1, 3).' --call='erlang:self()' \
+  --call 'erlang:self()'
+[ "$(sed -n 1p "$OUT")" = "$node" ] && [ "$(sed -n 2p "$OUT")" = "[1,2,3]" ] && [ "$(wc -l < "$OUT")" -eq 4 ] \
+  || fail "--call results: $(cat "$OUT")"
+# the same process ran both self() steps
+[ "$(sed -n 3p "$OUT")" = "$(sed -n 4p "$OUT")" ] || fail "--call steps ran in two processes: $(cat "$OUT")"
+expect_rc 3 "$EP_CLI" call "$node" --call 'erlang:node()' --call 'erlang:error(badarg)' \
+  --call "erlang:throw({oops, \"x\"})" --call 'erlang:exit(gone)' --call 'erlang:binary_to_term(<<>>)' \
+  --call 'lists:reverse([1, 2])'
+[ "$(cat "$OUT")" = "$node
+exception error:badarg
+exception throw:{oops,\"x\"}
+exception exit:gone
+exception error:badarg
+[2,1]" ] || fail "--call exceptions: $(cat "$OUT")"
+expect_err "--call 5 (erlang:binary_to_term) stacktrace: [{erlang,binary_to_term,[<<>>]"
+# nothing loaded on the node by a poll
+before=$("$EP_CLI" call target erlang length '[[]]' >/dev/null; "$EP_CLI" call target code all_loaded | tr ',' '\n' | grep -c beam)
+expect_rc 0 "$EP_CLI" call target --call 'erlang:memory(total)' --call 'erlang:statistics(run_queue)' \
+  --call 'erlang:module_loaded(erl_eval)'
+after=$("$EP_CLI" call target code all_loaded | tr ',' '\n' | grep -c beam)
+[ "$before" = "$after" ] || fail "a --call poll changed the loaded modules: $before then $after"
+# the whole request's timeout: exit 1, nothing on stdout
+expect_rc 1 "$EP_CLI" call --timeout 300 target --call 'erlang:node()' --call 'timer:sleep(5000)'
+expect_err "timed out"
+[ ! -s "$OUT" ] || fail "a timed-out --call request printed: $(cat "$OUT")"
+# usage
+expect_rc 2 "$EP_CLI" call target --call 'erlang:node'
+expect_err "--call 'erlang:node': not Mod:Fun(Arg, ...)"
+expect_rc 2 "$EP_CLI" call target erlang node --call 'erlang:node()'
+expect_rc 2 "$EP_CLI" call --eval 'node().' target --call 'erlang:node()'
+expect_rc 2 "$EP_CLI" call target --call
+
 # Connection failures: exit 2, the cause named.
 expect_rc 1 "$EP_CLI" ping nosuch
 expect_out "pang"

@@ -73,6 +73,11 @@ for spec in "25 -" "27 trixie" "29 sid"; do
   check "OTP $rel call" "\"$rel\"" "$out"
   out=$(timeout 60 "$EP_CLI" call --eval 'lists:sum([1, 2, 3]).' "node$rel@$host" 2>"$ERR")
   check "OTP $rel call --eval" 6 "$out"
+  out=$(timeout 60 "$EP_CLI" call "node$rel@$host" --call 'erlang:system_info(otp_release)' \
+        --call 'erlang:error(boom)' 2>"$ERR")
+  check "OTP $rel call --call status" 3 $?
+  check "OTP $rel call --call" "\"$rel\"
+exception error:boom" "$out"
 done
 
 echo "$passes passed, $fails failed"
