@@ -70,6 +70,11 @@ extern "C" {
   XX(ECANCELED, -206, "operation canceled")                                     \
   XX(EBADRPC, -207, "remote call failed (badrpc)")                              \
   XX(EEXCEPTION, -208, "remote call raised an exception")                       \
+  XX(ECOOKIEPERM, -209, "cookie file must be accessible by owner only")        \
+  XX(ECOOKIECHARS, -210, "bad characters in cookie file")                      \
+  XX(ECOOKIELONG, -211, "cookie longer than 255 characters")                   \
+  XX(ECOOKIESHORT, -212, "cookie file holds no cookie")                        \
+  XX(ECOOKIETYPE, -213, "cookie file is not a regular file")                   \
   XX(EBOOT, -250, "peer failed to boot")                                        \
   XX(EPEERDOWN, -251, "peer is down")                                           \
   XX(ESTATE, -252, "operation not allowed in the peer's current state")         \

@@ -38,6 +38,10 @@ extern "C" {
  * bomb costs nothing. */
 #define EP_LIMIT_INFLATED_SIZE ((size_t)256 << 20)
 
+/* Longest cookie in characters: 255. erl makes an atom of the cookie file's
+ * text, and an atom longer than this stops its kernel from starting. */
+#define EP_LIMIT_COOKIE_CHARS 255u
+
 /* --- text syntax ---------------------------------------------------------- */
 
 /* Longest Erlang-syntax text of one term we parse: 64 MiB (also the

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ep_cookie_file.h"
 #include "ep_dflags.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
@@ -117,38 +118,10 @@ static uint32_t random32(void) {
   return v;
 }
 
-/* Reads ~/.erlang.cookie as erl does (the first line, trailing white space
- * dropped), creating it with 20 random capital letters, mode 0400, when it
- * does not exist. */
+/* The cookie file as erl reads it (lib/ep_cookie_file.c): the reason a bad
+ * file is refused is for the caller to ask, ep_cookie_file_read again. */
 static int read_cookie(uint8_t *out, size_t cap, size_t *len) {
-  const char *home = getenv("HOME");
-  if (!home || !*home) return EP_ENOCOOKIE;
-  char path[4096];
-  if ((size_t)snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= sizeof path) return EP_ENOCOOKIE;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    char c[20];
-    uint8_t rnd[20];
-    if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0) return EP_ENOCOOKIE;
-    for (int i = 0; i < 20; i++) c[i] = (char)('A' + rnd[i] % 26);
-    int w = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-    if (w >= 0) {
-      ssize_t k = write(w, c, sizeof c);
-      close(w);
-      if (k != (ssize_t)sizeof c) return EP_ENOCOOKIE;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-  }
-  if (fd < 0) return EP_ENOCOOKIE;
-  ssize_t n = read(fd, out, cap);
-  close(fd);
-  if (n <= 0) return EP_ENOCOOKIE;
-  size_t l = 0;
-  while (l < (size_t)n && out[l] != '\n' && out[l] != '\r') l++;
-  while (l > 0 && isspace(out[l - 1])) l--;
-  if (l == 0) return EP_ENOCOOKIE;
-  *len = l;
-  return 0;
+  return ep_cookie_file_read(out, cap, len, NULL, 0);
 }
 
 static int local_host(bool longnames, bool ipv6, char *out, size_t cap) {

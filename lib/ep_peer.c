@@ -414,8 +414,20 @@ static void peer_kick(ep_peer *p) {
   if (!uv_is_active((uv_handle_t *)&p->kicker)) uv_idle_start(&p->kicker, on_kick_idle);
 }
 
+/* Process groups. A dist peer runs in its own session (setsid, as erl's
+ * -detached would), and so does a peer of any connection started through
+ * an exec wrapper: the wrapper may fork (`sleep 20; exec erl "$@"`, or an
+ * erl it runs without exec), and killing the wrapper alone left its
+ * children behind with PPID 1. The session's process group is then all we
+ * started, and every kill (boot timeout, forced stop, free) takes the whole
+ * group. Only while our child, its leader, is unreaped: until then its pid
+ * cannot name anyone else's group. */
+static bool own_group(const ep_peer *p) { return p->vt == &ep__peer_dist_vt || p->o.prog; }
+
 static void kill_process(ep_peer *p) {
-  if (p->proc_alive) uv_process_kill(&p->proc, SIGKILL);
+  if (!p->proc_alive) return;
+  if (own_group(p) && p->proc.pid > 0) kill(-(pid_t)p->proc.pid, SIGKILL);
+  uv_process_kill(&p->proc, SIGKILL);
 }
 
 static void fail_calls(ep_peer *p, int err) {
@@ -1091,8 +1103,9 @@ static int launch(ep_peer *p) {
      * failure is seen at once): give it its own session as -detached's
      * setsid() would, so it does not share the controller's scheduling
      * group (autogroup) with every other peer. It still dies with the
-     * controller: its control connection drops. */
-    if (p->vt == &ep__peer_dist_vt) po.flags |= UV_PROCESS_DETACHED;
+     * controller: its control connection drops. A wrapper gets one too,
+     * so that a kill reaches its children (own_group, kill_process). */
+    if (own_group(p)) po.flags |= UV_PROCESS_DETACHED;
     p->proc.data = p;
     int src = uv_spawn(p->loop, &p->proc, &po);
     if (src) {

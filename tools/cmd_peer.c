@@ -8,6 +8,7 @@
 #include "ep_peer.h"
 #include "ep_text.h"
 #include "cmd_peer_util.h"
+#include "tool_node.h"
 
 static const char help[] =
     "usage: erlpeer peer [OPTIONS] [-- ERL_ARGS...]\n"
@@ -200,7 +201,9 @@ int ep_cmd_peer(int argc, char **argv) {
     if (!nr) nr = ep_ctl_start_node(ctl, no);
     ep_node_opts_free(no);
     if (nr) {
-      fprintf(stderr, "erlpeer peer: cannot start this program's node: %s\n", ep_strerror(nr));
+      char cwhy[600];
+      const char *cw = ep_tool_cookie_reason(nr, cwhy, sizeof cwhy);
+      fprintf(stderr, "erlpeer peer: cannot start this program's node: %s\n", cw ? cw : ep_strerror(nr));
       ep_ctl_free(ctl);
       status = 2;
       goto out;
@@ -209,8 +212,13 @@ int ep_cmd_peer(int argc, char **argv) {
   rc = ep_peer_start_sync(ctl, o, true, &p);
   if (rc) {
     const char *why = ep_ctl_last_start_reason(ctl);
-    fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc), why && *why ? " " : "",
-            why ? why : "");
+    char cwhy[600];
+    const char *cw = ep_tool_cookie_reason(rc, cwhy, sizeof cwhy);
+    if (cw)
+      fprintf(stderr, "erlpeer peer: cannot start the peer: %s\n", cw);
+    else
+      fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc), why && *why ? " " : "",
+              why ? why : "");
     ep_ctl_free(ctl);
     status = 2;
     goto out;

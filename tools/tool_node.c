@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_cookie_file.h"
 #include "ep_error.h"
+#include "ep_limits.h"
 
 static const char *opt_value(int argc, char **argv, int *i, const char *name) {
   size_t l = strlen(name);
@@ -62,8 +64,31 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
-  if (r) fprintf(stderr, "erlpeer: cannot start a node: %s\n", ep_strerror(r));
+  if (r) {
+    char why[600];
+    const char *cw = ep_tool_cookie_reason(r, why, sizeof why);
+    fprintf(stderr, "erlpeer: cannot start a node: %s\n", cw ? cw : ep_strerror(r));
+  }
   return r;
+}
+
+const char *ep_tool_cookie_reason(int err, char *buf, size_t cap) {
+  switch (err) {
+    case EP_ENOCOOKIE:
+    case EP_ECOOKIEPERM:
+    case EP_ECOOKIECHARS:
+    case EP_ECOOKIELONG:
+    case EP_ECOOKIESHORT:
+    case EP_ECOOKIETYPE:
+      break;
+    default:
+      return NULL;
+  }
+  uint8_t c[EP_LIMIT_COOKIE_CHARS];
+  size_t n = 0;
+  int r = ep_cookie_file_read(c, sizeof c, &n, buf, cap);
+  memset(c, 0, sizeof c);
+  return r && cap && buf[0] ? buf : NULL;
 }
 
 const char *ep_tool_connect_reason(int err) {

@@ -4,6 +4,7 @@
 #define EP_TOOL_NODE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ep_node.h"
@@ -24,6 +25,11 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a);
 /* Starts a hidden node (not registered in EPMD: a one-shot client needs no
  * incoming connections). Prints the reason and returns the error. */
 int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out);
+
+/* For an error of reading the cookie file (EP_ENOCOOKIE, EP_ECOOKIE*):
+ * the file and what is wrong with it, read again into buf; NULL for any
+ * other error. */
+const char *ep_tool_cookie_reason(int err, char *buf, size_t cap);
 
 /* "could not connect to NODE: <cause>" with a cause a person can act on. */
 const char *ep_tool_connect_reason(int err);
