@@ -53,6 +53,13 @@ int ep_ctl_set_node(ep_ctl *c, ep_node *n) {
 
 ep_node *ep_ctl_node(const ep_ctl *c) { return c ? c->node : NULL; }
 
+int ep_ctl_set_notice_cb(ep_ctl *c, ep_node_notice_cb cb, void *ud) {
+  if (!c) return EP_EINVAL;
+  c->notice_cb = cb;
+  c->notice_ud = ud;
+  return 0;
+}
+
 /* The peer's distribution family: IPv6 when its args say -proto_dist
  * inet6_tcp (or inet6_tls). */
 static bool peer_ipv6(const ep_peer *p) {
@@ -122,9 +129,10 @@ static int start_default(ep_ctl *c) {
   if (!o) return EP_ENOMEM;
   ep_node_opts_set_longnames(o, c->want_longnames);
   ep_node_opts_set_ipv6(o, c->want_ipv6);
+  ep_node_opts_set_notice_cb(o, c->notice_cb, c->notice_ud);
   c->node_tries++;
   ep_node *n;
-  int r = ep_node_start(c->loop, o, on_default_started, c, &n);
+  int r = ep__node_start(c->loop, o, true, on_default_started, c, &n);
   ep_node_opts_free(o);
   if (!r) c->node_starting = n;
   return r;

@@ -21,6 +21,7 @@
 #include "ep_etf.h"
 #include "ep_limits.h"
 #include "ep_node_int.h"
+#include "ep_uverr_int.h"
 
 struct ep_node_opts {
   char *name;
@@ -32,9 +33,19 @@ struct ep_node_opts {
   int listen_port;
   ep_node_event_cb event_cb;
   void *event_ud;
+  ep_node_notice_cb notice_cb;
+  void *notice_ud;
   ep_node_output_cb output_cb;
   void *output_ud;
   const ep_mem *mem;
+  bool client;
+  /* The environment, read once when the options are made, never in the
+   * middle of a start: ERL_EPMD_PORT (as erl reads it: a port number or
+   * nothing; 70000 must not become 4464, nor "abc" the default) and
+   * ERLPEER_DEBUG. */
+  uint16_t env_epmd_port;
+  int env_epmd_err;
+  bool debug;
 };
 
 /* --- options ----------------------------------------------------------------------- */
@@ -44,6 +55,9 @@ ep_node_opts *ep_node_opts_new(void) {
   if (!o) return NULL;
   o->ticktime = 60;
   o->epmd_mode = EP_EPMD_AUTO;
+  o->env_epmd_err = ep_epmd_port_from_env(&o->env_epmd_port);
+  const char *dbg = getenv("ERLPEER_DEBUG");
+  o->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
   return o;
 }
 
@@ -99,6 +113,11 @@ void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud)
   o->output_ud = ud;
 }
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
+void ep_node_opts_set_client(ep_node_opts *o, bool on) { o->client = on; }
+void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud) {
+  o->notice_cb = cb;
+  o->notice_ud = ud;
+}
 const ep_mem *ep__node_opts_mem(const ep_node_opts *o) { return o->mem ? o->mem : ep_mem_default(); }
 
 /* --- small helpers ------------------------------------------------------------------- */
@@ -112,10 +131,11 @@ static char *mem_strdup(const ep_mem *m, const char *s) {
   return d;
 }
 
-static uint32_t random32(void) {
-  uint32_t v = 0;
-  if (uv_random(NULL, NULL, &v, sizeof v, 0, NULL) != 0) v = (uint32_t)uv_hrtime() ^ (uint32_t)getpid();
-  return v;
+/* From the kernel's CSPRNG (getrandom), or an error: a handshake challenge
+ * that could be guessed lets a recorded digest be replayed, so there is no
+ * weaker fallback. */
+static int random32(uint32_t *v) {
+  return uv_random(NULL, NULL, v, sizeof *v, 0, NULL) == 0 ? 0 : EP_ESYS;
 }
 
 /* The cookie file as erl reads it (lib/ep_cookie_file.c): the reason a bad
@@ -124,7 +144,10 @@ static int read_cookie(uint8_t *out, size_t cap, size_t *len) {
   return ep_cookie_file_read(out, cap, len, NULL, 0);
 }
 
-static int local_host(bool longnames, bool ipv6, char *out, size_t cap) {
+/* This host's name for a node name: 0 with out set, 1 when it still needs
+ * the resolver (a long name on a host without a domain: see
+ * canonical_host), or an error. */
+static int local_host(bool longnames, char *out, size_t cap) {
   size_t sz = cap;
   if (uv_os_gethostname(out, &sz) != 0) return EP_ESYS;
   if (!longnames) {
@@ -132,34 +155,29 @@ static int local_host(bool longnames, bool ipv6, char *out, size_t cap) {
     if (dot) *dot = 0;
     return 0;
   }
-  if (strchr(out, '.')) return 0;
-  /* A long name needs a fully qualified host: ask the resolver for the
-   * canonical name, as inet_db does. */
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_flags = AI_CANONNAME;
-  hints.ai_family = ipv6 ? AF_INET6 : AF_INET;
-  int gr = getaddrinfo(out, NULL, &hints, &res);
-  if (gr == 0 && res && res->ai_canonname && strchr(res->ai_canonname, '.')) {
+  return strchr(out, '.') ? 0 : 1;
+}
+
+/* A long name needs a fully qualified host: the resolver's canonical name,
+ * as inet_db takes. No domain (common in containers and CI, where erl
+ * -name without a host fails with "Can't set long node name"): a BEAM with
+ * long names refuses to dial a dotless host ("System running to use fully
+ * qualified hostnames"), so take the host's own address, as `-name x@IP`
+ * does, and failing that the loopback address of the family: peers on this
+ * machine can still reach us. */
+static void canonical_host(const struct addrinfo *res, bool ipv6, char *out, size_t cap) {
+  if (res && res->ai_canonname && strchr(res->ai_canonname, '.')) {
     snprintf(out, cap, "%s", res->ai_canonname);
-    freeaddrinfo(res);
-    return 0;
+    return;
   }
-  /* No domain (common in containers and CI, where erl -name without a host
-   * fails with "Can't set long node name"): a BEAM with long names refuses
-   * to dial a dotless host ("System running to use fully qualified
-   * hostnames"), so take the host's own address, as `-name x@IP` does, and
-   * failing that the loopback address of the family: peers on this machine
-   * can still reach us. */
   char ip[64] = {0};
-  if (gr == 0 && res) {
+  if (res) {
     if (res->ai_family == AF_INET6)
       uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
     else
       uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
   }
-  if (res) freeaddrinfo(res);
   snprintf(out, cap, "%s", ip[0] ? ip : ipv6 ? "::1" : "127.0.0.1");
-  return 0;
 }
 
 int ep__full_name(ep_node *n, const char *peer, char *out, size_t cap) {
@@ -887,8 +905,8 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
   cfg.cookie = n->cookie;
   cfg.cookie_len = n->cookie_len;
   cfg.expected_peer = role == EP_HS_INITIATOR ? c->peer : NULL;
-  cfg.challenge = random32();
-  int r = ep_hs_new(n->mem, &cfg, &c->hs);
+  int r = random32(&cfg.challenge);
+  if (!r) r = ep_hs_new(n->mem, &cfg, &c->hs);
   if (r) return r;
   c->state = EP__C_HANDSHAKE;
   /* An outgoing attempt's deadline runs from its start (lookup and dial
@@ -1114,7 +1132,57 @@ static void node_release_early(ep_node *n) {
   node_release(n);
 }
 
+/* The node's names, once its host is known; then its processes. */
+static int set_names(ep_node *n, const char *alive, const char *host) {
+  char name[800];
+  if (alive) snprintf(name, sizeof name, "%s@%s", alive, host);
+  else snprintf(name, sizeof name, "erlpeer-%ld@%s", (long)getpid(), host);
+  if (!(n->host = mem_strdup(n->mem, host)) || !(n->name = mem_strdup(n->mem, name))) return EP_ENOMEM;
+  return make_procs(n);
+}
+
+/* Listens (unless a client), then registers in EPMD as the mode says. */
+static int begin_listen(ep_node *n) {
+  if (n->client) return ep__epmd_register(n, on_registered); /* EP_EPMD_NONE: reported from the loop */
+  uv_tcp_init(n->loop, &n->listener);
+  n->listener.data = n;
+  n->listener_open = true;
+  n->open_handles++;
+  struct sockaddr_storage sa;
+  if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
+  else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
+  int r = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0);
+  if (!r) r = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+  if (r) return ep_err_from_errno(r);
+  int len = sizeof sa;
+  uv_tcp_getsockname(&n->listener, (struct sockaddr *)&sa, &len);
+  n->listen_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                  : ((struct sockaddr_in *)&sa)->sin_port);
+  return ep__epmd_register(n, on_registered);
+}
+
+static void on_host_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
+  ep_node *n = g->data;
+  n->open_handles--;
+  n->resolving = false;
+  char host[512];
+  canonical_host(status == 0 ? res : NULL, n->ipv6, host, sizeof host);
+  if (res) uv_freeaddrinfo(res);
+  if (n->closing) {
+    finish_start(n, EP_ECANCELED);
+    return;
+  }
+  int r = set_names(n, n->alive, host);
+  if (!r) r = begin_listen(n);
+  if (r) finish_start(n, r);
+}
+
 int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, void *ud, ep_node **out) {
+  return ep__node_start(loop, o, false, cb, ud, out);
+}
+
+int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_node_start_cb cb, void *ud,
+                   ep_node **out) {
   const ep_mem *mem = o->mem ? o->mem : ep_mem_default();
   ep_node *n = ep_malloc(mem, sizeof *n);
   if (!n) return EP_ENOMEM;
@@ -1124,7 +1192,11 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   n->longnames = o->longnames;
   n->ipv6 = o->ipv6;
   n->ticktime = o->ticktime ? o->ticktime : 60;
-  n->epmd_mode = o->epmd_mode;
+  n->client = o->client;
+  n->epmd_mode = o->client ? EP_EPMD_NONE : o->epmd_mode;
+  if (serve_epmd && n->epmd_mode == EP_EPMD_AUTO) n->epmd_mode = EP_EPMD_AUTO_SERVE;
+  n->notice_cb = o->notice_cb;
+  n->notice_ud = o->notice_ud;
   n->listen_port = o->listen_port;
   n->event_cb = o->event_cb;
   n->event_ud = o->event_ud;
@@ -1132,18 +1204,18 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   n->output_ud = o->output_ud;
   n->start_cb = cb;
   n->start_ud = ud;
-  n->debug = getenv("ERLPEER_DEBUG") && *getenv("ERLPEER_DEBUG") && strcmp(getenv("ERLPEER_DEBUG"), "0");
-  n->ref_salt = random32();
-  n->next_ref = random32() & 0xffff;
+  n->debug = o->debug;
   n->next_id = 1;
-  /* ERL_EPMD_PORT as erl reads it: a port number or nothing (70000 must
-   * not become 4464, nor "abc" the default). */
-  uint16_t env_port = 0;
-  int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : ep_epmd_port_from_env(&env_port);
-  n->epmd_port = o->epmd_port ? o->epmd_port : env_port;
+  int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : o->env_epmd_err;
+  n->epmd_port = o->epmd_port ? o->epmd_port : o->env_epmd_port;
   ep__map_init(&n->procs, mem);
   ep__map_init(&n->names, mem);
   ep__map_init(&n->rpcs, mem);
+  uint32_t salt = 0, ref0 = 0;
+  if (!r) r = random32(&salt);
+  if (!r) r = random32(&ref0);
+  n->ref_salt = salt;
+  n->next_ref = ref0 & 0xffff;
   if (!r && !(n->scratch = ep_arena_new(mem))) r = EP_ENOMEM;
   if (!r) {
     if (o->cookie) {
@@ -1154,29 +1226,28 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
       r = read_cookie(n->cookie, sizeof n->cookie, &n->cookie_len);
     }
   }
-  char host[512] = {0}, name[800];
+  /* The host: from the name, or this host's (no resolver for short names,
+   * uv_getaddrinfo on the loop for a long name without a domain). */
+  char host[512] = {0};
+  bool resolve = false;
+  const char *at = o->name ? strchr(o->name, '@') : NULL;
   if (!r) {
-    const char *at = o->name ? strchr(o->name, '@') : NULL;
     if (at) {
       snprintf(host, sizeof host, "%s", at + 1);
-      snprintf(name, sizeof name, "%s", o->name);
+      snprintf(n->alive, sizeof n->alive, "%.*s", (int)(at - o->name), o->name);
     } else {
-      r = local_host(o->longnames, o->ipv6, host, sizeof host);
-      if (o->name) snprintf(name, sizeof name, "%s@%s", o->name, host);
-      else snprintf(name, sizeof name, "erlpeer-%ld@%s", (long)getpid(), host);
+      if (o->name) snprintf(n->alive, sizeof n->alive, "%s", o->name);
+      int lh = local_host(o->longnames, host, sizeof host);
+      if (lh < 0) r = lh;
+      resolve = lh == 1;
     }
-    if (!r && (!(n->host = mem_strdup(mem, host)) || !(n->name = mem_strdup(mem, name)))) r = EP_ENOMEM;
   }
-  if (!r) r = make_procs(n);
+  if (!r && !resolve) r = set_names(n, n->alive[0] ? n->alive : NULL, host);
   if (r) {
     /* Nothing is registered with the loop yet: undo synchronously. */
     node_release_early(n);
     return r;
   }
-  uv_tcp_init(loop, &n->listener);
-  n->listener.data = n;
-  n->listener_open = true;
-  n->open_handles++;
   uv_timer_init(loop, &n->start_timer);
   n->start_timer.data = n;
   n->open_handles++;
@@ -1186,18 +1257,20 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_idle_init(loop, &n->releaser);
   n->releaser.data = n;
   n->open_handles++;
-  struct sockaddr_storage sa;
-  if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
-  else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
-  r = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0);
-  if (!r) r = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
-  if (r) r = ep_err_from_errno(r);
-  if (!r) {
-    int len = sizeof sa;
-    uv_tcp_getsockname(&n->listener, (struct sockaddr *)&sa, &len);
-    n->listen_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                                    : ((struct sockaddr_in *)&sa)->sin_port);
-    r = ep__epmd_register(n, on_registered);
+  if (resolve) {
+    struct addrinfo hints = {0};
+    hints.ai_flags = AI_CANONNAME;
+    hints.ai_family = o->ipv6 ? AF_INET6 : AF_INET;
+    n->resolver.data = n;
+    r = uv_getaddrinfo(loop, &n->resolver, on_host_resolved, host, NULL, &hints);
+    if (r) {
+      r = ep__err_from_uv(r);
+    } else {
+      n->open_handles++;
+      n->resolving = true;
+    }
+  } else {
+    r = begin_listen(n);
   }
   if (r) {
     /* Handles exist now: the failure is reported from the loop. */
@@ -1208,7 +1281,7 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   return 0;
 }
 
-const char *ep_node_name(const ep_node *n) { return n->name; }
+const char *ep_node_name(const ep_node *n) { return n->name ? n->name : ""; }
 uint32_t ep_node_creation(const ep_node *n) { return n->creation; }
 uv_loop_t *ep_node_loop(const ep_node *n) { return n->loop; }
 int ep_node_port(const ep_node *n) { return n->listen_port; }
@@ -1241,6 +1314,7 @@ static void close_check(uv_prepare_t *p);
  * before the sockets close), then closes everything. */
 static void begin_close(ep_node *n) {
   n->closing = true;
+  if (n->resolving) uv_cancel((uv_req_t *)&n->resolver); /* its callback reports EP_ECANCELED */
   ep__rpc_close_all(n);
   /* Exit every process: the frames go into the connections' output. */
   for (size_t i = 0; i < n->procs.cap; i++) {

@@ -48,12 +48,23 @@ typedef struct ep_proc ep_proc;
 
 /* --- options ------------------------------------------------------------------------ */
 
+/* A node serves EPMD only when others must find it and no EPMD answers:
+ * serving takes over the host's EPMD port, the host's other nodes then
+ * register with us, and lose their EPMD when we exit (docs/epmd.md). */
 typedef enum ep_epmd_mode {
-  EP_EPMD_AUTO,     /* use the EPMD that answers; start an embedded one if none does */
-  EP_EPMD_EXTERNAL, /* an EPMD must answer (EP_ENOEPMD otherwise) */
-  EP_EPMD_EMBEDDED, /* always serve EPMD in-process on the EPMD port */
-  EP_EPMD_NONE      /* do not register (we can still dial nodes) */
+  EP_EPMD_AUTO,      /* register with the EPMD that answers; none: run unregistered (dial out only) */
+  EP_EPMD_EXTERNAL,  /* an EPMD must answer (EP_ENOEPMD otherwise) */
+  EP_EPMD_EMBEDDED,  /* always serve EPMD in-process on the EPMD port */
+  EP_EPMD_NONE,      /* do not register (we can still dial nodes) */
+  EP_EPMD_AUTO_SERVE /* the EPMD that answers, else serve one (a controller's node: its peers dial it) */
 } ep_epmd_mode;
+
+/* Things a node says once, for its owner to pass on (the CLI prints them
+ * on stderr). text is a sentence for a person. */
+typedef enum ep_node_notice_kind {
+  EP_NODE_NOTICE_EPMD_SERVED /* no EPMD answered: this node now serves EPMD on the host's port */
+} ep_node_notice_kind;
+typedef void (*ep_node_notice_cb)(ep_node *node, ep_node_notice_kind kind, const char *text, void *ud);
 
 typedef enum ep_node_event_kind { EP_NODE_UP, EP_NODE_DOWN } ep_node_event_kind;
 
@@ -83,9 +94,15 @@ void ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
 /* Port to listen on (default 0: any free port). */
 void ep_node_opts_set_listen_port(ep_node_opts *o, int port);
 void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
+void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud);
 /* Default: written to stderr. */
 void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
+/* The client profile, for a node that only dials out (a monitoring agent,
+ * a one-shot call): no listening socket, no EPMD registration, never an
+ * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
+ * cannot dial it; it dials them. */
+void ep_node_opts_set_client(ep_node_opts *o, bool on);
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 

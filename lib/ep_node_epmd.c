@@ -1,9 +1,11 @@
 /* ep_node_epmd.c - what the node needs of EPMD, on top of lib/ep_epmd_uv.h:
  * find a node (resolve its host, ask that host's EPMD for the port, dial)
  * and publish ourselves (ALIVE2, held for the node's life). In
- * EP_EPMD_AUTO mode, when no EPMD answers, the node serves EPMD itself
- * (the embedded server) on the EPMD port and registers there, so a host
- * without Erlang's epmd daemon still works and nothing is left behind. */
+ * EP_EPMD_AUTO_SERVE mode (a peer controller's node), when no EPMD answers,
+ * the node serves EPMD itself (the embedded server) on the EPMD port and
+ * registers there, so a host without Erlang's epmd daemon still works and
+ * nothing is left behind; it says so once (the notice callback). In
+ * EP_EPMD_AUTO mode it runs unregistered instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +140,13 @@ static int start_server(ep_node *n) {
   if (r) return r;
   n->epmd_server = s;
   n->open_handles++;
-  if (n->debug) fprintf(stderr, "erlpeer[%s]: serving EPMD on port %d\n", n->name, n->epmd_port);
+  char text[200];
+  snprintf(text, sizeof text,
+           "no EPMD answered on port %d: serving EPMD in this process until it exits (the host's other nodes "
+           "register with it meanwhile)",
+           n->epmd_port);
+  if (n->notice_cb) n->notice_cb(n, EP_NODE_NOTICE_EPMD_SERVED, text, n->notice_ud);
+  else if (n->debug) fprintf(stderr, "erlpeer[%s]: %s\n", n->name, text);
   return 0;
 }
 
@@ -153,8 +161,18 @@ static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creat
     n->register_cb(n, status ? status : EP_ECANCELED, 0);
     return;
   }
+  if (status == EP_ENOEPMD && n->epmd_mode == EP_EPMD_AUTO) {
+    /* Nobody serves EPMD here, and nobody needs to find us: unregistered,
+     * as EP_EPMD_NONE. */
+    ep_epmd_reg_close(reg);
+    n->epmd_reg = NULL;
+    uint32_t v = 0;
+    uv_random(NULL, NULL, &v, sizeof v, 0, NULL);
+    n->register_cb(n, 0, v | 4);
+    return;
+  }
   if (status == EP_ENOEPMD && !n->epmd_server &&
-      (n->epmd_mode == EP_EPMD_AUTO || n->epmd_mode == EP_EPMD_EMBEDDED)) {
+      (n->epmd_mode == EP_EPMD_AUTO_SERVE || n->epmd_mode == EP_EPMD_EMBEDDED)) {
     /* Nobody serves EPMD here: we do. (If another one started meanwhile,
      * the port is taken and registering there is as good.) */
     ep_epmd_reg_close(reg);

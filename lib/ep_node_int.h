@@ -116,8 +116,12 @@ struct ep_node {
   struct ep__sloop *sloop;
   bool own_sloop;
   const ep_mem *mem;
-  char *name; /* name@host */
+  char *name; /* name@host; NULL while the host is being resolved */
   char *host;
+  char alive[256]; /* the name part given ("" for the default) */
+  uv_getaddrinfo_t resolver; /* a long name's host, at start */
+  bool resolving;
+  bool client;     /* the client profile: no listener, no EPMD */
   bool longnames, ipv6;
   /* Started by a blocking controller on its own (ep__ctl_need_node), not by
    * the user: the controller may restart it in the naming mode (short/long,
@@ -133,6 +137,8 @@ struct ep_node {
   int listen_port;
   ep_node_event_cb event_cb;
   void *event_ud;
+  ep_node_notice_cb notice_cb;
+  void *notice_ud;
   ep_node_event_cb watch_cb; /* the peer controller's, beside the user's */
   void *watch_ud;
   ep_node_output_cb output_cb;
@@ -248,5 +254,9 @@ void ep__epmd_close(ep_node *n);
 
 uint64_t ep__now(ep_node *n);
 const ep_mem *ep__node_opts_mem(const ep_node_opts *o);
+/* ep_node_start for a peer controller's node (serve_epmd: AUTO becomes
+ * AUTO_SERVE, since its dist peers must find it). */
+int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_node_start_cb cb, void *ud,
+                   ep_node **out);
 
 #endif

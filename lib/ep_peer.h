@@ -175,6 +175,10 @@ uv_loop_t *ep_ctl_loop(ep_ctl *c);
  * (blocking controllers only; EP_ESTATE if it has one). A controller on the
  * caller's loop is given a started node on that loop with ep_ctl_set_node
  * (borrowed: it must outlive the controller). */
+/* What the controller's default node says once (EP_NODE_NOTICE_EPMD_SERVED
+ * when no EPMD answered and it serves one for its dist peers). Set before
+ * the first dist peer starts. */
+int ep_ctl_set_notice_cb(ep_ctl *c, ep_node_notice_cb cb, void *ud);
 int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o);
 int ep_ctl_set_node(ep_ctl *c, ep_node *n);
 ep_node *ep_ctl_node(const ep_ctl *c);

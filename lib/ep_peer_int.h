@@ -133,6 +133,8 @@ struct ep_ctl {
   uv_timer_t *node_retry;
   int node_tries;
   bool want_longnames, want_ipv6;
+  ep_node_notice_cb notice_cb; /* handed to the default node */
+  void *notice_ud;
 };
 
 /* lib/ep_peer.c */

@@ -322,7 +322,7 @@ int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
   if (e) return e;
   ep__wait w = {false, 0};
   ep_node *n;
-  e = ep_node_start(c->loop, o, on_node_started, &w, &n);
+  e = ep__node_start(c->loop, o, true, on_node_started, &w, &n);
   if (e) return e;
   n->sloop = c->sloop;
   e = ep__sloop_run(c->sloop, wait_done, &w, EP__SLOOP_FOREVER);

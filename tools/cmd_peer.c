@@ -198,6 +198,7 @@ int ep_cmd_peer(int argc, char **argv) {
     if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
     if (!nr) ep_node_opts_set_longnames(no, longnames);
     if (!nr) ep_node_opts_set_ipv6(no, ipv6);
+    if (!nr) ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
     if (!nr) nr = ep_ctl_start_node(ctl, no);
     ep_node_opts_free(no);
     if (nr) {

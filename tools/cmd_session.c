@@ -16,6 +16,7 @@
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_peer.h"
+#include "tool_node.h"
 #include "ep_text.h"
 
 static const char help[] =
@@ -615,6 +616,7 @@ int ep_cmd_session(int argc, char **argv) {
   session s;
   memset(&s, 0, sizeof s);
   s.ctl = ep_ctl_new(NULL);
+  if (s.ctl) ep_ctl_set_notice_cb(s.ctl, ep_tool_notice, NULL);
   if (!s.ctl) return 2;
   s.loop = ep_ctl_loop(s.ctl);
   pthread_mutex_init(&s.mu, NULL);

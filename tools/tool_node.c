@@ -61,7 +61,7 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   if (!r && a->cookie) r = ep_node_opts_set_cookie(o, a->cookie);
   ep_node_opts_set_longnames(o, a->longnames);
   ep_node_opts_set_ipv6(o, a->ipv6);
-  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
   if (r) {
@@ -89,6 +89,11 @@ const char *ep_tool_cookie_reason(int err, char *buf, size_t cap) {
   int r = ep_cookie_file_read(c, sizeof c, &n, buf, cap);
   memset(c, 0, sizeof c);
   return r && cap && buf[0] ? buf : NULL;
+}
+
+void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void *ud) {
+  (void)n, (void)kind, (void)ud;
+  fprintf(stderr, "erlpeer: %s\n", text);
 }
 
 const char *ep_tool_connect_reason(int err) {

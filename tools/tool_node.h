@@ -32,6 +32,8 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out);
 const char *ep_tool_cookie_reason(int err, char *buf, size_t cap);
 
 /* "could not connect to NODE: <cause>" with a cause a person can act on. */
+/* A node's notice, on stderr. */
+void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void *ud);
 const char *ep_tool_connect_reason(int err);
 
 #endif
