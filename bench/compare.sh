@@ -48,8 +48,8 @@ for b in "${blist[@]}"; do
   case $b in codec | alt | peer | node | node_pinned) ;; *) fail "unknown bench '$b' (codec, alt, peer, node, node_pinned)" ;; esac
 done
 
-old=$(git -C "$here" rev-parse --verify "$1^{commit}") || fail "no such revision: $1"
-new=$(git -C "$here" rev-parse --verify "$2^{commit}") || fail "no such revision: $2"
+old=$(git -C "$here" rev-parse --verify -q "$1^{commit}") || fail "no such revision: $1"
+new=$(git -C "$here" rev-parse --verify -q "$2^{commit}") || fail "no such revision: $2"
 command -v taskset >/dev/null || [[ ,$benches, != *,node_pinned,* ]] || fail "taskset (util-linux) is needed for node_pinned"
 
 export COMPARE_TAG="compare-$$"
@@ -121,7 +121,7 @@ parse() { # bench
   case $1 in
     node | node_pinned)
       awk '$1 == "RESULT" { print $2 " " $3 "\t" $4 }
-           $1 == "CPU" { print "client CPU us, " $2 " " $3 "\t" $4 }' ;;
+           $1 == "CPU" && NF == 4 { print "client CPU us, " $2 " " $3 "\t" $4 }' ;;
     codec)
       awk '/^\([a-d]\)/ { w = $1 } /^ (encode|decode):/ { op = $1; sub(":", "", op) }
            / MB\/s / { print w " " op " " $1 ", MB/s\t" $4 }' ;;
@@ -130,7 +130,7 @@ parse() { # bench
              print $1 " C latency us\t" $2; print $1 " Erlang latency us\t" $3
              print $1 " C calls/s\t" $5; print $1 " Erlang calls/s\t" $6 }
            /^controller CPU per pipelined call:/ {
-             print "standard_io controller CPU us/call\t" $6; print "tcp controller CPU us/call\t" $9 }' ;;
+             print "standard_io controller CPU us/call\t" $7; print "tcp controller CPU us/call\t" $10 }' ;;
     peer)
       awk '/peak RSS/ { for (i = 1; i <= NF; i++) { if ($i == "kB,") print "holding 16 peers: peak RSS kB\t" $(i - 1)
                                                     if ($i == "ms" && $(i + 1) == "per") print "holding 16 peers: CPU ms per peer\t" $(i - 1) }
