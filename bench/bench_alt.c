@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <uv.h>
 
 #include "ep_bench.h"
@@ -102,6 +101,22 @@ static void c_side(const char *kind, long nseq, long npipe, long window, double 
   ep_ctl_free(c);
 }
 
+struct alt_figs {
+  double *lat, *tput;
+};
+
+/* "standard_io LAT TPUT" or "tcp LAT TPUT", as the Erlang side prints them. */
+static bool alt_line(const char *line, void *ud) {
+  struct alt_figs *r = ud;
+  char name[32];
+  double l, t;
+  if (sscanf(line, "%31s %lf %lf", name, &l, &t) != 3) return false;
+  int k = !strcmp(name, "tcp");
+  r->lat[k] = l;
+  r->tput[k] = t;
+  return true;
+}
+
 /* The Erlang origin: the same measurement with stdlib's peer. Fails the
  * bench unless erl prints both connections' figures and exits 0. */
 static void erl_side(long nseq, long npipe, long window, double lat[2], double tput[2]) {
@@ -127,29 +142,10 @@ static void erl_side(long nseq, long npipe, long window, double lat[2], double t
            " end,"
            " B(\"standard_io\", standard_io), B(\"tcp\", 0), halt().",
            window, npipe, nseq, nseq, REPS);
-  char cmd[4600];
+  char cmd[4600], why[320];
   snprintf(cmd, sizeof cmd, "erl -noshell -eval '%s'", script);
-  FILE *f = popen(cmd, "r");
-  if (!f) epb_fail("erlang origin: cannot run erl");
-  char line[256], other[256] = "";
-  int got = 0;
-  while (fgets(line, sizeof line, f)) {
-    char name[32];
-    double l, t;
-    if (sscanf(line, "%31s %lf %lf", name, &l, &t) == 3) {
-      int k = !strcmp(name, "tcp");
-      lat[k] = l;
-      tput[k] = t;
-      got++;
-    } else if (!other[0]) {
-      snprintf(other, sizeof other, "%s", line);
-      other[strcspn(other, "\n")] = 0;
-    }
-  }
-  int st = pclose(f);
-  if (got != 2 || st != 0)
-    epb_fail("erlang origin: %d of 2 figures, erl's exit status %d%s%s", got, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-             other[0] ? ", it said: " : "", other);
+  struct alt_figs r = {lat, tput};
+  if (epb_run_lines(cmd, alt_line, &r, 2, why, sizeof why)) epb_fail("erlang origin: %s", why);
 }
 
 int main(int argc, char **argv) {

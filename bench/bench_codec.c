@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ep_bench.h"
@@ -363,6 +362,22 @@ static const char *beam_src =
     "  D = median(fun() -> binary_to_term(B) end, Runs),\n"
     "  io:format(\"beam ~w ~w ~.3f ~.3f~n\", [W, byte_size(B), E, D]) end || W <- [0, 1, 2, 3]], ok.\n";
 
+struct beam_figs {
+  double *enc, *dec;
+  size_t *size;
+};
+
+/* "beam W SIZE ENC DEC", one line per workload. */
+static bool beam_line(const char *line, void *ud) {
+  struct beam_figs *r = ud;
+  int w;
+  size_t sz;
+  double e, d;
+  if (sscanf(line, "beam %d %zu %lf %lf", &w, &sz, &e, &d) != 4 || w < 0 || w >= NW) return false;
+  r->enc[w] = e, r->dec[w] = d, r->size[w] = sz;
+  return true;
+}
+
 /* Fills enc/dec (iterations per second) and size per workload; fails the
  * bench unless erl gives all of them and exits 0. */
 static void run_beam(double enc[NW], double dec[NW], size_t size[NW]) {
@@ -376,32 +391,14 @@ static void run_beam(double enc[NW], double dec[NW], size_t size[NW]) {
            "cd %s && erl +S 1 +A 1 -noshell -noinput -eval '{ok, _} = compile:file(\"bench_codec_beam.erl\"), "
            "code:add_patha(\".\"), bench_codec_beam:run(%d), halt().' 2>&1",
            dir, runs);
-  FILE *p = popen(cmd, "r");
-  int got = 0, st = -1;
-  char other[256] = "";
-  if (p) {
-    char line[256];
-    while (fgets(line, sizeof line, p)) {
-      int w;
-      size_t sz;
-      double e, d;
-      if (sscanf(line, "beam %d %zu %lf %lf", &w, &sz, &e, &d) == 4 && w >= 0 && w < NW) {
-        enc[w] = e, dec[w] = d, size[w] = sz;
-        got++;
-      } else if (!other[0]) {
-        snprintf(other, sizeof other, "%s", line);
-        other[strcspn(other, "\n")] = 0;
-      }
-    }
-    st = pclose(p);
-  }
+  struct beam_figs r = {enc, dec, size};
+  char why[320];
+  int st = epb_run_lines(cmd, beam_line, &r, NW, why, sizeof why);
   unlink(path);
   snprintf(path, sizeof path, "%s/bench_codec_beam.beam", dir);
   unlink(path);
   rmdir(dir);
-  if (got != NW || st != 0)
-    epb_fail("BEAM: %d of %d workloads measured, erl's exit status %d%s%s", got, NW,
-             st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, other[0] ? ", it said: " : "", other);
+  if (st) epb_fail("BEAM: %s", why);
 }
 
 /* --- main --------------------------------------------------------------------------- */

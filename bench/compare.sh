@@ -55,15 +55,8 @@ command -v taskset >/dev/null || [[ ,$benches, != *,node_pinned,* ]] || fail "ta
 export COMPARE_TAG="compare-$$"
 tmp=$(mktemp -d /tmp/erlpeer-compare.XXXXXX)
 epmd_pid=
-sweep() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ ${p#/proc/} == "$$" ]] && continue
-    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "COMPARE_TAG=$COMPARE_TAG"; then
-      kill -9 "${p#/proc/}" 2>/dev/null || true
-    fi
-  done
-}
+. "$here/bench/sweep.sh"
+sweep() { bench_sweep "^COMPARE_TAG=$COMPARE_TAG\$"; }
 trap '[[ -n $epmd_pid ]] && kill "$epmd_pid" 2>/dev/null; sweep; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 

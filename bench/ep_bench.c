@@ -2,12 +2,14 @@
  * failure that every program in bench/ uses (ep_bench.h). */
 #include "ep_bench.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,6 +114,26 @@ void epb_header(void) {
   struct tm tm;
   strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
   printf("%s: cpu: %s, %ld vCPU online, %s\n", g_prog, epb_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN), date);
+}
+
+int epb_run_lines(const char *cmd, bool (*on_line)(const char *line, void *ud), void *ud, int want, char *why,
+                  size_t cap) {
+  FILE *f = popen(cmd, "r");
+  if (!f) {
+    snprintf(why, cap, "cannot run it: %s", strerror(errno));
+    return -1;
+  }
+  char line[512], other[256] = "";
+  int got = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (on_line(line, ud)) got++;
+    else if (!other[0]) snprintf(other, sizeof other, "%.*s", (int)strcspn(line, "\n"), line);
+  }
+  int st = pclose(f);
+  if (got == want && st == 0) return 0;
+  snprintf(why, cap, "%d of %d figures, exit status %d%s%s", got, want,
+           st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, other[0] ? ", it said: " : "", other);
+  return -1;
 }
 
 void epb_fail(const char *fmt, ...) {

@@ -8,6 +8,8 @@
 #ifndef EP_BENCH_H
 #define EP_BENCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,6 +48,14 @@ const char *epb_cpu_model(void);
 /* Prints "<prog>: cpu: <model>, <n> vCPU online, <date UTC>": the line that
  * every result carries (bench/RESULTS.md). */
 void epb_header(void);
+
+/* Runs cmd through the shell (popen) and hands each line of its stdout to
+ * on_line, which returns true when the line was one of its figures. 0 when
+ * cmd exited 0 and on_line took `want` lines; otherwise -1 with why (cap
+ * bytes) saying what was missing, quoting the first line not taken (an
+ * erl's error, typically). */
+int epb_run_lines(const char *cmd, bool (*on_line)(const char *line, void *ud), void *ud, int want, char *why,
+                  size_t cap);
 
 /* "<prog>: <reason>" on stderr, then exit(EPB_EXIT_FAIL): atexit handlers
  * run, so whatever a program registered to stop its processes still does. */

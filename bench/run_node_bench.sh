@@ -31,15 +31,8 @@ unset BENCH_NODE_ONLY BENCH_NODE_CONT
 
 export EP_TEST_RUN="benchnode-$$"
 tmp=$(mktemp -d)
-sweep() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ ${p#/proc/} == "$$" ]] && continue
-    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q "^EP_TEST_TAG=$EP_TEST_RUN\."; then
-      kill -9 "${p#/proc/}" 2>/dev/null || true
-    fi
-  done
-}
+. "$here/bench/sweep.sh"
+sweep() { bench_sweep "^EP_TEST_TAG=$EP_TEST_RUN\."; }
 child=
 trap 'sweep; rm -rf "$tmp"' EXIT
 # The bench runs in the background so that a signal is acted on at once: it
