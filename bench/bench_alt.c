@@ -9,39 +9,36 @@
  * the loop; the Erlang side runs WINDOW processes calling the same peer),
  * calls per second. Each figure is the best of ROUNDS x REPS repetitions,
  * C and Erlang taking turns (the machine is shared). Both sides start their peer the same way (plain `erl`,
- * not distributed) and warm up with 200 calls first. */
+ * not distributed) and warm up with 200 calls first.
+ *
+ * A call that fails, a peer that does not start or an Erlang side that
+ * prints no figures ends the bench: the reason on stderr, exit status 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <uv.h>
 
+#include "ep_bench.h"
 #include "ep_error.h"
 #include "ep_peer.h"
 
 #define REPS 2   /* repetitions inside one peer */
 #define ROUNDS 3 /* C and Erlang take turns this many times */
 
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 typedef struct run {
   ep_peer *p;
   ep_arena *a;
   ep_term args;
   long issued, done, total, window;
-  int failed;
+  long failed;
+  int err; /* the last failure's status */
 } run;
 
 static void issue(run *r);
 
 static void on_reply(ep_peer *p, ep_peer_result *res, void *ud) {
   run *r = ud;
-  if (res->status) r->failed = 1;
+  if (res->status) r->failed++, r->err = res->status;
   ep_peer_result_free(res);
   r->done++;
   if (r->issued < r->total) issue(r);
@@ -50,17 +47,12 @@ static void on_reply(ep_peer *p, ep_peer_result *res, void *ud) {
 static void issue(run *r) {
   while (r->issued < r->total && r->issued - r->done < r->window) {
     r->issued++;
-    if (ep_peer_call(r->p, ep_atom("erlang"), ep_atom("abs"), r->args, 5000, on_reply, r)) {
-      r->failed = 1;
+    int st = ep_peer_call(r->p, ep_atom("erlang"), ep_atom("abs"), r->args, 5000, on_reply, r);
+    if (st) {
+      r->failed++, r->err = st;
       r->done++;
     }
   }
-}
-
-static double cpu_us(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 /* controller CPU per pipelined call (this process only, not the peer) */
@@ -68,13 +60,13 @@ static double g_cpu_per_call[2] = {1e30, 1e30};
 static int g_kind;
 
 static double drive(uv_loop_t *loop, ep_peer *p, ep_arena *a, long total, long window) {
-  run r = {p, a, EP_LIST(a, ep_int(-1)), 0, 0, total, window, 0};
-  double t0 = now_us();
+  run r = {p, a, EP_LIST(a, ep_int(-1)), 0, 0, total, window, 0, 0};
+  double t0 = epb_now_s();
   issue(&r);
   while (r.done < r.total) uv_run(loop, UV_RUN_ONCE);
-  double t1 = now_us();
-  if (r.failed) fprintf(stderr, "bench_alt: some calls failed\n");
-  return t1 - t0;
+  double t1 = epb_now_s();
+  if (r.failed) epb_fail("%ld of %ld calls failed (window %ld): %s", r.failed, total, window, ep_strerror(r.err));
+  return (t1 - t0) * 1e6;
 }
 
 static void c_side(const char *kind, long nseq, long npipe, long window, double *lat, double *tput) {
@@ -86,10 +78,7 @@ static void c_side(const char *kind, long nseq, long npipe, long window, double 
     ep_peer_opts_set_connection_stdio(o);
   ep_peer *p;
   int rc = ep_peer_start_sync(c, o, true, &p);
-  if (rc) {
-    fprintf(stderr, "bench_alt: cannot start a peer: %s\n", ep_strerror(rc));
-    exit(1);
-  }
+  if (rc) epb_fail("cannot start a peer over %s: %s (%s)", kind, ep_strerror(rc), ep_ctl_last_start_reason(c));
   ep_arena *a = ep_arena_new(NULL);
   uv_loop_t *loop = ep_ctl_loop(c);
   drive(loop, p, a, 200, 1); /* warm-up */
@@ -98,9 +87,9 @@ static void c_side(const char *kind, long nseq, long npipe, long window, double 
   *tput = 0;
   for (int i = 0; i < REPS; i++) {
     double l = drive(loop, p, a, nseq, 1) / (double)nseq;
-    double c0 = cpu_us();
+    double c0 = epb_cpu_s();
     double t = npipe / (drive(loop, p, a, npipe, window) / 1e6);
-    double cpc = (cpu_us() - c0) / npipe;
+    double cpc = (epb_cpu_s() - c0) * 1e6 / npipe;
     if (cpc < g_cpu_per_call[g_kind]) g_cpu_per_call[g_kind] = cpc;
     if (l < *lat) *lat = l;
     if (t > *tput) *tput = t;
@@ -112,8 +101,25 @@ static void c_side(const char *kind, long nseq, long npipe, long window, double 
   ep_ctl_free(c);
 }
 
-/* The Erlang origin: the same measurement with stdlib's peer. */
-static int erl_side(long nseq, long npipe, long window, double lat[2], double tput[2]) {
+struct alt_figs {
+  double *lat, *tput;
+};
+
+/* "standard_io LAT TPUT" or "tcp LAT TPUT", as the Erlang side prints them. */
+static bool alt_line(const char *line, void *ud) {
+  struct alt_figs *r = ud;
+  char name[32];
+  double l, t;
+  if (sscanf(line, "%31s %lf %lf", name, &l, &t) != 3) return false;
+  int k = !strcmp(name, "tcp");
+  r->lat[k] = l;
+  r->tput[k] = t;
+  return true;
+}
+
+/* The Erlang origin: the same measurement with stdlib's peer. Fails the
+ * bench unless erl prints both connections' figures and exits 0. */
+static void erl_side(long nseq, long npipe, long window, double lat[2], double tput[2]) {
   char script[4096];
   snprintf(script, sizeof script,
            "B = fun(Name, Conn) ->"
@@ -136,24 +142,10 @@ static int erl_side(long nseq, long npipe, long window, double lat[2], double tp
            " end,"
            " B(\"standard_io\", standard_io), B(\"tcp\", 0), halt().",
            window, npipe, nseq, nseq, REPS);
-  char cmd[4600];
+  char cmd[4600], why[320];
   snprintf(cmd, sizeof cmd, "erl -noshell -eval '%s'", script);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  char line[256];
-  int got = 0;
-  while (fgets(line, sizeof line, f)) {
-    char name[32];
-    double l, t;
-    if (sscanf(line, "%31s %lf %lf", name, &l, &t) == 3) {
-      int k = !strcmp(name, "tcp");
-      lat[k] = l;
-      tput[k] = t;
-      got++;
-    }
-  }
-  pclose(f);
-  return got == 2 ? 0 : -1;
+  struct alt_figs r = {lat, tput};
+  if (epb_run_lines(cmd, alt_line, &r, 2, why, sizeof why)) epb_fail("erlang origin: %s", why);
 }
 
 int main(int argc, char **argv) {
@@ -162,7 +154,11 @@ int main(int argc, char **argv) {
   long window = argc > 3 ? atol(argv[3]) : 64;
   const char *kinds[2] = {"standard_io", "tcp"};
   double clat[2] = {1e30, 1e30}, ctput[2] = {0, 0}, elat[2] = {1e30, 1e30}, etput[2] = {0, 0};
-  int erl_ok = 1;
+  epb_init("bench_alt");
+  if (nseq < 1 || npipe < window || window < 1) epb_fail("usage: bench_alt [SEQ_CALLS [PIPELINED_CALLS [WINDOW]]]");
+  printf("bench_alt: %ld sequential calls, %ld pipelined (window %ld), erlang:abs(-1), best of %d\n", nseq, npipe,
+         window, ROUNDS * REPS);
+  epb_header();
   /* C and Erlang take turns, so a burst of load from elsewhere on a shared
    * machine hits both; each figure is the best seen */
   for (int round = 0; round < ROUNDS; round++) {
@@ -174,26 +170,17 @@ int main(int argc, char **argv) {
       if (t > ctput[k]) ctput[k] = t;
     }
     double el[2], et[2];
-    if (erl_side(nseq, npipe, window, el, et) != 0) {
-      erl_ok = 0;
-      continue;
-    }
+    erl_side(nseq, npipe, window, el, et);
     for (int k = 0; k < 2; k++) {
       if (el[k] < elat[k]) elat[k] = el[k];
       if (et[k] > etput[k]) etput[k] = et[k];
     }
   }
-  printf("bench_alt: %ld sequential calls, %ld pipelined (window %ld), erlang:abs(-1), best of %d\n",
-         nseq, npipe, window, ROUNDS * REPS);
   printf("%-12s %14s %14s %9s %16s %16s %9s\n", "connection", "C lat (us)", "Erlang lat", "ratio",
          "C calls/s", "Erlang calls/s", "ratio");
-  for (int k = 0; k < 2; k++) {
-    if (erl_ok)
-      printf("%-12s %14.1f %14.1f %8.2fx %16.0f %16.0f %8.2fx\n", kinds[k], clat[k], elat[k],
-             elat[k] / clat[k], ctput[k], etput[k], ctput[k] / etput[k]);
-    else
-      printf("%-12s %14.1f %14s %9s %16.0f %16s %9s\n", kinds[k], clat[k], "n/a", "", ctput[k], "n/a", "");
-  }
+  for (int k = 0; k < 2; k++)
+    printf("%-12s %14.1f %14.1f %8.2fx %16.0f %16.0f %8.2fx\n", kinds[k], clat[k], elat[k], elat[k] / clat[k],
+           ctput[k], etput[k], ctput[k] / etput[k]);
   printf("controller CPU per pipelined call: standard_io %.1f us, tcp %.1f us (the peer's own\n"
          "CPU is not counted: on a small machine the peer, not the controller, sets the ceiling)\n",
          g_cpu_per_call[0], g_cpu_per_call[1]);

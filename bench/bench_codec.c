@@ -19,14 +19,18 @@
  * encoding (10^6 bytes); terms/s counts whole terms.
  *
  * Usage: bench_codec [runs]   (default 5)
+ *
+ * A codec that fails on these terms, or a BEAM side that prints no figures,
+ * ends the bench: the reason on stderr, exit status 2.
  */
 #include <ei.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ep_bench.h"
 #include "ep_error.h"
 #include "ep_etf.h"
 
@@ -36,28 +40,17 @@
 static int runs = 5;
 static volatile uint64_t sink;
 
-/* CPU time of this process, not wall time: the machine is shared, and a
- * run that is descheduled half the time would otherwise count as half as
- * fast. The BEAM side uses statistics(runtime) with a single scheduler. */
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Iterations per second of one run of at least RUN_SECONDS. */
+/* Iterations per CPU-second (this process's, not wall time: the machine
+ * is shared, and a run that is descheduled half the time would otherwise
+ * count as half as fast; the BEAM side uses statistics(runtime) with a
+ * single scheduler) of one run of at least RUN_SECONDS. */
 static double run_once(void (*fn)(void *), void *ctx) {
   long n = 0;
-  double t0 = now(), el;
+  double t0 = epb_cpu_s(), el;
   do {
     fn(ctx);
     n++;
-    el = now() - t0;
+    el = epb_cpu_s() - t0;
   } while (el < RUN_SECONDS);
   return (double)n / el;
 }
@@ -75,10 +68,7 @@ static void measure_all(job *jobs, int njobs) {
   double rates[8][64];
   for (int r = 0; r < runs; r++)
     for (int j = 0; j < njobs; j++) rates[j][r] = run_once(jobs[j].fn, jobs[j].ctx);
-  for (int j = 0; j < njobs; j++) {
-    qsort(rates[j], (size_t)runs, sizeof rates[j][0], cmp_double);
-    *jobs[j].out = rates[j][runs / 2];
-  }
+  for (int j = 0; j < njobs; j++) *jobs[j].out = epb_median(rates[j], runs);
 }
 
 /* --- the workloads -------------------------------------------------------------- */
@@ -177,7 +167,8 @@ typedef struct {
 static void ours_encode(void *p) {
   ours_ctx *c = p;
   c->buf.len = 0;
-  if (ep_encode(&c->buf, c->term) != 0) abort();
+  int st = ep_encode(&c->buf, c->term);
+  if (st) epb_fail("ep_encode: %s", ep_strerror(st));
   sink += c->buf.len;
 }
 
@@ -232,7 +223,7 @@ static uint64_t visit(ours_ctx *c, const ep_term *root) {
         if (sp == cap) {
           c->stack_cap *= 2;
           c->stack = realloc(c->stack, c->stack_cap * sizeof *c->stack);
-          if (!c->stack) abort();
+          if (!c->stack) epb_fail("out of memory");
           st = (vframe *)c->stack;
           cap = c->stack_cap * sizeof(ep_term) / sizeof(vframe);
         }
@@ -252,7 +243,8 @@ static void ours_decode(void *p) {
   ep_arena_reset(c->arena);
   ep_term t;
   size_t pos = 0;
-  if (ep_decode(c->arena, c->enc, c->enc_len, &pos, &t, NULL) != 0) abort();
+  int st = ep_decode(c->arena, c->enc, c->enc_len, &pos, &t, NULL);
+  if (st) epb_fail("ep_decode: %s", ep_strerror(st));
   sink += visit(c, &t);
 }
 
@@ -278,24 +270,24 @@ static void ei_decode(void *p) {
   const char *b = c->enc;
   int idx = 0, ver, type, size;
   uint64_t acc = 0;
-  if (ei_decode_version(b, &idx, &ver)) abort();
+  if (ei_decode_version(b, &idx, &ver)) epb_fail("ei_decode_version failed");
   long todo = 1;
   char atom[MAXATOMLEN_UTF8];
   while (todo--) {
-    if (ei_get_type(b, &idx, &type, &size)) abort();
+    if (ei_get_type(b, &idx, &type, &size)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
     switch (type) {
       case ERL_SMALL_INTEGER_EXT:
       case ERL_INTEGER_EXT:
       case ERL_SMALL_BIG_EXT: {
         long v;
-        if (ei_decode_long(b, &idx, &v)) abort();
+        if (ei_decode_long(b, &idx, &v)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         acc += (uint64_t)v;
         break;
       }
       case NEW_FLOAT_EXT:
       case ERL_FLOAT_EXT: {
         double d;
-        if (ei_decode_double(b, &idx, &d)) abort();
+        if (ei_decode_double(b, &idx, &d)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         acc += (uint64_t)(int64_t)d;
         break;
       }
@@ -303,38 +295,38 @@ static void ei_decode(void *p) {
       case ERL_SMALL_ATOM_EXT:
       case ERL_ATOM_UTF8_EXT:
       case ERL_SMALL_ATOM_UTF8_EXT:
-        if (ei_decode_atom(b, &idx, atom)) abort();
+        if (ei_decode_atom(b, &idx, atom)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         acc += (uint64_t)size + (uint8_t)atom[0];
         break;
       case ERL_BINARY_EXT: {
         long n;
-        if (ei_decode_binary(b, &idx, c->scratch, &n)) abort();
+        if (ei_decode_binary(b, &idx, c->scratch, &n)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         acc += (uint64_t)n + (n ? c->scratch[0] : 0);
         break;
       }
       case ERL_SMALL_TUPLE_EXT:
       case ERL_LARGE_TUPLE_EXT: {
         int ar;
-        if (ei_decode_tuple_header(b, &idx, &ar)) abort();
+        if (ei_decode_tuple_header(b, &idx, &ar)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         todo += ar;
         break;
       }
       case ERL_LIST_EXT:
       case ERL_NIL_EXT: {
         int ar;
-        if (ei_decode_list_header(b, &idx, &ar)) abort();
+        if (ei_decode_list_header(b, &idx, &ar)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         if (ar) todo += ar + 1;
         else acc++;
         break;
       }
       case ERL_MAP_EXT: {
         int ar;
-        if (ei_decode_map_header(b, &idx, &ar)) abort();
+        if (ei_decode_map_header(b, &idx, &ar)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         todo += 2L * ar;
         break;
       }
       default:
-        if (ei_skip_term(b, &idx)) abort();
+        if (ei_skip_term(b, &idx)) epb_fail("ei failed to decode its own encoding at byte %d", idx);
         break;
     }
   }
@@ -370,42 +362,43 @@ static const char *beam_src =
     "  D = median(fun() -> binary_to_term(B) end, Runs),\n"
     "  io:format(\"beam ~w ~w ~.3f ~.3f~n\", [W, byte_size(B), E, D]) end || W <- [0, 1, 2, 3]], ok.\n";
 
-/* Fills enc/dec (iterations per second) and size per workload; 0 on success. */
-static int run_beam(double enc[NW], double dec[NW], size_t size[NW]) {
+struct beam_figs {
+  double *enc, *dec;
+  size_t *size;
+};
+
+/* "beam W SIZE ENC DEC", one line per workload. */
+static bool beam_line(const char *line, void *ud) {
+  struct beam_figs *r = ud;
+  int w;
+  size_t sz;
+  double e, d;
+  if (sscanf(line, "beam %d %zu %lf %lf", &w, &sz, &e, &d) != 4 || w < 0 || w >= NW) return false;
+  r->enc[w] = e, r->dec[w] = d, r->size[w] = sz;
+  return true;
+}
+
+/* Fills enc/dec (iterations per second) and size per workload; fails the
+ * bench unless erl gives all of them and exits 0. */
+static void run_beam(double enc[NW], double dec[NW], size_t size[NW]) {
   char dir[] = "/tmp/ep_bench_codecXXXXXX";
-  if (!mkdtemp(dir)) return -1;
+  if (!mkdtemp(dir)) epb_fail("BEAM: mkdtemp: %s", strerror(errno));
   char path[256], cmd[1024];
   snprintf(path, sizeof path, "%s/bench_codec_beam.erl", dir);
   FILE *f = fopen(path, "w");
-  if (!f) return -1;
-  fputs(beam_src, f);
-  fclose(f);
+  if (!f || fputs(beam_src, f) < 0 || fclose(f) != 0) epb_fail("BEAM: cannot write %s", path);
   snprintf(cmd, sizeof cmd,
            "cd %s && erl +S 1 +A 1 -noshell -noinput -eval '{ok, _} = compile:file(\"bench_codec_beam.erl\"), "
            "code:add_patha(\".\"), bench_codec_beam:run(%d), halt().' 2>&1",
            dir, runs);
-  FILE *p = popen(cmd, "r");
-  int got = 0;
-  if (p) {
-    char line[256];
-    while (fgets(line, sizeof line, p)) {
-      int w;
-      size_t sz;
-      double e, d;
-      if (sscanf(line, "beam %d %zu %lf %lf", &w, &sz, &e, &d) == 4 && w >= 0 && w < NW) {
-        enc[w] = e, dec[w] = d, size[w] = sz;
-        got++;
-      } else {
-        fputs(line, stderr);
-      }
-    }
-    pclose(p);
-  }
+  struct beam_figs r = {enc, dec, size};
+  char why[320];
+  int st = epb_run_lines(cmd, beam_line, &r, NW, why, sizeof why);
   unlink(path);
   snprintf(path, sizeof path, "%s/bench_codec_beam.beam", dir);
   unlink(path);
   rmdir(dir);
-  return got == NW ? 0 : -1;
+  if (st) epb_fail("BEAM: %s", why);
 }
 
 /* --- main --------------------------------------------------------------------------- */
@@ -420,15 +413,18 @@ static void row(const char *codec, size_t bytes, double rate) {
 int main(int argc, char **argv) {
   if (argc > 1) runs = atoi(argv[1]);
   if (runs < 1 || runs > 63) runs = 5;
-  ei_init();
+  epb_init("bench_codec");
+  printf("bench_codec: term codec throughput per CPU-second, median of %d runs of >= %.1f CPU-s each\n", runs,
+         RUN_SECONDS);
+  epb_header();
+  if (ei_init() != 0) epb_fail("ei_init failed");
   mib = malloc(BIN_MB);
   copy_dst = malloc(BIN_MB);
   for (size_t i = 0; i < BIN_MB; i++) mib[i] = (uint8_t)i;
 
   double beam_enc[NW] = {0}, beam_dec[NW] = {0};
   size_t beam_size[NW] = {0};
-  int beam_ok = run_beam(beam_enc, beam_dec, beam_size) == 0;
-  if (!beam_ok) fprintf(stderr, "bench_codec: the BEAM column is missing (erl failed)\n");
+  run_beam(beam_enc, beam_dec, beam_size);
 
   double r_oe[NW], r_od[NW], r_ee[NW], r_ed[NW], r_mc = 0;
   size_t s_o[NW], s_e[NW];
@@ -437,7 +433,8 @@ int main(int argc, char **argv) {
     ep_arena *build_arena = ep_arena_new(NULL);
     oc.term = build(build_arena, w);
     ep_buf_init(&oc.buf, NULL);
-    if (ep_encode(&oc.buf, oc.term) != 0) abort();
+    int st = ep_encode(&oc.buf, oc.term);
+    if (st) epb_fail("ep_encode: %s", ep_strerror(st));
     oc.enc = malloc(oc.buf.len);
     memcpy(oc.enc, oc.buf.data, oc.buf.len);
     oc.enc_len = oc.buf.len;
@@ -473,17 +470,16 @@ int main(int argc, char **argv) {
     ep_arena_free(build_arena);
   }
 
-  printf("term codec throughput per CPU-second, median of %d runs of >= %.1f CPU-s each\n", runs, RUN_SECONDS);
   for (int w = 0; w < NW; w++) {
     printf("%s\n encode:\n", names[w]);
     row("ours", s_o[w], r_oe[w]);
     row("ei", s_e[w], r_ee[w]);
-    if (beam_ok) row("BEAM", beam_size[w], beam_enc[w]);
+    row("BEAM", beam_size[w], beam_enc[w]);
     if (w == 2) row("memcpy", BIN_MB, r_mc);
     printf(" decode:\n");
     row("ours", s_o[w], r_od[w]);
     row("ei", s_e[w], r_ed[w]);
-    if (beam_ok) row("BEAM", beam_size[w], beam_dec[w]);
+    row("BEAM", beam_size[w], beam_dec[w]);
     if (w == 2) row("memcpy", BIN_MB, r_mc);
   }
   printf("targets:\n");
@@ -493,8 +489,7 @@ int main(int argc, char **argv) {
   printf("  %s: encode within 20%% of memcpy %s (%.2fx), decode %s (%.2fx)\n", names[2],
          r_oe[2] >= 0.8 * r_mc ? "MET" : "MISSED", r_oe[2] / r_mc, r_od[2] >= 0.8 * r_mc ? "MET" : "MISSED",
          r_od[2] / r_mc);
-  if (beam_ok)
-    printf("  %s: encode >= BEAM %s (%.2fx), decode >= BEAM %s (%.2fx)\n", names[3],
+  printf("  %s: encode >= BEAM %s (%.2fx), decode >= BEAM %s (%.2fx)\n", names[3],
            r_oe[3] >= beam_enc[3] ? "MET" : "MISSED", r_oe[3] / beam_enc[3], r_od[3] >= beam_dec[3] ? "MET" : "MISSED",
            r_od[3] / beam_dec[3]);
   free(mib);

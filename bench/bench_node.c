@@ -45,6 +45,8 @@
  *
  * Usage: bench_node [rounds]   (default 5)
  * Prints a table, the targets, and RESULT lines for bench/run_node_bench.sh.
+ * A measurement that cannot be made ends the bench: the reason on stderr,
+ * exit status 2, and no figure.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -52,6 +54,7 @@
 #include <arpa/inet.h>
 #include <ei.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -65,6 +68,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "ep_bench.h"
 #include "ep_error.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
@@ -96,42 +100,24 @@ static double cpu_results[NMEAS][NCONT][MAX_ROUNDS];
 static double tcpu_results[NMEAS][NCONT][MAX_ROUNDS];
 static pid_t target_pid;
 static double tcp_results[MAX_ROUNDS];
+/* What BENCH_NODE_ONLY / BENCH_NODE_CONT left out has no figure: it is
+ * reported as "-", never as a 0. */
+static bool measured[NMEAS][NCONT], tcp_measured;
 
 static ep_testenv *env;
 static char tag_copy[160];
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* utime + stime of a process (all its threads), in seconds. */
-static double proc_cpu_s(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  char *p = strrchr(buf, ')');
-  unsigned long ut = 0, st = 0;
-  /* After ") ": state ppid pgrp session tty tpgid flags minflt cminflt
-   * majflt cmajflt utime stime (fields 3..15). */
-  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return 0;
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
+/* epb_fail exits through atexit, where cleanup() stops every process we
+ * started. */
 static _Noreturn void fail(const char *what, const char *detail) {
-  fprintf(stderr, "bench_node: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-  exit(1); /* atexit stops every process we started */
+  epb_fail("%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+/* The target node's CPU time (s), which every operation's figure needs. */
+static double target_cpu_s(void) {
+  double s = epb_proc_cpu_s(target_pid);
+  if (s < 0) fail("cannot read the target node's CPU time", "is it still running?");
+  return s;
 }
 
 /* --- cleanup on every path ------------------------------------------------------------------ */
@@ -271,13 +257,13 @@ static bool inbox_result(void *ud) {
 static double epb_lat(long k) {
   ep_arena *a = ep_arena_new(NULL);
   ep_rpc_result r;
-  double t0 = now_s();
+  double t0 = epb_now_s();
   for (long i = 0; i < k; i++) {
     ep_arena_reset(a);
     int st = ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), 0, a, &r);
     if (st || r.value.type != EP_T_ATOM) fail("erlpeer call", ep_strerror(st));
   }
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ep_arena_free(a);
   return el / (double)k * 1e6;
 }
@@ -315,10 +301,10 @@ static bool pipe_done(void *ud) {
 
 static double epb_pipeline(long total, long window) {
   epb_pipe p = {0, 0, total, window, 0};
-  double t0 = now_s();
+  double t0 = epb_now_s();
   epb_pipe_issue(&p);
   if (ep_node_run_until(node, pipe_done, &p, WAIT_MS)) fail("erlpeer pipeline", "timed out");
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   if (p.failed) fail("erlpeer pipeline", ep_strerror(p.failed));
   return (double)total / el;
 }
@@ -340,7 +326,7 @@ static void epb_wait_sink(long n) {
 static double epb_small(long n) {
   ep_arena *a = ep_arena_new(NULL);
   uv_loop_t *loop = ep_node_loop(node);
-  double t0 = now_s();
+  double t0 = epb_now_s();
   epb_start_sink(a, n);
   for (long i = 0; i < n; i++) {
     ep_arena_reset(a);
@@ -349,7 +335,7 @@ static double epb_small(long n) {
     if ((i & 63) == 63) uv_run(loop, UV_RUN_NOWAIT);
   }
   epb_wait_sink(n);
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ep_arena_free(a);
   return (double)n / el;
 }
@@ -365,7 +351,7 @@ static double epb_big(long n, ep_term bin) {
   ep_arena *a = ep_arena_new(NULL);
   uv_loop_t *loop = ep_node_loop(node);
   long released[2] = {0, n};
-  double t0 = now_s();
+  double t0 = epb_now_s();
   epb_start_sink(a, n);
   ep_term to = EP_TUPLE(a, ep_atom("sink"), ep_atom(target));
   for (long i = 0; i < n; i++) {
@@ -382,7 +368,7 @@ static double epb_big(long n, ep_term bin) {
   }
   if (ep_node_run_until(node, big_all_released, released, WAIT_MS)) fail("erlpeer send_lent", "not released");
   epb_wait_sink(n);
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ep_arena_free(a);
   return (double)n * BIG_SIZE / el / 1e6;
 }
@@ -447,12 +433,12 @@ static void ei_check_rex(ei_x_buff *x) {
 static double ei_lat(long k) {
   ei_x_buff x;
   ei_x_new(&x);
-  double t0 = now_s();
+  double t0 = epb_now_s();
   for (long i = 0; i < k; i++) {
     x.index = 0;
     if (ei_rpc(&ec, ei_fd, "erlang", "node", ei_args.buff, ei_args.index, &x) < 0) fail("ei_rpc", NULL);
   }
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   /* ei_rpc strips {rex, _}: the result is the atom itself. */
   int idx = 0, type, size;
   if (ei_get_type(x.buff, &idx, &type, &size) || (type != ERL_ATOM_EXT && type != ERL_SMALL_ATOM_UTF8_EXT &&
@@ -467,7 +453,7 @@ static double ei_pipeline(long total, long window) {
   erlang_msg msg;
   ei_x_new(&x);
   long issued = 0, done = 0;
-  double t0 = now_s();
+  double t0 = epb_now_s();
   for (; issued < window && issued < total; issued++)
     if (ei_rpc_to(&ec, ei_fd, "erlang", "node", ei_args.buff, ei_args.index) < 0) fail("ei_rpc_to", NULL);
   while (done < total) {
@@ -482,7 +468,7 @@ static double ei_pipeline(long total, long window) {
       issued++;
     }
   }
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ei_x_free(&x);
   return (double)total / el;
 }
@@ -520,7 +506,7 @@ static void ei_wait_sink(long n) {
 static double ei_small(long n) {
   ei_x_buff x;
   ei_x_new(&x);
-  double t0 = now_s();
+  double t0 = epb_now_s();
   ei_start_sink(&x, n);
   for (long i = 0; i < n; i++) {
     x.index = 0;
@@ -531,7 +517,7 @@ static double ei_small(long n) {
     if (ei_reg_send(&ec, ei_fd, "sink", x.buff, x.index) < 0) fail("ei_reg_send", NULL);
   }
   ei_wait_sink(n);
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ei_x_free(&x);
   return (double)n / el;
 }
@@ -539,12 +525,12 @@ static double ei_small(long n) {
 static double ei_big(long n) {
   ei_x_buff x;
   ei_x_new(&x);
-  double t0 = now_s();
+  double t0 = epb_now_s();
   ei_start_sink(&x, n);
   for (long i = 0; i < n; i++)
     if (ei_reg_send(&ec, ei_fd, "sink", ei_big_msg.buff, ei_big_msg.index) < 0) fail("ei_reg_send", NULL);
   ei_wait_sink(n);
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   ei_x_free(&x);
   return (double)n * BIG_SIZE / el / 1e6;
 }
@@ -576,7 +562,7 @@ static void *tcp_writer(void *arg) {
 
 static double tcp_run(void) {
   pthread_t th;
-  double t0 = now_s();
+  double t0 = epb_now_s();
   if (pthread_create(&th, NULL, tcp_writer, NULL) != 0) fail("pthread_create", NULL);
   int c = accept(tcp_listener, NULL, NULL);
   if (c < 0) fail("tcp accept", strerror(errno));
@@ -588,7 +574,7 @@ static double tcp_run(void) {
     if (r == 0) break;
     got += (size_t)r;
   }
-  double el = now_s() - t0;
+  double el = epb_now_s() - t0;
   pthread_join(th, NULL);
   close(c);
   free(buf);
@@ -634,20 +620,9 @@ static double measure(int cont, int meas) {
   return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_ROUNDS];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof *s, cmp_double);
-  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static const char *fmt(double v, char *buf, size_t cap) {
-  if (v >= 1000) snprintf(buf, cap, "%.0f", v);
+  if (isnan(v)) snprintf(buf, cap, "-");
+  else if (v >= 1000) snprintf(buf, cap, "%.0f", v);
   else if (v >= 100) snprintf(buf, cap, "%.1f", v);
   else snprintf(buf, cap, "%.2f", v);
   return buf;
@@ -657,10 +632,14 @@ static void report(void) {
   static const char *label[NMEAS] = {
       "sequential latency, us per call (lower is better)", "pipelined calls/s, 64 in flight",
       "pipelined calls/s, 256 in flight", "messages/s, {msg, I}", "MB/s, 1 MiB binary messages"};
-  double med[NMEAS][NCONT];
+  double med[NMEAS][NCONT], cpu[NMEAS][NCONT], tcpu[NMEAS][NCONT];
   for (int m = 0; m < NMEAS; m++)
-    for (int c = 0; c < NCONT; c++) med[m][c] = median(results[m][c], rounds);
-  double tcp = median(tcp_results, rounds);
+    for (int c = 0; c < NCONT; c++) {
+      med[m][c] = measured[m][c] ? epb_median(results[m][c], rounds) : NAN;
+      cpu[m][c] = measured[m][c] ? epb_median(cpu_results[m][c], rounds) : NAN;
+      tcpu[m][c] = measured[m][c] ? epb_median(tcpu_results[m][c], rounds) : NAN;
+    }
+  double tcp = tcp_measured ? epb_median(tcp_results, rounds) : NAN;
   cpu_set_t set;
   int ncpu = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
   printf("\nbench_node: median of %d rounds, %d CPU(s) allowed\n\n", rounds, ncpu);
@@ -674,9 +653,8 @@ static void report(void) {
   printf("| measurement | erlpeer | ei | target: erlpeer | target: ei | target: Erlang origin |\n"
          "|---|---:|---:|---:|---:|---:|\n");
   for (int m = 0; m < NMEAS; m++)
-    printf("| %s | %s | %s | %s | %s | %s |\n", meas_key[m], fmt(median(cpu_results[m][C_EP], rounds), b[0], 32),
-           fmt(median(cpu_results[m][C_EI], rounds), b[1], 32), fmt(median(tcpu_results[m][C_EP], rounds), b[2], 32),
-           fmt(median(tcpu_results[m][C_EI], rounds), b[3], 32), fmt(median(tcpu_results[m][C_ERL], rounds), b[4], 32));
+    printf("| %s | %s | %s | %s | %s | %s |\n", meas_key[m], fmt(cpu[m][C_EP], b[0], 32), fmt(cpu[m][C_EI], b[1], 32),
+           fmt(tcpu[m][C_EP], b[2], 32), fmt(tcpu[m][C_EI], b[3], 32), fmt(tcpu[m][C_ERL], b[4], 32));
   printf("\n");
   double ei_best = med[M_PIPE64][C_EI] > med[M_PIPE256][C_EI] ? med[M_PIPE64][C_EI] : med[M_PIPE256][C_EI];
   struct {
@@ -692,22 +670,25 @@ static void report(void) {
   };
   printf("| target | ratio | met |\n|---|---:|---|\n");
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    printf("| %s | %.2fx | %s |\n", t[i].what, t[i].ratio, t[i].ratio >= t[i].need ? "yes" : "**no**");
+    if (isnan(t[i].ratio)) printf("| %s | - | not measured |\n", t[i].what);
+    else printf("| %s | %.2fx | %s |\n", t[i].what, t[i].ratio, t[i].ratio >= t[i].need ? "yes" : "**no**");
   printf("\n");
   for (int m = 0; m < NMEAS; m++)
     for (int c = 0; c < NCONT; c++) {
+      if (!measured[m][c]) continue;
       printf("RESULT %s %s %.6g", meas_key[m], cont_key[c], med[m][c]);
       for (int r = 0; r < rounds; r++) printf(" %.4g", results[m][c][r]);
       printf("\n");
     }
-  printf("RESULT tcp tcp %.6g\n", tcp);
+  if (tcp_measured) printf("RESULT tcp tcp %.6g\n", tcp);
   for (int m = 0; m < NMEAS; m++)
     for (int c = 0; c < NCONT; c++) {
-      if (c != C_ERL) printf("CPU %s %s %.4g\n", meas_key[m], cont_key[c], median(cpu_results[m][c], rounds));
-      printf("TCPU %s %s %.4g\n", meas_key[m], cont_key[c], median(tcpu_results[m][c], rounds));
+      if (!measured[m][c]) continue;
+      if (c != C_ERL) printf("CPU %s %s %.4g\n", meas_key[m], cont_key[c], cpu[m][c]);
+      printf("TCPU %s %s %.4g\n", meas_key[m], cont_key[c], tcpu[m][c]);
     }
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    printf("TARGET %zu %.3f %s\n", i, t[i].ratio, t[i].ratio >= t[i].need ? "met" : "missed");
+    if (!isnan(t[i].ratio)) printf("TARGET %zu %.3f %s\n", i, t[i].ratio, t[i].ratio >= t[i].need ? "met" : "missed");
   fflush(stdout);
 }
 
@@ -717,7 +698,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_node [rounds 1..%d]\n", MAX_ROUNDS);
     return 2;
   }
-  setvbuf(stdout, NULL, _IOLBF, 0);
+  epb_init("bench_node");
+  printf("bench_node: %d rounds\n", rounds);
+  epb_header();
   env = ep_testenv_new();
   snprintf(tag_copy, sizeof tag_copy, "%s", ep_testenv_tag(env));
   atexit(cleanup);
@@ -727,7 +710,6 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
   sigaction(SIGALRM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
   alarm(WATCHDOG_S);
 
   if (ep_testenv_start_epmd(env) != 0) fail("cannot start epmd", NULL);
@@ -778,19 +760,20 @@ int main(int argc, char **argv) {
   if (w_ep) epb_lat(200), epb_pipeline(2000, 64), epb_small(5000), epb_big(4, big_bin);
   if (w_ei) ei_lat(200), ei_pipeline(2000, 64), ei_small(5000), ei_big(4);
   if (w_erl) erl_lat(200), erl_pipeline(2000, 64), erl_small(5000), erl_big(4);
-  double t0 = now_s();
+  double t0 = epb_now_s();
   for (int r = 0; r < rounds; r++) {
     for (int m = 0; m < NMEAS; m++)
       for (int k = 0; k < NCONT; k++) {
         int c = (k + r + m) % NCONT; /* rotate who goes first */
         if ((only_meas && strcmp(only_meas, meas_key[m])) || (only_cont && strcmp(only_cont, cont_key[c]))) continue;
-        double c0 = cpu_s(), t0c = proc_cpu_s(target_pid);
+        double c0 = epb_cpu_s(), t0c = target_cpu_s();
         results[m][c][r] = measure(c, m);
-        cpu_results[m][c][r] = (cpu_s() - c0) / (double)meas_ops[m] * 1e6;
-        tcpu_results[m][c][r] = (proc_cpu_s(target_pid) - t0c) / (double)meas_ops[m] * 1e6;
+        cpu_results[m][c][r] = (epb_cpu_s() - c0) / (double)meas_ops[m] * 1e6;
+        tcpu_results[m][c][r] = (target_cpu_s() - t0c) / (double)meas_ops[m] * 1e6;
+        measured[m][c] = true;
       }
-    if (!only_meas && !only_cont) tcp_results[r] = tcp_run();
-    fprintf(stderr, "bench_node: round %d/%d done (%.1f s)\n", r + 1, rounds, now_s() - t0);
+    if (!only_meas && !only_cont) tcp_results[r] = tcp_run(), tcp_measured = true;
+    fprintf(stderr, "bench_node: round %d/%d done (%.1f s)\n", r + 1, rounds, epb_now_s() - t0);
   }
   report();
 

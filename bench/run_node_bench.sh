@@ -12,26 +12,27 @@
 # Every process a run starts carries EP_TEST_TAG=<EP_TEST_RUN>.<pid>...; the
 # EXIT trap kills whatever is left with this script's run tag, even if a run
 # was killed.
+#
+# When a run cannot measure (bench_node fails, or prints fewer figures than
+# the tables need) it says why on stderr and exits 2, printing no table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-5}
+fail() { echo "run_node_bench.sh: $*" >&2; exit 2; }
+[[ $rounds =~ ^[0-9]+$ ]] && ((rounds >= 1 && rounds <= 15)) || fail "ROUNDS must be 1..15, not '$rounds'"
 bin=${BENCH_NODE:-$here/build-bench/bench/bench_node}
 if [[ ! -x $bin ]]; then
-  bash "$here/scripts/build.sh" "$here/build-bench" -DEP_BENCH=ON -DEP_TESTS=OFF >&2
+  bash "$here/scripts/build.sh" "$here/build-bench" -DEP_BENCH=ON -DEP_TESTS=OFF >&2 || fail "cannot build $bin"
 fi
-command -v taskset >/dev/null || { echo "run_node_bench.sh: taskset (util-linux) is needed" >&2; exit 1; }
+command -v taskset >/dev/null || fail "taskset (util-linux) is needed"
+# Every figure of the tables below, for every contender: a run that left
+# some out (BENCH_NODE_ONLY, BENCH_NODE_CONT) is not this benchmark.
+unset BENCH_NODE_ONLY BENCH_NODE_CONT
 
 export EP_TEST_RUN="benchnode-$$"
 tmp=$(mktemp -d)
-sweep() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ ${p#/proc/} == "$$" ]] && continue
-    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q "^EP_TEST_TAG=$EP_TEST_RUN\."; then
-      kill -9 "${p#/proc/}" 2>/dev/null || true
-    fi
-  done
-}
+. "$here/bench/sweep.sh"
+sweep() { bench_sweep "^EP_TEST_TAG=$EP_TEST_RUN\."; }
 child=
 trap 'sweep; rm -rf "$tmp"' EXIT
 # The bench runs in the background so that a signal is acted on at once: it
@@ -47,12 +48,18 @@ run() { # label, command...
   wait "$child" || st=$?
   child=
   if ((st != 0)); then
-    cat "$tmp/$label.err" >&2; echo "run_node_bench.sh: the $label run failed ($st)" >&2; exit 1
+    cat "$tmp/$label.err" >&2; fail "the $label run failed (exit status $st)"
   fi
+  # 15 RESULT lines and the tcp one, 6 TARGET lines: anything less is not a table
+  (($(grep -c '^RESULT ' "$tmp/$label.out") == 16 && $(grep -c '^TARGET ' "$tmp/$label.out") == 6)) || {
+    cat "$tmp/$label.out" "$tmp/$label.err" >&2; fail "the $label run printed too few figures (its output is above)"
+  }
   echo "   done in $((SECONDS - t0)) s (load average: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 }
 
-echo "bench_node, $rounds rounds per run, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPU, $(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().')"
+otp=$(erl -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().') || fail "erl does not run"
+cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+echo "bench_node, $rounds rounds per run, $(date -u '+%Y-%m-%d %H:%M UTC'), cpu: ${cpu:-unknown}, $(nproc) vCPU, $otp"
 run asis "$bin"
 run pinned taskset -c 0 "$bin"
 
