@@ -435,18 +435,6 @@ END_TEST
 
 /* --- shutdown modes, each within its time bound ---------------------------------------------- */
 
-/* The OS pid of the peer's emulator, by asking it (os:getpid/0). */
-static long os_pid_of(ep_peer *p) {
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
-  const char *s;
-  size_t n;
-  ep_get_text(r.arena, r.value, &s, &n);
-  long pid = strtol(s, NULL, 10);
-  ep_peer_result_free(&r);
-  return pid;
-}
-
 START_TEST(shutdown_modes) {
   static const struct {
     ep_peer_shutdown mode;

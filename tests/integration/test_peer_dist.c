@@ -73,13 +73,6 @@ static char *call_text(ep_peer *p, const char *m, const char *f, const char *arg
   return s;
 }
 
-static long os_pid_of(ep_peer *p) {
-  int st;
-  char *s = call_text(p, "os", "getpid", "[]", &st);
-  ck_assert_int_eq(st, 0);
-  return strtol(s + 1, NULL, 10); /* "\"1234\"" */
-}
-
 static void stopped_cb(ep_peer *p, void *ud) { *(int *)ud = 1; }
 
 /* Stops a peer that is already down. Not ep_peer_stop_sync: that hangs
