@@ -2,9 +2,11 @@
  * OTP's own peer_SUITE cases that apply to a dist-controlled peer, ported
  * one by one (the suite's name in each comment), plus what a C controller
  * must add (a name in use fails fast, a SIGKILL'd controller's peers halt,
- * 32 peers on one loop). Every test runs in a private world (HOME, cookie,
- * EPMD port) with its own EPMD, is bounded (tcase timeout, wait_boot, call
- * timeouts), waits for events, and its testenv kills whatever it started. */
+ * 32 peers on one loop). Every test stands on tests/support/ep_peerfix.h:
+ * a private world (HOME, cookie, EPMD port) with its own EPMD, a
+ * controller, the options and their teardown. Each is bounded (tcase
+ * timeout, wait_boot, call timeouts), waits for events, and whatever it
+ * started is stopped when it ends, passed or failed. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +20,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include <uv.h>
 
@@ -26,27 +27,13 @@
 #include "ep_error.h"
 #include "ep_otproot.h"
 #include "ep_peer.h"
+#include "ep_peerfix.h"
 #include "ep_testenv.h"
 #include "ep_testpeer.h"
 #include "ep_text.h"
 
-/* --- helpers (the ones shared with test_peer.c are in tests/support/ep_testpeer.h) --- */
-
-static ep_testenv *world(void) {
-  ep_testenv *env = ep_testenv_new();
-  ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
-  return env;
-}
-
-static ep_peer_opts *dist_opts(const char *prefix) {
-  ep_peer_opts *o = ep_peer_opts_new();
-  ck_assert_ptr_nonnull(o);
-  char name[96];
-  ck_assert_int_eq(ep_peer_random_name(prefix, name, sizeof name), 0);
-  ck_assert_int_eq(ep_peer_opts_set_name(o, name), 0);
-  ep_peer_opts_set_wait_boot(o, 30000);
-  return o;
-}
+/* --- helpers (the ones shared with test_peer.c are in tests/support/ep_testpeer.h,
+ * the fixture in ep_peerfix.h) --- */
 
 static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
   collected *c = ud;
@@ -86,13 +73,6 @@ static char *call_text(ep_peer *p, const char *m, const char *f, const char *arg
   return s;
 }
 
-static long os_pid_of(ep_peer *p) {
-  int st;
-  char *s = call_text(p, "os", "getpid", "[]", &st);
-  ck_assert_int_eq(st, 0);
-  return strtol(s + 1, NULL, 10); /* "\"1234\"" */
-}
-
 static void stopped_cb(ep_peer *p, void *ud) { *(int *)ud = 1; }
 
 /* Stops a peer that is already down. Not ep_peer_stop_sync: that hangs
@@ -106,25 +86,17 @@ static void stop_down_peer(ep_ctl *c, ep_peer *p) {
   ck_assert(wait_flag(c, &done, 5000));
 }
 
-static void stop_and_free(ep_peer *p) {
-  ck_assert_int_eq(ep_peer_stop_sync(p), 0);
-  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
-  ep_peer_free(p);
-}
 
 /* --- basic, args, named, restart ---------------------------------------------------- */
 
 /* peer_SUITE dist / basic: the node is up and distributed, calls and every
  * exception class, messages both ways. */
 START_TEST(basic_rpc_and_exceptions) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("basic");
-  collected col = COLLECTED_INIT;
-  ep_peer_opts_set_message(o, collect_message, &col);
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
-  ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
+  ep_ctl *c = PF.ctl;
+  ep_peer_opts *o = pf_dist_opts("basic");
+  ep_peer_opts_set_message(o, collect_message, &PF.col);
+  collected *col = &PF.col;
+  ep_peer *p = pf_start(o); /* asserts it is running */
   ck_assert_ptr_nonnull(ep_ctl_node(c)); /* started on demand */
   int st;
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
@@ -136,7 +108,7 @@ START_TEST(basic_rpc_and_exceptions) {
   ck_assert_str_eq(call_text(p, "erlang", "nodes", "[]", &st), "[]");
   ck_assert_str_eq(call_text(p, "lists", "seq", "[1, 3]", &st), "[1,2,3]");
   static const char *cls[][3] = {{"throw", "[ball]", "throw"}, {"error", "[boom]", "error"}, {"exit", "[bye]", "exit"}};
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = PF.a;
   ep_peer_result r;
   for (int i = 0; i < 3; i++) {
     ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, &r),
@@ -165,8 +137,8 @@ START_TEST(basic_rpc_and_exceptions) {
   ck_assert_int_eq(r.value.v.items[1].type, EP_T_PID);
   ck_assert_int_eq(ep_peer_send(p, r.value.v.items[1], ep_atom("do")), 0);
   ep_peer_result_free(&r);
-  ck_assert(wait_flag(c, &col.messages, 5000));
-  ck_assert_str_eq(col.last_msg, "done");
+  ck_assert(wait_flag(c, &col->messages, 5000));
+  ck_assert_str_eq(col->last_msg, "done");
   /* send to a registered name */
   ck_assert_int_eq(eval_sync(p,
                              "{ok, [[O]]} = init:get_argument(origin), Origin = binary_to_term(base64:decode(O)),"
@@ -175,33 +147,26 @@ START_TEST(basic_rpc_and_exceptions) {
                    0);
   ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_send(p, ep_atom("ep_echo"), ep_int(42)), 0);
-  col.messages = 0;
-  ck_assert(wait_flag(c, &col.messages, 5000));
-  ck_assert_str_eq(col.last_msg, "{echo,42}");
-  ep_arena_free(a);
+  col->messages = 0;
+  ck_assert(wait_flag(c, &col->messages, 5000));
+  ck_assert_str_eq(col->last_msg, "{echo,42}");
   long pid = ep_peer_os_pid(p);
   ck_assert_int_eq(pid, os_pid_of(p));
-  stop_and_free(p);
+  pf_stop(p);
   ck_assert(ep_testenv_wait_pid_gone(pid, 0));
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* args and env reach the peer; the name given is the node's name */
 START_TEST(args_env_named) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = ep_peer_opts_new();
+  ep_peer_opts *o = pf_new_opts();
   ep_peer_opts_set_name(o, "named_ep");
   ep_peer_opts_add_arg(o, "-ep_flag");
   ep_peer_opts_add_arg(o, "v 1");
   ep_peer_opts_add_arg(o, "-connect_all");
   ep_peer_opts_add_arg(o, "false");
   ep_peer_opts_set_env(o, "EP_FOO", "bar baz");
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   char want[200];
   snprintf(want, sizeof want, "named_ep@%s", ep_testenv_host());
   ck_assert_str_eq(ep_peer_node(p), want);
@@ -211,47 +176,31 @@ START_TEST(args_env_named) {
   ck_assert_str_eq(call_text(p, "os", "getenv", "[\"EP_FOO\"]", &st), "\"bar baz\"");
   /* the cookie is not on the command line */
   ck_assert_str_eq(call_text(p, "init", "get_argument", "[setcookie]", &st), "error");
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
 }
 END_TEST
 
 /* restart with the same name after a stop, three rounds */
 START_TEST(restart_same_name) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("restart");
+  ep_peer_opts *o = pf_dist_opts("restart");
   for (int round = 0; round < 3; round++) {
-    ep_peer *p;
-    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    ep_peer *p = pf_start(o);
     int st;
     ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
     long pid = ep_peer_os_pid(p);
-    stop_and_free(p);
+    pf_stop(p);
     ck_assert(ep_testenv_wait_pid_gone(pid, 0));
   }
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* errors: what the reference rejects at once */
 START_TEST(errors_immediate) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer *p;
-  ep_peer_opts *o = ep_peer_opts_new();
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_EINVAL); /* not_alive */
+  ep_peer_opts *o = pf_new_opts();
+  ck_assert_int_eq(pf_start_fails(o), EP_EINVAL); /* not_alive */
   ep_peer_opts_set_connection_dist(o);
   ep_peer_opts_set_exec(o, "/nonexistent/erl", NULL);
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_ESPAWN);
-  ck_assert_ptr_null(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  ck_assert_int_eq(pf_start_fails(o), EP_ESPAWN); /* and no peer */
 }
 END_TEST
 
@@ -262,11 +211,9 @@ static void st_started(ep_peer *p, int err, void *ud) { *(int *)ud = err ? err :
 /* peer_states: booting, running (notified), down after a cast halt
  * (peer_down continue keeps the handle), then stop */
 START_TEST(peer_states) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("states");
-  collected col = COLLECTED_INIT;
-  ep_peer_opts_set_state_cb(o, collect_state, &col);
+  ep_ctl *c = PF.ctl;
+  ep_peer_opts *o = pf_collect(pf_dist_opts("states"), PF_STATE);
+  collected *col = &PF.col;
   ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
   ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CONTINUE);
   ep_peer *p;
@@ -277,34 +224,25 @@ START_TEST(peer_states) {
   ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), EP_ESTATE);
   ck_assert_int_eq(wait_flag(c, &started, 30000), 1);
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
-  ck_assert_int_eq(col.runnings, 1);
+  ck_assert_int_eq(col->runnings, 1);
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0);
   ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("halt"), ep_nil()), 0);
-  ck_assert(wait_flag(c, &col.downs, 10000));
+  ck_assert(wait_flag(c, &col->downs, 10000));
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
-  ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
+  ck_assert_int_eq(col->down_err, EP_EPEERDOWN);
   ck_assert(ep_testenv_wait_pid_gone(pid, 5000));
   stop_down_peer(c, p);
-  ep_peer_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* cast: application:set_env by cast, seen by a later call */
 START_TEST(cast) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("cast");
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(pf_dist_opts("cast"));
   int st;
   ck_assert_str_eq(call_text(p, "application", "get_env", "[kernel, foo]", &st), "undefined");
-  ep_arena *a = ep_arena_new(NULL);
-  ck_assert_int_eq(ep_peer_cast(p, ep_atom("application"), ep_atom("set_env"), args_of(a, "[kernel, foo, bar]")), 0);
-  ep_arena_free(a);
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("application"), ep_atom("set_env"), args_of(PF.a, "[kernel, foo, bar]")),
+                   0);
   /* set_env is a gen_server call to application_controller: done once a
    * later call to it is answered, and a cast runs before later calls reach
    * it only if it got there first (rex runs the cast and each call in
@@ -319,27 +257,19 @@ START_TEST(cast) {
     got = call_text(p, "application", "get_env", "[kernel, foo]", &st);
   } while (strcmp(got, "{ok,bar}") != 0 && now_ms() < end);
   ck_assert_str_eq(got, "{ok,bar}");
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
 }
 END_TEST
 
 /* dist_io_redirect: -eval output at boot, io:format(user, ...), and output
  * of a call through erlang:apply reach the controller's output callback */
 START_TEST(io_redirect) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("io");
-  collected col = COLLECTED_INIT;
-  ep_peer_opts_set_output(o, collect_output, &col);
+  ep_peer_opts *o = pf_collect(pf_dist_opts("io"), PF_OUTPUT);
   ep_peer_opts_add_arg(o, "-connect_all");
   ep_peer_opts_add_arg(o, "false");
   ep_peer_opts_add_arg(o, "-eval");
   ep_peer_opts_add_arg(o, "io:format(\"out.\").");
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   int st;
   ck_assert_str_eq(call_text(p, "io", "format", "[user, \"STRONGFLOUR.\", []]", &st), "ok");
   ck_assert_str_eq(call_text(p, "erlang", "apply", "[io, format, [\"second.\"]]", &st), "ok");
@@ -347,13 +277,10 @@ START_TEST(io_redirect) {
   /* input: eof */
   ck_assert_str_eq(call_text(p, "io", "get_line", "[\"> \"]", &st), "eof");
   static const char *const want[] = {"out.", "STRONGFLOUR.", "second.", NULL};
-  ck_assert_msg(wait_output(c, &col, want, 5000), "output: %.*s", (int)col.out.len, (char *)col.out.data);
-  ck_assert(out_has(&col, "fmt {a,1} str|\n"));
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_buf_free(&col.out);
-  ep_testenv_free(env);
+  collected *col = &PF.col;
+  ck_assert_msg(wait_output(PF.ctl, col, want, 5000), "output: %.*s", (int)col->out.len, (char *)col->out.data);
+  ck_assert(out_has(col, "fmt {a,1} str|\n"));
+  pf_stop(p);
 }
 END_TEST
 
@@ -377,13 +304,11 @@ static const struct {
 };
 
 START_TEST(shutdown_modes) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts(shutdowns[_i].name);
+  ep_ctl *c = PF.ctl;
+  ep_peer_opts *o = pf_dist_opts(shutdowns[_i].name);
   ck_assert_int_eq(ep_peer_opts_set_shutdown(o, shutdowns[_i].mode, shutdowns[_i].ms), 0);
   ep_peer_opts_add_arg(o, "-hidden");
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0);
   int st;
@@ -392,10 +317,8 @@ START_TEST(shutdown_modes) {
   int ensure = 500, block = shutdowns[_i].block;
   char args[64];
   snprintf(args, sizeof args, "[block, %d]", block + ensure);
-  ep_arena *a = ep_arena_new(NULL);
   double block_start = now_ms();
-  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erts_debug"), ep_atom("set_internal_state"), args_of(a, args)), 0);
-  ep_arena_free(a);
+  ck_assert_int_eq(ep_peer_cast(p, ep_atom("erts_debug"), ep_atom("set_internal_state"), args_of(PF.a, args)), 0);
   /* The suite's "ensure blocked": deliberately a fixed wait. A blocked VM
    * cannot say it is blocked (nothing runs there), so there is no event to
    * wait for; the timing checks below count this wait in (left). */
@@ -414,10 +337,6 @@ START_TEST(shutdown_modes) {
     ck_assert_msg(ep_testenv_wait_pid_gone(pid, 0), "%s returned before the peer exited", shutdowns[_i].name);
   else
     ck_assert(ep_testenv_wait_pid_gone(pid, block + ensure + 5000)); /* it halts by itself once unblocked */
-  ep_peer_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
@@ -425,8 +344,6 @@ END_TEST
  * exits that takes 1.5 s to terminate holds init:stop up; STOP waits for it,
  * STOP with a shorter timeout does not, HALT does not care */
 START_TEST(slow_init_stop) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
   static const struct {
     ep_peer_shutdown mode;
     uint32_t ms;
@@ -435,10 +352,9 @@ START_TEST(slow_init_stop) {
            {EP_PEER_SHUTDOWN_STOP, 1000, 900, 1800},
            {EP_PEER_SHUTDOWN_HALT, 5000, 0, 1000}};
   for (size_t i = 0; i < 3; i++) {
-    ep_peer_opts *o = dist_opts("slowstop");
+    ep_peer_opts *o = pf_dist_opts("slowstop");
     ep_peer_opts_set_shutdown(o, m[i].mode, m[i].ms);
-    ep_peer *p;
-    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+    ep_peer *p = pf_start(o);
     long pid = ep_peer_os_pid(p);
     ep_peer_result r;
     /* a supervisor child of kernel's: init:stop terminates applications,
@@ -464,10 +380,7 @@ START_TEST(slow_init_stop) {
                   m[i].max);
     ck_assert(ep_testenv_wait_pid_gone(pid, 0));
     ep_peer_free(p);
-    ep_peer_opts_free(o);
   }
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
@@ -477,19 +390,17 @@ END_TEST
  * disconnect, the suite's net_kernel:disconnect) or the peer halts; the
  * peer halts by itself in both cases; crash is sticky for a C caller. */
 START_TEST(peer_down_modes) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
+  ep_ctl *c = PF.ctl;
   static const ep_peer_down_mode modes[] = {EP_PEER_DOWN_STOP, EP_PEER_DOWN_CONTINUE, EP_PEER_DOWN_CRASH};
   for (int how = 0; how < 2; how++) {
     for (int i = 0; i < 3; i++) {
-      ep_peer_opts *o = dist_opts("down");
-      collected col = COLLECTED_INIT;
+      ep_peer_opts *o = pf_dist_opts("down");
+      collected col = COLLECTED_INIT; /* this peer's */
       ep_peer_opts_set_state_cb(o, collect_state, &col);
       ep_peer_opts_set_peer_down(o, modes[i]);
       ep_peer_opts_add_arg(o, "-connect_all");
       ep_peer_opts_add_arg(o, "false");
-      ep_peer *p;
-      ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+      ep_peer *p = pf_start(o);
       long pid = ep_peer_os_pid(p);
       ck_assert_int_gt(pid, 0);
       if (how == 0)
@@ -511,11 +422,8 @@ START_TEST(peer_down_modes) {
       stop_down_peer(c, p); /* stopping a down peer completes */
       ck_assert_int_eq(ep_peer_down_err(p), want);   /* and keeps the first reason */
       ep_peer_free(p);
-      ep_peer_opts_free(o);
     }
   }
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
@@ -523,13 +431,9 @@ END_TEST
  * origin_link, linked to its peer_supervision) is killed on the peer: the
  * peer halts, and the controller sees it go down */
 START_TEST(cntrl_channel_handler_crash) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("cch");
-  collected col = COLLECTED_INIT;
-  ep_peer_opts_set_state_cb(o, collect_state, &col);
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_ctl *c = PF.ctl;
+  ep_peer *p = pf_start(pf_collect(pf_dist_opts("cch"), PF_STATE));
+  collected *col = &PF.col;
   long pid = ep_peer_os_pid(p);
   ep_peer_result r;
   ck_assert_int_eq(eval_sync(p,
@@ -540,36 +444,24 @@ START_TEST(cntrl_channel_handler_crash) {
                              &r),
                    0);
   ep_peer_result_free(&r);
-  ck_assert(wait_flag(c, &col.downs, 5000));
-  ck_assert_int_eq(col.down_err, EP_EPEERDOWN);
+  ck_assert(wait_flag(c, &col->downs, 5000));
+  ck_assert_int_eq(col->down_err, EP_EPEERDOWN);
   ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer did not halt");
   stop_down_peer(c, p);
-  ep_peer_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* a call in flight when the peer goes: it fails (crash: EP_EPEERCRASH) */
 START_TEST(call_in_flight_when_down) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
   for (int crash = 0; crash < 2; crash++) {
-    ep_peer_opts *o = dist_opts("inflight");
+    ep_peer_opts *o = pf_dist_opts("inflight");
     if (crash) ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH);
-    ep_peer *p;
-    ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
-    ep_arena *a = ep_arena_new(NULL);
+    ep_peer *p = pf_start(o);
     ep_peer_result r;
     int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), ep_nil(), 5000, &r);
     ck_assert_int_eq(rc, crash ? EP_EPEERCRASH : EP_EPEERDOWN);
-    ep_arena_free(a);
     ep_peer_free(p);
-    ep_peer_opts_free(o);
   }
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
@@ -578,64 +470,49 @@ END_TEST
 /* peer_down_boot: a peer that cannot boot fails the start with its exit
  * status, at once */
 START_TEST(boot_failure_exit_status) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer *p;
+  ep_ctl *c = PF.ctl;
   double t0 = now_ms();
-  ep_peer_opts *o = dist_opts("bootfail");
+  ep_peer_opts *o = pf_dist_opts("bootfail");
   ep_peer_opts_add_arg(o, "-no_epmd"); /* the suite's: distribution cannot start */
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_EBOOT);
+  ck_assert_int_eq(pf_start_fails(o), EP_EBOOT); /* and no peer */
   ck_assert_str_eq(ep_ctl_last_start_reason(c), "{exit_status,1}");
-  ck_assert_ptr_null(p);
-  ep_peer_opts_free(o);
-  o = dist_opts("bootfail");
+  o = pf_dist_opts("bootfail");
   const char *pre[] = {"-c", "exit 7", "sh", NULL};
   ep_peer_opts_set_exec(o, "/bin/sh", pre);
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_EBOOT);
+  ck_assert_int_eq(pf_start_fails(o), EP_EBOOT);
   ck_assert_str_eq(ep_ctl_last_start_reason(c), "{exit_status,7}");
-  ep_peer_opts_free(o);
   ck_assert_double_lt(now_ms() - t0, 8000);
   /* a peer that never dials: wait_boot */
-  o = dist_opts("bootfail");
+  o = pf_dist_opts("bootfail");
   const char *pre2[] = {"-c", "exec sleep 30", "sh", NULL};
   ep_peer_opts_set_exec(o, "/bin/sh", pre2);
   ep_peer_opts_set_wait_boot(o, 700);
   t0 = now_ms();
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), EP_ETIMEDOUT);
+  ck_assert_int_eq(pf_start_fails(o), EP_ETIMEDOUT);
   ck_assert_str_eq(ep_ctl_last_start_reason(c), "timeout");
   ck_assert_double_lt(now_ms() - t0, 3000);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* duplicate_name: a second peer with a name in use fails fast (OTP's own
  * peer waits for its wait_boot), and the first one is unharmed */
 START_TEST(duplicate_name) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("dup");
-  ep_peer *p, *p2;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer_opts *o = pf_dist_opts("dup");
+  ep_peer *p = pf_start(o);
   double t0 = now_ms();
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p2), EP_EBOOT);
-  ck_assert_str_eq(ep_ctl_last_start_reason(c), "{exit_status,1}");
+  ck_assert_int_eq(pf_start_fails(o), EP_EBOOT); /* and no second peer */
+  ck_assert_str_eq(ep_ctl_last_start_reason(PF.ctl), "{exit_status,1}");
   ck_assert_msg(now_ms() - t0 < 5000, "a name in use took %.0f ms to fail", now_ms() - t0);
-  ck_assert_ptr_null(p2);
   /* a plain node (not a peer) holding the name: the same */
   char node[128];
-  ck_assert_int_gt(ep_testenv_start_erl(env, "dupnode", NULL, node, sizeof node), 0);
+  ck_assert_int_gt(ep_testenv_start_erl(PF.env, "dupnode", NULL, node, sizeof node), 0);
   ep_peer_opts_set_name(o, "dupnode");
   t0 = now_ms();
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p2), EP_EBOOT);
+  ck_assert_int_eq(pf_start_fails(o), EP_EBOOT);
   ck_assert_double_lt(now_ms() - t0, 5000);
   int st;
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
 }
 END_TEST
 
@@ -644,99 +521,79 @@ END_TEST
 /* dist_localhost: host => "localhost", and a second peer on the real host
  * name; the two see each other */
 START_TEST(host_localhost) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("lh");
+  ep_peer_opts *o = pf_dist_opts("lh");
   ep_peer_opts_set_host(o, "localhost");
-  ep_peer *p, *p2;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   const char *at = strchr(ep_peer_node(p), '@');
   ck_assert_ptr_nonnull(at);
   ck_assert_str_eq(at + 1, "localhost");
-  ep_peer_opts *o2 = dist_opts("lh");
+  ep_peer_opts *o2 = pf_dist_opts("lh");
   ep_peer_opts_set_host(o2, ep_testenv_host());
-  ck_assert_int_eq(ep_peer_start_sync(c, o2, true, &p2), 0);
+  ep_peer *p2 = pf_start(o2);
   char args[300];
   snprintf(args, sizeof args, "['%s']", ep_peer_node(p2));
   int st;
   ck_assert_str_eq(call_text(p, "net_kernel", "connect_node", args, &st), "true");
-  stop_and_free(p);
-  stop_and_free(p2);
-  ep_peer_opts_free(o);
-  ep_peer_opts_free(o2);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
+  pf_stop(p2);
 }
 END_TEST
 
 /* longnames: the controller's node and the peer both with long names */
 START_TEST(longnames) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
+  ep_ctl *c = PF.ctl;
   ep_node_opts *no = ep_node_opts_new();
   ck_assert_int_eq(ep_node_opts_set_name(no, "ctl@127.0.0.1"), 0);
   ep_node_opts_set_longnames(no, true);
   ck_assert_int_eq(ep_ctl_start_node(c, no), 0);
   ck_assert_int_eq(ep_ctl_start_node(c, no), EP_ESTATE);
   ep_node_opts_free(no);
-  ep_peer_opts *o = dist_opts("long");
+  ep_peer_opts *o = pf_dist_opts("long");
   ep_peer_opts_set_longnames(o, true);
   ep_peer_opts_set_host(o, "127.0.0.1");
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   ck_assert_ptr_nonnull(strstr(ep_peer_node(p), "@127.0.0.1"));
   int st;
   ck_assert_str_eq(call_text(p, "net_kernel", "longnames", "[]", &st), "true");
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
 }
 END_TEST
 
 /* exec wrappers: `env VAR=1 erl`, the remote-shell stand-in
  * `/bin/sh -c 'exec erl "$@"' sh`, and post_process_args (bash -c "erl ...") */
 START_TEST(exec_wrappers) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
   int st;
-  ep_peer *p;
-  ep_peer_opts *o = dist_opts("wrap");
+  ep_peer_opts *o = pf_dist_opts("wrap");
   const char *pre[] = {"EP_WRAPPED=1", "erl", NULL};
   ep_peer_opts_set_exec(o, "env", pre);
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   ck_assert_str_eq(ep_peer_argv(p)[0], "env");
   ck_assert_str_eq(call_text(p, "os", "getenv", "[\"EP_WRAPPED\"]", &st), "\"1\"");
-  stop_and_free(p);
-  ep_peer_opts_free(o);
+  pf_stop(p);
 
-  o = dist_opts("wrap");
+  o = pf_dist_opts("wrap");
   const char *pre2[] = {"-c", "exec erl \"$@\"", "sh", NULL};
   ep_peer_opts_set_exec(o, "/bin/sh", pre2);
   ep_peer_opts_add_arg(o, "-ep_remote");
   ep_peer_opts_add_arg(o, "yes");
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  p = pf_start(o);
   ck_assert_str_eq(call_text(p, "init", "get_argument", "[ep_remote]", &st), "{ok,[[\"yes\"]]}");
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* exec'd: still the process we started */
-  stop_and_free(p);
+  pf_stop(p);
   ck_assert(ep_testenv_wait_pid_gone(pid, 0));
-  ep_peer_opts_free(o);
 
-  o = dist_opts("wrap");
+  o = pf_dist_opts("wrap");
   const char *pre3[] = {"-c", NULL};
   int called = 0;
   ep_peer_opts_set_exec(o, "/bin/bash", pre3);
   ep_peer_opts_set_post_process_args(o, post_join, &called);
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  p = pf_start(o);
   ck_assert_int_eq(called, 1);
   ck_assert_ptr_null(ep_peer_argv(p)[3]);
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
-  stop_and_free(p);
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_testenv_free(env);
+  pf_stop(p);
 }
 END_TEST
 
@@ -755,14 +612,13 @@ START_TEST(newer_otp_peer_side) {
   }
   char want_release[16];
   snprintf(want_release, sizeof want_release, "\"%s\"", rel->release);
-  ep_testenv *env = world();
   /* HOME (with the cookie) mirrored into the root; the peer runs through
    * exec chroot, so the wrapper erl it also writes goes unused. */
   char home[600], bindir[700];
-  snprintf(home, sizeof home, "%s", ep_testenv_home(env));
-  ck_assert_int_eq(ep_otproot_enter(env, root, bindir, sizeof bindir), 0);
+  snprintf(home, sizeof home, "%s", ep_testenv_home(PF.env));
+  ck_assert_int_eq(ep_otproot_enter(PF.env, root, bindir, sizeof bindir), 0);
 
-  ep_ctl *c = ep_ctl_new(NULL);
+  ep_ctl *c = PF.ctl;
   ep_node_opts *no = ep_node_opts_new();
   char cname[64];
   snprintf(cname, sizeof cname, "ctl%d@127.0.0.1", (int)getpid());
@@ -770,30 +626,26 @@ START_TEST(newer_otp_peer_side) {
   ep_node_opts_set_longnames(no, true);
   ck_assert_int_eq(ep_ctl_start_node(c, no), 0);
   ep_node_opts_free(no);
-  ep_peer_opts *o = dist_opts("newer");
+  ep_peer_opts *o = pf_collect(pf_dist_opts("newer"), PF_OUTPUT);
   ep_peer_opts_set_longnames(o, true);
   ep_peer_opts_set_host(o, "127.0.0.1");
   const char *pre[] = {root, "erl", NULL};
   ep_peer_opts_set_exec(o, "chroot", pre);
-  collected col = COLLECTED_INIT;
-  ep_peer_opts_set_output(o, collect_output, &col);
-  ep_peer *p;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_peer *p = pf_start(o);
   int st;
   ck_assert_str_eq(call_text(p, "erlang", "system_info", "[otp_release]", &st), want_release);
   ck_assert_str_eq(call_text(p, "erlang", "node", "[]", &st), quoted(ep_peer_node(p)));
   ck_assert_str_eq(call_text(p, "io", "format", "[user, \"newer ~w~n\", [ok]]", &st), "ok");
   ck_assert_str_eq(call_text(p, "io", "format", "[\"via gl~n\"]", &st), "ok");
   static const char *const want[] = {"newer ok\n", "via gl\n", NULL};
-  ck_assert_msg(wait_output(c, &col, want, 5000), "output: %.*s", (int)col.out.len, (char *)col.out.data);
+  collected *col = &PF.col;
+  ck_assert_msg(wait_output(c, col, want, 5000), "output: %.*s", (int)col->out.len, (char *)col->out.data);
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0); /* chroot execs erl: still our child, token checked */
-  stop_and_free(p);
+  pf_stop(p);
   ck_assert(ep_testenv_wait_pid_gone(pid, 0));
-  ep_peer_opts_free(o);
-  ep_ctl_free(c);
-  ep_buf_free(&col.out);
-  ep_testenv_free(env);
+  /* before the world goes (the fixture's teardown): nothing runs in the
+   * root any more, so nothing writes into the mirror while it goes */
   ep_otproot_leave(root, home);
 }
 END_TEST
@@ -814,7 +666,6 @@ static bool k_all_answered(void *ud) {
  * itself (its monitor on the origin fires as the connection drops) within
  * 2 s. */
 START_TEST(controller_sigkill_8_peers) {
-  ep_testenv *env = world();
   enum { N = K_PEERS };
   int fds[2];
   ck_assert_int_eq(pipe(fds), 0);
@@ -825,11 +676,8 @@ START_TEST(controller_sigkill_8_peers) {
     ep_peer *ps[N];
     int counts[2] = {0, 0};
     long pids[N] = {0};
-    for (int i = 0; i < N; i++) {
-      ep_peer_opts *o = dist_opts("killed");
-      if (ep_peer_start(c, o, true, &ps[i], k_started, counts)) _exit(2);
-      ep_peer_opts_free(o);
-    }
+    for (int i = 0; i < N; i++)
+      if (ep_peer_start(c, pf_dist_opts("killed"), true, &ps[i], k_started, counts)) _exit(2);
     if (!ep_testwait_ctl(c, k_all_answered, counts, 60000)) _exit(3);
     for (int i = 0; i < N; i++) pids[i] = ep_peer_os_pid(ps[i]);
     if (write(fds[1], pids, sizeof pids) != sizeof pids) _exit(1);
@@ -850,155 +698,105 @@ START_TEST(controller_sigkill_8_peers) {
                   pids[i]);
   }
   close(fds[0]);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* A blocking controller freed: linked peers are stopped (halt) before it
  * returns; an unlinked one loses its connection and halts by itself. */
 START_TEST(controller_freed) {
-  ep_testenv *env = world();
-  ep_ctl *c = ep_ctl_new(NULL);
-  ep_peer_opts *o = dist_opts("freed");
-  ep_peer *p, *q;
-  ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
+  ep_ctl *c = PF.ctl;
+  ep_peer_opts *o = pf_dist_opts("freed");
+  ep_peer *p = pf_start(o), *q;
   ck_assert_int_eq(ep_peer_start_sync(c, o, false, &q), EP_EBOOT); /* same name */
-  ep_peer_opts_free(o);
-  o = dist_opts("freed");
-  ck_assert_int_eq(ep_peer_start_sync(c, o, false, &q), 0);
+  ck_assert_int_eq(ep_peer_start_sync(c, pf_dist_opts("freed"), false, &q), 0);
   long pp = ep_peer_os_pid(p), pq = ep_peer_os_pid(q);
-  ep_ctl_free(c); /* its private loop goes: q's handle goes with it */
+  pf_free_ctl(); /* its private loop goes: q's handle goes with it */
   ck_assert(ep_testenv_wait_pid_gone(pp, 0));
   ck_assert(ep_testenv_wait_pid_gone(pq, 5000));
-  ep_peer_opts_free(o);
-  ep_testenv_free(env);
 }
 END_TEST
 
 /* --- many peers, asynchronously, on the caller's loop --------------------------------------- */
 
-typedef struct many {
-  int started, failed, replies, stopped;
-  int node_status, node_done;
-} many;
-
-static void many_started(ep_peer *p, int err, void *ud) {
-  many *m = ud;
-  if (err)
-    m->failed++;
-  else
-    m->started++;
-}
-
 static void many_reply(ep_peer *p, ep_peer_result *r, void *ud) {
-  many *m = ud;
+  pf_counts *m = ud;
   if (r->status == 0 && r->value.type == EP_T_ATOM && strcmp(r->value.v.str, ep_peer_node(p)) == 0) m->replies++;
   ep_peer_result_free(r);
 }
 
-static void many_stopped(ep_peer *p, void *ud) { ((many *)ud)->stopped++; }
-
-static void node_started(ep_node *n, int status, void *ud) {
-  many *m = ud;
-  m->node_done = 1;
-  m->node_status = status;
-}
-
-static void node_closed(ep_node *n, void *ud) { *(int *)ud = 1; }
 
 /* multi_node (4 peers, wait_boot async) and 32 peers: the async API on the
  * caller's loop with a node started there */
 START_TEST(concurrent_peers_caller_loop) {
-  ep_testenv *env = world();
   int N = _i == 0 ? 4 : 32;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  many m = {0};
-  ep_node *n;
-  ep_ctl *c = ep_ctl_new(&loop);
-  ep_peer_opts *o0 = dist_opts("multi");
+  uv_loop_t *loop = pf_own_loop();
+  pf_counts m = {0};
+  ep_ctl *c = PF.ctl;
   ep_peer *p0;
-  ck_assert_int_eq(ep_peer_start(c, o0, true, &p0, NULL, NULL), EP_ENEEDNODE);
-  ep_peer_opts_free(o0);
-  ep_node_opts *no = ep_node_opts_new();
-  ck_assert_int_eq(ep_node_start(&loop, no, node_started, &m, &n), 0);
-  ep_node_opts_free(no);
-  while (!m.node_done) uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(m.node_status, 0);
+  ck_assert_int_eq(ep_peer_start(c, pf_dist_opts("multi"), true, &p0, NULL, NULL), EP_ENEEDNODE);
+  ep_node *n = pf_own_node(); /* asserts it started */
   ck_assert_int_eq(ep_ctl_set_node(c, n), 0);
   ck_assert_int_eq(ep_ctl_set_node(c, n), EP_ESTATE);
   ep_peer **ps = calloc((size_t)N, sizeof *ps);
   double t0 = now_ms();
   for (int i = 0; i < N; i++) {
-    ep_peer_opts *o = dist_opts("multi");
+    ep_peer_opts *o = pf_dist_opts("multi");
     ep_peer_opts_set_wait_boot(o, _i == 0 ? EP_PEER_WAIT_ASYNC : 90000);
-    ck_assert_int_eq(ep_peer_start(c, o, true, &ps[i], many_started, &m), 0);
-    ep_peer_opts_free(o);
+    ck_assert_int_eq(ep_peer_start(c, o, true, &ps[i], pf_count_start, &m), 0);
     ck_assert_int_eq(ep_peer_get_state(ps[i]), EP_PEER_BOOTING);
   }
   ck_assert_int_eq(m.started, 0); /* never from inside the call */
-  while (m.started + m.failed < N) uv_run(&loop, UV_RUN_ONCE);
+  while (m.started + m.failed < N) uv_run(loop, UV_RUN_ONCE);
   double boot = now_ms() - t0;
   ck_assert_int_eq(m.started, N);
   fprintf(stderr, "%d dist peers booted concurrently in %.0f ms\n", N, boot);
   for (int i = 0; i < N; i++)
     for (int k = 0; k < 5; k++)
       ck_assert_int_eq(ep_peer_call(ps[i], ep_atom("erlang"), ep_atom("node"), ep_nil(), 10000, many_reply, &m), 0);
-  while (m.replies < N * 5) uv_run(&loop, UV_RUN_ONCE);
+  while (m.replies < N * 5) uv_run(loop, UV_RUN_ONCE);
   long *pids = calloc((size_t)N, sizeof *pids);
   for (int i = 0; i < N; i++) {
     pids[i] = ep_peer_os_pid(ps[i]);
     ck_assert_int_gt(pids[i], 0);
-    ck_assert_int_eq(ep_peer_stop(ps[i], many_stopped, &m), 0);
+    ck_assert_int_eq(ep_peer_stop(ps[i], pf_count_stop, &m), 0);
   }
-  while (m.stopped < N) uv_run(&loop, UV_RUN_ONCE);
+  while (m.stopped < N) uv_run(loop, UV_RUN_ONCE);
   for (int i = 0; i < N; i++) {
     ck_assert(ep_testenv_wait_pid_gone(pids[i], 0));
     ep_peer_free(ps[i]);
   }
   free(ps);
   free(pids);
-  ep_ctl_free(c);
-  int closed = 0;
-  ep_node_close(n, node_closed, &closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert(closed);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-  ep_testenv_free(env);
+  pf_close_loop(); /* the controller freed, the node closed: nothing is left on the loop */
 }
 END_TEST
-
-/* EP_ONLY=name runs one test (while debugging) */
-#define ADD(tc, t) \
-  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_test(tc, t)
-#define ADD_LOOP(tc, t, a, b) \
-  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_loop_test(tc, t, a, b)
 
 int main(void) {
   Suite *s = suite_create("peer_dist");
   TCase *tc = tcase_create("dist");
+  tcase_add_checked_fixture(tc, pf_setup_epmd, pf_teardown);
   tcase_set_timeout(tc, 90);
-  ADD(tc, basic_rpc_and_exceptions);
-  ADD(tc, args_env_named);
-  ADD(tc, restart_same_name);
-  ADD(tc, errors_immediate);
-  ADD(tc, peer_states);
-  ADD(tc, cast);
-  ADD(tc, io_redirect);
-  ADD_LOOP(tc, shutdown_modes, 0, (int)(sizeof shutdowns / sizeof shutdowns[0]));
-  ADD(tc, slow_init_stop);
-  ADD(tc, peer_down_modes);
-  ADD(tc, call_in_flight_when_down);
-  ADD(tc, cntrl_channel_handler_crash);
-  ADD(tc, boot_failure_exit_status);
-  ADD(tc, duplicate_name);
-  ADD(tc, host_localhost);
-  ADD(tc, longnames);
-  ADD(tc, exec_wrappers);
-  ADD_LOOP(tc, newer_otp_peer_side, 0, 2);
-  ADD(tc, controller_sigkill_8_peers);
-  ADD(tc, controller_freed);
-  ADD_LOOP(tc, concurrent_peers_caller_loop, 0, 2);
+  EP_ADD(tc, basic_rpc_and_exceptions);
+  EP_ADD(tc, args_env_named);
+  EP_ADD(tc, restart_same_name);
+  EP_ADD(tc, errors_immediate);
+  EP_ADD(tc, peer_states);
+  EP_ADD(tc, cast);
+  EP_ADD(tc, io_redirect);
+  EP_ADD_LOOP(tc, shutdown_modes, 0, (int)(sizeof shutdowns / sizeof shutdowns[0]));
+  EP_ADD(tc, slow_init_stop);
+  EP_ADD(tc, peer_down_modes);
+  EP_ADD(tc, call_in_flight_when_down);
+  EP_ADD(tc, cntrl_channel_handler_crash);
+  EP_ADD(tc, boot_failure_exit_status);
+  EP_ADD(tc, duplicate_name);
+  EP_ADD(tc, host_localhost);
+  EP_ADD(tc, longnames);
+  EP_ADD(tc, exec_wrappers);
+  EP_ADD_LOOP(tc, newer_otp_peer_side, 0, 2);
+  EP_ADD(tc, controller_sigkill_8_peers);
+  EP_ADD(tc, controller_freed);
+  EP_ADD_LOOP(tc, concurrent_peers_caller_loop, 0, 2);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -534,25 +534,19 @@ START_TEST(dist_peer) {
 }
 END_TEST
 
-/* EP_ONLY=name runs one test (while debugging) */
-#define ADD(tc, t) \
-  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_test(tc, t)
-#define ADD_LOOP(tc, t, a, b) \
-  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_loop_test(tc, t, a, b)
-
 int main(void) {
   Suite *s = suite_create("peer_ownloop");
   TCase *tc = tcase_create("caller's loop");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 90);
-  ADD(tc, idle_controller_without_peers);
-  ADD_LOOP(tc, whole_life, 0, 2);
-  ADD_LOOP(tc, shutdown_close_and_stop, 0, 2);
-  ADD_LOOP(tc, start_failures, 0, 2);
-  ADD_LOOP(tc, wait_boot_none_and_shutdown_timeout, 0, 2);
-  ADD_LOOP(tc, stop_with_callbacks_owed, 0, 2);
-  ADD_LOOP(tc, ctl_free_with_a_running_peer, 0, 2);
-  ADD(tc, dist_peer);
+  EP_ADD(tc, idle_controller_without_peers);
+  EP_ADD_LOOP(tc, whole_life, 0, 2);
+  EP_ADD_LOOP(tc, shutdown_close_and_stop, 0, 2);
+  EP_ADD_LOOP(tc, start_failures, 0, 2);
+  EP_ADD_LOOP(tc, wait_boot_none_and_shutdown_timeout, 0, 2);
+  EP_ADD_LOOP(tc, stop_with_callbacks_owed, 0, 2);
+  EP_ADD_LOOP(tc, ctl_free_with_a_running_peer, 0, 2);
+  EP_ADD(tc, dist_peer);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }

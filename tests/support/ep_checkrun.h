@@ -8,6 +8,8 @@
 #define EP_CHECKRUN_H
 
 #include <check.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Runs every test of s (in Check's fork mode, CK_FORK unless the
  * environment says otherwise), printing as `how` says (CK_NORMAL, or
@@ -20,5 +22,12 @@ static inline int ep_check_run(Suite *s, enum print_output how) {
   srunner_free(sr);
   return failed;
 }
+
+/* EP_ONLY=name in the environment runs that test alone (while debugging):
+ * tcase_add_test / tcase_add_loop_test that skip every other test. */
+#define EP_ADD(tc, t) \
+  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_test(tc, t)
+#define EP_ADD_LOOP(tc, t, a, b) \
+  if (!getenv("EP_ONLY") || !strcmp(getenv("EP_ONLY"), #t)) tcase_add_loop_test(tc, t, a, b)
 
 #endif

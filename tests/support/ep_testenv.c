@@ -32,6 +32,8 @@ struct ep_testenv {
   char epmd_log[320]; /* the private epmd's debug output */
   pid_t children[MAX_CHILDREN];
   int nchildren;
+  pid_t guard;     /* start_guard's process */
+  int guard_fd;    /* the write end of its pipe: only this process holds it */
 };
 
 static void die(const char *what) {
@@ -96,6 +98,45 @@ void ep_testenv_remove_run_dir(void) {
   closedir(d);
 }
 
+/* What ep_testenv_free does, and what the guard does once the test's
+ * process is gone: kill every process carrying the tag, remove HOME. */
+static void sweep_env(ep_testenv *env) {
+  ep_sweep_tag(env->tag, 0);
+  nftw(env->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The guard: a process that waits for this one to end, however it ends,
+ * then sweeps the env. Check's fork mode ends a test's process at its first
+ * failed assertion (_exit, no checked teardown) or kills it on timeout, so
+ * ep_testenv_free never runs there; the guard still stops what the test
+ * started, before the next test begins to compete with it for the CPU, and
+ * removes its HOME (ep_sweep, after the suite, is the last resort). It
+ * waits for EOF on a pipe whose write end only this process holds
+ * (O_CLOEXEC: no erl or epmd inherits it; a child forked and not exec'd
+ * does, and ends with the test), keeps no other descriptor (no socket of
+ * the test stays open through it), and runs in a process group of its own
+ * (Check kills the test's group). Its environment at exec time is the test
+ * program's, without the tag: the sweep does not find it. */
+static void start_guard(ep_testenv *env) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) die("pipe");
+  pid_t g = fork();
+  if (g < 0) die("fork");
+  if (g == 0) {
+    setpgid(0, 0);
+    if (fds[0] != 3 && dup2(fds[0], 3) != 3) _exit(1);
+    close_range(4, ~0U, 0);
+    char c;
+    while (read(3, &c, 1) < 0 && errno == EINTR) {
+    }
+    sweep_env(env);
+    _exit(0);
+  }
+  close(fds[0]);
+  env->guard = g;
+  env->guard_fd = fds[1];
+}
+
 ep_testenv *ep_testenv_new(void) {
   ep_testenv *env = calloc(1, sizeof *env);
   if (!env) die("calloc");
@@ -130,6 +171,7 @@ ep_testenv *ep_testenv_new(void) {
   char dump[300];
   snprintf(dump, sizeof dump, "%s/erl_crash.dump", env->home);
   setenv("ERL_CRASH_DUMP", dump, 1);
+  start_guard(env);
   return env;
 }
 
@@ -139,6 +181,13 @@ void ep_testenv_free(ep_testenv *env) {
   ep_sweep_tag(env->tag, 0);
   for (int i = 0; i < env->nchildren; i++) waitpid(env->children[i], NULL, 0);
   nftw(env->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  /* done here: the guard has nothing left to do (a forked child that
+   * still holds the pipe must not keep it waiting) */
+  if (env->guard > 0) {
+    close(env->guard_fd);
+    kill(env->guard, SIGKILL);
+    waitpid(env->guard, NULL, 0);
+  }
   free(env);
 }
 

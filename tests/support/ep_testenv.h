@@ -7,7 +7,11 @@
  * erl nodes and the epmd daemons they start, so ep_testenv_free() (and the
  * ep_sweep program that ctest runs after the suite) can find and kill every
  * one of them through /proc/PID/environ, even when a test crashed or timed
- * out. Nothing sleeps: waits are for a line of output (from a pipe, or a
+ * out. A test that never reaches ep_testenv_free (Check's fork mode ends a
+ * test's process at its first failed assertion, and kills it on timeout)
+ * still leaves nothing running: a guard process that ep_testenv_new starts
+ * does what ep_testenv_free does as soon as the test's process is gone.
+ * Nothing sleeps: waits are for a line of output (from a pipe, or a
  * file through inotify) or a process's exit (its pidfd), each with a
  * deadline.
  */

@@ -3,8 +3,9 @@
  * callbacks that collect a peer's output and state changes, a wait for
  * output (tests/support/ep_testwait.h waits for other events), the monotonic
  * clock, Erlang text as call arguments, a call's result as text, Erlang
- * text evaluated on the peer, and OTP's post_process_args example. Each
- * test keeps its own message callback (they print different things).
+ * text evaluated on the peer, the peer's OS pid, and OTP's post_process_args
+ * example. Each test keeps its own message callback (they print different
+ * things).
  *
  * Header-only (static inline functions, so a test may use only some of
  * them): the support library's build lists its sources by name.
@@ -14,6 +15,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -114,6 +116,18 @@ static inline ep_term args_of(ep_arena *a, const char *text) {
   ep_term t;
   ck_assert_int_eq(ep_parse_str(a, text, &t, NULL), 0);
   return t;
+}
+
+/* The OS pid of the peer's emulator, as the peer says (os:getpid/0). */
+static inline long os_pid_of(ep_peer *p) {
+  ep_peer_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+  const char *s;
+  size_t n;
+  ck_assert_int_eq(ep_get_text(r.arena, r.value, &s, &n), 0);
+  long pid = strtol(s, NULL, 10);
+  ep_peer_result_free(&r);
+  return pid;
 }
 
 /* Evaluates Erlang text in the call's own process on the peer. */
