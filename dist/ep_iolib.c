@@ -12,28 +12,66 @@
 #include "ep_text.h"
 #include "ep_utf8_int.h"
 
+/* How a chardata walk reads its leaves. Lists hold code points in every
+ * mode; what differs is the binaries and the largest code point:
+ *   CD_UNICODE  binaries are UTF-8 (unicode:characters_to_binary/1)
+ *   CD_LATIN1   binaries are Latin-1 bytes (characters_to_binary(_, latin1))
+ *   CD_TS       ~ts: a binary that is not UTF-8 is taken as Latin-1, as
+ *               io_lib_format's cdata_to_chars/1 does
+ *   CD_S        ~s without t: an iolist of bytes (io_lib_format's
+ *               iolist_to_chars/1): code points above 255 are badarg */
+enum { CD_UNICODE, CD_LATIN1, CD_TS, CD_S };
+
 /* Iterative walk over deep chardata: a stack of (list, index) frames. */
 typedef struct frame {
   ep_term list;
   size_t i, n;
 } frame;
 
-static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
-  if (!latin1) return ep_buf_append(out, p, n);
+static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int mode) {
+  if (mode == CD_UNICODE || mode == CD_TS) {
+    if (ep__utf8_count(p, n) >= 0) return ep_buf_append(out, p, n);
+    if (mode == CD_UNICODE) return EP_EINVAL; /* not UTF-8: not chardata */
+  }
   for (size_t i = 0; i < n; i++)
     if (ep__utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
-static int chardata(ep_buf *out, ep_term t, int latin1);
+static int put_cp(ep_buf *out, int64_t cp, int mode) {
+  if (mode == CD_S && (cp < 0 || cp > 255)) return EP_EINVAL;
+  return ep__utf8_put(out, cp);
+}
 
-int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, 0); }
-int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, 1); }
+static int chardata(ep_buf *out, ep_term t, int mode);
 
-static int chardata(ep_buf *out, ep_term t, int latin1) {
+/* An atom's text for ~s (and a format given as an atom): without t every
+ * character must be Latin-1 (iolist_to_chars(atom_to_list(A))). */
+static int atom_text(ep_buf *out, ep_term t, int unicode) {
+  const uint8_t *p = (const uint8_t *)t.v.str;
+  for (size_t i = 0; !unicode && i < t.n;) {
+    uint32_t cp;
+    int l = ep__utf8_decode(p + i, t.n - i, &cp);
+    if (l <= 0 || cp > 255) return EP_EINVAL;
+    i += (size_t)l;
+  }
+  return ep_buf_append(out, p, t.n);
+}
+
+int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, CD_UNICODE); }
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, CD_LATIN1); }
+
+/* The one chardata flattener (lib/ep_ioserver.c's ep_chardata_utf8 is this
+ * too): iterative, nesting bounded by EP_LIMIT_DEPTH (ep_limits.h), out
+ * untouched on error. */
+static int chardata(ep_buf *out, ep_term t, int mode) {
   size_t start = out->len;
-  if (t.type == EP_T_BINARY) return put_bin(out, t.v.bytes, t.n, latin1);
-  if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
+  int rc = 0;
+  if (t.type == EP_T_BINARY) {
+    rc = put_bin(out, t.v.bytes, t.n, mode);
+    if (rc) out->len = start;
+    return rc;
+  }
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
       if (ep__utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
@@ -43,7 +81,6 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
   size_t cap = 16, depth = 0;
   frame *st = ep_malloc(out->mem, cap * sizeof *st);
   if (!st) return EP_ENOMEM;
-  int rc = 0;
   st[depth++] = (frame){t, 0, (size_t)ep_list_len(t)};
   while (depth > 0 && rc == 0) {
     frame *f = &st[depth - 1];
@@ -52,7 +89,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
       depth--;
       /* an improper tail may only be a binary (iolist rules) */
       if (tail.type == EP_T_BINARY)
-        rc = put_bin(out, tail.v.bytes, tail.n, latin1);
+        rc = put_bin(out, tail.v.bytes, tail.n, mode);
       else if (tail.type != EP_T_NIL)
         rc = EP_EINVAL;
       continue;
@@ -60,10 +97,10 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
     ep_term e = ep_list_at(f->list, f->i++);
     switch (e.type) {
       case EP_T_INT:
-        rc = ep__utf8_put(out, e.v.i);
+        rc = put_cp(out, e.v.i, mode);
         break;
       case EP_T_BINARY:
-        rc = put_bin(out, e.v.bytes, e.n, latin1);
+        rc = put_bin(out, e.v.bytes, e.n, mode);
         break;
       case EP_T_STRING:
         for (size_t i = 0; i < e.n && !rc; i++) rc = ep__utf8_put(out, e.v.bytes[i]);
@@ -312,7 +349,8 @@ static int one(ep_buf *out, spec *s, args *av) {
         rc = EP_EINVAL;
         break;
       }
-      for (size_t i = 0; i < rep && !rc; i++) rc = ep__utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
+      /* io_lib_format: ~tc writes the code point, ~c its low byte */
+      for (size_t i = 0; i < rep && !rc; i++) rc = ep__utf8_put(&tmp, s->unicode ? ch : ch & 0xFF);
       if (!rc) {
         spec s2 = *s;
         s2.prec = -1;
@@ -323,7 +361,13 @@ static int one(ep_buf *out, spec *s, args *av) {
     case 's':
     case 'a':
       if ((rc = next_arg(av, &t))) break;
-      if ((rc = ep_iolib_chardata(&tmp, t))) {
+      /* an atom prints as its text; otherwise ~ts takes chardata, ~s an
+       * iolist of bytes (a UTF-8 binary prints as its Latin-1 bytes) */
+      if (t.type == EP_T_ATOM)
+        rc = atom_text(&tmp, t, s->unicode);
+      else
+        rc = chardata(&tmp, t, s->unicode ? CD_TS : CD_S);
+      if (rc) {
         if (rc != EP_ENOMEM) rc = EP_EINVAL;
         break;
       }
@@ -381,7 +425,8 @@ static int one(ep_buf *out, spec *s, args *av) {
         size_t dn = digits.len;
         int neg = dn > 0 && d[0] == '-';
         if (neg) ep_buf_put8(&tmp, '-'), d++, dn--;
-        if (!ep_is_none(prefix)) rc = ep_iolib_chardata(&tmp, prefix);
+        if (!ep_is_none(prefix))
+          rc = prefix.type == EP_T_ATOM ? atom_text(&tmp, prefix, 1) : ep_iolib_chardata(&tmp, prefix);
         if (s->control == '#' || s->control == '+') {
           char pb[8];
           snprintf(pb, sizeof pb, "%d#", base);
@@ -1047,7 +1092,11 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term arglist) {
   ep_buf fb;
   size_t start = out->len;
   ep_buf_init(&fb, out->mem);
-  int rc = ep_iolib_chardata(&fb, format);
+  /* io_lib_format:scan/2: an atom is its text, a binary its bytes as
+   * Latin-1 characters (binary_to_list/1), a list its characters */
+  int rc = format.type == EP_T_ATOM     ? atom_text(&fb, format, 1)
+           : format.type == EP_T_BINARY ? chardata(&fb, format, CD_LATIN1)
+                                        : ep_iolib_chardata(&fb, format);
   if (rc) {
     ep_buf_free(&fb);
     return rc == EP_ENOMEM ? rc : EP_EINVAL;
