@@ -359,7 +359,6 @@ static int one(ep_buf *out, spec *s, args *av) {
       break;
     }
     case 's':
-    case 'a':
       if ((rc = next_arg(av, &t))) break;
       /* an atom prints as its text; otherwise ~ts takes chardata, ~s an
        * iolist of bytes (a UTF-8 binary prints as its Latin-1 bytes) */
@@ -560,6 +559,79 @@ static void put_str_ch(ep_buf *b, int64_t ch) {
     ep__utf8_put(b, ch);
 }
 
+/* io_lib:write_atom/1 (~tp, ~tw) and write_atom_as_latin1/1 (~p, ~w): quoted
+ * unless it starts with a lowercase Latin-1 letter and holds only Latin-1
+ * name characters and is no reserved word (OTP 25's set: maybe and else
+ * are keywords only where the maybe_expr feature is on); inside quotes the
+ * characters of io_lib's string_char/4 (control characters as \n-style or
+ * octal escapes, above 255 \x{H} without t). */
+static int iolib_name_char(uint32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) || (c >= 'A' && c <= 'Z') ||
+         (c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= '0' && c <= '9') || c == '_' || c == '@';
+}
+
+static int iolib_reserved(const char *s, size_t n) {
+  static const char *const words[] = {"after", "begin", "case", "try", "cond", "catch", "andalso", "orelse",
+                                      "end", "fun", "if", "let", "of", "receive", "when", "bnot", "not", "div",
+                                      "rem", "band", "and", "bor", "bxor", "bsl", "bsr", "or", "xor"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strlen(words[i]) == n && !memcmp(words[i], s, n)) return 1;
+  return 0;
+}
+
+static void put_atom_char(ep_buf *b, uint32_t c, int unicode) {
+  char tmp[16];
+  if (c == '\'' || c == '\\') {
+    tmp[0] = '\\', tmp[1] = (char)c;
+    ep_buf_append(b, tmp, 2);
+  } else if (c >= ' ' && c <= '~') {
+    ep_buf_put8(b, (uint8_t)c);
+  } else if (c >= 0xA0 && (unicode || c <= 0xFF)) {
+    ep__utf8_put(b, c);
+  } else if (c >= 0xA0) {
+    ep_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)c));
+  } else {
+    const char *esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\v' ? "\\v"
+                    : c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == 27 ? "\\e" : c == 127 ? "\\d" : NULL;
+    if (esc)
+      ep_buf_append(b, esc, 2);
+    else
+      ep_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "\\%o%o%o", c >> 6, (c >> 3) & 7, c & 7));
+  }
+}
+
+static pn *atom_node(pctx *c, ep_term t) {
+  const uint8_t *s = (const uint8_t *)t.v.str;
+  size_t n = t.n;
+  uint32_t cps_local[64], *cps = cps_local;
+  if (n > 64 && !(cps = ep_malloc(c->o->mem, n * sizeof *cps))) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; k++) {
+    int l = ep__utf8_decode(s + i, n - i, &cps[k]);
+    if (l <= 0) { /* not UTF-8: no decoder makes such atoms */
+      if (cps != cps_local) ep_free(c->o->mem, cps);
+      return pn_text(c, t, PN_ATM);
+    }
+    i += (size_t)l;
+  }
+  int quote = k == 0 || !((cps[0] >= 'a' && cps[0] <= 'z') || (cps[0] >= 0xDF && cps[0] <= 0xFF && cps[0] != 0xF7));
+  for (size_t i = 1; !quote && i < k; i++) quote = !iolib_name_char(cps[i]);
+  if (!quote) quote = iolib_reserved(t.v.str, n);
+  ep_buf b;
+  ep_buf_init(&b, c->o->mem);
+  if (!quote) {
+    ep_buf_append(&b, s, n);
+  } else {
+    ep_buf_put8(&b, '\'');
+    for (size_t i = 0; i < k; i++) put_atom_char(&b, cps[i], c->unicode);
+    ep_buf_put8(&b, '\'');
+  }
+  if (cps != cps_local) ep_free(c->o->mem, cps);
+  pn *x = pn_from_buf(c, &b, PN_ATM);
+  ep_buf_free(&b);
+  return x;
+}
+
 /* A proper non-empty list of printable characters, as ~p shows it. */
 static pn *maybe_string(pctx *c, ep_term t) {
   ptrdiff_t n = ep_list_len(t);
@@ -718,6 +790,8 @@ static pn *build(pctx *c, ep_term t, int depth) {
     }
     case EP_T_BINARY:
       return binary_node(c, t); /* <<"text">> is atomic; <<1,2,3>> breaks at commas */
+    case EP_T_ATOM:
+      return atom_node(c, t);
     default:
       return pn_text(c, t, PN_ATM);
   }

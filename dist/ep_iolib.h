@@ -12,7 +12,7 @@
  * as numbers; checked against OTP 25's output for hundreds of random terms
  * (tests/unit/test_iolib_vectors.txt). Known differences from the BEAM:
  * ~P and ~W ignore their depth; floats, atoms, pids and other atomic terms
- * are printed by ep_print; ~a is accepted as an extension (atom text).
+ * are printed by ep_print.
  * Latin-1 against Unicode follows io_lib_format: ~s takes an iolist of
  * bytes (a binary's bytes are Latin-1 characters, a code point over 255 is
  * badarg), ~ts chardata (a binary that is not UTF-8 is read as Latin-1), ~c

@@ -112,6 +112,7 @@ START_TEST(badarg_cases) {
       {"~", "[]"},            /* ends inside a directive */
       {"~.1b", "[1]"},        /* base 1 */
       {"~c", "[a]"},
+      {"~a", "[a]"},          /* no such directive (it was an extension) */
       {"~s", "[[8704]]"},     /* ~s takes bytes: a code point over 255 */
       {"~s", "['\\x{2200}']"}, /* ... in an atom too */
       {"~s", "[[foo]]"},      /* an atom is text only on its own */
