@@ -11,8 +11,11 @@
  * "..."/utf8 binaries), ~w writes them on one line with lists and binaries
  * as numbers; checked against OTP 25's output for hundreds of random terms
  * (tests/unit/test_iolib_vectors.txt). Known differences from the BEAM:
- * ~P and ~W ignore their depth; floats, atoms, pids and other atomic terms
- * are printed by ep_print.
+ * ~P and ~W ignore their depth (the whole term is printed); floats, pids,
+ * ports, references and funs are printed by ep_print (a pid with its node
+ * name, <node@host.85.0>, where a BEAM shows its own numbering). Atoms are
+ * quoted and escaped as io_lib:write_atom/1 does (write_atom_as_latin1/1
+ * without t).
  * Latin-1 against Unicode follows io_lib_format: ~s takes an iolist of
  * bytes (a binary's bytes are Latin-1 characters, a code point over 255 is
  * badarg), ~ts chardata (a binary that is not UTF-8 is read as Latin-1), ~c

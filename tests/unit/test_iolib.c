@@ -84,6 +84,12 @@ static const struct {
     {"~c", "[8769]", "A"},
     {"~tc", "[8704]", "\xe2\x88\x80"},
     {"~x", "[255, pre]", "pre255"},
+    /* atoms as io_lib writes them (OTP 25): Latin-1 name characters need no
+     * quotes, ~p escapes what is over 255, controls are octal */
+    {"~p", "['caf\\x{e9}']", "caf\xc3\xa9"},
+    {"~p ~tp", "['\\x{3bb}', '\\x{3bb}']", "'\\x{3BB}' '\xce\xbb'"},
+    {"~w", "['d\\x{7f}\\x{1}\\n']", "'d\\d\\001\\n'"},
+    {"~w ~w ~w", "['receive', 'A', maybe]", "'receive' 'A' maybe"},
 };
 
 START_TEST(known_answers) {
