@@ -12,28 +12,66 @@
 #include "ep_text.h"
 #include "ep_utf8_int.h"
 
+/* How a chardata walk reads its leaves. Lists hold code points in every
+ * mode; what differs is the binaries and the largest code point:
+ *   CD_UNICODE  binaries are UTF-8 (unicode:characters_to_binary/1)
+ *   CD_LATIN1   binaries are Latin-1 bytes (characters_to_binary(_, latin1))
+ *   CD_TS       ~ts: a binary that is not UTF-8 is taken as Latin-1, as
+ *               io_lib_format's cdata_to_chars/1 does
+ *   CD_S        ~s without t: an iolist of bytes (io_lib_format's
+ *               iolist_to_chars/1): code points above 255 are badarg */
+enum { CD_UNICODE, CD_LATIN1, CD_TS, CD_S };
+
 /* Iterative walk over deep chardata: a stack of (list, index) frames. */
 typedef struct frame {
   ep_term list;
   size_t i, n;
 } frame;
 
-static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int latin1) {
-  if (!latin1) return ep_buf_append(out, p, n);
+static int put_bin(ep_buf *out, const uint8_t *p, size_t n, int mode) {
+  if (mode == CD_UNICODE || mode == CD_TS) {
+    if (ep_utf8_count(p, n) >= 0) return ep_buf_append(out, p, n);
+    if (mode == CD_UNICODE) return EP_EINVAL; /* not UTF-8: not chardata */
+  }
   for (size_t i = 0; i < n; i++)
     if (ep_utf8_put(out, p[i])) return out->err ? out->err : EP_EINVAL;
   return 0;
 }
 
-static int chardata(ep_buf *out, ep_term t, int latin1);
+static int put_cp(ep_buf *out, int64_t cp, int mode) {
+  if (mode == CD_S && (cp < 0 || cp > 255)) return EP_EINVAL;
+  return ep_utf8_put(out, cp);
+}
 
-int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, 0); }
-int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, 1); }
+static int chardata(ep_buf *out, ep_term t, int mode);
 
-static int chardata(ep_buf *out, ep_term t, int latin1) {
+/* An atom's text for ~s (and a format given as an atom): without t every
+ * character must be Latin-1 (iolist_to_chars(atom_to_list(A))). */
+static int atom_text(ep_buf *out, ep_term t, int unicode) {
+  const uint8_t *p = (const uint8_t *)t.v.str;
+  for (size_t i = 0; !unicode && i < t.n;) {
+    uint32_t cp;
+    int l = ep__utf8_decode(p + i, t.n - i, &cp);
+    if (l <= 0 || cp > 255) return EP_EINVAL;
+    i += (size_t)l;
+  }
+  return ep_buf_append(out, p, t.n);
+}
+
+int ep_iolib_chardata(ep_buf *out, ep_term t) { return chardata(out, t, CD_UNICODE); }
+int ep_iolib_chardata_latin1(ep_buf *out, ep_term t) { return chardata(out, t, CD_LATIN1); }
+
+/* The one chardata flattener (lib/ep_ioserver.c's ep_chardata_utf8 is this
+ * too): iterative, nesting bounded by EP_LIMIT_DEPTH (ep_limits.h), out
+ * untouched on error. */
+static int chardata(ep_buf *out, ep_term t, int mode) {
   size_t start = out->len;
-  if (t.type == EP_T_BINARY) return put_bin(out, t.v.bytes, t.n, latin1);
-  if (t.type == EP_T_ATOM) return ep_buf_append(out, t.v.str, t.n);
+  int rc = 0;
+  if (t.type == EP_T_BINARY) {
+    rc = put_bin(out, t.v.bytes, t.n, mode);
+    if (rc) out->len = start;
+    return rc;
+  }
   if (t.type == EP_T_STRING) {
     for (size_t i = 0; i < t.n; i++)
       if (ep_utf8_put(out, t.v.bytes[i])) return EP_ENOMEM;
@@ -43,7 +81,6 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
   size_t cap = 16, depth = 0;
   frame *st = ep_malloc(out->mem, cap * sizeof *st);
   if (!st) return EP_ENOMEM;
-  int rc = 0;
   st[depth++] = (frame){t, 0, (size_t)ep_list_len(t)};
   while (depth > 0 && rc == 0) {
     frame *f = &st[depth - 1];
@@ -52,7 +89,7 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
       depth--;
       /* an improper tail may only be a binary (iolist rules) */
       if (tail.type == EP_T_BINARY)
-        rc = put_bin(out, tail.v.bytes, tail.n, latin1);
+        rc = put_bin(out, tail.v.bytes, tail.n, mode);
       else if (tail.type != EP_T_NIL)
         rc = EP_EINVAL;
       continue;
@@ -60,10 +97,10 @@ static int chardata(ep_buf *out, ep_term t, int latin1) {
     ep_term e = ep_list_at(f->list, f->i++);
     switch (e.type) {
       case EP_T_INT:
-        rc = ep_utf8_put(out, e.v.i);
+        rc = put_cp(out, e.v.i, mode);
         break;
       case EP_T_BINARY:
-        rc = put_bin(out, e.v.bytes, e.n, latin1);
+        rc = put_bin(out, e.v.bytes, e.n, mode);
         break;
       case EP_T_STRING:
         for (size_t i = 0; i < e.n && !rc; i++) rc = ep_utf8_put(out, e.v.bytes[i]);
@@ -312,7 +349,8 @@ static int one(ep_buf *out, spec *s, args *av) {
         rc = EP_EINVAL;
         break;
       }
-      for (size_t i = 0; i < rep && !rc; i++) rc = ep_utf8_put(&tmp, ch & (ch > 255 ? 0x1FFFFF : 0xFF));
+      /* io_lib_format: ~tc writes the code point, ~c its low byte */
+      for (size_t i = 0; i < rep && !rc; i++) rc = ep_utf8_put(&tmp, s->unicode ? ch : ch & 0xFF);
       if (!rc) {
         spec s2 = *s;
         s2.prec = -1;
@@ -321,9 +359,14 @@ static int one(ep_buf *out, spec *s, args *av) {
       break;
     }
     case 's':
-    case 'a':
       if ((rc = next_arg(av, &t))) break;
-      if ((rc = ep_iolib_chardata(&tmp, t))) {
+      /* an atom prints as its text; otherwise ~ts takes chardata, ~s an
+       * iolist of bytes (a UTF-8 binary prints as its Latin-1 bytes) */
+      if (t.type == EP_T_ATOM)
+        rc = atom_text(&tmp, t, s->unicode);
+      else
+        rc = chardata(&tmp, t, s->unicode ? CD_TS : CD_S);
+      if (rc) {
         if (rc != EP_ENOMEM) rc = EP_EINVAL;
         break;
       }
@@ -381,7 +424,8 @@ static int one(ep_buf *out, spec *s, args *av) {
         size_t dn = digits.len;
         int neg = dn > 0 && d[0] == '-';
         if (neg) ep_buf_put8(&tmp, '-'), d++, dn--;
-        if (!ep_is_none(prefix)) rc = ep_iolib_chardata(&tmp, prefix);
+        if (!ep_is_none(prefix))
+          rc = prefix.type == EP_T_ATOM ? atom_text(&tmp, prefix, 1) : ep_iolib_chardata(&tmp, prefix);
         if (s->control == '#' || s->control == '+') {
           char pb[8];
           snprintf(pb, sizeof pb, "%d#", base);
@@ -513,6 +557,79 @@ static void put_str_ch(ep_buf *b, int64_t ch) {
     ep_buf_append(b, esc, strlen(esc));
   else
     ep_utf8_put(b, ch);
+}
+
+/* io_lib:write_atom/1 (~tp, ~tw) and write_atom_as_latin1/1 (~p, ~w): quoted
+ * unless it starts with a lowercase Latin-1 letter and holds only Latin-1
+ * name characters and is no reserved word (OTP 25's set: maybe and else
+ * are keywords only where the maybe_expr feature is on); inside quotes the
+ * characters of io_lib's string_char/4 (control characters as \n-style or
+ * octal escapes, above 255 \x{H} without t). */
+static int iolib_name_char(uint32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) || (c >= 'A' && c <= 'Z') ||
+         (c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= '0' && c <= '9') || c == '_' || c == '@';
+}
+
+static int iolib_reserved(const char *s, size_t n) {
+  static const char *const words[] = {"after", "begin", "case", "try", "cond", "catch", "andalso", "orelse",
+                                      "end", "fun", "if", "let", "of", "receive", "when", "bnot", "not", "div",
+                                      "rem", "band", "and", "bor", "bxor", "bsl", "bsr", "or", "xor"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strlen(words[i]) == n && !memcmp(words[i], s, n)) return 1;
+  return 0;
+}
+
+static void put_atom_char(ep_buf *b, uint32_t c, int unicode) {
+  char tmp[16];
+  if (c == '\'' || c == '\\') {
+    tmp[0] = '\\', tmp[1] = (char)c;
+    ep_buf_append(b, tmp, 2);
+  } else if (c >= ' ' && c <= '~') {
+    ep_buf_put8(b, (uint8_t)c);
+  } else if (c >= 0xA0 && (unicode || c <= 0xFF)) {
+    ep_utf8_put(b, c);
+  } else if (c >= 0xA0) {
+    ep_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)c));
+  } else {
+    const char *esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\v' ? "\\v"
+                    : c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == 27 ? "\\e" : c == 127 ? "\\d" : NULL;
+    if (esc)
+      ep_buf_append(b, esc, 2);
+    else
+      ep_buf_append(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "\\%o%o%o", c >> 6, (c >> 3) & 7, c & 7));
+  }
+}
+
+static pn *atom_node(pctx *c, ep_term t) {
+  const uint8_t *s = (const uint8_t *)t.v.str;
+  size_t n = t.n;
+  uint32_t cps_local[64], *cps = cps_local;
+  if (n > 64 && !(cps = ep_malloc(c->o->mem, n * sizeof *cps))) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; k++) {
+    int l = ep__utf8_decode(s + i, n - i, &cps[k]);
+    if (l <= 0) { /* not UTF-8: no decoder makes such atoms */
+      if (cps != cps_local) ep_free(c->o->mem, cps);
+      return pn_text(c, t, PN_ATM);
+    }
+    i += (size_t)l;
+  }
+  int quote = k == 0 || !((cps[0] >= 'a' && cps[0] <= 'z') || (cps[0] >= 0xDF && cps[0] <= 0xFF && cps[0] != 0xF7));
+  for (size_t i = 1; !quote && i < k; i++) quote = !iolib_name_char(cps[i]);
+  if (!quote) quote = iolib_reserved(t.v.str, n);
+  ep_buf b;
+  ep_buf_init(&b, c->o->mem);
+  if (!quote) {
+    ep_buf_append(&b, s, n);
+  } else {
+    ep_buf_put8(&b, '\'');
+    for (size_t i = 0; i < k; i++) put_atom_char(&b, cps[i], c->unicode);
+    ep_buf_put8(&b, '\'');
+  }
+  if (cps != cps_local) ep_free(c->o->mem, cps);
+  pn *x = pn_from_buf(c, &b, PN_ATM);
+  ep_buf_free(&b);
+  return x;
 }
 
 /* A proper non-empty list of printable characters, as ~p shows it. */
@@ -673,6 +790,8 @@ static pn *build(pctx *c, ep_term t, int depth) {
     }
     case EP_T_BINARY:
       return binary_node(c, t); /* <<"text">> is atomic; <<1,2,3>> breaks at commas */
+    case EP_T_ATOM:
+      return atom_node(c, t);
     default:
       return pn_text(c, t, PN_ATM);
   }
@@ -1047,7 +1166,11 @@ int ep_iolib_format(ep_buf *out, ep_term format, ep_term arglist) {
   ep_buf fb;
   size_t start = out->len;
   ep_buf_init(&fb, out->mem);
-  int rc = ep_iolib_chardata(&fb, format);
+  /* io_lib_format:scan/2: an atom is its text, a binary its bytes as
+   * Latin-1 characters (binary_to_list/1), a list its characters */
+  int rc = format.type == EP_T_ATOM     ? atom_text(&fb, format, 1)
+           : format.type == EP_T_BINARY ? chardata(&fb, format, CD_LATIN1)
+                                        : ep_iolib_chardata(&fb, format);
   if (rc) {
     ep_buf_free(&fb);
     return rc == EP_ENOMEM ? rc : EP_EINVAL;

@@ -11,8 +11,16 @@
  * "..."/utf8 binaries), ~w writes them on one line with lists and binaries
  * as numbers; checked against OTP 25's output for hundreds of random terms
  * (tests/unit/test_iolib_vectors.txt). Known differences from the BEAM:
- * ~P and ~W ignore their depth; floats, atoms, pids and other atomic terms
- * are printed by ep_print; ~a is accepted as an extension (atom text).
+ * ~P and ~W ignore their depth (the whole term is printed); floats, pids,
+ * ports, references and funs are printed by ep_print (a pid with its node
+ * name, <node@host.85.0>, where a BEAM shows its own numbering). Atoms are
+ * quoted and escaped as io_lib:write_atom/1 does (write_atom_as_latin1/1
+ * without t).
+ * Latin-1 against Unicode follows io_lib_format: ~s takes an iolist of
+ * bytes (a binary's bytes are Latin-1 characters, a code point over 255 is
+ * badarg), ~ts chardata (a binary that is not UTF-8 is read as Latin-1), ~c
+ * writes the low byte and ~tc the code point, and a format given as a
+ * binary is its bytes as Latin-1 characters.
  * Sans I/O.
  */
 #ifndef EP_IOLIB_H
@@ -34,10 +42,13 @@ extern "C" {
  * as it was. */
 int ep_iolib_format(ep_buf *out, ep_term format, ep_term args);
 
-/* Appends chardata (unicode:characters_to_binary input: code points,
- * binaries, nested lists of those; atoms are taken as their text) as UTF-8.
- * 0, EP_EINVAL (not chardata, or a code point out of range), EP_EDEPTH
- * (nested deeper than EP_LIMIT_DEPTH), EP_ENOMEM. */
+/* Appends chardata (unicode:characters_to_binary/1 input: code points,
+ * UTF-8 binaries, nested lists of those, a binary as an improper tail) as
+ * UTF-8. The one chardata flattener of erlpeer (ep_chardata_utf8 is it
+ * too): iterative, nesting bounded by EP_LIMIT_DEPTH. 0, EP_EINVAL (not
+ * chardata: an atom, a code point out of range or a surrogate, a binary
+ * that is not UTF-8), EP_EDEPTH (nested deeper than EP_LIMIT_DEPTH),
+ * EP_ENOMEM. On error out is left as it was. */
 int ep_iolib_chardata(ep_buf *out, ep_term t);
 
 /* The same for {put_chars, latin1, Chars}: binaries hold Latin-1 bytes, each

@@ -22,7 +22,10 @@ extern "C" {
 
 /* Deepest nesting of tuples, lists, maps and funs: 100,000. The decoder keeps
  * its own heap stack, so this bounds memory, not the C stack; every other
- * walker (encoder, printer, comparison) is iterative too. */
+ * walker (encoder, printer, comparison) is iterative too. The one chardata
+ * flattener (ep_iolib_chardata, and ep_chardata_utf8 over it) obeys the same
+ * rule: chardata nested deeper than this is EP_EDEPTH, whether it was decoded
+ * or built in C. */
 #define EP_LIMIT_DEPTH 100000u
 
 /* Longest atom in characters: 255, the BEAM's own limit. The byte length is
@@ -59,6 +62,14 @@ extern "C" {
  * directive (~80p, ~*c, ~.*s): 1,000,000. Each sizes padding or repeated
  * characters, and a relayed format comes from the peer. */
 #define EP_LIMIT_FORMAT_FIELD 1000000
+
+/* --- I/O server (dist/ep_ioserv.h) ------------------------------------------- */
+
+/* Deepest nesting of {requests, [...]} batches inside one io_request: 16.
+ * io:requests/1 flattens its batches before sending, so one level is what
+ * a node sends; the bound keeps a hostile batch from recursing on the C
+ * stack. Deeper batches are answered {error, request}. */
+#define EP_LIMIT_IO_REQUESTS_NESTING 16
 
 /* --- EPMD ------------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@
 #include "ep_dist.h"
 #include "ep_handshake.h"
 #include "ep_io.h"
+#include "ep_ioserver_int.h"
 #include "ep_map_int.h"
 #include "ep_node.h"
 
@@ -239,10 +240,7 @@ void ep__rpc_close_all(ep_node *n);
  * arena is set and status 0): what ep_rpc_multi does with each item. */
 void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r);
 
-/* ep_io.c */
-/* Serves an io request addressed to one of our group leaders: writes the
- * text to out_cb and replies io_reply. */
-void ep__io_request(ep_node *n, ep_proc *gl, ep_term msg, ep_node_output_cb out_cb, void *out_ud);
+/* ep_ioserver.c: ep__io_request, the node's group leader (ep_ioserver_int.h) */
 
 /* ep_node_epmd.c (adapter to lib/ep_epmd_uv.h) */
 typedef void (*ep__lookup_cb)(ep__conn *c, int status, int port);

@@ -16,7 +16,7 @@
 #include "ep_alt.h"
 #include "ep_error.h"
 #include "ep_etf.h"
-#include "ep_iolib.h"
+#include "ep_ioserver_int.h"
 #include "ep_peer_int.h"
 #include "ep_text.h"
 
@@ -872,54 +872,8 @@ static int pid_is_ours(ep_peer *p, long pid) {
   return found;
 }
 
-static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
-  ep_term ok = ep_atom("ok");
-  if (ep_is_record(req, "put_chars", 3) || ep_is_record(req, "put_chars", 2)) {
-    ep_buf b;
-    ep_buf_init(&b, NULL);
-    /* {put_chars, latin1, Chars}: binaries hold Latin-1 (the old
-     * {put_chars, Chars} too) */
-    bool latin1 = req.n == 2 || ep_atom_eq(req.v.items[1], "latin1");
-    int rc = latin1 ? ep_iolib_chardata_latin1(&b, req.v.items[req.n - 1])
-                    : ep_iolib_chardata(&b, req.v.items[req.n - 1]);
-    if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
-    ep_buf_free(&b);
-    return rc ? EP_TUPLE(a, ep_atom("error"), ep_atom("put_chars")) : ok;
-  }
-  if (ep_is_record(req, "put_chars", 5) || ep_is_record(req, "put_chars", 4)) {
-    const ep_term *e = req.v.items + (req.n - 3);
-    if (ep_atom_eq(e[0], "io_lib") && ep_atom_eq(e[1], "format") && ep_list_len(e[2]) == 2) {
-      ep_buf b;
-      ep_buf_init(&b, NULL);
-      int rc = ep_iolib_format(&b, ep_list_at(e[2], 0), ep_list_at(e[2], 1));
-      if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
-      ep_buf_free(&b);
-      if (!rc) return ok;
-      return EP_TUPLE(a, ep_atom("error"), ep_atom("format"));
-    }
-    return EP_TUPLE(a, ep_atom("error"), ep_atom("enotsup"));
-  }
-  if (ep_is_record(req, "requests", 2) && depth == 0) {
-    ep_term r = ok;
-    ptrdiff_t n = ep_list_len(req.v.items[1]);
-    for (ptrdiff_t i = 0; i < n; i++) {
-      r = io_reply_for(p, a, ep_list_at(req.v.items[1], (size_t)i), 1);
-      if (ep_is_record(r, "error", 2)) break;
-    }
-    return r;
-  }
-  if (req.type == EP_T_TUPLE && req.n >= 1 &&
-      (ep_atom_eq(req.v.items[0], "get_chars") || ep_atom_eq(req.v.items[0], "get_line") ||
-       ep_atom_eq(req.v.items[0], "get_until") || ep_atom_eq(req.v.items[0], "get_password")))
-    return ep_atom("eof");
-  if (ep_atom_eq(req, "get_password")) return ep_atom("eof");
-  if (ep_atom_eq(req, "getopts"))
-    return EP_LIST(a, EP_TUPLE(a, ep_atom("binary"), ep_atom("false")),
-                   EP_TUPLE(a, ep_atom("encoding"), ep_atom("unicode")));
-  if (ep_is_record(req, "setopts", 2)) return ok;
-  if (ep_is_record(req, "get_geometry", 2)) return EP_TUPLE(a, ep_atom("error"), ep_atom("enotsup"));
-  return EP_TUPLE(a, ep_atom("error"), ep_atom("request"));
-}
+/* What a peer prints (its io_requests, served by lib/ep_ioserver.c). */
+static void io_output(const char *text, size_t n, void *ud) { ep__peer_on_output(ud, text, n); }
 
 void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
   if (!p->rx_arena && !(p->rx_arena = ep_arena_new(NULL))) {
@@ -1005,8 +959,8 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
       return;
     }
     case EP_ALT_IO_REQUEST: {
-      ep_term reply = io_reply_for(p, a, m.c, 0);
-      if (p->vt->is_open(p)) p->vt->io_reply(p, m.a, m.b, reply);
+      ep_term reply = ep__io_serve(NULL, a, m.c, io_output, p);
+      if (!ep_is_none(reply) && p->vt->is_open(p)) p->vt->io_reply(p, m.a, m.b, reply);
       break;
     }
     case EP_ALT_MESSAGE:

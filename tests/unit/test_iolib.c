@@ -8,6 +8,7 @@
 #include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_iolib.h"
+#include "ep_limits.h"
 #include "ep_text.h"
 
 static ep_arena *A;
@@ -72,6 +73,23 @@ static const struct {
     {"~p ~p", "[1, [{a, b}]]", "1 [{a,b}]"},
     {"~b", "[123456789012345678901234567890]", "123456789012345678901234567890"},
     {"~.16b", "[-340282366920938463463374607431768211456]", "-100000000000000000000000000000000"},
+    /* Latin-1 against Unicode, as OTP 25 prints them on a unicode device:
+     * ~s reads a binary's bytes as Latin-1 characters, ~ts as UTF-8 (and
+     * as Latin-1 when they are not UTF-8); ~c writes the low byte */
+    {"~s", "[<<195,169>>]", "\xc3\x83\xc2\xa9"},
+    {"~ts", "[<<195,169>>]", "\xc3\xa9"},
+    {"~ts", "[<<233>>]", "\xc3\xa9"},
+    {"~ts", "[[<<233>>, <<195,169>>]]", "\xc3\xa9\xc3\xa9"},
+    {"~s", "[[233]]", "\xc3\xa9"},
+    {"~c", "[8769]", "A"},
+    {"~tc", "[8704]", "\xe2\x88\x80"},
+    {"~x", "[255, pre]", "pre255"},
+    /* atoms as io_lib writes them (OTP 25): Latin-1 name characters need no
+     * quotes, ~p escapes what is over 255, controls are octal */
+    {"~p", "['caf\\x{e9}']", "caf\xc3\xa9"},
+    {"~p ~tp", "['\\x{3bb}', '\\x{3bb}']", "'\\x{3BB}' '\xce\xbb'"},
+    {"~w", "['d\\x{7f}\\x{1}\\n']", "'d\\d\\001\\n'"},
+    {"~w ~w ~w", "['receive', 'A', maybe]", "'receive' 'A' maybe"},
 };
 
 START_TEST(known_answers) {
@@ -100,6 +118,10 @@ START_TEST(badarg_cases) {
       {"~", "[]"},            /* ends inside a directive */
       {"~.1b", "[1]"},        /* base 1 */
       {"~c", "[a]"},
+      {"~a", "[a]"},          /* no such directive (it was an extension) */
+      {"~s", "[[8704]]"},     /* ~s takes bytes: a code point over 255 */
+      {"~s", "['\\x{2200}']"}, /* ... in an atom too */
+      {"~s", "[[foo]]"},      /* an atom is text only on its own */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc;
@@ -130,11 +152,18 @@ START_TEST(chardata) {
   b.len = 0;
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int(0x110000))), EP_EINVAL);
   ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_atom("x"))), EP_EINVAL);
-  ck_assert_uint_eq(b.len, 0);
-  /* deep nesting is iterative */
+  ck_assert_int_eq(ep_iolib_chardata(&b, ep_atom("x")), EP_EINVAL); /* put_chars(foo) is badarg */
+  ck_assert_int_eq(ep_iolib_chardata(&b, ep_int(65)), EP_EINVAL);
+  ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int(0xD800))), EP_EINVAL);
+  ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_string(A, "ok"), ep_binary(A, &e9, 1))), EP_EINVAL);
+  ck_assert_uint_eq(b.len, 0); /* output untouched by a failure */
+  /* deep nesting is iterative, and bounded by EP_LIMIT_DEPTH */
   ep_term deep = ep_nil();
   for (int i = 0; i < 50000; i++) deep = EP_LIST(A, deep);
   ck_assert_int_eq(ep_iolib_chardata(&b, deep), 0);
+  for (int i = 50000; i < (int)EP_LIMIT_DEPTH + 1; i++) deep = EP_LIST(A, deep);
+  ck_assert_int_eq(ep_iolib_chardata(&b, EP_LIST(A, ep_int('x'), deep)), EP_EDEPTH);
+  ck_assert_uint_eq(b.len, 0);
   ep_buf_free(&b);
   ep_arena_free(A);
 }
