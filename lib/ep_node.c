@@ -1172,7 +1172,7 @@ static void on_host_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *r
     finish_start(n, EP_ECANCELED);
     return;
   }
-  int r = set_names(n, n->alive, host);
+  int r = set_names(n, n->alive[0] ? n->alive : NULL, host);
   if (!r) r = begin_listen(n);
   if (r) finish_start(n, r);
 }
