@@ -22,6 +22,7 @@
 #include "ep_limits.h"
 #include "ep_node_int.h"
 #include "ep_uverr_int.h"
+#include "ep_xport_int.h"
 
 struct ep_node_opts {
   char *name;
@@ -265,12 +266,18 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   if (--c->pending_close == 0) conn_closed(c);
 }
 
+static void on_xport_closed(void *ud) {
+  ep__conn *c = ud;
+  if (--c->pending_close == 0) conn_closed(c);
+}
+
 static void conn_close_handles(ep__conn *c) {
   c->pending_close = 1; /* held until both handles are queued */
-  if (c->tcp_open) {
+  if (c->xp) {
     c->pending_close++;
-    c->tcp_open = false;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    ep__xport *x = c->xp;
+    c->xp = NULL;
+    ep__xport_close(x);
   }
   if (c->timer_open) {
     c->pending_close++;
@@ -342,7 +349,6 @@ static ep__conn *conn_new(ep_node *n, const char *peer) {
   ep_buf_init(&c->in, n->mem);
   ep_buf_init(&c->out, n->mem);
   ep_buf_init(&c->wbuf, n->mem);
-  c->tcp.data = c;
   c->timer.data = c;
   uv_timer_init(n->loop, &c->timer);
   c->timer_open = true;
@@ -356,19 +362,19 @@ static ep__conn *conn_new(ep_node *n, const char *peer) {
 
 static void conn_flush(ep__conn *c);
 
-static void on_written(uv_write_t *req, int status) {
-  ep__conn *c = req->data;
+static void on_written(void *ud, int status) {
+  ep__conn *c = ud;
   c->writing = false;
   c->wbuf.len = 0;
   ep__release *rel = c->lent;
   if (rel) {
     /* From the loop, so the callback may send again at once. */
     c->lent = NULL;
-    rel->cb(c->node, status < 0 ? ep_err_from_errno(status) : 0, rel->ud);
+    rel->cb(c->node, status, rel->ud);
     ep_free(c->node->mem, rel);
   }
   if (status < 0) {
-    ep__conn_fail(c, ep_err_from_errno(status));
+    ep__conn_fail(c, status);
     return;
   }
   c->last_write = ep__now(c->node);
@@ -376,24 +382,23 @@ static void on_written(uv_write_t *req, int status) {
 }
 
 static void conn_flush(ep__conn *c) {
-  if (c->writing || !c->tcp_open || c->out.len == 0) return;
+  if (c->writing || !c->xp || c->out.len == 0) return;
   if (c->state != EP__C_UP && c->state != EP__C_HANDSHAKE) return;
   /* Loopback and LAN writes nearly always go through at once: try that
    * first. It costs one syscall and no request, callback or loop turn (a
    * uv_write that completes at once still reports it on the next turn and
    * re-arms epoll after it). */
   uv_buf_t all = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
-  int w = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
+  int w = ep__xport_try_write(c->xp, &all, 1);
   if (w >= 0 && (size_t)w == c->out.len) {
     c->out.len = 0;
     c->last_write = ep__now(c->node);
     return;
   }
-  if (w < 0 && w != UV_EAGAIN) {
-    ep__conn_fail(c, ep_err_from_errno(w));
+  if (w < 0) {
+    ep__conn_fail(c, w);
     return;
   }
-  if (w < 0) w = 0;
   /* Swap: out becomes the buffer in flight, the old flight buffer collects
    * what comes next; the part already written is skipped, not moved. */
   ep_buf t = c->wbuf;
@@ -401,10 +406,9 @@ static void conn_flush(ep__conn *c) {
   c->out = t;
   c->out.len = 0;
   uv_buf_t b = uv_buf_init((char *)c->wbuf.data + w, (unsigned)(c->wbuf.len - (size_t)w));
-  c->wreq.data = c;
-  int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  int r = ep__xport_write(c->xp, &b, 1);
   if (r < 0) {
-    ep__conn_fail(c, ep_err_from_errno(r));
+    ep__conn_fail(c, r);
     return;
   }
   c->writing = true;
@@ -531,13 +535,11 @@ static int conn_write_gathered(ep__conn *c, const ep_gather *g, ep__release *rel
     b[i] = uv_buf_init((char *)(s->ext ? s->ext : c->out.data + s->off), (unsigned)s->len);
     total += s->len;
   }
-  int w = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)g->n);
-  if (w == UV_EAGAIN) w = 0;
+  int w = ep__xport_try_write(c->xp, b, (unsigned)g->n);
   if (w < 0) {
     c->out.len = 0;
-    int e = ep_err_from_errno(w);
-    ep__conn_fail(c, e);
-    return e;
+    ep__conn_fail(c, w);
+    return w;
   }
   if (w > 0) c->last_write = ep__now(c->node);
   size_t skip = (size_t)w;
@@ -557,13 +559,11 @@ static int conn_write_gathered(ep__conn *c, const ep_gather *g, ep__release *rel
       rest[nr++] = uv_buf_init(base + skip, (unsigned)(b[i].len - skip));
       skip = 0;
     }
-    c->wreq.data = c;
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, rest, nr, on_written);
+    int r = ep__xport_write(c->xp, rest, nr);
     if (r < 0) {
       c->wbuf.len = 0;
-      int e = ep_err_from_errno(r);
-      ep__conn_fail(c, e);
-      return e;
+      ep__conn_fail(c, r);
+      return r;
     }
     c->writing = true;
     c->lent = rel;
@@ -614,7 +614,7 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
   ep_term control, payload;
   /* On an idle connection, large binaries are not copied (see
    * conn_write_gathered); anything else is encoded into out as usual. */
-  bool idle = before == 0 && !c->writing && c->tcp_open;
+  bool idle = before == 0 && !c->writing && c->xp;
   ep_seg segs[EP__SEND_SEGS];
   ep_gather g;
   ep_gather_init(&g, segs, EP__SEND_SEGS, EP_SEND_GATHER_MIN, &c->out);
@@ -646,8 +646,8 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
 
 /* --- reading -------------------------------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ep__conn *c = h->data;
+static void on_alloc(void *ud, size_t suggested, uv_buf_t *buf) {
+  ep__conn *c = ud;
   /* Room for what the frame being read still lacks, but growing by at
    * most the buffer's size per read: memory follows the bytes that
    * arrive, not a length header (up to EP_LIMIT_FRAME_SIZE) the peer may
@@ -704,9 +704,8 @@ static void process_frames(ep__conn *c) {
 
 static void read_held(ep__conn *c, ssize_t nread);
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ep__conn *c = s->data;
-  (void)buf;
+static void on_read(void *ud, ssize_t nread) {
+  ep__conn *c = ud;
   conn_hold(c); /* the messages' callbacks may run loops of their own */
   read_held(c, nread);
   conn_unhold(c);
@@ -714,7 +713,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void read_held(ep__conn *c, ssize_t nread) {
   if (nread < 0) {
-    int err = nread == UV_EOF ? EP_ENODEDOWN : ep_err_from_errno((int)nread);
+    int err = nread == EP_EEOF ? EP_ENODEDOWN : (int)nread;
     /* OTP answers a wrong digest by closing the socket: a close once the
      * other side's name (and challenge) arrived is a cookie mismatch. */
     if (c->state == EP__C_HANDSHAKE) err = ep_hs_peer_name(c->hs) ? EP_EAUTH : EP_ECONNRESET;
@@ -914,23 +913,36 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
    * (ep_node_connect): keep it. An accepted connection starts its own. */
   if (!uv_is_active((uv_handle_t *)&c->timer))
     uv_timer_start(&c->timer, on_handshake_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
-  r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  if (r) return ep_err_from_errno(r);
+  r = ep__xport_read_start(c->xp);
+  if (r) return r;
   hs_write_output(c);
   return 0;
 }
 
 /* --- outgoing ------------------------------------------------------------------------------- */
 
-static void on_connected(uv_connect_t *req, int status) {
-  ep__conn *c = req->data;
+static void on_connected(void *ud, int status) {
+  ep__conn *c = ud;
   if (c->state == EP__C_CLOSING) return;
   if (status < 0) {
-    ep__conn_fail(c, ep_err_from_errno(status));
+    ep__conn_fail(c, status);
     return;
   }
-  int r = hs_start(c, EP_HS_INITIATOR);
+  int r = hs_start(c, c->outgoing ? EP_HS_INITIATOR : EP_HS_ACCEPTOR);
   if (r) ep__conn_fail(c, r);
+}
+
+static const ep__xport_up conn_xport_up = {on_connected, on_alloc, on_read, on_written, on_xport_closed};
+
+/* The connection's transport: TCP, and the filters above it the node is
+ * configured for. */
+static int conn_transport(ep__conn *c) {
+  ep__xport *x;
+  int r = ep__xport_tcp_new(c->node->loop, c->node->mem, &x);
+  if (r) return r;
+  ep__xport_set_up(x, &conn_xport_up, c);
+  c->xp = x;
+  return 0;
 }
 
 static void on_lookup(ep__conn *c, int status, int port) {
@@ -944,15 +956,12 @@ static void on_lookup(ep__conn *c, int status, int port) {
 /* The EPMD adapter calls this with the address to dial (port included). */
 void ep__conn_dial(ep__conn *c, const struct sockaddr *addr) {
   ep_node *n = c->node;
+  (void)n;
   if (c->state == EP__C_CLOSING) return;
-  uv_tcp_init(n->loop, &c->tcp);
-  c->tcp.data = c;
-  c->tcp_open = true;
-  uv_tcp_nodelay(&c->tcp, 1);
+  int r = conn_transport(c);
   c->state = EP__C_CONNECTING;
-  c->creq.data = c;
-  int r = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
-  if (r) ep__conn_fail(c, ep_err_from_errno(r));
+  if (!r) r = ep__xport_connect(c->xp, addr);
+  if (r) ep__conn_fail(c, r);
 }
 
 int ep__conn_get(ep_node *n, const char *peer_in, ep__conn **out) {
@@ -1072,19 +1081,19 @@ int ep_node_disconnect(ep_node *n, const char *peer) {
 
 static void on_connection(uv_stream_t *server, int status) {
   ep_node *n = server->data;
-  if (status < 0 || n->closing) return;
-  ep__conn *c = conn_new(n, NULL);
-  if (!c) return;
-  uv_tcp_init(n->loop, &c->tcp);
-  c->tcp.data = c;
-  c->tcp_open = true;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    c->state = EP__C_CLOSING;
-    conn_close_handles(c);
+  if (status < 0) return; /* accept(2) failed: nothing is pending */
+  ep__conn *c = n->closing ? NULL : conn_new(n, NULL);
+  int r = c ? conn_transport(c) : EP_ENOMEM;
+  if (r) {
+    ep__xport_tcp_reject(n->loop, n->mem, server);
+    if (c) {
+      c->state = EP__C_CLOSING;
+      conn_close_handles(c);
+    }
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
-  int r = hs_start(c, EP_HS_ACCEPTOR);
+  /* on_connected (from inside the accept) starts the handshake */
+  r = ep__xport_accept(c->xp, server);
   if (r) ep__conn_fail(c, r);
 }
 

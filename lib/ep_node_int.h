@@ -46,11 +46,9 @@ struct ep__conn {
   bool counts;
   bool simultaneous; /* accepted with ok_simultaneous beside our own attempt */
   int error; /* why it is closing */
-  uv_tcp_t tcp;
-  bool tcp_open;
+  struct ep__xport *xp; /* the transport stack's top (lib/ep_xport_int.h); NULL once closing */
   uv_timer_t timer; /* handshake deadline, then ticks */
   bool timer_open;
-  uv_connect_t creq;
   void *epmd_req; /* lookup in flight */
   ep_handshake *hs;
   ep_dist_reader *rd;
@@ -62,7 +60,6 @@ struct ep__conn {
   ep_buf out;   /* frames waiting to be written */
   ep_buf wbuf;  /* frames being written */
   bool writing;
-  uv_write_t wreq;
   uint64_t last_read, last_write;
   ep__waiter *waiters;
   /* Control messages sent before the handshake told us the flags: kept as
