@@ -254,4 +254,29 @@ const ep_mem *ep__node_opts_mem(const ep_node_opts *o);
 int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_node_start_cb cb, void *ud,
                    ep_node **out);
 
+
+/* Between the node's files (lib/ep_node.c: options, start, close;
+ * lib/ep_conn.c: connection lifecycle and handshake driving;
+ * lib/ep_conn_io.c: a connection's reads, writes and ticks;
+ * lib/ep_node_builtin.c: the processes every node has). */
+void ep__conn_flush(ep__conn *c);
+void ep__conn_hold(ep__conn *c);
+int ep__conn_queue(ep__conn *c, const ep_ctrl *ctrl);
+void ep__conn_unhold(ep__conn *c);
+void ep__conn_up(ep__conn *c);
+void ep__conn_drive_handshake(ep__conn *c);
+void ep__node_flush_all(ep_node *n);
+int ep__node_make_procs(ep_node *n);
+char *ep__mem_strdup(const ep_mem *m, const char *s);
+void ep__conn_on_alloc(void *ud, size_t suggested, uv_buf_t *buf);
+void ep__node_on_connection(uv_stream_t *server, int status);
+void ep__node_on_flush(uv_prepare_t *p);
+void ep__conn_on_hs_timeout(uv_timer_t *t);
+void ep__conn_on_read(void *ud, ssize_t nread);
+void ep__conn_on_tick(uv_timer_t *t);
+void ep__conn_on_written(void *ud, int status);
+void ep__conn_process_frames(ep__conn *c);
+int ep__random32(uint32_t *v);
+void ep__node_run_releases(ep_node *n, bool all);
+
 #endif

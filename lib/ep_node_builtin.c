@@ -1,0 +1,110 @@
+/* ep_node_builtin.c - the processes every node has: net_kernel (answers
+ * net_adm:ping), the group leader of our remote calls (the I/O server,
+ * lib/ep_ioserver.c) and rex (gets the replies to our calls). */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ep_cookie_file.h"
+#include "ep_dflags.h"
+#include "ep_epmd_uv.h"
+#include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_limits.h"
+#include "ep_node_int.h"
+#include "ep_uverr_int.h"
+#include "ep_xport_int.h"
+
+struct ep_node_opts {
+  char *name;
+  bool longnames, ipv6;
+  char *cookie;
+  unsigned ticktime;
+  int epmd_port;
+  ep_epmd_mode epmd_mode;
+  int listen_port;
+  ep_node_event_cb event_cb;
+  void *event_ud;
+  ep_node_notice_cb notice_cb;
+  void *notice_ud;
+  ep_node_output_cb output_cb;
+  void *output_ud;
+  const ep_mem *mem;
+  bool client;
+  /* The environment, read once when the options are made, never in the
+   * middle of a start: ERL_EPMD_PORT (as erl reads it: a port number or
+   * nothing; 70000 must not become 4464, nor "abc" the default) and
+   * ERLPEER_DEBUG. */
+  uint16_t env_epmd_port;
+  int env_epmd_err;
+  bool debug;
+};
+
+/* --- processes made at start --------------------------------------------------------------- */
+
+/* The node's own process, registered as net_kernel: net_adm:ping(Node)
+ * connects and then gen:call({net_kernel, Node}, {is_auth, Self}), and
+ * says pang unless it hears yes. Other calls are answered no. */
+static void net_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  ep_term g = m->msg;
+  if (m->kind != EP_MSG_SEND || !ep_is_record(g, "$gen_call", 3)) return;
+  ep_term from = g.v.items[1];
+  if (from.type != EP_T_TUPLE || from.n != 2) return;
+  ep_term tag = from.v.items[1];
+  bool auth = ep_is_record(g.v.items[2], "is_auth", 2);
+  ep_term reply = EP_TUPLE(m->arena, tag, ep_atom(auth ? "yes" : "no"));
+  /* A tag [alias | Ref] names an alias to answer to; a plain send to the
+   * caller reaches it all the same. */
+  ep_term to = from.v.items[0];
+  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
+    to = tag.v.items[1];
+  ep_send(n, p, to, reply);
+}
+
+static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  if (m->kind == EP_MSG_SEND) ep__io_request(n, p, m->msg, n->output_cb, n->output_ud);
+}
+
+/* Registered as rex. It gets the replies to our calls (lib/ep_rpc.c), and
+ * answers calls made to us the way rex answers a call of a function that
+ * does not exist, since we run no Erlang code: an erpc:execute_call(Ref, M,
+ * F, A) is answered as erpc would, {Ref, error, undef, [{M, F, A, []}]};
+ * any other call {badrpc, {'EXIT', {undef, [{M, F, A, []}]}}}. So an erlpeer
+ * calling another erlpeer (or an Erlang node calling rpc:call through rex)
+ * gets an error at once instead of waiting out its timeout. */
+static void rex_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
+  (void)ud;
+  ep_node *n = ep_proc_node(p);
+  if (m->kind != EP_MSG_SEND || ep__rpc_on_reply(n, m->msg, m->arena)) return;
+  ep_term g = m->msg;
+  if (!ep_is_record(g, "$gen_call", 3)) return;
+  ep_term from = g.v.items[1], req = g.v.items[2];
+  if (from.type != EP_T_TUPLE || from.n != 2 || !ep_is_record(req, "call", 5)) return;
+  ep_arena *a = m->arena;
+  ep_term mod = req.v.items[1], fun = req.v.items[2], args = req.v.items[3], why;
+  if (ep_atom_eq(mod, "erpc") && ep_atom_eq(fun, "execute_call") && ep_list_len(args) == 4) {
+    ep_term mfa = EP_TUPLE(a, ep_list_at(args, 1), ep_list_at(args, 2), ep_list_at(args, 3), ep_nil());
+    why = EP_TUPLE(a, ep_list_at(args, 0), ep_atom("error"), ep_atom("undef"), EP_LIST(a, mfa));
+  } else {
+    why = EP_TUPLE(a, ep_atom("undef"), EP_LIST(a, EP_TUPLE(a, mod, fun, args, ep_nil())));
+  }
+  ep_term reply = EP_TUPLE(a, from.v.items[1], EP_TUPLE(a, ep_atom("badrpc"), EP_TUPLE(a, ep_atom("EXIT"), why)));
+  if (!ep_is_none(reply)) ep_send(n, p, from.v.items[0], reply);
+}
+
+int ep__node_make_procs(ep_node *n) {
+  int r = ep_proc_new(n, "net_kernel", net_proc_cb, NULL, &n->net);
+  if (!r) r = ep_proc_new(n, NULL, gl_proc_cb, NULL, &n->gl);
+  if (!r) r = ep_proc_new(n, "rex", rex_proc_cb, NULL, &n->rex);
+  return r;
+}
+
