@@ -104,9 +104,22 @@ extern "C" {
  * before any of the message is buffered. */
 #define EP_LIMIT_HANDSHAKE_MSG 2048u
 
-/* Milliseconds a handshake may take in total: net_setuptime is 7 s per step
- * on the BEAM side; 4 steps fit in 28 s, we allow 30 s. */
-#define EP_LIMIT_HANDSHAKE_MS 30000u
+/* Milliseconds a connection may take to be set up (lookup, dial and the
+ * whole handshake), by default: OTP's net_setuptime, 7 s. An idle or
+ * slowloris client is dropped then. Per node: ep_node_opts_set_setuptime,
+ * the CLI's --net-setuptime. */
+#define EP_LIMIT_HANDSHAKE_MS 7000u
+
+/* Accepted handshakes not yet authenticated, at once: past this a new
+ * client is accepted and closed at once (and counted). Each costs a socket
+ * and at most EP_LIMIT_HANDSHAKE_READ bytes of buffer. OTP has no such
+ * limit; 64 is more than a node's whole cluster reconnecting at once. */
+#define EP_LIMIT_PENDING_HANDSHAKES 64u
+
+/* The read buffer of a connection not yet authenticated: a handshake
+ * message is at most EP_LIMIT_HANDSHAKE_MSG bytes. (Once up, a
+ * connection's buffer follows the frames that arrive.) */
+#define EP_LIMIT_HANDSHAKE_READ 4096u
 
 /* Largest distribution frame after authentication: 1 GiB, as the term. */
 #define EP_LIMIT_FRAME_SIZE ((size_t)1 << 30)

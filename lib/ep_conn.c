@@ -18,6 +18,7 @@
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_limits.h"
+#include "ep_log.h"
 #include "ep_node_int.h"
 #include "ep_uverr_int.h"
 #include "ep_xport_int.h"
@@ -137,9 +138,19 @@ void ep__conn_fail(ep__conn *c, int err) {
   if (c->state == EP__C_CLOSING) return;
   ep_node *n = c->node;
   ep__kick(n); /* a deadline or a tick: waiters and calls learn it from a timer */
-  if (n->debug)
-    fprintf(stderr, "erlpeer[%s]: connection %s %s (state %d): %s\n", n->name, c->outgoing ? "to" : "from",
-            c->peer ? c->peer : "?", (int)c->state, ep_strerror(err));
+  if (!c->outgoing && !c->counts && err == EP_EAUTH) {
+    /* As OTP's "Connection attempt from node X rejected. Invalid challenge
+     * reply.": one line each, rate-limited (ep_log). */
+    n->stats.auth_rejected++;
+    char addr[64];
+    ep__xport_peer(c->xp, addr, sizeof addr);
+    ep_log("%s: connection from %s claiming to be %s rejected: authentication failed (cookie mismatch)", n->name,
+           addr, c->peer ? c->peer : "?");
+  } else if (n->debug) {
+    ep_log("%s: connection %s %s (state %d): %s", n->name, c->outgoing ? "to" : "from", c->peer ? c->peer : "?",
+           (int)c->state, ep_strerror(err));
+  }
+  if (!c->outgoing && !c->counts && n->stats.handshakes_pending) n->stats.handshakes_pending--;
   bool was_up = c->state == EP__C_UP;
   c->state = EP__C_CLOSING;
   c->error = err;
@@ -151,6 +162,7 @@ void ep__conn_fail(ep__conn *c, int err) {
     ep__conn *sim = c->peer ? pending_simultaneous(n, c->peer) : NULL;
     if (sim) {
       sim->counts = true;
+      if (n->stats.handshakes_pending) n->stats.handshakes_pending--;
       adopt(sim, c);
       return;
     }
@@ -303,6 +315,7 @@ void ep__conn_up(ep__conn *c) {
      * connection (the initiator said it was gone) or of our own attempt. */
     ep__conn *old = ep__conn_find(n, c->peer);
     c->counts = true;
+    if (n->stats.handshakes_pending) n->stats.handshakes_pending--;
     if (old) adopt(c, old);
   }
   c->flags = ep_hs_flags(c->hs);
@@ -356,7 +369,7 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
    * included) and may be shorter than the limit, if a caller asked
    * (ep_node_connect): keep it. An accepted connection starts its own. */
   if (!uv_is_active((uv_handle_t *)&c->timer))
-    uv_timer_start(&c->timer, ep__conn_on_hs_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
+    uv_timer_start(&c->timer, ep__conn_on_hs_timeout, n->setuptime_ms, 0);
   r = ep__xport_read_start(c->xp);
   if (r) return r;
   hs_write_output(c);
@@ -430,7 +443,7 @@ int ep__conn_get(ep_node *n, const char *peer_in, ep__conn **out) {
   c->outgoing = true;
   c->counts = true;
   c->state = EP__C_LOOKUP;
-  uv_timer_start(&c->timer, ep__conn_on_hs_timeout, EP_LIMIT_HANDSHAKE_MS, 0);
+  uv_timer_start(&c->timer, ep__conn_on_hs_timeout, n->setuptime_ms, 0);
   char alive[256];
   snprintf(alive, sizeof alive, "%.*s", (int)(at - peer), peer);
   int r = ep__epmd_lookup(n, c, at + 1, alive, on_lookup);
@@ -525,9 +538,18 @@ int ep_node_disconnect(ep_node *n, const char *peer) {
 
 void ep__node_on_connection(uv_stream_t *server, int status) {
   ep_node *n = server->data;
-  if (status < 0) return; /* accept(2) failed: nothing is pending */
-  ep__conn *c = n->closing ? NULL : conn_new(n, NULL);
+  if (status < 0) {
+    /* accept(2) failed (libuv already took and closed the client if we are
+     * out of descriptors): nothing is pending. Say why. */
+    n->stats.accept_failed++;
+    ep_log("%s: cannot accept a connection: %s", n->name, ep_strerror(ep__err_from_uv(status)));
+    return;
+  }
+  ep__conn *c = NULL;
+  if (n->stats.handshakes_pending >= EP_LIMIT_PENDING_HANDSHAKES) n->stats.handshakes_refused++;
+  else if (!n->closing) c = conn_new(n, NULL);
   int r = c ? conn_transport(c) : EP_ENOMEM;
+  if (c && !r) n->stats.handshakes_pending++;
   if (r) {
     ep__xport_tcp_reject(n->loop, n->mem, server);
     if (c) {

@@ -18,6 +18,7 @@
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_limits.h"
+#include "ep_log.h"
 #include "ep_node_int.h"
 #include "ep_uverr_int.h"
 #include "ep_xport_int.h"
@@ -340,7 +341,8 @@ void ep__conn_on_alloc(void *ud, size_t suggested, uv_buf_t *buf) {
    * most the buffer's size per read: memory follows the bytes that
    * arrive, not a length header (up to EP_LIMIT_FRAME_SIZE) the peer may
    * never fill. Doubling keeps the copies of a large frame linear. */
-  size_t want = 65536;
+  /* Small until authenticated: a stranger's handshake needs little. */
+  size_t want = c->counts && c->state == EP__C_UP ? 65536 : EP_LIMIT_HANDSHAKE_READ;
   if (c->in_need > c->in.len) {
     size_t lack = c->in_need - c->in.len, step = c->in.cap > want ? c->in.cap : want;
     if (lack > want) want = lack < step ? lack : step;
@@ -377,7 +379,7 @@ void ep__conn_process_frames(ep__conn *c) {
     r = ep_ctrl_parse(m.control, m.payload, &ctrl);
     if (r) {
       /* Unknown or malformed control message: skip it, say so once. */
-      fprintf(stderr, "erlpeer: %s: skipped a control message: %s\n", c->peer, ep_strerror(r));
+      ep_log("%s: skipped a control message: %s", c->peer, ep_strerror(r));
       continue;
     }
     ep__dispatch(c, &ctrl);

@@ -37,6 +37,7 @@ struct ep_node_opts {
   void *output_ud;
   const ep_mem *mem;
   bool client;
+  uint32_t setuptime_ms;
   /* The environment, read once when the options are made, never in the
    * middle of a start: ERL_EPMD_PORT (as erl reads it: a port number or
    * nothing; 70000 must not become 4464, nor "abc" the default) and
@@ -112,6 +113,8 @@ void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud)
 }
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
 void ep_node_opts_set_client(ep_node_opts *o, bool on) { o->client = on; }
+void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) { o->setuptime_ms = ms; }
+void ep_node_get_stats(const ep_node *n, ep_node_stats *out) { *out = n->stats; }
 void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud) {
   o->notice_cb = cb;
   o->notice_ud = ud;
@@ -316,6 +319,7 @@ int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_n
   n->start_cb = cb;
   n->start_ud = ud;
   n->debug = o->debug;
+  n->setuptime_ms = o->setuptime_ms ? o->setuptime_ms : EP_LIMIT_HANDSHAKE_MS;
   n->next_id = 1;
   int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : o->env_epmd_err;
   n->epmd_port = o->epmd_port ? o->epmd_port : o->env_epmd_port;

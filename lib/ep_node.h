@@ -98,6 +98,11 @@ void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud)
 /* Default: written to stderr. */
 void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
+/* Milliseconds a connection may take to be set up, handshake included
+ * (default EP_LIMIT_HANDSHAKE_MS, OTP's net_setuptime: 7 s); an accepted
+ * client that has not authenticated by then is dropped. 0 keeps the
+ * default. */
+void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
 /* The client profile, for a node that only dials out (a monitoring agent,
  * a one-shot call): no listening socket, no EPMD registration, never an
  * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
@@ -133,6 +138,15 @@ void ep_node_close(ep_node *node, ep_node_close_cb cb, void *ud);
 int ep_node_start_sync(const ep_node_opts *o, ep_node **out);
 /* Blocking close of a node made by ep_node_start_sync; frees it. */
 void ep_node_free(ep_node *node);
+
+/* What the node refused or counted, for monitoring. */
+typedef struct ep_node_stats {
+  uint64_t handshakes_pending; /* accepted, not yet authenticated (now) */
+  uint64_t handshakes_refused; /* accepted and closed at once: EP_LIMIT_PENDING_HANDSHAKES were pending */
+  uint64_t auth_rejected;      /* accepted handshakes that failed authentication */
+  uint64_t accept_failed;      /* accept(2) errors (out of descriptors, ...) */
+} ep_node_stats;
+void ep_node_get_stats(const ep_node *node, ep_node_stats *out);
 
 /* "name@host" */
 const char *ep_node_name(const ep_node *node);

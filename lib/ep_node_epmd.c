@@ -12,6 +12,7 @@
 
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
+#include "ep_log.h"
 #include "ep_node_int.h"
 
 void ep__conn_dial(ep__conn *c, const struct sockaddr *addr);
@@ -122,7 +123,7 @@ static int start_register(ep_node *n);
 static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
   ep_node *n = ud;
   (void)reg;
-  if (n->debug) fprintf(stderr, "erlpeer[%s]: EPMD dropped our registration: %s\n", n->name, ep_strerror(status));
+  if (n->debug) ep_log("%s: EPMD dropped our registration: %s", n->name, ep_strerror(status));
 }
 
 static void on_server_closed(void *ud) {
@@ -146,7 +147,7 @@ static int start_server(ep_node *n) {
            "register with it meanwhile)",
            n->epmd_port);
   if (n->notice_cb) n->notice_cb(n, EP_NODE_NOTICE_EPMD_SERVED, text, n->notice_ud);
-  else if (n->debug) fprintf(stderr, "erlpeer[%s]: %s\n", n->name, text);
+  else if (n->debug) ep_log("%s: %s", n->name, text);
   return 0;
 }
 

@@ -120,6 +120,8 @@ struct ep_node {
   uv_getaddrinfo_t resolver; /* a long name's host, at start */
   bool resolving;
   bool client;     /* the client profile: no listener, no EPMD */
+  uint32_t setuptime_ms; /* a connection's setup deadline (net_setuptime) */
+  ep_node_stats stats;
   bool longnames, ipv6;
   /* Started by a blocking controller on its own (ep__ctl_need_node), not by
    * the user: the controller may restart it in the naming mode (short/long,

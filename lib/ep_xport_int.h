@@ -52,6 +52,8 @@ typedef struct ep__xport_ops {
   int (*try_write)(ep__xport *x, const uv_buf_t *bufs, unsigned n);
   int (*write)(ep__xport *x, const uv_buf_t *bufs, unsigned n);
   void (*close)(ep__xport *x);
+  /* The remote address as text, for logs ("?" when unknown). */
+  void (*peer)(ep__xport *x, char *out, size_t cap);
 } ep__xport_ops;
 
 struct ep__xport {
@@ -80,5 +82,9 @@ static inline int ep__xport_try_write(ep__xport *x, const uv_buf_t *b, unsigned 
 }
 static inline int ep__xport_write(ep__xport *x, const uv_buf_t *b, unsigned n) { return x->ops->write(x, b, n); }
 static inline void ep__xport_close(ep__xport *x) { x->ops->close(x); }
+static inline void ep__xport_peer(ep__xport *x, char *out, size_t cap) {
+  if (x) x->ops->peer(x, out, cap);
+  else if (cap) out[0] = '?', out[cap > 1] = 0;
+}
 
 #endif

@@ -1,5 +1,7 @@
 /* ep_xport_tcp.c - the bottom transport filter: a TCP socket. See
  * ep_xport_int.h for the verbs. */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ep_error.h"
@@ -88,8 +90,26 @@ static void tcp_close(ep__xport *x) {
   uv_close((uv_handle_t *)&t->sock, on_closed);
 }
 
-static const ep__xport_ops tcp_ops = {"tcp",          tcp_connect, tcp_accept, tcp_read_start,
-                                      tcp_try_write,  tcp_write,   tcp_close};
+static void tcp_peer(ep__xport *x, char *out, size_t cap) {
+  tcp *t = (tcp *)x;
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  char ip[64] = "?";
+  int port = 0;
+  if (uv_tcp_getpeername(&t->sock, (struct sockaddr *)&sa, &len) == 0) {
+    if (sa.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    }
+  }
+  snprintf(out, cap, sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+static const ep__xport_ops tcp_ops = {"tcp",         tcp_connect, tcp_accept, tcp_read_start, tcp_try_write,
+                                      tcp_write,     tcp_close,   tcp_peer};
 
 int ep__xport_tcp_new(uv_loop_t *loop, const ep_mem *mem, ep__xport **out) {
   tcp *t = ep_malloc(mem, sizeof *t);

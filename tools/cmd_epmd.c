@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
+#include "ep_log.h"
 
 static void help(FILE *f) {
   fprintf(f,
@@ -67,7 +68,8 @@ static void on_log(void *ud, const ep_epmd_event *ev) {
       if (!st->quiet) fprintf(stderr, "erlpeer epmd: refused registration of %s: name taken or invalid\n", ev->name);
       break;
     case EP_EPMD_EV_CUT:
-      if (!st->quiet) fprintf(stderr, "erlpeer epmd: client cut off: %s\n", ep_strerror(ev->error));
+      /* anyone can send garbage: rate-limited, never blocking (ep_log) */
+      if (!st->quiet) ep_log("epmd: client cut off: %s", ep_strerror(ev->error));
       break;
     case EP_EPMD_EV_KILLED:
       if (!st->quiet) fprintf(stderr, "erlpeer epmd: killed by a KILL request, stopping\n");

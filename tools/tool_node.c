@@ -40,6 +40,16 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
     a->ipv6 = true;
     return 1;
   }
+  if ((v = opt_value(argc, argv, i, "--net-setuptime"))) {
+    char *end;
+    unsigned long s = strtoul(v, &end, 10);
+    if (!*v || *end || s == 0 || s > 3600) {
+      fprintf(stderr, "erlpeer: --net-setuptime takes seconds (1..3600), not '%s'\n", v);
+      return -1;
+    }
+    a->setuptime_ms = (uint32_t)s * 1000;
+    return 1;
+  }
   if ((v = opt_value(argc, argv, i, "--timeout"))) {
     char *end;
     unsigned long long t = strtoull(v, &end, 10);
@@ -62,6 +72,7 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   ep_node_opts_set_longnames(o, a->longnames);
   ep_node_opts_set_ipv6(o, a->ipv6);
   ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
+  ep_node_opts_set_setuptime(o, a->setuptime_ms);
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
   if (r) {

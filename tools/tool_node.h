@@ -15,10 +15,11 @@ typedef struct ep_tool_node_args {
   bool longnames;
   bool ipv6;
   uint64_t timeout_ms;
+  uint32_t setuptime_ms; /* --net-setuptime S (0: the default, 7 s) */
 } ep_tool_node_args;
 
 /* Consumes a node option at argv[*i] (--cookie C, --sname N, --name N,
- * --timeout MS, --ipv6, and the --opt=value forms). Returns 1 when consumed, 0 when
+ * --timeout MS, --ipv6, --net-setuptime S, and the --opt=value forms). Returns 1 when consumed, 0 when
  * argv[*i] is not a node option, -1 on a bad value (message printed). */
 int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a);
 
