@@ -404,7 +404,7 @@ static void read_held(ep__conn *c, ssize_t nread) {
     int err = nread == EP_EEOF ? EP_ENODEDOWN : (int)nread;
     /* OTP answers a wrong digest by closing the socket: a close once the
      * other side's name (and challenge) arrived is a cookie mismatch. */
-    if (c->state == EP__C_HANDSHAKE) err = ep_hs_peer_name(c->hs) ? EP_EAUTH : EP_ECONNRESET;
+    if (c->state == EP__C_HANDSHAKE) err = c->outgoing && ep_hs_peer_name(c->hs) ? EP_EAUTH : EP_ECONNRESET;
     ep__conn_fail(c, err);
     return;
   }

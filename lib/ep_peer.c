@@ -1309,12 +1309,13 @@ const char *const *ep_peer_argv(const ep_peer *p) {
 
 void ep__ctl_release(ep_ctl *c) {
   c->freed = true;
-  ep__ctl_node_abandon(c);
+  /* Peers first: a dist peer's close ends its processes on the node. */
   ep_peer *p = c->peers;
   while (p) {
     ep_peer *n = p->next_in_ctl;
     if (p->linked || c->sloop) ep_peer_free(p);
     p = n;
   }
+  ep__ctl_node_abandon(c);
   ctl_maybe_free(c);
 }

@@ -105,7 +105,8 @@ static void tcp_peer(ep__xport *x, char *out, size_t cap) {
       port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
     }
   }
-  snprintf(out, cap, sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+  if (port == 0) snprintf(out, cap, "an address already gone");
+  else snprintf(out, cap, sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
 static const ep__xport_ops tcp_ops = {"tcp",         tcp_connect, tcp_accept, tcp_read_start, tcp_try_write,

@@ -186,7 +186,7 @@ static void squat_during_calls(squat_kind kind) {
   if (kind != CLOSE_AFTER_NAME) ck_assert_int_eq(s.result, 0);
   ep_node_stats st;
   ep_node_get_stats(n, &st);
-  ck_assert_uint_eq(st.auth_rejected, kind == BAD_DIGEST ? 1 : 0); /* and one log line */
+  ck_assert_uint_eq(st.auth_rejected, (kind == BAD_DIGEST ? 1u : 0u)); /* and one log line */
   ck_assert_int_eq(ep_rpc_call_sync(n, W.target, "erlang", "node", ep_nil(), 10000, a, &r), 0);
   ep_arena_free(a);
   ep_node_free(n);
