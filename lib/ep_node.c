@@ -466,15 +466,13 @@ static void run_releases(ep_node *n, bool all) {
  * runs them); stops in the first turn with nothing to do. */
 static void on_release_idle(uv_idle_t *h) {
   ep_node *n = h->data;
-  bool busy = n->kicked || n->releases || n->releasing;
-  n->kicked = false;
+  bool busy = n->releases || n->releasing;
   run_releases(n, false);
   if (!busy && !n->releases) uv_idle_stop(h);
 }
 
 void ep__kick(ep_node *n) {
-  n->kicked = true;
-  if (!n->closing && !uv_is_active((uv_handle_t *)&n->releaser)) uv_idle_start(&n->releaser, on_release_idle);
+  if (!n->closing) ep__timers_kick(&n->tm);
 }
 
 void ep__release_later(ep_node *n, ep__release *rel) {
@@ -1213,6 +1211,8 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_idle_init(loop, &n->releaser);
   n->releaser.data = n;
   n->open_handles++;
+  ep__timers_init(&n->tm, loop, n->mem);
+  n->open_handles++; /* one for both of its handles */
   struct sockaddr_storage sa;
   if (n->ipv6) uv_ip6_addr("::", n->listen_port, (struct sockaddr_in6 *)&sa);
   else uv_ip4_addr("0.0.0.0", n->listen_port, (struct sockaddr_in *)&sa);
@@ -1244,6 +1244,8 @@ static void on_node_handle_closed(uv_handle_t *h) {
   ep_node *n = h->data;
   n->open_handles--;
 }
+
+static void on_node_timers_closed(void *ud) { ((ep_node *)ud)->open_handles--; }
 
 static void node_release(ep_node *n) {
   /* No lent send should be left (sends are refused once closing); should
@@ -1294,6 +1296,7 @@ static void begin_close(ep_node *n) {
   run_releases(n, true);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
   uv_close((uv_handle_t *)&n->releaser, on_node_handle_closed);
+  ep__timers_close(&n->tm, on_node_timers_closed, n); /* the calls were failed above */
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     conn_hold(c); /* as flush_all */
