@@ -215,6 +215,13 @@ const char *ep__node_of(ep_term t);
 
 /* ep_node_proc.c */
 void ep__dispatch(ep__conn *c, const ep_ctrl *m);
+/* msg is a gen:call request, {'$gen_call', From, Req} with From = {Pid,
+ * Tag}: from and req are set. */
+bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req);
+/* The one gen:call reply of the node's processes: {Tag, reply} from self
+ * to the caller From (its alias when Tag is [alias | Ref]), built in a.
+ * ep_send's result, EP_EINVAL (from is no {Pid, Tag}) or EP_ENOMEM. */
+int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a);
 void ep__proc_nodedown(ep_node *n, const char *peer, int reason);
 ep_proc *ep__proc_by_pid(ep_node *n, ep_term pid);
 bool ep__is_our_pid(ep_node *n, ep_term pid);
