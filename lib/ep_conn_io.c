@@ -150,15 +150,13 @@ void ep__node_run_releases(ep_node *n, bool all) {
  * runs them); stops in the first turn with nothing to do. */
 static void on_release_idle(uv_idle_t *h) {
   ep_node *n = h->data;
-  bool busy = n->kicked || n->releases || n->releasing;
-  n->kicked = false;
+  bool busy = n->releases || n->releasing;
   ep__node_run_releases(n, false);
   if (!busy && !n->releases) uv_idle_stop(h);
 }
 
 void ep__kick(ep_node *n) {
-  n->kicked = true;
-  if (!n->closing && !uv_is_active((uv_handle_t *)&n->releaser)) uv_idle_start(&n->releaser, on_release_idle);
+  if (!n->closing) ep__timers_kick(&n->tm);
 }
 
 void ep__release_later(ep_node *n, ep__release *rel) {

@@ -372,6 +372,8 @@ int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_n
   uv_idle_init(loop, &n->releaser);
   n->releaser.data = n;
   n->open_handles++;
+  ep__timers_init(&n->tm, loop, n->mem);
+  n->open_handles++; /* one for both of its handles */
   if (resolve) {
     struct addrinfo hints = {0};
     hints.ai_flags = AI_CANONNAME;
@@ -405,6 +407,8 @@ static void on_node_handle_closed(uv_handle_t *h) {
   ep_node *n = h->data;
   n->open_handles--;
 }
+
+static void on_node_timers_closed(void *ud) { ((ep_node *)ud)->open_handles--; }
 
 static void node_release(ep_node *n) {
   /* No lent send should be left (sends are refused once closing); should
@@ -456,6 +460,7 @@ static void begin_close(ep_node *n) {
   ep__node_run_releases(n, true);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
   uv_close((uv_handle_t *)&n->releaser, on_node_handle_closed);
+  ep__timers_close(&n->tm, on_node_timers_closed, n); /* the calls were failed above */
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     ep__conn_hold(c); /* as flush_all */

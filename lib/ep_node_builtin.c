@@ -52,20 +52,9 @@ struct ep_node_opts {
  * says pang unless it hears yes. Other calls are answered no. */
 static void net_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
-  ep_node *n = ep_proc_node(p);
-  ep_term g = m->msg;
-  if (m->kind != EP_MSG_SEND || !ep_is_record(g, "$gen_call", 3)) return;
-  ep_term from = g.v.items[1];
-  if (from.type != EP_T_TUPLE || from.n != 2) return;
-  ep_term tag = from.v.items[1];
-  bool auth = ep_is_record(g.v.items[2], "is_auth", 2);
-  ep_term reply = EP_TUPLE(m->arena, tag, ep_atom(auth ? "yes" : "no"));
-  /* A tag [alias | Ref] names an alias to answer to; a plain send to the
-   * caller reaches it all the same. */
-  ep_term to = from.v.items[0];
-  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
-    to = tag.v.items[1];
-  ep_send(n, p, to, reply);
+  ep_term from, req;
+  if (m->kind != EP_MSG_SEND || !ep__gen_call(m->msg, &from, &req)) return;
+  ep__gen_reply(ep_proc_node(p), p, from, ep_atom(ep_is_record(req, "is_auth", 2) ? "yes" : "no"), m->arena);
 }
 
 static void gl_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
@@ -85,10 +74,8 @@ static void rex_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
   ep_node *n = ep_proc_node(p);
   if (m->kind != EP_MSG_SEND || ep__rpc_on_reply(n, m->msg, m->arena)) return;
-  ep_term g = m->msg;
-  if (!ep_is_record(g, "$gen_call", 3)) return;
-  ep_term from = g.v.items[1], req = g.v.items[2];
-  if (from.type != EP_T_TUPLE || from.n != 2 || !ep_is_record(req, "call", 5)) return;
+  ep_term from, req;
+  if (!ep__gen_call(m->msg, &from, &req) || !ep_is_record(req, "call", 5)) return;
   ep_arena *a = m->arena;
   ep_term mod = req.v.items[1], fun = req.v.items[2], args = req.v.items[3], why;
   if (ep_atom_eq(mod, "erpc") && ep_atom_eq(fun, "execute_call") && ep_list_len(args) == 4) {
@@ -97,8 +84,7 @@ static void rex_proc_cb(ep_proc *p, const ep_msg *m, void *ud) {
   } else {
     why = EP_TUPLE(a, ep_atom("undef"), EP_LIST(a, EP_TUPLE(a, mod, fun, args, ep_nil())));
   }
-  ep_term reply = EP_TUPLE(a, from.v.items[1], EP_TUPLE(a, ep_atom("badrpc"), EP_TUPLE(a, ep_atom("EXIT"), why)));
-  if (!ep_is_none(reply)) ep_send(n, p, from.v.items[0], reply);
+  ep__gen_reply(n, p, from, EP_TUPLE(a, ep_atom("badrpc"), EP_TUPLE(a, ep_atom("EXIT"), why)), a);
 }
 
 int ep__node_make_procs(ep_node *n) {

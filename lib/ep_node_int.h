@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "ep_deadline_int.h"
 #include "ep_dist.h"
 #include "ep_handshake.h"
 #include "ep_io.h"
@@ -179,10 +180,11 @@ struct ep_node {
    * (never a spin when there is nothing): it runs the done callbacks of
    * lent messages already copied or written, those queued when the turn
    * began (a done that sends again waits for the next turn, after I/O and
-   * timers), and it keeps the loop's poll from blocking in a turn where a
-   * callback ran before the poll (ep__kick). */
+   * timers). */
   uv_idle_t releaser;
-  bool kicked;            /* ep__kick since the releaser last ran */
+  /* The deadlines of the node's remote calls, on one timer, and the
+   * kicker (ep__kick): lib/ep_deadline_int.h. */
+  ep__timers tm;
   ep__release *releases;  /* queued for the next turn */
   ep__release **releases_tail;
   ep__release *releasing; /* this turn's, being run */
@@ -206,8 +208,8 @@ void ep__release_later(ep_node *n, ep__release *rel);
  * polls, from a timer in particular: libuv before 1.45 runs due timers
  * first thing in uv_run, then polls, so a caller's `while (!done)
  * uv_run(loop, UV_RUN_ONCE)` would stay blocked in poll, done already set,
- * until some unrelated event. An active idle handle makes that poll
- * return at once (the releaser stays on for this turn). */
+ * until some unrelated event. The node's ep__timers_kick (the deadline
+ * timer kicks by itself). */
 void ep__kick(ep_node *n);
 void ep__conn_fail(ep__conn *c, int err);
 /* "name" -> "name@ourhost" into out; 0 or EP_EBADNAME (too long, or not
@@ -219,6 +221,13 @@ const char *ep__node_of(ep_term t);
 
 /* ep_node_proc.c */
 void ep__dispatch(ep__conn *c, const ep_ctrl *m);
+/* msg is a gen:call request, {'$gen_call', From, Req} with From = {Pid,
+ * Tag}: from and req are set. */
+bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req);
+/* The one gen:call reply of the node's processes: {Tag, reply} from self
+ * to the caller From (its alias when Tag is [alias | Ref]), built in a.
+ * ep_send's result, EP_EINVAL (from is no {Pid, Tag}) or EP_ENOMEM. */
+int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a);
 void ep__proc_nodedown(ep_node *n, const char *peer, int reason);
 ep_proc *ep__proc_by_pid(ep_node *n, ep_term pid);
 bool ep__is_our_pid(ep_node *n, ep_term pid);

@@ -316,6 +316,28 @@ static int send_msg(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep__rele
 
 int ep_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) { return send_msg(n, from, to, msg, NULL); }
 
+bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req) {
+  if (!ep_is_record(msg, "$gen_call", 3)) return false;
+  ep_term f = msg.v.items[1];
+  if (f.type != EP_T_TUPLE || f.n != 2) return false;
+  *from = f;
+  *req = msg.v.items[2];
+  return true;
+}
+
+/* gen:reply/2: {Tag, Reply} to the caller. A tag [alias | Ref] (OTP 24+)
+ * names the alias the caller waits on; a plain send to the caller's pid
+ * would reach it all the same, but the alias is what OTP answers to. */
+int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a) {
+  if (from.type != EP_T_TUPLE || from.n != 2) return EP_EINVAL;
+  ep_term to = from.v.items[0], tag = from.v.items[1];
+  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
+    to = tag.v.items[1];
+  ep_term msg = EP_TUPLE(a, tag, reply);
+  if (ep_is_none(msg)) return EP_ENOMEM;
+  return ep_send(n, self, to, msg);
+}
+
 int ep_send_lent(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud) {
   if (!done) return EP_EINVAL;
   ep__release *rel = ep_malloc(n->mem, sizeof *rel);

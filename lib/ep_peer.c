@@ -299,8 +299,14 @@ ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop) {
 
 uv_loop_t *ep_ctl_loop(ep_ctl *c) { return c ? c->loop : NULL; }
 
+static void ctl_timers_closed(void *ud) {
+  ep_ctl *c = ud;
+  if (!c->sloop) free(c); /* else ep_ctl_free frees it with its loop */
+}
+
+/* Once freed with no peer left: its timers close, then it goes. */
 static void ctl_maybe_free(ep_ctl *c) {
-  if (c && c->freed && c->npeers == 0 && !c->sloop) free(c);
+  if (c && c->freed && c->npeers == 0) ep__timers_close(&c->tm, ctl_timers_closed, c);
 }
 
 /* --- peer lifecycle ----------------------------------------------------------------------- */
@@ -314,17 +320,24 @@ static void close_stdin(ep_peer *p) {
   }
 }
 
-static void free_call_list(ep__call *c) {
+/* Every call leaves through here, or through free_call: its deadline goes
+ * with it. */
+static void free_call(ep_peer *p, ep__call *c) {
+  ep__timers_cancel(&p->ctl->tm, &c->dl);
+  free(c);
+}
+
+static void free_call_list(ep_peer *p, ep__call *c) {
   while (c) {
     ep__call *n = c->next;
-    free(c);
+    free_call(p, c);
     c = n;
   }
 }
 
 static void peer_release_memory(ep_peer *p) {
-  free_call_list(p->calls_head);
-  free_call_list(p->cancelled);
+  free_call_list(p, p->calls_head);
+  free_call_list(p, p->cancelled);
   ep_ctl *ctl = p->ctl;
   if (ctl) {
     if (p->prev_in_ctl)
@@ -385,33 +398,18 @@ static void maybe_release(ep_peer *p) {
   if (!p->freed || p->proc_alive) return;
   close_conn_handles(p);
   close_timer(p, &p->t_boot);
-  close_timer(p, &p->t_calls);
   close_timer(p, &p->t_stop);
   close_timer(p, &p->t_defer);
   if (!uv_is_closing((uv_handle_t *)&p->tx_prep)) uv_close((uv_handle_t *)&p->tx_prep, ep__peer_handle_closed);
-  if (!uv_is_closing((uv_handle_t *)&p->kicker)) uv_close((uv_handle_t *)&p->kicker, ep__peer_handle_closed);
 }
 
-/* libuv before 1.45 (Debian 12 ships 1.44) runs the timers already due
- * first thing in uv_run, then polls with a timeout computed as if nothing
- * had run: a user's callback run from one of the peer's timers (a 0 ms
- * deferral, a deadline that passed while the caller was busy) would set
- * the caller's flag and leave its `while (!done) uv_run(loop,
- * UV_RUN_ONCE)` blocked in poll until some unrelated event, forever on a
- * quiet loop. An active idle handle makes that poll return at once; every
- * timer callback of the peer calls this before it runs anything. The idle
- * handle stays on for the turn that ran a timer and stops in the next one
- * with nothing to do (the hidden node does the same: ep__kick). */
-static void on_kick_idle(uv_idle_t *h) {
-  ep_peer *p = h->data;
-  if (!p->kicked) uv_idle_stop(h);
-  p->kicked = false;
-}
-
+/* Every timer callback of the peer calls this before it runs anything (a
+ * 0 ms deferral, a deadline that passed while the caller was busy): the
+ * controller's kicker keeps the caller's UV_RUN_ONCE from blocking in this
+ * turn's poll (lib/ep_deadline_int.h; the calls' deadline timer kicks by
+ * itself). */
 static void peer_kick(ep_peer *p) {
-  if (p->freed || uv_is_closing((uv_handle_t *)&p->kicker)) return; /* no callback runs any more */
-  p->kicked = true;
-  if (!uv_is_active((uv_handle_t *)&p->kicker)) uv_idle_start(&p->kicker, on_kick_idle);
+  if (!p->freed) ep__timers_kick(&p->ctl->tm); /* freed: no callback runs any more */
 }
 
 /* Process groups. A dist peer runs in its own session (setsid, as erl's
@@ -439,6 +437,7 @@ static void fail_calls(ep_peer *p, int err) {
     else
       p->calls_tail = NULL;
     p->ncalls--;
+    ep__timers_cancel(&p->ctl->tm, &c->dl);
     if (!c->internal && c->cb && !p->freed) {
       ep_peer_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
@@ -473,7 +472,6 @@ static void go_down(ep_peer *p, int err, const char *reason) {
   p->down_err = err;
   set_reason(p, reason);
   uv_timer_stop(&p->t_boot);
-  uv_timer_stop(&p->t_calls);
   if (p->vt) p->vt->close(p);
   /* garbage on the channel, a boot timeout: the peer cannot be trusted to
    * halt by itself */
@@ -601,7 +599,7 @@ static void run_deferred(ep_peer *p) {
       ep_peer_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
-    free(c);
+    free(c); /* its deadline went when it was cancelled */
   }
 }
 
@@ -634,11 +632,11 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
   bool was_booting = p->phase <= EP__PH_PID;
   p->phase = EP__PH_STOPPING;
   uv_timer_stop(&p->t_boot);
-  uv_timer_stop(&p->t_calls);
   /* The calls in flight fail with EP_ECLOSED and a start still booting
    * with EP_ECANCELED, from the loop (on_defer below, or stop_done if the
    * stop completes first): never inside this function. A reply that
    * arrives meanwhile finds no call and is dropped. */
+  for (ep__call *c = p->calls_head; c; c = c->next) ep__timers_cancel(&p->ctl->tm, &c->dl);
   if (p->calls_head) {
     p->calls_tail->next = p->cancelled;
     p->cancelled = p->calls_head;
@@ -831,6 +829,7 @@ static ep__call *find_call(ep_peer *p, uint64_t seq) {
 }
 
 static void unlink_call(ep_peer *p, ep__call *c) {
+  ep__timers_cancel(&p->ctl->tm, &c->dl);
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -905,7 +904,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
         if (c && p->vt->call(p, 0, ep_atom("os"), ep_atom("getpid"), ep_nil()) == 0) {
           c->seq = 0;
           c->internal = true;
-          c->deadline = UINT64_MAX;
+          c->peer = p;
           c->prev = p->calls_tail;
           if (p->calls_tail)
             p->calls_tail->next = c;
@@ -1157,11 +1156,11 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   uv_prepare_init(p->loop, &p->tx_prep);
   p->tx_prep.data = p;
   p->open_handles++;
-  uv_idle_init(p->loop, &p->kicker);
-  p->kicker.data = p;
-  p->open_handles++;
-  uv_timer_t *timers[] = {&p->t_boot, &p->t_calls, &p->t_stop, &p->t_defer};
-  for (size_t i = 0; i < 4; i++) {
+  /* The controller's timers come with its first peer (a controller that
+   * never starts one touches no loop). */
+  if (!ctl->tm.open) ep__timers_init(&ctl->tm, ctl->loop, NULL);
+  uv_timer_t *timers[] = {&p->t_boot, &p->t_stop, &p->t_defer};
+  for (size_t i = 0; i < 3; i++) {
     uv_timer_init(p->loop, timers[i]);
     timers[i]->data = p;
     p->open_handles++;
@@ -1198,38 +1197,16 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
 
 /* --- calls ------------------------------------------------------------------------------------- */
 
-static void arm_call_timer(ep_peer *p);
-
-static void on_call_timer(uv_timer_t *t) {
-  ep_peer *p = t->data;
-  peer_kick(p);
-  uint64_t now = uv_now(p->loop);
-  ep__call *c = p->calls_head;
-  while (c) {
-    ep__call *n = c->next;
-    if (c->deadline <= now) {
-      unlink_call(p, c);
-      if (c->cb && !p->freed) {
-        ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
-        c->cb(p, &r, c->ud);
-      }
-      free(c);
-    }
-    c = n;
+/* From the controller's deadline timer, which kicked the loop already. */
+static void on_call_timeout(ep__deadline *d) {
+  ep__call *c = (ep__call *)d;
+  ep_peer *p = c->peer;
+  unlink_call(p, c);
+  if (c->cb && !p->freed) {
+    ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+    c->cb(p, &r, c->ud);
   }
-  arm_call_timer(p);
-}
-
-static void arm_call_timer(ep_peer *p) {
-  uint64_t min = UINT64_MAX;
-  for (ep__call *c = p->calls_head; c; c = c->next)
-    if (c->deadline < min) min = c->deadline;
-  if (min == UINT64_MAX) {
-    uv_timer_stop(&p->t_calls);
-    return;
-  }
-  uint64_t now = uv_now(p->loop);
-  uv_timer_start(&p->t_calls, on_call_timer, min > now ? min - now : 0, 0);
+  free(c);
 }
 
 static int usable(const ep_peer *p) {
@@ -1248,14 +1225,19 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
   if (p->ncalls >= EP_LIMIT_PEER_CALLS) return EP_ENOMEM;
   ep__call *c = calloc(1, sizeof *c);
   if (!c) return EP_ENOMEM;
+  c->peer = p;
+  /* The deadline first: a call that cannot have one sends nothing. */
+  if (timeout_ms != EP_PEER_INFINITY && (rc = ep__timers_add(&p->ctl->tm, &c->dl, timeout_ms, on_call_timeout))) {
+    free(c);
+    return rc;
+  }
   c->seq = p->next_seq++;
   if ((rc = p->vt->call(p, c->seq, m, f, args))) {
-    free(c);
+    free_call(p, c);
     return rc;
   }
   c->cb = cb;
   c->ud = ud;
-  c->deadline = timeout_ms == EP_PEER_INFINITY ? UINT64_MAX : uv_now(p->loop) + timeout_ms;
   c->prev = p->calls_tail;
   if (p->calls_tail)
     p->calls_tail->next = c;
@@ -1263,13 +1245,6 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
     p->calls_head = c;
   p->calls_tail = c;
   p->ncalls++;
-  if (c->deadline != UINT64_MAX) {
-    /* the earliest deadline is usually the oldest call: only re-arm when
-     * this one is due before what the timer waits for */
-    uint64_t due = uv_timer_get_due_in(&p->t_calls);
-    if (!uv_is_active((uv_handle_t *)&p->t_calls) || timeout_ms < due)
-      uv_timer_start(&p->t_calls, on_call_timer, timeout_ms, 0);
-  }
   return 0;
 }
 

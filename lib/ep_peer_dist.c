@@ -72,28 +72,20 @@ void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer)
 
 /* --- the origin and the group leader ------------------------------------------------ */
 
-static void gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a) {
-  ep_term to = from.v.items[0], tag = from.v.items[1];
-  if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
-    to = tag.v.items[1];
-  ep_send(n, self, to, EP_TUPLE(a, tag, reply));
-}
-
 static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
   ep_peer *p = ud;
   ep_node *n = ep_proc_node(self);
   if (m->kind != EP_MSG_SEND) return;
-  ep_term t = m->msg;
-  if (ep_is_record(t, "$gen_call", 3) && t.v.items[1].type == EP_T_TUPLE && t.v.items[1].n == 2) {
-    ep_term req = t.v.items[2];
+  ep_term t = m->msg, from, req;
+  if (ep__gen_call(t, &from, &req)) {
     if (ep_atom_eq(req, "group_leader")) {
-      gen_reply(n, self, t.v.items[1], ep_proc_pid(D(p)->gl), m->arena);
+      ep__gen_reply(n, self, from, ep_proc_pid(D(p)->gl), m->arena);
     } else if (ep_is_record(req, "starting", 2)) {
       /* OTP 27+: the peer tells its node name before it boots further. */
       if (req.v.items[1].type == EP_T_ATOM && !p->node) p->node = strdup(req.v.items[1].v.str);
-      gen_reply(n, self, t.v.items[1], ep_atom("ok"), m->arena);
+      ep__gen_reply(n, self, from, ep_atom("ok"), m->arena);
     } else {
-      gen_reply(n, self, t.v.items[1], EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
+      ep__gen_reply(n, self, from, EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
     }
     return;
   }

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "ep_alt.h"
+#include "ep_deadline_int.h"
 #include "ep_mem.h"
 #include "ep_node.h"
 #include "ep_peer.h"
@@ -69,9 +70,10 @@ void ep__peer_opts_clear(ep_peer_opts *o);
 
 typedef struct ep__call ep__call;
 struct ep__call {
+  ep__deadline dl; /* first: in the controller's ep__timers while it has a timeout */
+  ep_peer *peer;
   ep__call *next, *prev;
   uint64_t seq;
-  uint64_t deadline; /* uv_now ms; UINT64_MAX: none */
   ep_peer_call_cb cb;
   void *ud;
   bool internal; /* the boot-time os:getpid() */
@@ -135,6 +137,10 @@ struct ep_ctl {
   bool want_longnames, want_ipv6;
   ep_node_notice_cb notice_cb; /* handed to the default node */
   void *notice_ud;
+  /* Its peers' call deadlines on one timer, and the kicker every timer of
+   * its peers uses (lib/ep_deadline_int.h). Made with the first peer,
+   * closed once the controller is freed and no peer is left. */
+  ep__timers tm;
 };
 
 /* lib/ep_peer.c */
@@ -201,16 +207,9 @@ struct ep_peer {
   uv_poll_t pidpoll;
   bool pidpoll_active, pid_gone;
 
-  /* timers */
-  uv_timer_t t_boot, t_calls, t_stop, t_defer;
+  /* timers (the calls' deadlines are the controller's: ep_ctl.tm) */
+  uv_timer_t t_boot, t_stop, t_defer;
   int open_handles;
-  /* Active only for the loop turn in which a timer of the peer ran a
-   * user's callback (see peer_kick in ep_peer.c): then that turn's poll
-   * does not block, so a caller's `while (!done) uv_run(loop,
-   * UV_RUN_ONCE)` returns; it stops in the first turn with nothing to do
-   * (never a spin when idle). */
-  uv_idle_t kicker;
-  bool kicked; /* a timer ran since the kicker last ran */
 
   /* connection state (TCP or standard_io) */
   uv_tcp_t listener;

@@ -24,23 +24,14 @@
 #include "ep_node_int.h"
 
 struct ep__rpc {
+  ep__deadline dl; /* first: the deadline's callback gets at the call */
   ep_node *node;
   uint64_t key;
   char *peer;
   ep_rpc_cb cb;
   void *ud;
-  uv_timer_t timer;
-  bool has_timer;
   bool done;
 };
-
-static void rpc_timer_closed(uv_handle_t *h) {
-  ep__rpc *c = h->data;
-  ep_node *n = c->node;
-  ep_free(n->mem, c->peer);
-  ep_free(n->mem, c);
-  n->open_handles--;
-}
 
 /* Completes a call exactly once and frees it. */
 static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
@@ -48,14 +39,10 @@ static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
   if (c->done) return;
   c->done = true;
   ep__map_del(&n->rpcs, c->key);
+  ep__timers_cancel(&n->tm, &c->dl);
   c->cb(n, r, c->ud);
-  if (c->has_timer) {
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, rpc_timer_closed);
-  } else {
-    ep_free(n->mem, c->peer);
-    ep_free(n->mem, c);
-  }
+  ep_free(n->mem, c->peer);
+  ep_free(n->mem, c);
 }
 
 static void rpc_fail(ep__rpc *c, int status, ep_term reason, ep_arena *a) {
@@ -63,10 +50,10 @@ static void rpc_fail(ep__rpc *c, int status, ep_term reason, ep_arena *a) {
   rpc_finish(c, &r);
 }
 
-static void on_rpc_timeout(uv_timer_t *t) {
-  ep__rpc *c = t->data;
+/* From the node's deadline timer, which kicked the loop already. */
+static void on_rpc_timeout(ep__deadline *d) {
+  ep__rpc *c = (ep__rpc *)d;
   ep_node *n = c->node;
-  ep__kick(n);
   ep_arena_reset(n->scratch);
   rpc_fail(c, EP_ETIMEDOUT, ep_atom("timeout"), n->scratch);
 }
@@ -203,8 +190,14 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   c->key = key;
   c->cb = cb;
   c->ud = ud;
+  /* The deadline first: a call that cannot have one sends nothing. */
+  int r = timeout_ms ? ep__timers_add(&n->tm, &c->dl, timeout_ms, on_rpc_timeout) : 0;
+  if (r) {
+    ep_free(n->mem, c);
+    return r;
+  }
   ep__conn *conn;
-  int r = rpc_request(n, gl, peer, mod, fun, args, reqid, &conn);
+  r = rpc_request(n, gl, peer, mod, fun, args, reqid, &conn);
   /* The write found the connection dead (a reset not read yet): its calls
    * were failed inside the send, before this one was in the table, and
    * nothing would end it now. */
@@ -216,16 +209,10 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   }
   if (!r) r = ep__map_put(&n->rpcs, key, c);
   if (r) {
+    ep__timers_cancel(&n->tm, &c->dl);
     ep_free(n->mem, c->peer);
     ep_free(n->mem, c);
     return r;
-  }
-  if (timeout_ms) {
-    uv_timer_init(n->loop, &c->timer);
-    c->timer.data = c;
-    c->has_timer = true;
-    n->open_handles++;
-    uv_timer_start(&c->timer, on_rpc_timeout, timeout_ms, 0);
   }
   return 0;
 }
