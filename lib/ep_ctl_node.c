@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "ep_error.h"
-#include "ep_node_int.h"
+#include "ep_node_ctl_int.h"
 #include "ep_peer_int.h"
 
 #define RETRY_MS 25
@@ -33,9 +33,10 @@ static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, in
 static void adopt(ep_ctl *c, ep_node *n, bool own) {
   c->node = n;
   c->own_node = own;
-  if (!n->sloop) n->sloop = c->sloop; /* the node's blocking calls run the controller's loop */
-  n->watch_cb = on_node_event;
-  n->watch_ud = c;
+  c->node_default = false;
+  /* the node's blocking calls run the controller's loop */
+  if (!ep__node_sloop(n, NULL)) ep__node_set_sloop(n, c->sloop, false);
+  ep__node_watch(n, on_node_event, c);
 }
 
 int ep__ctl_adopt_node(ep_ctl *c, ep_node *n) {
@@ -103,7 +104,7 @@ static void on_default_started(ep_node *n, int status, void *ud) {
   c->node_starting = NULL;
   if (status == 0) {
     adopt(c, n, true);
-    n->ctl_default = true;
+    c->node_default = true;
     node_ready(c, 0);
     return;
   }
@@ -151,14 +152,15 @@ int ep__ctl_node_for(ep_ctl *c, ep_peer *p) {
     p->awaiting_node = true;
     return EP__NODE_PENDING;
   }
-  bool v6 = peer_ipv6(p);
+  bool v6 = peer_ipv6(p), longnames = false, ipv6 = false;
   ep_node *n = c->node;
-  if (n && n->longnames == p->o.longnames && (n->ipv6 || !v6)) return 0;
-  if (n && (!n->ctl_default || !c->own_node || dist_in_use(c, p))) {
+  if (n) ep__node_naming(n, &longnames, &ipv6);
+  if (n && longnames == p->o.longnames && (ipv6 || !v6)) return 0;
+  if (n && (!c->node_default || !c->own_node || dist_in_use(c, p))) {
     /* ep_ctl_last_start_reason says which side is which */
     snprintf(c->last_reason, sizeof c->last_reason, "peer wants %s names%s, the controller's node %.60s has %s names%s",
-             p->o.longnames ? "long" : "short", v6 ? " over IPv6" : "", n->name, n->longnames ? "long" : "short",
-             n->ipv6 ? " over IPv6" : "");
+             p->o.longnames ? "long" : "short", v6 ? " over IPv6" : "", ep_node_name(n), longnames ? "long" : "short",
+             ipv6 ? " over IPv6" : "");
     return EP_EBADNAME;
   }
   if (!n && !c->sloop) return EP_ENEEDNODE;
@@ -168,7 +170,7 @@ int ep__ctl_node_for(ep_ctl *c, ep_peer *p) {
   if (n) {
     /* The default node in the other mode: closed, then started anew. */
     c->node = NULL;
-    n->watch_cb = NULL;
+    ep__node_watch(n, NULL, NULL);
     c->node_closing = n;
     ep_node_close(n, on_old_closed, c);
   } else {
@@ -188,7 +190,7 @@ void ep__ctl_node_abandon(ep_ctl *c) {
   }
   if (c->node_starting) ep_node_close(c->node_starting, NULL, NULL); /* its start reports EP_ECANCELED */
   if (c->node) {
-    c->node->watch_cb = NULL;
+    ep__node_watch(c->node, NULL, NULL);
     if (c->own_node) ep_node_close(c->node, NULL, NULL);
     c->node = NULL;
   }

@@ -115,6 +115,31 @@ void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
 void ep_node_opts_set_client(ep_node_opts *o, bool on) { o->client = on; }
 void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) { o->setuptime_ms = ms; }
 void ep_node_get_stats(const ep_node *n, ep_node_stats *out) { *out = n->stats; }
+
+/* --- for the peer controller and the blocking layer (ep_node_ctl_int.h) ---------------- */
+
+void ep__node_set_sloop(ep_node *n, struct ep__sloop *s, bool own) {
+  n->sloop = s;
+  n->own_sloop = own;
+}
+struct ep__sloop *ep__node_sloop(const ep_node *n, bool *own) {
+  if (own) *own = n->own_sloop;
+  return n->sloop;
+}
+void ep__node_watch(ep_node *n, ep_node_event_cb cb, void *ud) {
+  n->watch_cb = cb;
+  n->watch_ud = ud;
+}
+void ep__node_naming(const ep_node *n, bool *longnames, bool *ipv6) {
+  *longnames = n->longnames;
+  *ipv6 = n->ipv6;
+}
+bool ep__node_serves_epmd(const ep_node *n) { return n->epmd_server != NULL; }
+const uint8_t *ep__node_cookie(const ep_node *n, size_t *len, bool *explicit_) {
+  *len = n->cookie_len;
+  if (explicit_) *explicit_ = n->cookie_explicit;
+  return n->cookie;
+}
 void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud) {
   o->notice_cb = cb;
   o->notice_ud = ud;

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "ep_deadline_int.h"
+#include "ep_node_ctl_int.h"
 #include "ep_dist.h"
 #include "ep_handshake.h"
 #include "ep_io.h"
@@ -124,10 +125,6 @@ struct ep_node {
   uint32_t setuptime_ms; /* a connection's setup deadline (net_setuptime) */
   ep_node_stats stats;
   bool longnames, ipv6;
-  /* Started by a blocking controller on its own (ep__ctl_need_node), not by
-   * the user: the controller may restart it in the naming mode (short/long,
-   * IPv4/IPv6) its first dist peer needs. */
-  bool ctl_default;
   uint8_t cookie[256];
   size_t cookie_len;
   bool cookie_explicit; /* given in the options, not read from ~/.erlang.cookie */
@@ -221,23 +218,11 @@ const char *ep__node_of(ep_term t);
 
 /* ep_node_proc.c */
 void ep__dispatch(ep__conn *c, const ep_ctrl *m);
-/* msg is a gen:call request, {'$gen_call', From, Req} with From = {Pid,
- * Tag}: from and req are set. */
-bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req);
-/* The one gen:call reply of the node's processes: {Tag, reply} from self
- * to the caller From (its alias when Tag is [alias | Ref]), built in a.
- * ep_send's result, EP_EINVAL (from is no {Pid, Tag}) or EP_ENOMEM. */
-int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a);
 void ep__proc_nodedown(ep_node *n, const char *peer, int reason);
 ep_proc *ep__proc_by_pid(ep_node *n, ep_term pid);
 bool ep__is_our_pid(ep_node *n, ep_term pid);
 
 /* ep_rpc.c */
-/* ep_rpc_call / ep_rpc_cast with the group leader the remote process gets
- * (NULL: the node's), so its output can be told apart (a peer's). */
-int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args,
-                    uint64_t timeout_ms, ep_rpc_cb cb, void *ud);
-int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, const char *fun, ep_term args);
 /* A message to our rex: true when it was {Ref, Reply} for one of our
  * calls (answered or late). a: the arena the message was decoded into
  * (lives through the callback). */
@@ -259,11 +244,6 @@ int ep__epmd_register(ep_node *n, ep__register_cb cb);
 void ep__epmd_close(ep_node *n);
 
 uint64_t ep__now(ep_node *n);
-const ep_mem *ep__node_opts_mem(const ep_node_opts *o);
-/* ep_node_start for a peer controller's node (serve_epmd: AUTO becomes
- * AUTO_SERVE, since its dist peers must find it). */
-int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_node_start_cb cb, void *ud,
-                   ep_node **out);
 
 
 /* Between the node's files (lib/ep_node.c: options, start, close;

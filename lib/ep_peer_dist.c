@@ -26,7 +26,7 @@
 
 #include "ep_error.h"
 #include "ep_etf.h"
-#include "ep_node_int.h"
+#include "ep_node_ctl_int.h"
 #include "ep_peer_int.h"
 
 typedef struct ep__dcall ep__dcall;
@@ -115,7 +115,10 @@ static void gl_cb(ep_proc *self, const ep_msg *m, void *ud) {
  * Not when the user set HOME for the peer, or runs it through an exec
  * wrapper (another host or container reads its own cookie). */
 static int private_home(ep_peer *p, ep__dist *d, ep_node *n) {
-  if (!n->cookie_explicit || p->o.prog) return 0;
+  size_t cookie_len;
+  bool explicit_;
+  const uint8_t *cookie = ep__node_cookie(n, &cookie_len, &explicit_);
+  if (!explicit_ || p->o.prog) return 0;
   for (size_t i = 0; i < p->o.env.n; i++)
     if (!strncmp(p->o.env.v[i], "HOME=", 5)) return 0;
   const char *tmp = getenv("TMPDIR");
@@ -127,7 +130,7 @@ static int private_home(ep_peer *p, ep__dist *d, ep_node *n) {
   char path[300], env[300];
   snprintf(path, sizeof path, "%s/.erlang.cookie", d->home);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-  if (fd < 0 || write(fd, n->cookie, n->cookie_len) != (ssize_t)n->cookie_len) {
+  if (fd < 0 || write(fd, cookie, cookie_len) != (ssize_t)cookie_len) {
     if (fd >= 0) close(fd);
     return EP_EIO;
   }
@@ -175,7 +178,7 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   /* We serve EPMD ourselves: a local peer uses ours (it inherits
    * ERL_EPMD_PORT) and must not start a daemon that would outlive us. A peer
    * behind an exec wrapper may be on another host: it keeps erl's default. */
-  if (n->epmd_server && !p->o.prog && (ep__strv_push(argv, "-start_epmd") || ep__strv_push(argv, "false")))
+  if (ep__node_serves_epmd(n) && !p->o.prog && (ep__strv_push(argv, "-start_epmd") || ep__strv_push(argv, "false")))
     return EP_ENOMEM;
   if (ep__strv_push(argv, "-user") || ep__strv_push(argv, "peer") || ep__strv_push(argv, "-origin") ||
       ep__strv_push(argv, b64))

@@ -130,6 +130,7 @@ struct ep_ctl {
   /* lib/ep_ctl_node.c: the hidden node dist peers dial */
   ep_node *node;
   bool own_node;         /* started by the controller: closed with it */
+  bool node_default;     /* started on its own, for its dist peers: may be restarted in another mode */
   bool node_busy;        /* a default node is being started or restarted: dist peers wait */
   ep_node *node_starting, *node_closing;
   uv_timer_t *node_retry;

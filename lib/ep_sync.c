@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ep_error.h"
-#include "ep_node_int.h"
+#include "ep_node_ctl_int.h"
 #include "ep_peer_int.h"
 
 /* --- private loops ---------------------------------------------------------------- */
@@ -153,8 +153,7 @@ int ep_node_start_sync(const ep_node_opts *o, ep_node **out) {
     ep__sloop_free(s);
     return r;
   }
-  n->sloop = s;
-  n->own_sloop = true;
+  ep__node_set_sloop(n, s, true);
   r = ep__sloop_run(s, wait_done, &w, EP__SLOOP_FOREVER);
   if (!r) r = w.status;
   if (r) {
@@ -172,8 +171,8 @@ static void on_node_closed(ep_node *n, void *ud) {
 
 void ep_node_free(ep_node *n) {
   if (!n) return;
-  ep__sloop *s = n->sloop;
-  bool own = n->own_sloop;
+  bool own;
+  ep__sloop *s = ep__node_sloop(n, &own);
   if (ep__sloop_enter(s) != 0) {
     /* From a callback (or a node on the caller's loop): the close goes on
      * from the loop; a private loop of its own goes once it is done. */
@@ -188,9 +187,9 @@ void ep_node_free(ep_node *n) {
 }
 
 int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
-  int e = ep__sloop_enter(n->sloop);
+  int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (e) return e;
-  return ep__sloop_run(n->sloop, cond, ud, timeout_ms ? (int64_t)timeout_ms : EP__SLOOP_FOREVER);
+  return ep__sloop_run(ep__node_sloop(n, NULL), cond, ud, timeout_ms ? (int64_t)timeout_ms : EP__SLOOP_FOREVER);
 }
 
 static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
@@ -199,13 +198,13 @@ static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
 }
 
 int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
-  int e = ep__sloop_enter(n->sloop);
+  int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (e) return e;
   ep__wait w = {false, 0};
   e = ep_node_connect(n, peer, timeout_ms, on_ping, &w);
   if (e) return e;
   /* The connection attempt itself ends by timeout_ms. */
-  e = ep__sloop_run(n->sloop, wait_done, &w, EP__SLOOP_FOREVER);
+  e = ep__sloop_run(ep__node_sloop(n, NULL), wait_done, &w, EP__SLOOP_FOREVER);
   return e ? e : w.status;
 }
 
@@ -233,11 +232,11 @@ int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *
                      uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r) {
   memset(r, 0, sizeof *r);
   ep__wait_call w = {false, a, r};
-  int e = ep__sloop_enter(n->sloop);
+  int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (!e) e = ep_rpc_call(n, peer, mod, fun, args, timeout_ms, on_call, &w);
   /* Not done only when the node was freed from a callback: its close ran
    * every callback still owed, this one included. */
-  if (!e) e = ep__sloop_run(n->sloop, call_done, &w, EP__SLOOP_FOREVER);
+  if (!e) e = ep__sloop_run(ep__node_sloop(n, NULL), call_done, &w, EP__SLOOP_FOREVER);
   if (e && !w.done) r->status = e;
   return r->status;
 }
@@ -291,9 +290,9 @@ int ep_rpc_multi_sync(ep_node *n, const char *peer, const ep_rpc_item *items, si
   memset(r, 0, sizeof *r);
   r->reason = ep_none();
   r->arena = a;
-  int e = ep__sloop_enter(n->sloop);
+  int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (!e) e = ep_rpc_multi(n, peer, items, count, timeout_ms, on_sync_multi, &s);
-  if (!e) e = ep__sloop_run(n->sloop, sync_multi_done, &s, EP__SLOOP_FOREVER);
+  if (!e) e = ep__sloop_run(ep__node_sloop(n, NULL), sync_multi_done, &s, EP__SLOOP_FOREVER);
   if (e && !s.done) r->status = e;
   return r->status;
 }
@@ -324,7 +323,7 @@ int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
   ep_node *n;
   e = ep__node_start(c->loop, o, true, on_node_started, &w, &n);
   if (e) return e;
-  n->sloop = c->sloop;
+  ep__node_set_sloop(n, c->sloop, false);
   e = ep__sloop_run(c->sloop, wait_done, &w, EP__SLOOP_FOREVER);
   if (e == EP_ECLOSED && !w.done) return e;
   if (!e) e = w.status;
