@@ -25,10 +25,10 @@ void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);
 
 /* --- small helpers ------------------------------------------------------------ */
 
-static char *xstrdup(const char *s) {
+char *ep__peer_strdup(const ep_mem *mem, const char *s) {
   if (!s) return NULL;
   size_t n = strlen(s) + 1;
-  char *d = malloc(n);
+  char *d = ep_malloc(mem, n);
   if (d) memcpy(d, s, n);
   return d;
 }
@@ -36,12 +36,12 @@ static char *xstrdup(const char *s) {
 int ep__strv_push(ep__strv *s, const char *str) {
   if (s->n + 2 > s->cap) {
     size_t cap = s->cap ? 2 * s->cap : 8;
-    char **v = realloc(s->v, cap * sizeof *v);
+    char **v = ep_realloc(s->mem, s->v, cap * sizeof *v);
     if (!v) return EP_ENOMEM;
     s->v = v;
     s->cap = cap;
   }
-  char *d = xstrdup(str);
+  char *d = ep__peer_strdup(s->mem, str);
   if (!d) return EP_ENOMEM;
   s->v[s->n++] = d;
   s->v[s->n] = NULL;
@@ -49,13 +49,16 @@ int ep__strv_push(ep__strv *s, const char *str) {
 }
 
 void ep__strv_free(ep__strv *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
+  const ep_mem *mem = s->mem;
+  for (size_t i = 0; i < s->n; i++) ep_free(mem, s->v[i]);
+  ep_free(mem, s->v);
   memset(s, 0, sizeof *s);
+  s->mem = mem; /* empty, and ready for more from the same allocator */
 }
 
-static int strv_copy(ep__strv *d, const ep__strv *s) {
+static int strv_copy(ep__strv *d, const ep__strv *s, const ep_mem *mem) {
   memset(d, 0, sizeof *d);
+  d->mem = mem;
   for (size_t i = 0; i < s->n; i++)
     if (ep__strv_push(d, s->v[i])) return EP_ENOMEM;
   return 0;
@@ -75,10 +78,11 @@ ep_peer_opts *ep_peer_opts_new(void) {
 }
 
 void ep__peer_opts_clear(ep_peer_opts *o) {
-  free(o->name);
-  free(o->host);
-  free(o->tcp_ip);
-  free(o->prog);
+  ep_free(o->mem, o->name);
+  ep_free(o->mem, o->host);
+  ep_free(o->mem, o->tcp_ip);
+  ep_free(o->mem, o->prog);
+  o->name = o->host = o->tcp_ip = o->prog = NULL;
   ep__strv_free(&o->pre_args);
   ep__strv_free(&o->args);
   ep__strv_free(&o->env);
@@ -90,26 +94,29 @@ void ep_peer_opts_free(ep_peer_opts *o) {
   free(o);
 }
 
-int ep__peer_opts_copy(ep_peer_opts *d, const ep_peer_opts *s) {
+int ep__peer_opts_copy(ep_peer_opts *d, const ep_peer_opts *s, const ep_mem *mem) {
   *d = *s;
+  d->mem = mem;
   d->name = NULL, d->host = NULL, d->tcp_ip = NULL, d->prog = NULL;
   memset(&d->pre_args, 0, sizeof d->pre_args);
   memset(&d->args, 0, sizeof d->args);
   memset(&d->env, 0, sizeof d->env);
-  if ((s->name && !(d->name = xstrdup(s->name))) || (s->host && !(d->host = xstrdup(s->host))) ||
-      (s->tcp_ip && !(d->tcp_ip = xstrdup(s->tcp_ip))) ||
-      (s->prog && !(d->prog = xstrdup(s->prog))) || strv_copy(&d->pre_args, &s->pre_args) ||
-      strv_copy(&d->args, &s->args) || strv_copy(&d->env, &s->env)) {
+  d->pre_args.mem = d->args.mem = d->env.mem = mem;
+  if ((s->name && !(d->name = ep__peer_strdup(mem, s->name))) ||
+      (s->host && !(d->host = ep__peer_strdup(mem, s->host))) ||
+      (s->tcp_ip && !(d->tcp_ip = ep__peer_strdup(mem, s->tcp_ip))) ||
+      (s->prog && !(d->prog = ep__peer_strdup(mem, s->prog))) || strv_copy(&d->pre_args, &s->pre_args, mem) ||
+      strv_copy(&d->args, &s->args, mem) || strv_copy(&d->env, &s->env, mem)) {
     ep__peer_opts_clear(d);
     return EP_ENOMEM;
   }
   return 0;
 }
 
-static int set_str(char **dst, const char *s) {
+static int set_str(const ep_mem *mem, char **dst, const char *s) {
   char *d = NULL;
-  if (s && !(d = xstrdup(s))) return EP_ENOMEM;
-  free(*dst);
+  if (s && !(d = ep__peer_strdup(mem, s))) return EP_ENOMEM;
+  ep_free(mem, *dst);
   *dst = d;
   return 0;
 }
@@ -123,12 +130,12 @@ static int valid_name(const char *s) {
 
 int ep_peer_opts_set_name(ep_peer_opts *o, const char *name) {
   if (!o || (name && !valid_name(name))) return EP_EINVAL;
-  return set_str(&o->name, name);
+  return set_str(o->mem, &o->name, name);
 }
 
 int ep_peer_opts_set_host(ep_peer_opts *o, const char *host) {
   if (!o || (host && (!*host || strchr(host, '@') || strlen(host) > 255))) return EP_EINVAL;
-  return set_str(&o->host, host);
+  return set_str(o->mem, &o->host, host);
 }
 
 int ep_peer_opts_set_longnames(ep_peer_opts *o, bool l) {
@@ -143,7 +150,7 @@ int ep_peer_opts_set_connection_tcp(ep_peer_opts *o, const char *ip, int port) {
     unsigned char tmp[16];
     if (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) return EP_EINVAL;
   }
-  int rc = set_str(&o->tcp_ip, ip);
+  int rc = set_str(o->mem, &o->tcp_ip, ip);
   if (rc) return rc;
   o->conn = EP_PEER_CONN_TCP;
   o->conn_set = true;
@@ -168,12 +175,13 @@ int ep_peer_opts_set_connection_dist(ep_peer_opts *o) {
 int ep_peer_opts_set_exec(ep_peer_opts *o, const char *prog, const char *const *pre) {
   if (!o || !prog || !*prog) return EP_EINVAL;
   ep__strv v = {0};
+  v.mem = o->mem;
   for (size_t i = 0; pre && pre[i]; i++)
     if (ep__strv_push(&v, pre[i])) {
       ep__strv_free(&v);
       return EP_ENOMEM;
     }
-  int rc = set_str(&o->prog, prog);
+  int rc = set_str(o->mem, &o->prog, prog);
   if (rc) {
     ep__strv_free(&v);
     return rc;
@@ -191,17 +199,17 @@ int ep_peer_opts_add_arg(ep_peer_opts *o, const char *arg) {
 int ep_peer_opts_set_env(ep_peer_opts *o, const char *k, const char *v) {
   if (!o || !k || !*k || strchr(k, '=') || !v) return EP_EINVAL;
   size_t kl = strlen(k);
-  char *kv = malloc(kl + strlen(v) + 2);
+  char *kv = ep_malloc(o->mem, kl + strlen(v) + 2);
   if (!kv) return EP_ENOMEM;
   sprintf(kv, "%s=%s", k, v);
   for (size_t i = 0; i < o->env.n; i++)
     if (!strncmp(o->env.v[i], k, kl) && o->env.v[i][kl] == '=') {
-      free(o->env.v[i]);
+      ep_free(o->mem, o->env.v[i]);
       o->env.v[i] = kv;
       return 0;
     }
   int rc = ep__strv_push(&o->env, kv);
-  free(kv);
+  ep_free(o->mem, kv);
   return rc;
 }
 
@@ -289,9 +297,12 @@ int ep_peer_random_name(const char *prefix, char *buf, size_t cap) {
 
 /* --- controller ------------------------------------------------------------------------- */
 
-ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop) {
-  ep_ctl *c = calloc(1, sizeof *c);
+ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop, const ep_mem *mem) {
+  if (!mem) mem = ep_mem_default();
+  ep_ctl *c = ep_malloc(mem, sizeof *c);
   if (!c) return NULL;
+  memset(c, 0, sizeof *c);
+  c->mem = mem;
   c->loop = loop;
   c->sloop = sloop;
   return c;
@@ -300,7 +311,7 @@ ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop) {
 uv_loop_t *ep_ctl_loop(ep_ctl *c) { return c ? c->loop : NULL; }
 
 static void ctl_maybe_free(ep_ctl *c) {
-  if (c && c->freed && c->npeers == 0 && !c->sloop) free(c);
+  if (c && c->freed && c->npeers == 0 && !c->sloop) ep_free(c->mem, c);
 }
 
 /* --- peer lifecycle ----------------------------------------------------------------------- */
@@ -314,17 +325,18 @@ static void close_stdin(ep_peer *p) {
   }
 }
 
-static void free_call_list(ep__call *c) {
+static void free_call_list(const ep_mem *mem, ep__call *c) {
   while (c) {
     ep__call *n = c->next;
-    free(c);
+    ep_free(mem, c);
     c = n;
   }
 }
 
 static void peer_release_memory(ep_peer *p) {
-  free_call_list(p->calls_head);
-  free_call_list(p->cancelled);
+  const ep_mem *mem = p->mem;
+  free_call_list(mem, p->calls_head);
+  free_call_list(mem, p->cancelled);
   ep_ctl *ctl = p->ctl;
   if (ctl) {
     if (p->prev_in_ctl)
@@ -343,12 +355,12 @@ static void peer_release_memory(ep_peer *p) {
   if (p->tx_arena) ep_arena_free(p->tx_arena);
   ep_buf_free(&p->tx);
   if (p->argv) {
-    for (size_t i = 0; p->argv[i]; i++) free(p->argv[i]);
-    free(p->argv);
+    for (size_t i = 0; p->argv[i]; i++) ep_free(mem, p->argv[i]);
+    ep_free(mem, p->argv);
   }
-  free(p->node);
+  ep_free(mem, p->node);
   ep__peer_opts_clear(&p->o);
-  free(p);
+  ep_free(mem, p);
   ctl_maybe_free(ctl);
 }
 
@@ -431,7 +443,7 @@ static void fail_calls(ep_peer *p, int err) {
       ep_peer_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
-    free(c);
+    ep_free(p->mem, c);
   }
 }
 
@@ -589,7 +601,7 @@ static void run_deferred(ep_peer *p) {
       ep_peer_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
-    free(c);
+    ep_free(p->mem, c);
   }
 }
 
@@ -742,6 +754,7 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
   if ((rc = p->vt->prepare(p, argv))) return rc;
   if (p->o.post_fn) {
     ep_peer_args out = {{0}, 0};
+    out.v.mem = p->mem;
     rc = p->o.post_fn(argv->n - 1, (const char *const *)argv->v + 1, &out, p->o.post_ud);
     if (!rc) rc = out.err;
     if (rc) {
@@ -749,6 +762,7 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
       return rc;
     }
     ep__strv nv = {0};
+    nv.mem = p->mem;
     if ((rc = ep__strv_push(&nv, prog))) {
       ep__strv_free(&out.v);
       return rc;
@@ -864,7 +878,7 @@ static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
   ep_term ok = ep_atom("ok");
   if (ep_is_record(req, "put_chars", 3) || ep_is_record(req, "put_chars", 2)) {
     ep_buf b;
-    ep_buf_init(&b, NULL);
+    ep_buf_init(&b, p->mem);
     /* {put_chars, latin1, Chars}: binaries hold Latin-1 (the old
      * {put_chars, Chars} too) */
     bool latin1 = req.n == 2 || ep_atom_eq(req.v.items[1], "latin1");
@@ -878,7 +892,7 @@ static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
     const ep_term *e = req.v.items + (req.n - 3);
     if (ep_atom_eq(e[0], "io_lib") && ep_atom_eq(e[1], "format") && ep_list_len(e[2]) == 2) {
       ep_buf b;
-      ep_buf_init(&b, NULL);
+      ep_buf_init(&b, p->mem);
       int rc = ep_iolib_format(&b, ep_list_at(e[2], 0), ep_list_at(e[2], 1));
       if (!rc) ep__peer_on_output(p, (const char *)b.data, b.len);
       ep_buf_free(&b);
@@ -910,7 +924,7 @@ static ep_term io_reply_for(ep_peer *p, ep_arena *a, ep_term req, int depth) {
 }
 
 void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
-  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(NULL))) {
+  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(p->mem))) {
     go_down(p, EP_ENOMEM, "out_of_memory");
     return;
   }
@@ -931,11 +945,12 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
     case EP_ALT_STARTED:
       if (p->phase == EP__PH_BOOT) {
         const char *node = m.a.v.str;
-        free(p->node);
-        p->node = xstrdup(node);
+        ep_free(p->mem, p->node);
+        p->node = ep__peer_strdup(p->mem, node);
         /* Learn the emulator's OS pid (needed to wait for a detached peer to
          * go and to kill it past a timeout); boot completes with the answer. */
-        ep__call *c = calloc(1, sizeof *c);
+        ep__call *c = ep_malloc(p->mem, sizeof *c);
+        if (c) memset(c, 0, sizeof *c);
         if (c && p->vt->call(p, 0, ep_atom("os"), ep_atom("getpid"), ep_nil()) == 0) {
           c->seq = 0;
           c->internal = true;
@@ -949,7 +964,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
           p->ncalls++;
           p->phase = EP__PH_PID;
         } else {
-          free(c);
+          ep_free(p->mem, c);
           become_running(p);
         }
       }
@@ -961,13 +976,13 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
       if (c->internal) {
         const char *s;
         size_t sl;
-        ep_arena *tmp = ep_arena_new(NULL);
+        ep_arena *tmp = ep_arena_new(p->mem);
         if (tmp && m.cls == EP_ALT_OK && ep_get_text(tmp, m.a, &s, &sl) == 0) {
           long pid = strtol(s, NULL, 10);
           if (pid > 1 && pid_is_ours(p, pid)) p->os_pid = pid;
         }
         if (tmp) ep_arena_free(tmp);
-        free(c);
+        ep_free(p->mem, c);
         if (p->phase == EP__PH_PID) become_running(p);
         break;
       }
@@ -985,7 +1000,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
       }
       ep_peer_call_cb cb = c->cb;
       void *ud = c->ud;
-      free(c);
+      ep_free(p->mem, c);
       if (cb && !p->freed)
         cb(p, &r, ud);
       else
@@ -1016,6 +1031,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
  * for the caller to close. */
 static int launch(ep_peer *p) {
   ep__strv argv = {0}, env = {0};
+  argv.mem = env.mem = p->mem;
   int rc = build_argv(p, &argv);
   if (!rc) rc = build_env(p, &env);
   bool attached_tcp = p->o.conn == EP_PEER_CONN_TCP && !p->o.detached;
@@ -1149,10 +1165,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
   if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
 
-  ep_peer *p = calloc(1, sizeof *p);
+  ep_peer *p = ep_malloc(ctl->mem, sizeof *p);
   if (!p) return EP_ENOMEM;
-  if (ep__peer_opts_copy(&p->o, o)) {
-    free(p);
+  memset(p, 0, sizeof *p);
+  p->mem = ctl->mem;
+  if (ep__peer_opts_copy(&p->o, o, p->mem)) {
+    ep_free(p->mem, p);
     return EP_ENOMEM;
   }
   p->o.conn = conn;
@@ -1169,12 +1187,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   if (conn == EP_PEER_CONN_DIST && !p->o.name) {
     /* The reference's default: a unique random name. */
     char nm[128];
-    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
+    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = ep__peer_strdup(p->mem, nm);
   }
-  ep_buf_init(&p->rx, NULL);
-  ep_buf_init(&p->text, NULL);
-  ep_buf_init(&p->tx, NULL);
-  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  ep_buf_init(&p->rx, p->mem);
+  ep_buf_init(&p->text, p->mem);
+  ep_buf_init(&p->tx, p->mem);
+  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
   {
     static atomic_uint_fast64_t tokn;
     struct timespec ts;
@@ -1246,7 +1264,7 @@ static void on_call_timer(uv_timer_t *t) {
         ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
         c->cb(p, &r, c->ud);
       }
-      free(c);
+      ep_free(p->mem, c);
     }
     c = n;
   }
@@ -1279,11 +1297,12 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
   if (rc) return rc;
   if (!cb || !ep_is_list(args)) return EP_EINVAL;
   if (p->ncalls >= EP_LIMIT_PEER_CALLS) return EP_ENOMEM;
-  ep__call *c = calloc(1, sizeof *c);
+  ep__call *c = ep_malloc(p->mem, sizeof *c);
   if (!c) return EP_ENOMEM;
+  memset(c, 0, sizeof *c);
   c->seq = p->next_seq++;
   if ((rc = p->vt->call(p, c->seq, m, f, args))) {
-    free(c);
+    ep_free(p->mem, c);
     return rc;
   }
   c->cb = cb;

@@ -159,6 +159,11 @@ int ep_peer_opts_set_state_cb(ep_peer_opts *o, ep_peer_state_cb cb, void *ud);
 /* loop NULL: a private loop for the blocking API. NULL on allocation
  * failure. */
 ep_ctl *ep_ctl_new(uv_loop_t *loop);
+/* The same, with every allocation of the controller, its peers, their
+ * calls and results (the arenas handed out), and of the default node a
+ * blocking controller starts, made from mem (NULL: libc). mem is borrowed:
+ * it must outlive the controller and every result arena. */
+ep_ctl *ep_ctl_new_with(uv_loop_t *loop, const ep_mem *mem);
 /* Stops every peer started linked (each with its shutdown mode: blocking
  * with a private loop; with the caller's loop, the connections are closed,
  * which makes each peer halt, and memory is released as the loop runs).

@@ -23,9 +23,9 @@ static int write_now(ep_peer *p, uv_stream_t *s);
 static void on_written(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   ep_peer *p = w->p;
-  free(w->data);
+  ep_free(p->mem, w->data);
   uv_stream_t *s = w->s;
-  free(w);
+  ep_free(p->mem, w);
   p->tx_inflight = false;
   /* a failed write shows up as a read error / EOF; on a closed stream the
    * gathered bytes have nowhere to go */
@@ -35,7 +35,7 @@ static void on_written(uv_write_t *req, int status) {
 
 static int write_now(ep_peer *p, uv_stream_t *s) {
   if (p->tx_inflight || p->tx.len == 0) return 0;
-  wreq *w = malloc(sizeof *w);
+  wreq *w = ep_malloc(p->mem, sizeof *w);
   if (!w) return EP_ENOMEM;
   size_t n;
   w->p = p;
@@ -44,8 +44,8 @@ static int write_now(ep_peer *p, uv_stream_t *s) {
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
   int rc = uv_write(&w->req, s, &b, 1, on_written);
   if (rc) {
-    free(w->data);
-    free(w);
+    ep_free(p->mem, w->data);
+    ep_free(p->mem, w);
     return ep_err_from_errno(rc);
   }
   p->tx_inflight = true;
@@ -65,7 +65,7 @@ int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
   if (p->tx.err) {
     int e = p->tx.err;
     ep_buf_free(&p->tx);
-    ep_buf_init(&p->tx, NULL);
+    ep_buf_init(&p->tx, p->mem);
     return e;
   }
   p->tx_stream = s;
@@ -75,7 +75,7 @@ int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
 }
 
 static ep_arena *scratch(ep_peer *p) {
-  if (!p->tx_arena) p->tx_arena = ep_arena_new(NULL);
+  if (!p->tx_arena) p->tx_arena = ep_arena_new(p->mem);
   return p->tx_arena;
 }
 
@@ -349,7 +349,7 @@ static int stdio_prepare(ep_peer *p, ep__strv *argv) {
   p->out.data = p;
   p->open_handles++;
   p->out_open = true;
-  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
   return 0;
 }
 
