@@ -479,7 +479,8 @@ static void go_down(ep_peer *p, int err, const char *reason) {
    * halt by itself */
   if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) force_kill(p);
   if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
-  fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
+  /* out of memory (a reply that could not be read): the calls say so */
+  fail_calls(p, p->crashed ? EP_EPEERCRASH : err == EP_ENOMEM ? EP_ENOMEM : EP_EPEERDOWN);
   if (booting) fire_start(p, err);
   maybe_release(p);
 }
@@ -932,6 +933,11 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
   ep_term t;
   size_t pos = 0;
   int rc = ep_decode(a, etf, n, &pos, &t, NULL);
+  if (rc == EP_ENOMEM) {
+    ep_arena_reset(a);
+    go_down(p, EP_ENOMEM, "out_of_memory");
+    return;
+  }
   if (rc || pos != n) {
     ep__peer_on_conn_lost(p, EP_EALTFRAME, "garbled_term");
     return;

@@ -211,7 +211,9 @@ int ep_peer_start(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out,
 /* The outcome of a call. status 0: value holds the result. status
  * EP_EEXCEPTION: cls is throw | error | exit | crash, with reason and
  * stacktrace ([] for crash). Any other status: the call did not complete
- * (EP_ETIMEDOUT, EP_EPEERDOWN, EP_EPEERCRASH, EP_ECLOSED). The terms live in
+ * (EP_ETIMEDOUT, EP_EPEERDOWN, EP_EPEERCRASH, EP_ECLOSED; EP_ENOMEM when a
+ * reply could not be read for lack of memory, which takes the peer down
+ * with that error). The terms live in
  * arena, which the caller owns: ep_peer_result_free (or ep_arena_free). */
 typedef struct ep_peer_result {
   int status;
