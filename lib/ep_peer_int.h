@@ -236,6 +236,8 @@ struct ep_peer {
    * load, no added latency when idle) */
   ep_buf tx;
   bool tx_inflight;
+  uv_write_t tx_req; /* the write in flight (one at a time) */
+  uint8_t *tx_data;  /* its bytes, taken from tx */
   uv_prepare_t tx_prep; /* flushes tx once per loop iteration */
   uv_stream_t *tx_stream;
   ep_arena *tx_arena; /* scratch for building control terms */
