@@ -662,9 +662,8 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
       p->vt->close(p);
       break;
     default:
-      if (p->vt->is_open(p))
-        p->vt->cast(p, ep_atom("init"), ep_atom("stop"), ep_nil());
-      else
+      /* a cast that cannot be sent (out of memory): closing makes it halt */
+      if (!p->vt->is_open(p) || p->vt->cast(p, ep_atom("init"), ep_atom("stop"), ep_nil()) != 0)
         p->vt->close(p);
       break;
   }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../unit/ep_failmem.h"
@@ -38,6 +39,12 @@
 #define MAX_ALLOCS 5000 /* an operation that never stops allocating fails the test */
 
 static ep_testenv *env;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 /* --- helpers ------------------------------------------------------------------------ */
 
@@ -288,7 +295,9 @@ static bool stop_once(ep_failmem *fm, ep_peer_shutdown mode, long i, long *count
   long pid = ep_peer_os_pid(p);
   ck_assert_int_gt(pid, 0);
   ep_failmem_fail_once(fm, i);
+  double t0 = now_ms();
   int rc = ep_peer_stop_sync(p);
+  double took = now_ms() - t0;
   bool reached = ep_failmem_failed(fm);
   if (count) *count = fm->count;
   ep_failmem_fail_once(fm, 0);
@@ -296,6 +305,8 @@ static bool stop_once(ep_failmem *fm, ep_peer_shutdown mode, long i, long *count
   if (rc == 0) {
     ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
     ck_assert(ep_testenv_wait_pid_gone(pid, 10000));
+    /* nor by the kill after the shutdown timeout (5 s): it went at once */
+    ck_assert_msg(took < 4000, "allocation %ld: the stop took %.0f ms", i, took);
   }
   ep_peer_free(p);
   ep_ctl_free(c); /* a stop that failed: the controller stops its linked peer */
