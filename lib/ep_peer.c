@@ -950,8 +950,13 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
     case EP_ALT_STARTED:
       if (p->phase == EP__PH_BOOT) {
         const char *node = m.a.v.str;
-        ep_free(p->mem, p->node);
-        p->node = ep__peer_strdup(p->mem, node);
+        if (!p->node || strcmp(p->node, node) != 0) {
+          ep_free(p->mem, p->node);
+          if (!(p->node = ep__peer_strdup(p->mem, node))) {
+            go_down(p, EP_ENOMEM, "out_of_memory");
+            break;
+          }
+        }
         /* Learn the emulator's OS pid (needed to wait for a detached peer to
          * go and to kill it past a timeout); boot completes with the answer. */
         ep__call *c = ep_malloc(p->mem, sizeof *c);

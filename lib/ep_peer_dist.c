@@ -100,7 +100,10 @@ static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
   }
   if (ep_is_record(t, "started", 2) && t.v.items[1].type == EP_T_ATOM) {
     ep_free(p->mem, p->node);
-    p->node = ep__peer_strdup(p->mem, t.v.items[1].v.str);
+    if (!(p->node = ep__peer_strdup(p->mem, t.v.items[1].v.str))) {
+      ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+      return;
+    }
     D(p)->connected = ep_node_is_connected(n, p->node);
     to_core(p, t);
     return;
