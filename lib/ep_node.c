@@ -1079,11 +1079,25 @@ int ep_node_disconnect(ep_node *n, const char *peer) {
 
 /* --- incoming ---------------------------------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *server, int status) {
-  ep_node *n = server->data;
-  if (status < 0 || n->closing) return;
+#define ACCEPT_RETRY_MS 10
+
+static void accept_one(ep_node *n);
+
+static void on_accept_retry(uv_timer_t *t) {
+  ep_node *n = t->data;
+  if (!n->closing) accept_one(n);
+}
+
+/* libuv has accepted the socket already and listens no further until it
+ * is taken (uv_accept): one that finds no memory for its connection is
+ * taken a moment later, or the node would never accept again. */
+static void accept_one(ep_node *n) {
   ep__conn *c = conn_new(n, NULL);
-  if (!c) return;
+  if (!c) {
+    uv_timer_start(&n->accept_retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
+    return;
+  }
+  uv_stream_t *server = (uv_stream_t *)&n->listener;
   uv_tcp_init(n->loop, &c->tcp);
   c->tcp.data = c;
   c->tcp_open = true;
@@ -1095,6 +1109,12 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   int r = hs_start(c, EP_HS_ACCEPTOR);
   if (r) ep__conn_fail(c, r);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  ep_node *n = server->data;
+  if (status < 0 || n->closing || uv_is_active((uv_handle_t *)&n->accept_retry)) return;
+  accept_one(n);
 }
 
 /* --- start and close ----------------------------------------------------------------------------- */
@@ -1207,6 +1227,9 @@ int ep_node_start(uv_loop_t *loop, const ep_node_opts *o, ep_node_start_cb cb, v
   uv_timer_init(loop, &n->start_timer);
   n->start_timer.data = n;
   n->open_handles++;
+  uv_timer_init(loop, &n->accept_retry);
+  n->accept_retry.data = n;
+  n->open_handles++;
   uv_prepare_init(loop, &n->flusher);
   n->flusher.data = n;
   n->open_handles++;
@@ -1294,6 +1317,7 @@ static void begin_close(ep_node *n) {
   run_releases(n, true);
   uv_close((uv_handle_t *)&n->flusher, on_node_handle_closed);
   uv_close((uv_handle_t *)&n->releaser, on_node_handle_closed);
+  uv_close((uv_handle_t *)&n->accept_retry, on_node_handle_closed);
   /* Connections close once their output has been written. */
   for (ep__conn *c = n->conns, *next; c; c = next) {
     conn_hold(c); /* as flush_all */

@@ -165,6 +165,7 @@ struct ep_node {
   void *close_ud;
   int open_handles;
   uv_timer_t start_timer; /* reports a start failure from the loop */
+  uv_timer_t accept_retry; /* an incoming connection that found no memory is accepted later */
   int start_error;
   ep_arena *scratch;
   int batch;           /* > 0 while a read is dispatched: sends wait for its end */
