@@ -26,8 +26,8 @@
 #define RETRIES 40
 
 static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
-  (void)n, (void)reason;
-  ep__peer_dist_node_event(ud, k, peer);
+  (void)n;
+  ep__peer_dist_node_event(ud, k, peer, reason);
 }
 
 static void adopt(ep_ctl *c, ep_node *n, bool own) {

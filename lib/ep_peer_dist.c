@@ -48,36 +48,57 @@ typedef struct ep__dist {
 
 static ep__dist *D(ep_peer *p) { return p->conn_state; }
 
+/* Out of memory for something the peer waits for (a reply, its start):
+ * the connection cannot go on, the peer goes down saying why. */
+static void lost_for_memory(ep_peer *p) { ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory"); }
+
 /* Hands a term to the core as if it had arrived as a frame. */
 static void to_core(ep_peer *p, ep_term t) {
   ep_buf b;
   ep_buf_init(&b, p->mem);
-  if (ep_encode(&b, t) == 0) ep__peer_on_frame(p, b.data, b.len);
+  int r = ep_is_none(t) ? EP_ENOMEM : ep_encode(&b, t); /* none: it could not be built */
+  if (r == 0) ep__peer_on_frame(p, b.data, b.len);
   ep_buf_free(&b);
+  if (r == EP_ENOMEM) lost_for_memory(p);
+}
+
+/* Whether node is the one p runs (or will run, before it said so: an OTP 25
+ * peer names itself only in {started, Node}; its name is ours to give). */
+static bool is_peer_node(const ep_peer *p, const char *node) {
+  if (p->node) return strcmp(p->node, node) == 0;
+  if (!p->o.name) return false;
+  size_t l = strlen(p->o.name);
+  const char *at = strchr(node, '@');
+  if (!at || (size_t)(at - node) != l || strncmp(node, p->o.name, l) != 0) return false;
+  return !p->o.host || strcmp(at + 1, p->o.host) == 0;
 }
 
 /* The controller's node saw a connection come or go: the dist peer of
- * that name is connected, or lost. */
-void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer) {
+ * that name is connected, or lost (out of memory: it says so). */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer, int reason) {
   for (ep_peer *p = c->peers, *next; p; p = next) {
     next = p->next_in_ctl;
-    if (p->vt != &ep__peer_dist_vt || !D(p) || !p->node || strcmp(p->node, peer) != 0) continue;
+    if (p->vt != &ep__peer_dist_vt || !D(p) || !is_peer_node(p, peer)) continue;
     if (k == EP_NODE_UP) {
       D(p)->connected = true;
     } else if (D(p)->connected) {
       D(p)->connected = false;
-      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+      if (reason == EP_ENOMEM)
+        ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+      else
+        ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
     }
   }
 }
 
 /* --- the origin and the group leader ------------------------------------------------ */
 
-static void gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a) {
+static int gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a) {
   ep_term to = from.v.items[0], tag = from.v.items[1];
   if (tag.type == EP_T_LIST && tag.n == 1 && ep_atom_eq(tag.v.items[0], "alias") && tag.v.items[1].type == EP_T_REF)
     to = tag.v.items[1];
-  ep_send(n, self, to, EP_TUPLE(a, tag, reply));
+  ep_term t = EP_TUPLE(a, tag, reply);
+  return ep_is_none(t) ? EP_ENOMEM : ep_send(n, self, to, t);
 }
 
 static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
@@ -87,15 +108,18 @@ static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
   ep_term t = m->msg;
   if (ep_is_record(t, "$gen_call", 3) && t.v.items[1].type == EP_T_TUPLE && t.v.items[1].n == 2) {
     ep_term req = t.v.items[2];
+    int r;
     if (ep_atom_eq(req, "group_leader")) {
-      gen_reply(n, self, t.v.items[1], ep_proc_pid(D(p)->gl), m->arena);
+      r = gen_reply(n, self, t.v.items[1], ep_proc_pid(D(p)->gl), m->arena);
     } else if (ep_is_record(req, "starting", 2)) {
       /* OTP 27+: the peer tells its node name before it boots further. */
       if (req.v.items[1].type == EP_T_ATOM && !p->node) p->node = ep__peer_strdup(p->mem, req.v.items[1].v.str);
-      gen_reply(n, self, t.v.items[1], ep_atom("ok"), m->arena);
+      r = gen_reply(n, self, t.v.items[1], ep_atom("ok"), m->arena);
     } else {
-      gen_reply(n, self, t.v.items[1], EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
+      r = gen_reply(n, self, t.v.items[1], EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
     }
+    /* the peer waits for the answer: one that cannot be sent is not lost quietly */
+    if (r == EP_ENOMEM) lost_for_memory(p);
     return;
   }
   if (ep_is_record(t, "started", 2) && t.v.items[1].type == EP_T_ATOM) {
@@ -236,7 +260,7 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
       ep_term why = ep_is_none(r->reason) ? ep_atom(ep_err_name(r->status)) : r->reason;
       t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), ep_atom("crash"), why);
     }
-    if (!ep_is_none(t)) to_core(p, t);
+    if (!c->halt) to_core(p, t);
   }
   ep_free(c->mem, c);
 }

@@ -168,7 +168,8 @@ int ep__ctl_adopt_node(ep_ctl *c, ep_node *n);
 void ep__ctl_node_abandon(ep_ctl *c);
 
 /* lib/ep_peer_dist.c */
-void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer);
+/* reason: why a connection went down (EP_ENOMEM: it could not read a frame). */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer, int reason);
 
 struct ep_peer {
   ep_ctl *ctl;
