@@ -1371,12 +1371,14 @@ const char *const *ep_peer_argv(const ep_peer *p) {
 
 void ep__ctl_release(ep_ctl *c) {
   c->freed = true;
-  ep__ctl_node_abandon(c);
+  /* The peers first: a dist peer's connection ends its processes on the
+   * node, which must still be there (a node closed first has freed them). */
   ep_peer *p = c->peers;
   while (p) {
     ep_peer *n = p->next_in_ctl;
     if (p->linked || c->sloop) ep_peer_free(p);
     p = n;
   }
+  ep__ctl_node_abandon(c);
   ctl_maybe_free(c);
 }
