@@ -26,8 +26,8 @@
 #define RETRIES 40
 
 static void on_node_event(ep_node *n, ep_node_event_kind k, const char *peer, int reason, void *ud) {
-  (void)n, (void)reason;
-  ep__peer_dist_node_event(ud, k, peer);
+  (void)n;
+  ep__peer_dist_node_event(ud, k, peer, reason);
 }
 
 static void adopt(ep_ctl *c, ep_node *n, bool own) {
@@ -89,7 +89,17 @@ static void node_ready(ep_ctl *c, int status) {
 
 static int start_default(ep_ctl *c);
 
-static void on_retry_closed(uv_handle_t *h) { ep_free(NULL, h); }
+/* The retry timer carries its allocator: the controller may be gone by
+ * the time it has closed. */
+typedef struct {
+  uv_timer_t t;
+  const ep_mem *mem;
+} retry_timer;
+
+static void on_retry_closed(uv_handle_t *h) {
+  retry_timer *rt = (retry_timer *)h;
+  ep_free(rt->mem, rt);
+}
 
 static void on_retry(uv_timer_t *t) {
   ep_ctl *c = t->data;
@@ -113,8 +123,10 @@ static void on_default_started(ep_node *n, int status, void *ud) {
    * registration when it sees that connection close, which may come a
    * moment after ours. */
   if (status == EP_ENAMETAKEN && c->node_tries < RETRIES && !c->freed) {
-    uv_timer_t *t = ep_malloc(NULL, sizeof *t);
-    if (t) {
+    retry_timer *rt = ep_malloc(c->mem, sizeof *rt);
+    if (rt) {
+      rt->mem = c->mem;
+      uv_timer_t *t = &rt->t;
       uv_timer_init(c->loop, t);
       t->data = c;
       c->node_retry = t;
@@ -131,6 +143,7 @@ static int start_default(ep_ctl *c) {
   ep_node_opts_set_longnames(o, c->want_longnames);
   ep_node_opts_set_ipv6(o, c->want_ipv6);
   ep_node_opts_set_notice_cb(o, c->notice_cb, c->notice_ud);
+  ep_node_opts_set_mem(o, c->mem); /* the controller's allocator serves its node too */
   c->node_tries++;
   ep_node *n;
   int r = ep__node_start(c->loop, o, true, on_default_started, c, &n);

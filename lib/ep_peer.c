@@ -25,10 +25,10 @@ void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);
 
 /* --- small helpers ------------------------------------------------------------ */
 
-static char *xstrdup(const char *s) {
+char *ep__peer_strdup(const ep_mem *mem, const char *s) {
   if (!s) return NULL;
   size_t n = strlen(s) + 1;
-  char *d = malloc(n);
+  char *d = ep_malloc(mem, n);
   if (d) memcpy(d, s, n);
   return d;
 }
@@ -36,12 +36,12 @@ static char *xstrdup(const char *s) {
 int ep__strv_push(ep__strv *s, const char *str) {
   if (s->n + 2 > s->cap) {
     size_t cap = s->cap ? 2 * s->cap : 8;
-    char **v = realloc(s->v, cap * sizeof *v);
+    char **v = ep_realloc(s->mem, s->v, cap * sizeof *v);
     if (!v) return EP_ENOMEM;
     s->v = v;
     s->cap = cap;
   }
-  char *d = xstrdup(str);
+  char *d = ep__peer_strdup(s->mem, str);
   if (!d) return EP_ENOMEM;
   s->v[s->n++] = d;
   s->v[s->n] = NULL;
@@ -49,13 +49,16 @@ int ep__strv_push(ep__strv *s, const char *str) {
 }
 
 void ep__strv_free(ep__strv *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
+  const ep_mem *mem = s->mem;
+  for (size_t i = 0; i < s->n; i++) ep_free(mem, s->v[i]);
+  ep_free(mem, s->v);
   memset(s, 0, sizeof *s);
+  s->mem = mem; /* empty, and ready for more from the same allocator */
 }
 
-static int strv_copy(ep__strv *d, const ep__strv *s) {
+static int strv_copy(ep__strv *d, const ep__strv *s, const ep_mem *mem) {
   memset(d, 0, sizeof *d);
+  d->mem = mem;
   for (size_t i = 0; i < s->n; i++)
     if (ep__strv_push(d, s->v[i])) return EP_ENOMEM;
   return 0;
@@ -75,10 +78,11 @@ ep_peer_opts *ep_peer_opts_new(void) {
 }
 
 void ep__peer_opts_clear(ep_peer_opts *o) {
-  free(o->name);
-  free(o->host);
-  free(o->tcp_ip);
-  free(o->prog);
+  ep_free(o->mem, o->name);
+  ep_free(o->mem, o->host);
+  ep_free(o->mem, o->tcp_ip);
+  ep_free(o->mem, o->prog);
+  o->name = o->host = o->tcp_ip = o->prog = NULL;
   ep__strv_free(&o->pre_args);
   ep__strv_free(&o->args);
   ep__strv_free(&o->env);
@@ -90,26 +94,29 @@ void ep_peer_opts_free(ep_peer_opts *o) {
   free(o);
 }
 
-int ep__peer_opts_copy(ep_peer_opts *d, const ep_peer_opts *s) {
+int ep__peer_opts_copy(ep_peer_opts *d, const ep_peer_opts *s, const ep_mem *mem) {
   *d = *s;
+  d->mem = mem;
   d->name = NULL, d->host = NULL, d->tcp_ip = NULL, d->prog = NULL;
   memset(&d->pre_args, 0, sizeof d->pre_args);
   memset(&d->args, 0, sizeof d->args);
   memset(&d->env, 0, sizeof d->env);
-  if ((s->name && !(d->name = xstrdup(s->name))) || (s->host && !(d->host = xstrdup(s->host))) ||
-      (s->tcp_ip && !(d->tcp_ip = xstrdup(s->tcp_ip))) ||
-      (s->prog && !(d->prog = xstrdup(s->prog))) || strv_copy(&d->pre_args, &s->pre_args) ||
-      strv_copy(&d->args, &s->args) || strv_copy(&d->env, &s->env)) {
+  d->pre_args.mem = d->args.mem = d->env.mem = mem;
+  if ((s->name && !(d->name = ep__peer_strdup(mem, s->name))) ||
+      (s->host && !(d->host = ep__peer_strdup(mem, s->host))) ||
+      (s->tcp_ip && !(d->tcp_ip = ep__peer_strdup(mem, s->tcp_ip))) ||
+      (s->prog && !(d->prog = ep__peer_strdup(mem, s->prog))) || strv_copy(&d->pre_args, &s->pre_args, mem) ||
+      strv_copy(&d->args, &s->args, mem) || strv_copy(&d->env, &s->env, mem)) {
     ep__peer_opts_clear(d);
     return EP_ENOMEM;
   }
   return 0;
 }
 
-static int set_str(char **dst, const char *s) {
+static int set_str(const ep_mem *mem, char **dst, const char *s) {
   char *d = NULL;
-  if (s && !(d = xstrdup(s))) return EP_ENOMEM;
-  free(*dst);
+  if (s && !(d = ep__peer_strdup(mem, s))) return EP_ENOMEM;
+  ep_free(mem, *dst);
   *dst = d;
   return 0;
 }
@@ -123,12 +130,12 @@ static int valid_name(const char *s) {
 
 int ep_peer_opts_set_name(ep_peer_opts *o, const char *name) {
   if (!o || (name && !valid_name(name))) return EP_EINVAL;
-  return set_str(&o->name, name);
+  return set_str(o->mem, &o->name, name);
 }
 
 int ep_peer_opts_set_host(ep_peer_opts *o, const char *host) {
   if (!o || (host && (!*host || strchr(host, '@') || strlen(host) > 255))) return EP_EINVAL;
-  return set_str(&o->host, host);
+  return set_str(o->mem, &o->host, host);
 }
 
 int ep_peer_opts_set_longnames(ep_peer_opts *o, bool l) {
@@ -143,7 +150,7 @@ int ep_peer_opts_set_connection_tcp(ep_peer_opts *o, const char *ip, int port) {
     unsigned char tmp[16];
     if (inet_pton(AF_INET, ip, tmp) != 1 && inet_pton(AF_INET6, ip, tmp) != 1) return EP_EINVAL;
   }
-  int rc = set_str(&o->tcp_ip, ip);
+  int rc = set_str(o->mem, &o->tcp_ip, ip);
   if (rc) return rc;
   o->conn = EP_PEER_CONN_TCP;
   o->conn_set = true;
@@ -168,12 +175,13 @@ int ep_peer_opts_set_connection_dist(ep_peer_opts *o) {
 int ep_peer_opts_set_exec(ep_peer_opts *o, const char *prog, const char *const *pre) {
   if (!o || !prog || !*prog) return EP_EINVAL;
   ep__strv v = {0};
+  v.mem = o->mem;
   for (size_t i = 0; pre && pre[i]; i++)
     if (ep__strv_push(&v, pre[i])) {
       ep__strv_free(&v);
       return EP_ENOMEM;
     }
-  int rc = set_str(&o->prog, prog);
+  int rc = set_str(o->mem, &o->prog, prog);
   if (rc) {
     ep__strv_free(&v);
     return rc;
@@ -191,17 +199,17 @@ int ep_peer_opts_add_arg(ep_peer_opts *o, const char *arg) {
 int ep_peer_opts_set_env(ep_peer_opts *o, const char *k, const char *v) {
   if (!o || !k || !*k || strchr(k, '=') || !v) return EP_EINVAL;
   size_t kl = strlen(k);
-  char *kv = malloc(kl + strlen(v) + 2);
+  char *kv = ep_malloc(o->mem, kl + strlen(v) + 2);
   if (!kv) return EP_ENOMEM;
   sprintf(kv, "%s=%s", k, v);
   for (size_t i = 0; i < o->env.n; i++)
     if (!strncmp(o->env.v[i], k, kl) && o->env.v[i][kl] == '=') {
-      free(o->env.v[i]);
+      ep_free(o->mem, o->env.v[i]);
       o->env.v[i] = kv;
       return 0;
     }
   int rc = ep__strv_push(&o->env, kv);
-  free(kv);
+  ep_free(o->mem, kv);
   return rc;
 }
 
@@ -289,9 +297,12 @@ int ep_peer_random_name(const char *prefix, char *buf, size_t cap) {
 
 /* --- controller ------------------------------------------------------------------------- */
 
-ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop) {
-  ep_ctl *c = calloc(1, sizeof *c);
+ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop, const ep_mem *mem) {
+  if (!mem) mem = ep_mem_default();
+  ep_ctl *c = ep_malloc(mem, sizeof *c);
   if (!c) return NULL;
+  memset(c, 0, sizeof *c);
+  c->mem = mem;
   c->loop = loop;
   c->sloop = sloop;
   return c;
@@ -301,7 +312,7 @@ uv_loop_t *ep_ctl_loop(ep_ctl *c) { return c ? c->loop : NULL; }
 
 static void ctl_timers_closed(void *ud) {
   ep_ctl *c = ud;
-  if (!c->sloop) free(c); /* else ep_ctl_free frees it with its loop */
+  if (!c->sloop) ep_free(c->mem, c); /* else ep_ctl_free frees it with its loop */
 }
 
 /* Once freed with no peer left: its timers close, then it goes. */
@@ -324,7 +335,7 @@ static void close_stdin(ep_peer *p) {
  * with it. */
 static void free_call(ep_peer *p, ep__call *c) {
   ep__timers_cancel(&p->ctl->tm, &c->dl);
-  free(c);
+  ep_free(p->mem, c);
 }
 
 static void free_call_list(ep_peer *p, ep__call *c) {
@@ -338,6 +349,7 @@ static void free_call_list(ep_peer *p, ep__call *c) {
 static void peer_release_memory(ep_peer *p) {
   free_call_list(p, p->calls_head);
   free_call_list(p, p->cancelled);
+  const ep_mem *mem = p->mem;
   ep_ctl *ctl = p->ctl;
   if (ctl) {
     if (p->prev_in_ctl)
@@ -356,12 +368,12 @@ static void peer_release_memory(ep_peer *p) {
   if (p->tx_arena) ep_arena_free(p->tx_arena);
   ep_buf_free(&p->tx);
   if (p->argv) {
-    for (size_t i = 0; p->argv[i]; i++) free(p->argv[i]);
-    free(p->argv);
+    for (size_t i = 0; p->argv[i]; i++) ep_free(mem, p->argv[i]);
+    ep_free(mem, p->argv);
   }
-  free(p->node);
+  ep_free(mem, p->node);
   ep__peer_opts_clear(&p->o);
-  free(p);
+  ep_free(mem, p);
   ctl_maybe_free(ctl);
 }
 
@@ -442,7 +454,7 @@ static void fail_calls(ep_peer *p, int err) {
       ep_peer_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
-    free(c);
+    ep_free(p->mem, c);
   }
 }
 
@@ -477,7 +489,8 @@ static void go_down(ep_peer *p, int err, const char *reason) {
    * halt by itself */
   if (err != EP_EPEERDOWN && err != EP_EBOOT && err != EP_EPEERCRASH) force_kill(p);
   if (p->o.state_cb && !p->freed) p->o.state_cb(p, EP_PEER_DOWN, err, p->o.state_ud);
-  fail_calls(p, p->crashed ? EP_EPEERCRASH : EP_EPEERDOWN);
+  /* out of memory (a reply that could not be read): the calls say so */
+  fail_calls(p, p->crashed ? EP_EPEERCRASH : err == EP_ENOMEM ? EP_ENOMEM : EP_EPEERDOWN);
   if (booting) fire_start(p, err);
   maybe_release(p);
 }
@@ -599,7 +612,7 @@ static void run_deferred(ep_peer *p) {
       ep_peer_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
-    free(c); /* its deadline went when it was cancelled */
+    ep_free(p->mem, c); /* its deadline went when it was cancelled */
   }
 }
 
@@ -659,9 +672,8 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
       p->vt->close(p);
       break;
     default:
-      if (p->vt->is_open(p))
-        p->vt->cast(p, ep_atom("init"), ep_atom("stop"), ep_nil());
-      else
+      /* a cast that cannot be sent (out of memory): closing makes it halt */
+      if (!p->vt->is_open(p) || p->vt->cast(p, ep_atom("init"), ep_atom("stop"), ep_nil()) != 0)
         p->vt->close(p);
       break;
   }
@@ -752,6 +764,7 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
   if ((rc = p->vt->prepare(p, argv))) return rc;
   if (p->o.post_fn) {
     ep_peer_args out = {{0}, 0};
+    out.v.mem = p->mem;
     rc = p->o.post_fn(argv->n - 1, (const char *const *)argv->v + 1, &out, p->o.post_ud);
     if (!rc) rc = out.err;
     if (rc) {
@@ -759,6 +772,7 @@ static int build_argv(ep_peer *p, ep__strv *argv) {
       return rc;
     }
     ep__strv nv = {0};
+    nv.mem = p->mem;
     if ((rc = ep__strv_push(&nv, prog))) {
       ep__strv_free(&out.v);
       return rc;
@@ -875,7 +889,7 @@ static int pid_is_ours(ep_peer *p, long pid) {
 static void io_output(const char *text, size_t n, void *ud) { ep__peer_on_output(ud, text, n); }
 
 void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
-  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(NULL))) {
+  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(p->mem))) {
     go_down(p, EP_ENOMEM, "out_of_memory");
     return;
   }
@@ -883,6 +897,11 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
   ep_term t;
   size_t pos = 0;
   int rc = ep_decode(a, etf, n, &pos, &t, NULL);
+  if (rc == EP_ENOMEM) {
+    ep_arena_reset(a);
+    go_down(p, EP_ENOMEM, "out_of_memory");
+    return;
+  }
   if (rc || pos != n) {
     ep__peer_on_conn_lost(p, EP_EALTFRAME, "garbled_term");
     return;
@@ -896,11 +915,17 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
     case EP_ALT_STARTED:
       if (p->phase == EP__PH_BOOT) {
         const char *node = m.a.v.str;
-        free(p->node);
-        p->node = xstrdup(node);
+        if (!p->node || strcmp(p->node, node) != 0) {
+          ep_free(p->mem, p->node);
+          if (!(p->node = ep__peer_strdup(p->mem, node))) {
+            go_down(p, EP_ENOMEM, "out_of_memory");
+            break;
+          }
+        }
         /* Learn the emulator's OS pid (needed to wait for a detached peer to
          * go and to kill it past a timeout); boot completes with the answer. */
-        ep__call *c = calloc(1, sizeof *c);
+        ep__call *c = ep_malloc(p->mem, sizeof *c);
+        if (c) memset(c, 0, sizeof *c);
         if (c && p->vt->call(p, 0, ep_atom("os"), ep_atom("getpid"), ep_nil()) == 0) {
           c->seq = 0;
           c->internal = true;
@@ -914,7 +939,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
           p->ncalls++;
           p->phase = EP__PH_PID;
         } else {
-          free(c);
+          ep_free(p->mem, c);
           become_running(p);
         }
       }
@@ -926,13 +951,13 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
       if (c->internal) {
         const char *s;
         size_t sl;
-        ep_arena *tmp = ep_arena_new(NULL);
+        ep_arena *tmp = ep_arena_new(p->mem);
         if (tmp && m.cls == EP_ALT_OK && ep_get_text(tmp, m.a, &s, &sl) == 0) {
           long pid = strtol(s, NULL, 10);
           if (pid > 1 && pid_is_ours(p, pid)) p->os_pid = pid;
         }
         if (tmp) ep_arena_free(tmp);
-        free(c);
+        ep_free(p->mem, c);
         if (p->phase == EP__PH_PID) become_running(p);
         break;
       }
@@ -950,7 +975,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
       }
       ep_peer_call_cb cb = c->cb;
       void *ud = c->ud;
-      free(c);
+      ep_free(p->mem, c);
       if (cb && !p->freed)
         cb(p, &r, ud);
       else
@@ -981,6 +1006,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
  * for the caller to close. */
 static int launch(ep_peer *p) {
   ep__strv argv = {0}, env = {0};
+  argv.mem = env.mem = p->mem;
   int rc = build_argv(p, &argv);
   if (!rc) rc = build_env(p, &env);
   bool attached_tcp = p->o.conn == EP_PEER_CONN_TCP && !p->o.detached;
@@ -1115,10 +1141,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   if (!o->detached && conn == EP_PEER_CONN_STDIO) return EP_EINVAL;
   if (o->host && !o->name) return EP_EINVAL; /* no origin node name to borrow */
 
-  ep_peer *p = calloc(1, sizeof *p);
+  ep_peer *p = ep_malloc(ctl->mem, sizeof *p);
   if (!p) return EP_ENOMEM;
-  if (ep__peer_opts_copy(&p->o, o)) {
-    free(p);
+  memset(p, 0, sizeof *p);
+  p->mem = ctl->mem;
+  if (ep__peer_opts_copy(&p->o, o, p->mem)) {
+    ep_free(p->mem, p);
     return EP_ENOMEM;
   }
   p->o.conn = conn;
@@ -1135,12 +1163,12 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   if (conn == EP_PEER_CONN_DIST && !p->o.name) {
     /* The reference's default: a unique random name. */
     char nm[128];
-    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = xstrdup(nm);
+    if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = ep__peer_strdup(p->mem, nm);
   }
-  ep_buf_init(&p->rx, NULL);
-  ep_buf_init(&p->text, NULL);
-  ep_buf_init(&p->tx, NULL);
-  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  ep_buf_init(&p->rx, p->mem);
+  ep_buf_init(&p->text, p->mem);
+  ep_buf_init(&p->tx, p->mem);
+  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
   {
     static atomic_uint_fast64_t tokn;
     struct timespec ts;
@@ -1158,7 +1186,7 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   p->open_handles++;
   /* The controller's timers come with its first peer (a controller that
    * never starts one touches no loop). */
-  if (!ctl->tm.open) ep__timers_init(&ctl->tm, ctl->loop, NULL);
+  if (!ctl->tm.open) ep__timers_init(&ctl->tm, ctl->loop, ctl->mem);
   uv_timer_t *timers[] = {&p->t_boot, &p->t_stop, &p->t_defer};
   for (size_t i = 0; i < 3; i++) {
     uv_timer_init(p->loop, timers[i]);
@@ -1206,7 +1234,7 @@ static void on_call_timeout(ep__deadline *d) {
     ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
     c->cb(p, &r, c->ud);
   }
-  free(c);
+  ep_free(p->mem, c);
 }
 
 static int usable(const ep_peer *p) {
@@ -1223,12 +1251,13 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
   if (rc) return rc;
   if (!cb || !ep_is_list(args)) return EP_EINVAL;
   if (p->ncalls >= EP_LIMIT_PEER_CALLS) return EP_ENOMEM;
-  ep__call *c = calloc(1, sizeof *c);
+  ep__call *c = ep_malloc(p->mem, sizeof *c);
   if (!c) return EP_ENOMEM;
+  memset(c, 0, sizeof *c);
   c->peer = p;
   /* The deadline first: a call that cannot have one sends nothing. */
   if (timeout_ms != EP_PEER_INFINITY && (rc = ep__timers_add(&p->ctl->tm, &c->dl, timeout_ms, on_call_timeout))) {
-    free(c);
+    ep_free(p->mem, c);
     return rc;
   }
   c->seq = p->next_seq++;
@@ -1284,7 +1313,8 @@ const char *const *ep_peer_argv(const ep_peer *p) {
 
 void ep__ctl_release(ep_ctl *c) {
   c->freed = true;
-  /* Peers first: a dist peer's close ends its processes on the node. */
+  /* The peers first: a dist peer's connection ends its processes on the
+   * node, which must still be there (a node closed first has freed them). */
   ep_peer *p = c->peers;
   while (p) {
     ep_peer *n = p->next_in_ctl;

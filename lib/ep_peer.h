@@ -159,6 +159,11 @@ int ep_peer_opts_set_state_cb(ep_peer_opts *o, ep_peer_state_cb cb, void *ud);
 /* loop NULL: a private loop for the blocking API. NULL on allocation
  * failure. */
 ep_ctl *ep_ctl_new(uv_loop_t *loop);
+/* The same, with every allocation of the controller, its peers, their
+ * calls and results (the arenas handed out), and of the default node a
+ * blocking controller starts, made from mem (NULL: libc). mem is borrowed:
+ * it must outlive the controller and every result arena. */
+ep_ctl *ep_ctl_new_with(uv_loop_t *loop, const ep_mem *mem);
 /* Stops every peer started linked (each with its shutdown mode: blocking
  * with a private loop; with the caller's loop, the connections are closed,
  * which makes each peer halt, and memory is released as the loop runs).
@@ -210,7 +215,9 @@ int ep_peer_start(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out,
 /* The outcome of a call. status 0: value holds the result. status
  * EP_EEXCEPTION: cls is throw | error | exit | crash, with reason and
  * stacktrace ([] for crash). Any other status: the call did not complete
- * (EP_ETIMEDOUT, EP_EPEERDOWN, EP_EPEERCRASH, EP_ECLOSED). The terms live in
+ * (EP_ETIMEDOUT, EP_EPEERDOWN, EP_EPEERCRASH, EP_ECLOSED; EP_ENOMEM when a
+ * reply could not be read for lack of memory, which takes the peer down
+ * with that error). The terms live in
  * arena, which the caller owns: ep_peer_result_free (or ep_arena_free). */
 typedef struct ep_peer_result {
   int status;

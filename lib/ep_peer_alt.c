@@ -11,21 +11,16 @@
 
 /* --- writing ---------------------------------------------------------------------- */
 
-typedef struct wreq {
-  uv_write_t req;
-  ep_peer *p;
-  uv_stream_t *s;
-  uint8_t *data;
-} wreq;
-
 static int write_now(ep_peer *p, uv_stream_t *s);
 
+/* One write in flight at a time (p->tx_inflight), so its request lives in
+ * the peer: a write never needs an allocation, and a frame queued while
+ * memory is short still leaves. */
 static void on_written(uv_write_t *req, int status) {
-  wreq *w = (wreq *)req;
-  ep_peer *p = w->p;
-  free(w->data);
-  uv_stream_t *s = w->s;
-  free(w);
+  ep_peer *p = req->data;
+  ep_free(p->mem, p->tx_data);
+  p->tx_data = NULL;
+  uv_stream_t *s = req->handle;
   p->tx_inflight = false;
   /* a failed write shows up as a read error / EOF; on a closed stream the
    * gathered bytes have nowhere to go */
@@ -35,17 +30,14 @@ static void on_written(uv_write_t *req, int status) {
 
 static int write_now(ep_peer *p, uv_stream_t *s) {
   if (p->tx_inflight || p->tx.len == 0) return 0;
-  wreq *w = malloc(sizeof *w);
-  if (!w) return EP_ENOMEM;
   size_t n;
-  w->p = p;
-  w->s = s;
-  w->data = ep_buf_take(&p->tx, &n);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-  int rc = uv_write(&w->req, s, &b, 1, on_written);
+  p->tx_req.data = p;
+  p->tx_data = ep_buf_take(&p->tx, &n);
+  uv_buf_t b = uv_buf_init((char *)p->tx_data, (unsigned)n);
+  int rc = uv_write(&p->tx_req, s, &b, 1, on_written);
   if (rc) {
-    free(w->data);
-    free(w);
+    ep_free(p->mem, p->tx_data);
+    p->tx_data = NULL;
     return ep_err_from_errno(rc);
   }
   p->tx_inflight = true;
@@ -65,7 +57,7 @@ int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
   if (p->tx.err) {
     int e = p->tx.err;
     ep_buf_free(&p->tx);
-    ep_buf_init(&p->tx, NULL);
+    ep_buf_init(&p->tx, p->mem);
     return e;
   }
   p->tx_stream = s;
@@ -74,8 +66,21 @@ int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
   return 0;
 }
 
+/* Frames t onto p->tx. A frame that could not be built (out of memory) is
+ * taken back whole: the frames queued before it stay, and the buffer's
+ * sticky error is cleared, so the next frame is not refused for it. */
+static int frame_onto_tx(ep_peer *p, int (*encode)(ep_buf *, ep_term), ep_term t) {
+  size_t before = p->tx.len;
+  int rc = encode(&p->tx, t);
+  if (rc) {
+    p->tx.len = before;
+    p->tx.err = 0;
+  }
+  return rc;
+}
+
 static ep_arena *scratch(ep_peer *p) {
-  if (!p->tx_arena) p->tx_arena = ep_arena_new(NULL);
+  if (!p->tx_arena) p->tx_arena = ep_arena_new(p->mem);
   return p->tx_arena;
 }
 
@@ -91,7 +96,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static int tcp_send_term(ep_peer *p, ep_term t) {
   if (!p->sock_open || !p->connected) return EP_EPEERDOWN;
-  int rc = ep_alt_tcp_encode(&p->tx, t);
+  int rc = frame_onto_tx(p, ep_alt_tcp_encode, t);
   if (p->tx_arena) ep_arena_reset(p->tx_arena);
   if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->sock);
   return rc;
@@ -272,7 +277,7 @@ const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",    tcp_prepare,  tcp_spawned, a
 
 static int stdio_send_term(ep_peer *p, ep_term t) {
   if (!p->in_open) return EP_EPEERDOWN;
-  int rc = ep_alt_stdio_encode(&p->tx, t);
+  int rc = frame_onto_tx(p, ep_alt_stdio_encode, t);
   if (p->tx_arena) ep_arena_reset(p->tx_arena);
   if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->in);
   return rc;
@@ -349,7 +354,7 @@ static int stdio_prepare(ep_peer *p, ep__strv *argv) {
   p->out.data = p;
   p->open_handles++;
   p->out_open = true;
-  ep_alt_stdio_dec_init(&p->sdec, NULL, 0);
+  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
   return 0;
 }
 

@@ -33,6 +33,7 @@ typedef struct ep__dcall ep__dcall;
 struct ep__dcall {
   ep__dcall *next;
   ep_peer *p; /* NULL once the peer is gone: the answer is dropped */
+  const ep_mem *mem; /* the peer's: it may be gone when the answer comes */
   uint64_t seq;
   bool halt; /* the shutdown's erlang:halt(): any answer is fine */
 };
@@ -47,25 +48,45 @@ typedef struct ep__dist {
 
 static ep__dist *D(ep_peer *p) { return p->conn_state; }
 
+/* Out of memory for something the peer waits for (a reply, its start):
+ * the connection cannot go on, the peer goes down saying why. */
+static void lost_for_memory(ep_peer *p) { ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory"); }
+
 /* Hands a term to the core as if it had arrived as a frame. */
 static void to_core(ep_peer *p, ep_term t) {
   ep_buf b;
-  ep_buf_init(&b, NULL);
-  if (ep_encode(&b, t) == 0) ep__peer_on_frame(p, b.data, b.len);
+  ep_buf_init(&b, p->mem);
+  int r = ep_is_none(t) ? EP_ENOMEM : ep_encode(&b, t); /* none: it could not be built */
+  if (r == 0) ep__peer_on_frame(p, b.data, b.len);
   ep_buf_free(&b);
+  if (r == EP_ENOMEM) lost_for_memory(p);
+}
+
+/* Whether node is the one p runs (or will run, before it said so: an OTP 25
+ * peer names itself only in {started, Node}; its name is ours to give). */
+static bool is_peer_node(const ep_peer *p, const char *node) {
+  if (p->node) return strcmp(p->node, node) == 0;
+  if (!p->o.name) return false;
+  size_t l = strlen(p->o.name);
+  const char *at = strchr(node, '@');
+  if (!at || (size_t)(at - node) != l || strncmp(node, p->o.name, l) != 0) return false;
+  return !p->o.host || strcmp(at + 1, p->o.host) == 0;
 }
 
 /* The controller's node saw a connection come or go: the dist peer of
- * that name is connected, or lost. */
-void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer) {
+ * that name is connected, or lost (out of memory: it says so). */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer, int reason) {
   for (ep_peer *p = c->peers, *next; p; p = next) {
     next = p->next_in_ctl;
-    if (p->vt != &ep__peer_dist_vt || !D(p) || !p->node || strcmp(p->node, peer) != 0) continue;
+    if (p->vt != &ep__peer_dist_vt || !D(p) || !is_peer_node(p, peer)) continue;
     if (k == EP_NODE_UP) {
       D(p)->connected = true;
     } else if (D(p)->connected) {
       D(p)->connected = false;
-      ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
+      if (reason == EP_ENOMEM)
+        ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+      else
+        ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
     }
   }
 }
@@ -78,20 +99,26 @@ static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
   if (m->kind != EP_MSG_SEND) return;
   ep_term t = m->msg, from, req;
   if (ep__gen_call(t, &from, &req)) {
+    int r;
     if (ep_atom_eq(req, "group_leader")) {
-      ep__gen_reply(n, self, from, ep_proc_pid(D(p)->gl), m->arena);
+      r = ep__gen_reply(n, self, from, ep_proc_pid(D(p)->gl), m->arena);
     } else if (ep_is_record(req, "starting", 2)) {
       /* OTP 27+: the peer tells its node name before it boots further. */
-      if (req.v.items[1].type == EP_T_ATOM && !p->node) p->node = strdup(req.v.items[1].v.str);
-      ep__gen_reply(n, self, from, ep_atom("ok"), m->arena);
+      if (req.v.items[1].type == EP_T_ATOM && !p->node) p->node = ep__peer_strdup(p->mem, req.v.items[1].v.str);
+      r = ep__gen_reply(n, self, from, ep_atom("ok"), m->arena);
     } else {
-      ep__gen_reply(n, self, from, EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
+      r = ep__gen_reply(n, self, from, EP_TUPLE(m->arena, ep_atom("error"), ep_atom("badcall")), m->arena);
     }
+    /* the peer waits for the answer: one that cannot be sent is not lost quietly */
+    if (r == EP_ENOMEM) lost_for_memory(p);
     return;
   }
   if (ep_is_record(t, "started", 2) && t.v.items[1].type == EP_T_ATOM) {
-    free(p->node);
-    p->node = strdup(t.v.items[1].v.str);
+    ep_free(p->mem, p->node);
+    if (!(p->node = ep__peer_strdup(p->mem, t.v.items[1].v.str))) {
+      ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+      return;
+    }
     D(p)->connected = ep_node_is_connected(n, p->node);
     to_core(p, t);
     return;
@@ -152,14 +179,15 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   ep_node *n = p->ctl->node; /* in the peer's naming mode: ep__ctl_node_for */
   if (!n) return EP_ENEEDNODE;
   int r;
-  ep__dist *d = calloc(1, sizeof *d);
+  ep__dist *d = ep_malloc(p->mem, sizeof *d);
   if (!d) return EP_ENOMEM;
+  memset(d, 0, sizeof *d);
   p->conn_state = d;
   if ((r = ep_proc_new(n, NULL, origin_cb, p, &d->origin)) || (r = ep_proc_new(n, NULL, gl_cb, p, &d->gl)))
     return r;
   if ((r = private_home(p, d, n))) return r;
   ep_buf b;
-  ep_buf_init(&b, NULL);
+  ep_buf_init(&b, p->mem);
   r = ep_encode(&b, ep_proc_pid(d->origin));
   char b64[512];
   if (!r && (b.len * 4 / 3 + 4 >= sizeof b64)) r = EP_ERANGE;
@@ -210,7 +238,7 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
        * this call and every other, as on the alternative connections, not
        * a crash class reply the caller could take for the callee's. The
        * nodedown event that follows finds the connection closed. */
-      free(c);
+      ep_free(c->mem, c);
       ep__peer_on_conn_lost(p, EP_EPEERDOWN, "noconnection");
       return;
     }
@@ -226,22 +254,24 @@ static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
       ep_term why = ep_is_none(r->reason) ? ep_atom(ep_err_name(r->status)) : r->reason;
       t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), ep_atom("crash"), why);
     }
-    if (!ep_is_none(t)) to_core(p, t);
+    if (!c->halt) to_core(p, t);
   }
-  free(c);
+  ep_free(c->mem, c);
 }
 
 static int dist_rpc(ep_peer *p, uint64_t seq, bool halt, ep_term m, ep_term f, ep_term args) {
   ep__dist *d = D(p);
   if (!d || !p->node) return EP_EPEERDOWN;
   const char *mod, *fun;
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = ep_arena_new(p->mem);
   if (!a) return EP_ENOMEM;
   int r = ep_get_text(a, m, &mod, NULL);
   if (!r) r = ep_get_text(a, f, &fun, NULL);
-  ep__dcall *c = r ? NULL : calloc(1, sizeof *c);
+  ep__dcall *c = r ? NULL : ep_malloc(p->mem, sizeof *c);
   if (!r && !c) r = EP_ENOMEM;
   if (!r) {
+    memset(c, 0, sizeof *c);
+    c->mem = p->mem;
     c->p = p;
     c->seq = seq;
     c->halt = halt;
@@ -249,7 +279,7 @@ static int dist_rpc(ep_peer *p, uint64_t seq, bool halt, ep_term m, ep_term f, e
     r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, 0, on_dist_reply, c);
   }
   if (r) {
-    free(c);
+    ep_free(p->mem, c);
   } else {
     c->next = d->calls;
     d->calls = c;
@@ -264,7 +294,7 @@ static int dist_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term arg
 
 static int dist_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
   if (!D(p) || !p->node) return EP_EPEERDOWN;
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = ep_arena_new(p->mem);
   const char *mod, *fun;
   int r = a ? 0 : EP_ENOMEM;
   if (!r) r = ep_get_text(a, m, &mod, NULL);
@@ -277,7 +307,7 @@ static int dist_cast(ep_peer *p, ep_term m, ep_term f, ep_term args) {
 static int dist_send(ep_peer *p, ep_term to, ep_term msg) {
   if (!D(p) || !p->node) return EP_EPEERDOWN;
   if (to.type == EP_T_ATOM) {
-    ep_arena *a = ep_arena_new(NULL);
+    ep_arena *a = ep_arena_new(p->mem);
     if (!a) return EP_ENOMEM;
     int r = ep_send(p->ctl->node, D(p)->origin, EP_TUPLE(a, to, ep_atom(p->node)), msg);
     ep_arena_free(a);
@@ -288,7 +318,7 @@ static int dist_send(ep_peer *p, ep_term to, ep_term msg) {
 
 static int dist_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
   if (!D(p)) return EP_EPEERDOWN;
-  ep_arena *a = ep_arena_new(NULL);
+  ep_arena *a = ep_arena_new(p->mem);
   if (!a) return EP_ENOMEM;
   int r = ep_send(p->ctl->node, D(p)->gl, from, EP_TUPLE(a, ep_atom("io_reply"), ref, reply));
   ep_arena_free(a);
@@ -308,7 +338,7 @@ static void dist_close(ep_peer *p) {
   if (d->gl) ep_proc_exit(d->gl, ep_atom("normal"));
   if (p->node && p->ctl->node) ep_node_disconnect(p->ctl->node, p->node);
   remove_home(d);
-  free(d);
+  ep_free(p->mem, d);
 }
 
 static int dist_is_open(ep_peer *p) { return D(p) && D(p)->connected; }

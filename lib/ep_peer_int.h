@@ -27,12 +27,17 @@
 #include "ep_peer.h"
 #include "ep_term.h"
 
+/* A NULL-terminated string vector; its strings and array come from mem
+ * (NULL: libc, as in the options a user builds). */
 typedef struct ep__strv {
   char **v;
   size_t n, cap;
+  const ep_mem *mem;
 } ep__strv;
 
 int ep__strv_push(ep__strv *s, const char *str);
+/* A copy of s from mem (NULL for s NULL, or on allocation failure). */
+char *ep__peer_strdup(const ep_mem *mem, const char *s);
 void ep__strv_free(ep__strv *s);
 
 struct ep_peer_args {
@@ -41,6 +46,7 @@ struct ep_peer_args {
 };
 
 struct ep_peer_opts {
+  const ep_mem *mem; /* of the strings below: NULL (libc) in a user's options, the controller's in a peer's copy */
   char *name, *host;
   bool longnames;
   bool conn_set;
@@ -65,7 +71,8 @@ struct ep_peer_opts {
   void *state_ud;
 };
 
-int ep__peer_opts_copy(ep_peer_opts *dst, const ep_peer_opts *src);
+/* dst's strings come from mem. */
+int ep__peer_opts_copy(ep_peer_opts *dst, const ep_peer_opts *src, const ep_mem *mem);
 void ep__peer_opts_clear(ep_peer_opts *o);
 
 typedef struct ep__call ep__call;
@@ -122,6 +129,7 @@ typedef enum ep__phase {
 
 struct ep_ctl {
   uv_loop_t *loop;
+  const ep_mem *mem; /* every allocation of the controller and its peers (never NULL) */
   struct ep__sloop *sloop; /* a blocking controller's private loop (lib/ep_sync.c); NULL: the caller's */
   bool freed;
   size_t npeers; /* peers still referencing this controller */
@@ -145,8 +153,9 @@ struct ep_ctl {
 };
 
 /* lib/ep_peer.c */
-/* A controller on loop (sloop: the private loop it runs on, or NULL). */
-ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop);
+/* A controller on loop (sloop: the private loop it runs on, or NULL),
+ * allocating from mem (NULL: libc). */
+ep_ctl *ep__ctl_create(uv_loop_t *loop, struct ep__sloop *sloop, const ep_mem *mem);
 /* The asynchronous part of ep_ctl_free: linked peers are freed, the
  * controller goes once no peer refers to it. */
 void ep__ctl_release(ep_ctl *c);
@@ -168,10 +177,12 @@ int ep__ctl_adopt_node(ep_ctl *c, ep_node *n);
 void ep__ctl_node_abandon(ep_ctl *c);
 
 /* lib/ep_peer_dist.c */
-void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer);
+/* reason: why a connection went down (EP_ENOMEM: it could not read a frame). */
+void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer, int reason);
 
 struct ep_peer {
   ep_ctl *ctl;
+  const ep_mem *mem; /* the controller's */
   ep_peer *next_in_ctl, *prev_in_ctl;
   uv_loop_t *loop;
   ep_peer_opts o;
@@ -228,6 +239,8 @@ struct ep_peer {
    * load, no added latency when idle) */
   ep_buf tx;
   bool tx_inflight;
+  uv_write_t tx_req; /* the write in flight (one at a time) */
+  uint8_t *tx_data;  /* its bytes, taken from tx */
   uv_prepare_t tx_prep; /* flushes tx once per loop iteration */
   uv_stream_t *tx_stream;
   ep_arena *tx_arena; /* scratch for building control terms */

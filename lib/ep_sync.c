@@ -299,14 +299,16 @@ int ep_rpc_multi_sync(ep_node *n, const char *peer, const ep_rpc_item *items, si
 
 /* --- the peer controller -------------------------------------------------------------- */
 
-ep_ctl *ep_ctl_new(uv_loop_t *loop) {
-  if (loop) return ep__ctl_create(loop, NULL);
+ep_ctl *ep_ctl_new_with(uv_loop_t *loop, const ep_mem *mem) {
+  if (loop) return ep__ctl_create(loop, NULL, mem);
   ep__sloop *s;
-  if (ep__sloop_new(NULL, &s)) return NULL;
-  ep_ctl *c = ep__ctl_create(ep__sloop_loop(s), s);
+  if (ep__sloop_new(mem, &s)) return NULL;
+  ep_ctl *c = ep__ctl_create(ep__sloop_loop(s), s, mem);
   if (!c) ep__sloop_free(s);
   return c;
 }
+
+ep_ctl *ep_ctl_new(uv_loop_t *loop) { return ep_ctl_new_with(loop, NULL); }
 
 int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
   if (!c || !c->sloop) return EP_EINVAL;
@@ -433,7 +435,10 @@ static bool ctl_empty(void *ud) {
   return c->npeers == 0 && !c->node_busy;
 }
 
-static void free_ctl(void *ud) { free(ud); }
+static void free_ctl(void *ud) {
+  ep_ctl *c = ud;
+  ep_free(c->mem, c);
+}
 
 void ep_ctl_free(ep_ctl *c) {
   if (!c) return;
@@ -459,5 +464,5 @@ void ep_ctl_free(ep_ctl *c) {
   ep__ctl_release(c);
   if (ep__sloop_run(s, ctl_empty, c, EP__SLOOP_FOREVER) == EP_ECLOSED) return;
   ep__sloop_free(s);
-  free(c);
+  ep_free(c->mem, c);
 }
