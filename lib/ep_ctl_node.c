@@ -71,7 +71,7 @@ static bool peer_ipv6(const ep_peer *p) {
 
 static bool dist_in_use(ep_ctl *c, const ep_peer *p) {
   for (ep_peer *q = c->peers; q; q = q->next_in_ctl)
-    if (q != p && !q->freed && q->vt == &ep__peer_dist_vt && q->conn_state) return true;
+    if (q != p && !q->freed && q->o.conn == EP_PEER_CONN_DIST && q->conn_state) return true;
   return false;
 }
 

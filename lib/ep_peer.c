@@ -21,6 +21,7 @@
 #include "ep_text.h"
 
 extern char **environ;
+/* lib/ep_peer_alt.c: stderr (and an attached TCP peer's stdout) relayed as output. */
 void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);
 
 /* --- small helpers ------------------------------------------------------------ */
@@ -361,12 +362,7 @@ static void peer_release_memory(ep_peer *p) {
   }
   if (p->pidfd >= 0) close(p->pidfd);
   close_stdin(p); /* normally done already (reaped or stopped) */
-  ep_buf_free(&p->rx);
-  ep_buf_free(&p->text);
-  ep_alt_stdio_dec_free(&p->sdec);
-  if (p->rx_arena) ep_arena_free(p->rx_arena);
-  if (p->tx_arena) ep_arena_free(p->tx_arena);
-  ep_buf_free(&p->tx);
+  if (p->vt && p->vt->release) p->vt->release(p);
   if (p->argv) {
     for (size_t i = 0; p->argv[i]; i++) ep_free(mem, p->argv[i]);
     ep_free(mem, p->argv);
@@ -412,7 +408,6 @@ static void maybe_release(ep_peer *p) {
   close_timer(p, &p->t_boot);
   close_timer(p, &p->t_stop);
   close_timer(p, &p->t_defer);
-  if (!uv_is_closing((uv_handle_t *)&p->tx_prep)) uv_close((uv_handle_t *)&p->tx_prep, ep__peer_handle_closed);
 }
 
 /* Every timer callback of the peer calls this before it runs anything (a
@@ -432,7 +427,7 @@ static void peer_kick(ep_peer *p) {
  * started, and every kill (boot timeout, forced stop, free) takes the whole
  * group. Only while our child, its leader, is unreaped: until then its pid
  * cannot name anyone else's group. */
-static bool own_group(const ep_peer *p) { return p->vt == &ep__peer_dist_vt || p->o.prog; }
+static bool own_group(const ep_peer *p) { return p->vt->own_session || p->o.prog; }
 
 static void kill_process(ep_peer *p) {
   if (!p->proc_alive) return;
@@ -888,29 +883,8 @@ static int pid_is_ours(ep_peer *p, long pid) {
 /* What a peer prints (its io_requests, served by lib/ep_ioserver.c). */
 static void io_output(const char *text, size_t n, void *ud) { ep__peer_on_output(ud, text, n); }
 
-void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
-  if (!p->rx_arena && !(p->rx_arena = ep_arena_new(p->mem))) {
-    go_down(p, EP_ENOMEM, "out_of_memory");
-    return;
-  }
-  ep_arena *a = p->rx_arena;
-  ep_term t;
-  size_t pos = 0;
-  int rc = ep_decode(a, etf, n, &pos, &t, NULL);
-  if (rc == EP_ENOMEM) {
-    ep_arena_reset(a);
-    go_down(p, EP_ENOMEM, "out_of_memory");
-    return;
-  }
-  if (rc || pos != n) {
-    ep__peer_on_conn_lost(p, EP_EALTFRAME, "garbled_term");
-    return;
-  }
-  ep_alt_msg m;
-  if (ep_alt_parse(t, &m)) {
-    ep_arena_reset(a); /* a term we do not know: the reference would crash; we skip it */
-    return;
-  }
+bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
+  ep_alt_msg m = *mp;
   switch (m.kind) {
     case EP_ALT_STARTED:
       if (p->phase == EP__PH_BOOT) {
@@ -962,8 +936,7 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
         break;
       }
       ep_peer_result r = {0};
-      r.arena = a;
-      p->rx_arena = NULL; /* handed to the caller */
+      r.arena = a; /* handed to the caller */
       if (m.cls == EP_ALT_OK) {
         r.status = 0;
         r.value = m.a;
@@ -980,24 +953,23 @@ void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n) {
         cb(p, &r, ud);
       else
         ep_arena_free(r.arena);
-      return;
+      return true;
     }
     case EP_ALT_IO_REQUEST: {
-      ep_term reply = ep__io_serve(NULL, a, m.c, io_output, p);
+      ep_term reply = ep__io_serve(p->mem, a, m.c, io_output, p);
       if (!ep_is_none(reply) && p->vt->is_open(p)) p->vt->io_reply(p, m.a, m.b, reply);
       break;
     }
     case EP_ALT_MESSAGE:
       if (p->o.message_cb && !p->freed) {
-        p->rx_arena = NULL;
         p->o.message_cb(p, m.a, m.b, a, p->o.message_ud);
-        return;
+        return true;
       }
       break;
     default:
       break;
   }
-  if (p->rx_arena) ep_arena_reset(p->rx_arena);
+  return false;
 }
 
 /* --- start ----------------------------------------------------------------------------------- */
@@ -1054,10 +1026,7 @@ static int launch(ep_peer *p) {
     uv_stdio_container_t io[3];
     memset(io, 0, sizeof io);
     if (p->o.conn == EP_PEER_CONN_STDIO) {
-      io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-      io[0].data.stream = (uv_stream_t *)&p->in;
-      io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-      io[1].data.stream = (uv_stream_t *)&p->out;
+      p->vt->stdio(p, io);
       io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
       io[2].data.stream = (uv_stream_t *)&p->out_err;
     } else if (attached_tcp) {
@@ -1165,10 +1134,6 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     char nm[128];
     if (ep_peer_random_name("peer", nm, sizeof nm) == 0) p->o.name = ep__peer_strdup(p->mem, nm);
   }
-  ep_buf_init(&p->rx, p->mem);
-  ep_buf_init(&p->text, p->mem);
-  ep_buf_init(&p->tx, p->mem);
-  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
   {
     static atomic_uint_fast64_t tokn;
     struct timespec ts;
@@ -1181,9 +1146,6 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
   ctl->peers = p;
   ctl->npeers++;
 
-  uv_prepare_init(p->loop, &p->tx_prep);
-  p->tx_prep.data = p;
-  p->open_handles++;
   /* The controller's timers come with its first peer (a controller that
    * never starts one touches no loop). */
   if (!ctl->tm.open) ep__timers_init(&ctl->tm, ctl->loop, ctl->mem);

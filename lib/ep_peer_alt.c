@@ -1,5 +1,7 @@
 /* ep_peer_alt.c - the alternative control connections: TCP and standard_io.
- * Framing lives in dist/ep_alt.c; this file moves bytes with libuv. */
+ * Framing lives in dist/ep_alt.c; this file moves bytes with libuv, keeps
+ * its state behind p->conn_state, and hands the core decoded control
+ * messages (ep__peer_on_event). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,40 +9,132 @@
 
 #include "ep_alt.h"
 #include "ep_error.h"
+#include "ep_etf.h"
 #include "ep_peer_int.h"
+
+/* The connection's own state. Its handles' data is the peer: their close
+ * callback is the core's ep__peer_handle_closed, and the state is freed
+ * only once every handle of the peer has closed (alt_release). */
+typedef struct ep__alt {
+  bool tcp;
+  uv_tcp_t listener;
+  bool listening;
+  uv_tcp_t sock;
+  bool sock_open;
+  uv_pipe_t in, out; /* standard_io: the peer's stdin, stdout */
+  bool in_open, out_open;
+  ep_buf rx;
+  ep_alt_stdio_dec sdec;
+  ep_buf text;
+  ep_arena *rx_arena; /* the terms of the message being handed over */
+  /* outgoing frames: written at once when no write is in flight, else
+   * gathered and written together when it completes (fewer syscalls under
+   * load, no added latency when idle) */
+  ep_buf tx;
+  bool tx_inflight;
+  uv_write_t tx_req; /* the write in flight (one at a time) */
+  uint8_t *tx_data;  /* its bytes, taken from tx */
+  uv_prepare_t tx_prep; /* flushes tx once per loop iteration */
+  bool prep_open;
+  uv_stream_t *tx_stream;
+  ep_arena *tx_arena; /* scratch for building control terms */
+} ep__alt;
+
+static ep__alt *A(ep_peer *p) { return p->conn_state; }
+
+static int alt_state(ep_peer *p, bool tcp) {
+  ep__alt *a = ep_malloc(p->mem, sizeof *a);
+  if (!a) return EP_ENOMEM;
+  memset(a, 0, sizeof *a);
+  a->tcp = tcp;
+  ep_buf_init(&a->rx, p->mem);
+  ep_buf_init(&a->text, p->mem);
+  ep_buf_init(&a->tx, p->mem);
+  ep_alt_stdio_dec_init(&a->sdec, p->mem, 0);
+  p->conn_state = a;
+  uv_prepare_init(p->loop, &a->tx_prep);
+  a->tx_prep.data = p;
+  a->prep_open = true;
+  p->open_handles++;
+  return 0;
+}
+
+static void alt_release(ep_peer *p) {
+  ep__alt *a = A(p);
+  if (!a) return;
+  ep_buf_free(&a->rx);
+  ep_buf_free(&a->text);
+  ep_alt_stdio_dec_free(&a->sdec);
+  ep_arena_free(a->rx_arena);
+  ep_arena_free(a->tx_arena);
+  ep_buf_free(&a->tx);
+  ep_free(p->mem, a->tx_data);
+  ep_free(p->mem, a);
+  p->conn_state = NULL;
+}
+
+/* A frame's payload: decoded into the connection's arena and handed to the
+ * core as a control message. A term we do not know is skipped (the
+ * reference would crash); garbage ends the connection. */
+static void deliver(ep_peer *p, const uint8_t *etf, size_t n) {
+  ep__alt *s = A(p);
+  if (!s->rx_arena && !(s->rx_arena = ep_arena_new(p->mem))) {
+    ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+    return;
+  }
+  ep_arena *a = s->rx_arena;
+  ep_term t;
+  size_t pos = 0;
+  int rc = ep_decode(a, etf, n, &pos, &t, NULL);
+  if (rc == EP_ENOMEM) {
+    ep_arena_reset(a);
+    ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
+    return;
+  }
+  if (rc || pos != n) {
+    ep_arena_reset(a);
+    ep__peer_on_conn_lost(p, EP_EALTFRAME, "garbled_term");
+    return;
+  }
+  ep_alt_msg m;
+  if (ep_alt_parse(t, &m) == 0 && ep__peer_on_event(p, &m, a))
+    s->rx_arena = NULL; /* the core kept it */
+  else
+    ep_arena_reset(a);
+}
 
 /* --- writing ---------------------------------------------------------------------- */
 
 static int write_now(ep_peer *p, uv_stream_t *s);
 
-/* One write in flight at a time (p->tx_inflight), so its request lives in
+/* One write in flight at a time (A(p)->tx_inflight), so its request lives in
  * the peer: a write never needs an allocation, and a frame queued while
  * memory is short still leaves. */
 static void on_written(uv_write_t *req, int status) {
   ep_peer *p = req->data;
-  ep_free(p->mem, p->tx_data);
-  p->tx_data = NULL;
+  ep_free(p->mem, A(p)->tx_data);
+  A(p)->tx_data = NULL;
   uv_stream_t *s = req->handle;
-  p->tx_inflight = false;
+  A(p)->tx_inflight = false;
   /* a failed write shows up as a read error / EOF; on a closed stream the
    * gathered bytes have nowhere to go */
-  if (status == 0 && p->tx.len && !uv_is_closing((uv_handle_t *)s)) write_now(p, s);
-  else if (status) p->tx.len = 0;
+  if (status == 0 && A(p)->tx.len && !uv_is_closing((uv_handle_t *)s)) write_now(p, s);
+  else if (status) A(p)->tx.len = 0;
 }
 
 static int write_now(ep_peer *p, uv_stream_t *s) {
-  if (p->tx_inflight || p->tx.len == 0) return 0;
+  if (A(p)->tx_inflight || A(p)->tx.len == 0) return 0;
   size_t n;
-  p->tx_req.data = p;
-  p->tx_data = ep_buf_take(&p->tx, &n);
-  uv_buf_t b = uv_buf_init((char *)p->tx_data, (unsigned)n);
-  int rc = uv_write(&p->tx_req, s, &b, 1, on_written);
+  A(p)->tx_req.data = p;
+  A(p)->tx_data = ep_buf_take(&A(p)->tx, &n);
+  uv_buf_t b = uv_buf_init((char *)A(p)->tx_data, (unsigned)n);
+  int rc = uv_write(&A(p)->tx_req, s, &b, 1, on_written);
   if (rc) {
-    ep_free(p->mem, p->tx_data);
-    p->tx_data = NULL;
+    ep_free(p->mem, A(p)->tx_data);
+    A(p)->tx_data = NULL;
     return ep_err_from_errno(rc);
   }
-  p->tx_inflight = true;
+  A(p)->tx_inflight = true;
   return 0;
 }
 
@@ -50,38 +144,38 @@ static int write_now(ep_peer *p, uv_stream_t *s) {
 static void on_prepare(uv_prepare_t *h) {
   ep_peer *p = h->data;
   uv_prepare_stop(h);
-  if (p->tx_stream && !uv_is_closing((uv_handle_t *)p->tx_stream)) write_now(p, p->tx_stream);
+  if (A(p)->tx_stream && !uv_is_closing((uv_handle_t *)A(p)->tx_stream)) write_now(p, A(p)->tx_stream);
 }
 
-int ep__peer_flush(ep_peer *p, uv_stream_t *s) {
-  if (p->tx.err) {
-    int e = p->tx.err;
-    ep_buf_free(&p->tx);
-    ep_buf_init(&p->tx, p->mem);
+static int flush(ep_peer *p, uv_stream_t *s) {
+  if (A(p)->tx.err) {
+    int e = A(p)->tx.err;
+    ep_buf_free(&A(p)->tx);
+    ep_buf_init(&A(p)->tx, p->mem);
     return e;
   }
-  p->tx_stream = s;
-  if (!p->tx_inflight && !uv_is_active((uv_handle_t *)&p->tx_prep))
-    uv_prepare_start(&p->tx_prep, on_prepare);
+  A(p)->tx_stream = s;
+  if (!A(p)->tx_inflight && !uv_is_active((uv_handle_t *)&A(p)->tx_prep))
+    uv_prepare_start(&A(p)->tx_prep, on_prepare);
   return 0;
 }
 
-/* Frames t onto p->tx. A frame that could not be built (out of memory) is
+/* Frames t onto A(p)->tx. A frame that could not be built (out of memory) is
  * taken back whole: the frames queued before it stay, and the buffer's
  * sticky error is cleared, so the next frame is not refused for it. */
 static int frame_onto_tx(ep_peer *p, int (*encode)(ep_buf *, ep_term), ep_term t) {
-  size_t before = p->tx.len;
-  int rc = encode(&p->tx, t);
+  size_t before = A(p)->tx.len;
+  int rc = encode(&A(p)->tx, t);
   if (rc) {
-    p->tx.len = before;
-    p->tx.err = 0;
+    A(p)->tx.len = before;
+    A(p)->tx.err = 0;
   }
   return rc;
 }
 
 static ep_arena *scratch(ep_peer *p) {
-  if (!p->tx_arena) p->tx_arena = ep_arena_new(p->mem);
-  return p->tx_arena;
+  if (!A(p)->tx_arena) A(p)->tx_arena = ep_arena_new(p->mem);
+  return A(p)->tx_arena;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -95,10 +189,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 /* --- TCP ---------------------------------------------------------------------------- */
 
 static int tcp_send_term(ep_peer *p, ep_term t) {
-  if (!p->sock_open || !p->connected) return EP_EPEERDOWN;
+  if (!A(p)->sock_open || !p->connected) return EP_EPEERDOWN;
   int rc = frame_onto_tx(p, ep_alt_tcp_encode, t);
-  if (p->tx_arena) ep_arena_reset(p->tx_arena);
-  if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->sock);
+  if (A(p)->tx_arena) ep_arena_reset(A(p)->tx_arena);
+  if (!rc) rc = flush(p, (uv_stream_t *)&A(p)->sock);
   return rc;
 }
 
@@ -109,44 +203,44 @@ static void tcp_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0) return;
-  if (ep_buf_append(&p->rx, buf->base, (size_t)nread)) {
+  if (ep_buf_append(&A(p)->rx, buf->base, (size_t)nread)) {
     ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory");
     return;
   }
   size_t pos = 0;
-  while (p->sock_open) {
+  while (A(p)->sock_open) {
     const uint8_t *pl;
     size_t n;
-    int rc = ep_alt_tcp_decode(p->rx.data, p->rx.len, &pos, &pl, &n, 0);
+    int rc = ep_alt_tcp_decode(A(p)->rx.data, A(p)->rx.len, &pos, &pl, &n, 0);
     if (rc == EP_EINCOMPLETE) break;
     if (rc) {
       ep__peer_on_conn_lost(p, rc == EP_ETOOBIG ? EP_ETOOBIG : EP_EALTFRAME, "garbled_frame");
       return;
     }
-    ep__peer_on_frame(p, pl, n);
+    deliver(p, pl, n);
   }
-  if (p->rx.len) ep_buf_consume(&p->rx, pos);
+  if (A(p)->rx.len) ep_buf_consume(&A(p)->rx, pos);
 }
 
 static void tcp_on_connection(uv_stream_t *server, int status) {
   ep_peer *p = server->data;
   if (status < 0 || p->connected || p->phase >= EP__PH_STOPPING) return;
-  if (uv_tcp_init(p->loop, &p->sock)) return;
-  p->sock.data = p;
+  if (uv_tcp_init(p->loop, &A(p)->sock)) return;
+  A(p)->sock.data = p;
   p->open_handles++;
-  p->sock_open = true;
-  if (uv_accept(server, (uv_stream_t *)&p->sock)) {
-    p->sock_open = false;
-    uv_close((uv_handle_t *)&p->sock, ep__peer_handle_closed);
+  A(p)->sock_open = true;
+  if (uv_accept(server, (uv_stream_t *)&A(p)->sock)) {
+    A(p)->sock_open = false;
+    uv_close((uv_handle_t *)&A(p)->sock, ep__peer_handle_closed);
     return;
   }
-  uv_tcp_nodelay(&p->sock, 1);
+  uv_tcp_nodelay(&A(p)->sock, 1);
   p->connected = true;
   /* One peer, one connection: the reference closes the listener after the
    * accept, so nobody else can take the peer's place. */
-  p->listening = false;
-  uv_close((uv_handle_t *)&p->listener, ep__peer_handle_closed);
-  uv_read_start((uv_stream_t *)&p->sock, on_alloc, tcp_on_read);
+  A(p)->listening = false;
+  uv_close((uv_handle_t *)&A(p)->listener, ep__peer_handle_closed);
+  uv_read_start((uv_stream_t *)&A(p)->sock, on_alloc, tcp_on_read);
   ep__peer_on_connected(p);
 }
 
@@ -186,16 +280,17 @@ static int tcp_prepare(ep_peer *p, ep__strv *argv) {
   else
     rc = uv_ip4_addr(ip, p->o.tcp_port, (struct sockaddr_in *)&ss);
   if (rc) return EP_EINVAL;
-  if ((rc = uv_tcp_init(p->loop, &p->listener))) return ep_err_from_errno(rc);
-  p->listener.data = p;
+  if ((rc = alt_state(p, true))) return rc;
+  if ((rc = uv_tcp_init(p->loop, &A(p)->listener))) return ep_err_from_errno(rc);
+  A(p)->listener.data = p;
   p->open_handles++;
-  p->listening = true;
-  rc = uv_tcp_bind(&p->listener, (struct sockaddr *)&ss, 0);
-  if (!rc) rc = uv_listen((uv_stream_t *)&p->listener, 4, tcp_on_connection);
+  A(p)->listening = true;
+  rc = uv_tcp_bind(&A(p)->listener, (struct sockaddr *)&ss, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&A(p)->listener, 4, tcp_on_connection);
   if (rc) return ep_err_from_errno(rc);
   struct sockaddr_storage bound;
   int blen = sizeof bound;
-  uv_tcp_getsockname(&p->listener, (struct sockaddr *)&bound, &blen);
+  uv_tcp_getsockname(&A(p)->listener, (struct sockaddr *)&bound, &blen);
   int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                : ((struct sockaddr_in *)&bound)->sin_port);
   char ips[1024], portstr[16];
@@ -225,7 +320,8 @@ static int stdio_send_term(ep_peer *p, ep_term t);
 /* Builds a control term in the scratch arena and frames it for the
  * peer's connection. */
 static int send_term(ep_peer *p, ep_term t) {
-  return p->vt == &ep__peer_tcp_vt ? tcp_send_term(p, t) : stdio_send_term(p, t);
+  if (!A(p)) return EP_EPEERDOWN;
+  return A(p)->tcp ? tcp_send_term(p, t) : stdio_send_term(p, t);
 }
 
 static int alt_call(ep_peer *p, uint64_t seq, ep_term m, ep_term f, ep_term args) {
@@ -250,43 +346,64 @@ static int alt_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
 
 static int tcp_spawned(ep_peer *p) { return 0; }
 
-static void tcp_close(ep_peer *p) {
-  if (p->listening) {
-    p->listening = false;
-    uv_close((uv_handle_t *)&p->listener, ep__peer_handle_closed);
-  }
-  if (p->sock_open) {
-    p->sock_open = false;
-    p->connected = false;
-    uv_close((uv_handle_t *)&p->sock, ep__peer_handle_closed);
+/* The handles every alternative connection has. */
+static void close_prep(ep_peer *p) {
+  if (A(p)->prep_open) {
+    A(p)->prep_open = false;
+    uv_close((uv_handle_t *)&A(p)->tx_prep, ep__peer_handle_closed);
   }
 }
 
-static int tcp_is_open(ep_peer *p) { return p->sock_open && p->connected; }
+static void tcp_close(ep_peer *p) {
+  if (!A(p)) return;
+  if (A(p)->listening) {
+    A(p)->listening = false;
+    uv_close((uv_handle_t *)&A(p)->listener, ep__peer_handle_closed);
+  }
+  if (A(p)->sock_open) {
+    A(p)->sock_open = false;
+    p->connected = false;
+    uv_close((uv_handle_t *)&A(p)->sock, ep__peer_handle_closed);
+  }
+}
+
+static int tcp_is_open(ep_peer *p) { return A(p) && A(p)->sock_open && p->connected; }
 
 static int tcp_close_handles(ep_peer *p) {
+  if (!A(p)) return 0;
   tcp_close(p);
+  close_prep(p);
   return 0;
 }
 
-const ep__peer_conn_vt ep__peer_tcp_vt = {"tcp",    tcp_prepare,  tcp_spawned, alt_call,
-                                          alt_cast, alt_send,     alt_io_reply, tcp_close,
-                                          tcp_is_open, NULL,      tcp_close_handles};
+const ep__peer_conn_vt ep__peer_tcp_vt = {
+    .name = "tcp",
+    .prepare = tcp_prepare,
+    .spawned = tcp_spawned,
+    .call = alt_call,
+    .cast = alt_cast,
+    .send = alt_send,
+    .io_reply = alt_io_reply,
+    .close = tcp_close,
+    .is_open = tcp_is_open,
+    .close_handles = tcp_close_handles,
+    .release = alt_release,
+};
 
 /* --- standard_io ------------------------------------------------------------------------ */
 
 static int stdio_send_term(ep_peer *p, ep_term t) {
-  if (!p->in_open) return EP_EPEERDOWN;
+  if (!A(p)->in_open) return EP_EPEERDOWN;
   int rc = frame_onto_tx(p, ep_alt_stdio_encode, t);
-  if (p->tx_arena) ep_arena_reset(p->tx_arena);
-  if (!rc) rc = ep__peer_flush(p, (uv_stream_t *)&p->in);
+  if (A(p)->tx_arena) ep_arena_reset(A(p)->tx_arena);
+  if (!rc) rc = flush(p, (uv_stream_t *)&A(p)->in);
   return rc;
 }
 
 static void flush_text(ep_peer *p) {
-  if (p->text.len) {
-    ep__peer_on_output(p, (const char *)p->text.data, p->text.len);
-    p->text.len = 0;
+  if (A(p)->text.len) {
+    ep__peer_on_output(p, (const char *)A(p)->text.data, A(p)->text.len);
+    A(p)->text.len = 0;
   }
 }
 
@@ -295,11 +412,11 @@ static void stdio_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     flush_text(p);
     p->out_eof = true;
-    if (p->out_open) {
-      p->out_open = false;
-      uv_close((uv_handle_t *)&p->out, ep__peer_handle_closed);
+    if (A(p)->out_open) {
+      A(p)->out_open = false;
+      uv_close((uv_handle_t *)&A(p)->out, ep__peer_handle_closed);
     }
-    if (ep_alt_stdio_dec_partial(&p->sdec))
+    if (ep_alt_stdio_dec_partial(&A(p)->sdec))
       ep__peer_on_conn_lost(p, EP_EALTFRAME, "truncated_frame");
     else
       ep__peer_on_conn_lost(p, EP_EPEERDOWN, "stdout_closed");
@@ -313,11 +430,11 @@ static void stdio_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     /* bounded text per step: a chatty peer cannot grow the buffer forever */
     size_t end = (size_t)nread;
     if (end - pos > EP_LIMIT_ALT_TEXT_CHUNK) end = pos + EP_LIMIT_ALT_TEXT_CHUNK;
-    int rc = ep_alt_stdio_decode(&p->sdec, in, end, &pos, &p->text, &pl, &n);
+    int rc = ep_alt_stdio_decode(&A(p)->sdec, in, end, &pos, &A(p)->text, &pl, &n);
     if (rc == 0) {
       flush_text(p); /* text before the frame comes first */
-      ep__peer_on_frame(p, pl, n);
-      if (!p->out_open) return;
+      deliver(p, pl, n);
+      if (!A(p)->out_open) return;
       continue;
     }
     flush_text(p);
@@ -344,22 +461,31 @@ static void err_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static int stdio_prepare(ep_peer *p, ep__strv *argv) {
   /* Attached, no -origin: the peer's io_server talks on fd 0/1. */
   if (ep__strv_push(argv, "-user") || ep__strv_push(argv, "peer")) return EP_ENOMEM;
-  int rc = uv_pipe_init(p->loop, &p->in, 0);
+  int rc = alt_state(p, false);
+  if (rc) return rc;
+  rc = uv_pipe_init(p->loop, &A(p)->in, 0);
   if (rc) return ep_err_from_errno(rc);
-  p->in.data = p;
+  A(p)->in.data = p;
   p->open_handles++;
-  p->in_open = true;
-  rc = uv_pipe_init(p->loop, &p->out, 0);
+  A(p)->in_open = true;
+  rc = uv_pipe_init(p->loop, &A(p)->out, 0);
   if (rc) return ep_err_from_errno(rc);
-  p->out.data = p;
+  A(p)->out.data = p;
   p->open_handles++;
-  p->out_open = true;
-  ep_alt_stdio_dec_init(&p->sdec, p->mem, 0);
+  A(p)->out_open = true;
   return 0;
 }
 
+/* The peer's stdin and stdout are the connection. */
+static void stdio_stdio(ep_peer *p, uv_stdio_container_t *io) {
+  io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  io[0].data.stream = (uv_stream_t *)&A(p)->in;
+  io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  io[1].data.stream = (uv_stream_t *)&A(p)->out;
+}
+
 static int stdio_spawned(ep_peer *p) {
-  int rc = uv_read_start((uv_stream_t *)&p->out, on_alloc, stdio_on_read);
+  int rc = uv_read_start((uv_stream_t *)&A(p)->out, on_alloc, stdio_on_read);
   if (rc) return ep_err_from_errno(rc);
   /* the control connection is there from the start */
   p->connected = true;
@@ -371,27 +497,40 @@ static int stdio_spawned(ep_peer *p) {
  * and its exit are seen. */
 static void stdio_close(ep_peer *p) {
   p->connected = false;
-  if (p->in_open) {
-    p->in_open = false;
-    uv_close((uv_handle_t *)&p->in, ep__peer_handle_closed);
+  if (!A(p)) return;
+  if (A(p)->in_open) {
+    A(p)->in_open = false;
+    uv_close((uv_handle_t *)&A(p)->in, ep__peer_handle_closed);
   }
 }
 
-static int stdio_is_open(ep_peer *p) { return p->in_open && p->connected; }
+static int stdio_is_open(ep_peer *p) { return A(p) && A(p)->in_open && p->connected; }
 
 static int stdio_close_handles(ep_peer *p) {
+  if (!A(p)) return 0;
   stdio_close(p);
-  if (p->out_open) {
-    p->out_open = false;
-    uv_close((uv_handle_t *)&p->out, ep__peer_handle_closed);
+  close_prep(p);
+  if (A(p)->out_open) {
+    A(p)->out_open = false;
+    uv_close((uv_handle_t *)&A(p)->out, ep__peer_handle_closed);
   }
   return 0;
 }
 
 const ep__peer_conn_vt ep__peer_stdio_vt = {
-    "standard_io", stdio_prepare, stdio_spawned, alt_call,      alt_cast,
-    alt_send,      alt_io_reply,  stdio_close,   stdio_is_open, NULL,
-    stdio_close_handles};
+    .name = "standard_io",
+    .prepare = stdio_prepare,
+    .spawned = stdio_spawned,
+    .call = alt_call,
+    .cast = alt_cast,
+    .send = alt_send,
+    .io_reply = alt_io_reply,
+    .close = stdio_close,
+    .is_open = stdio_is_open,
+    .close_handles = stdio_close_handles,
+    .stdio = stdio_stdio,
+    .release = alt_release,
+};
 
 /* stderr of standard_io / attached TCP peers: exported for ep_peer.c */
 void ep__peer_err_read_start(ep_peer *p, uv_pipe_t *pipe);

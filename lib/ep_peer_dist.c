@@ -52,14 +52,20 @@ static ep__dist *D(ep_peer *p) { return p->conn_state; }
  * the connection cannot go on, the peer goes down saying why. */
 static void lost_for_memory(ep_peer *p) { ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory"); }
 
-/* Hands a term to the core as if it had arrived as a frame. */
+/* Hands the core a control message ({started, Node}, {reply, ...},
+ * {message, ...}, an io_request): its terms copied into an arena of the
+ * core's to keep (no encoding and decoding again, as when this went
+ * through the alternative connections' frames). */
 static void to_core(ep_peer *p, ep_term t) {
-  ep_buf b;
-  ep_buf_init(&b, p->mem);
-  int r = ep_is_none(t) ? EP_ENOMEM : ep_encode(&b, t); /* none: it could not be built */
-  if (r == 0) ep__peer_on_frame(p, b.data, b.len);
-  ep_buf_free(&b);
-  if (r == EP_ENOMEM) lost_for_memory(p);
+  ep_arena *a = ep_is_none(t) ? NULL : ep_arena_new(p->mem); /* none: it could not be built */
+  ep_term c = a ? ep_term_copy(a, t) : ep_none();
+  ep_alt_msg m;
+  if (ep_is_none(c)) {
+    ep_arena_free(a);
+    lost_for_memory(p);
+    return;
+  }
+  if (ep_alt_parse(c, &m) != 0 || !ep__peer_on_event(p, &m, a)) ep_arena_free(a);
 }
 
 /* Whether node is the one p runs (or will run, before it said so: an OTP 25
@@ -78,7 +84,7 @@ static bool is_peer_node(const ep_peer *p, const char *node) {
 void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer, int reason) {
   for (ep_peer *p = c->peers, *next; p; p = next) {
     next = p->next_in_ctl;
-    if (p->vt != &ep__peer_dist_vt || !D(p) || !is_peer_node(p, peer)) continue;
+    if (p->o.conn != EP_PEER_CONN_DIST || !D(p) || !is_peer_node(p, peer)) continue;
     if (k == EP_NODE_UP) {
       D(p)->connected = true;
     } else if (D(p)->connected) {
@@ -357,6 +363,17 @@ static int dist_close_handles(ep_peer *p) {
   return 0;
 }
 
-const ep__peer_conn_vt ep__peer_dist_vt = {"dist",       dist_prepare,  dist_spawned, dist_call,
-                                           dist_cast,    dist_send,     dist_io_reply, dist_close,
-                                           dist_is_open, dist_shutdown, dist_close_handles};
+const ep__peer_conn_vt ep__peer_dist_vt = {
+    .name = "dist",
+    .own_session = true, /* not erl's -detached, but its setsid(): see dist_prepare */
+    .prepare = dist_prepare,
+    .spawned = dist_spawned,
+    .call = dist_call,
+    .cast = dist_cast,
+    .send = dist_send,
+    .io_reply = dist_io_reply,
+    .close = dist_close,
+    .is_open = dist_is_open,
+    .shutdown = dist_shutdown,
+    .close_handles = dist_close_handles,
+};

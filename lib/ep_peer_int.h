@@ -90,6 +90,9 @@ struct ep__call {
  * are ep_err codes. */
 typedef struct ep__peer_conn_vt {
   const char *name;
+  /* The peer runs in a session (and process group) of its own even without
+   * an exec wrapper (the distribution's, as erl -detached would). */
+  bool own_session;
   /* Before the spawn: set up what the peer will connect to and append the
    * start arguments (-user peer -origin ...) to argv. */
   int (*prepare)(ep_peer *p, ep__strv *argv);
@@ -113,6 +116,12 @@ typedef struct ep__peer_conn_vt {
   /* Closes the connection's libuv handles; calls ep__peer_handle_closed once
    * per handle it closes. Returns how many it closes. */
   int (*close_handles)(ep_peer *p);
+  /* Optional: the peer's fd 0 and 1 (io[0], io[1]) when the connection is
+   * its standard I/O; called between prepare and the spawn. */
+  void (*stdio)(ep_peer *p, uv_stdio_container_t *io);
+  /* Optional: frees the connection's state once every handle of the peer
+   * has closed. */
+  void (*release)(ep_peer *p);
 } ep__peer_conn_vt;
 
 extern const ep__peer_conn_vt ep__peer_tcp_vt;
@@ -223,27 +232,9 @@ struct ep_peer {
   uv_timer_t t_boot, t_stop, t_defer;
   int open_handles;
 
-  /* connection state (TCP or standard_io) */
-  uv_tcp_t listener;
-  bool listening;
-  uv_tcp_t sock;
-  bool sock_open, connected;
-  uv_pipe_t in, out; /* standard_io: peer's stdin, stdout */
-  bool in_open, out_open, out_eof;
-  ep_buf rx;
-  ep_alt_stdio_dec sdec;
-  ep_buf text;
-  ep_arena *rx_arena;
-  /* outgoing frames: written at once when no write is in flight, else
-   * gathered and written together when it completes (fewer syscalls under
-   * load, no added latency when idle) */
-  ep_buf tx;
-  bool tx_inflight;
-  uv_write_t tx_req; /* the write in flight (one at a time) */
-  uint8_t *tx_data;  /* its bytes, taken from tx */
-  uv_prepare_t tx_prep; /* flushes tx once per loop iteration */
-  uv_stream_t *tx_stream;
-  ep_arena *tx_arena; /* scratch for building control terms */
+  /* What the control connection reported (its own state is behind
+   * conn_state): it connected; standard_io: the peer's stdout ended. */
+  bool connected, out_eof;
 
   /* calls */
   uint64_t next_seq;
@@ -262,15 +253,16 @@ struct ep_peer {
 };
 
 /* From a connection to the core. */
-void ep__peer_on_frame(ep_peer *p, const uint8_t *etf, size_t n);
+/* A decoded control message (started, reply, io_request, message) whose
+ * terms live in a, an arena of the peer's allocator: true when the core
+ * kept a (a reply or message handed to the user's callback, who frees it);
+ * false when the connection may reset it and use it again. */
+bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *m, ep_arena *a);
 void ep__peer_on_output(ep_peer *p, const char *text, size_t n);
 void ep__peer_on_connected(ep_peer *p);
 /* The connection was lost or is unusable (err: EP_EPEERDOWN for a plain
  * close, EP_ECRC/EP_EALTFRAME/EP_ETOOBIG for garbage), with a reason text. */
 void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason);
 void ep__peer_handle_closed(uv_handle_t *h);
-/* Queues the frame bytes in p->tx (already appended by the caller) for
- * stream s. */
-int ep__peer_flush(ep_peer *p, uv_stream_t *s);
 
 #endif
