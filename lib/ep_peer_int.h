@@ -265,4 +265,20 @@ void ep__peer_on_connected(ep_peer *p);
 void ep__peer_on_conn_lost(ep_peer *p, int err, const char *reason);
 void ep__peer_handle_closed(uv_handle_t *h);
 
+/* Between the controller's files (lib/ep_peer.c: the controller, a peer's
+ * lifecycle and shutdown; lib/ep_peer_opts.c: options and names;
+ * lib/ep_peer_spawn.c: the command line, the process and its exit;
+ * lib/ep_peer_call.c: control messages from the peer, and calls). */
+void ep__peer_become_running(ep_peer *p);
+void ep__peer_check_stop(ep_peer *p);
+void ep__peer_close_stdin(ep_peer *p);
+void ep__peer_free_call(ep_peer *p, ep__call *c);
+void ep__peer_go_down(ep_peer *p, int err, const char *reason);
+void ep__peer_kill_process(ep_peer *p);
+void ep__peer_maybe_release(ep_peer *p);
+void ep__peer_on_defer(uv_timer_t *t);
+void ep__peer_on_stop_timeout(uv_timer_t *t);
+bool ep__peer_own_group(const ep_peer *p);
+void ep__peer_kick(ep_peer *p);
+
 #endif
