@@ -27,6 +27,14 @@ static const char help[] =
     "                      program becomes a hidden node the peer dials), tcp\n"
     "                      (listen on every local IPv4 address, any port),\n"
     "                      tcp:PORT, tcp:IP:PORT, stdio (default without --name)\n"
+    "  --origin NAME@HOST  this program's own node name (dist only), so a peer\n"
+    "                      on another host can dial back: HOST must be an\n"
+    "                      address or name the peer reaches this machine by.\n"
+    "                      A HOST with a dot (FQDN, IPv4 address) needs\n"
+    "                      --longnames. Default: erlpeer-<ospid>@this host\n"
+    "  --net-ticktime S    net_ticktime of this program's node in seconds\n"
+    "                      (dist only; default 60): a peer silent for S s is\n"
+    "                      down. Give the peer the same: -- -kernel net_ticktime S\n"
     "  --exec PROG         run PROG instead of erl (e.g. ssh, chroot, env)\n"
     "  --exec-arg A        argument put before everything else (repeatable),\n"
     "                      e.g. --exec chroot --exec-arg /roots/trixie --exec-arg erl\n"
@@ -75,8 +83,9 @@ int ep_cmd_peer(int argc, char **argv) {
   const char *exec_prog = NULL;
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
-  const char *conn = NULL, *cookie = NULL, *name = NULL;
-  bool longnames = false, ipv6 = false;
+  const char *conn = NULL, *cookie = NULL, *name = NULL, *origin = NULL;
+  bool longnames = false, ipv6 = false, origin_long = false;
+  unsigned ticktime = 0;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
   if (!o || !steps || !exec_args) {
@@ -117,6 +126,13 @@ int ep_cmd_peer(int argc, char **argv) {
     } else if (!strcmp(a, "--connection")) {
       NEEDV;
       conn = v;
+    } else if (!strcmp(a, "--origin")) {
+      NEEDV;
+      origin = v;
+      rc = ep_tool_parse_origin(v, &origin_long);
+    } else if (!strcmp(a, "--net-ticktime")) {
+      NEEDV;
+      rc = ep_tool_parse_ticktime(v, &ticktime);
     } else if (!strcmp(a, "--exec")) {
       NEEDV;
       exec_prog = v;
@@ -179,6 +195,19 @@ int ep_cmd_peer(int argc, char **argv) {
       goto out;
     }
   }
+  if ((origin || ticktime) && strcmp(conn, "dist")) {
+    fprintf(stderr, "erlpeer peer: %s names this program's node, which only --connection dist uses\n",
+            origin ? "--origin" : "--net-ticktime");
+    status = 2;
+    goto out;
+  }
+  if (origin && origin_long && !longnames) {
+    /* erl's short names have no dots: our node and the peer would refuse
+     * each other ("System running to use fully qualified hostnames"). */
+    fprintf(stderr, "erlpeer peer: --origin %s has a long name (a dot in the host): add --longnames\n", origin);
+    status = 2;
+    goto out;
+  }
   /* With --connection dist the library hands the peer the cookie through a
    * private HOME (lib/ep_peer_dist.c): nothing to do here. */
   ep_peer_opts_set_output(o, on_output, NULL);
@@ -196,6 +225,8 @@ int ep_cmd_peer(int argc, char **argv) {
     ep_node_opts *no = ep_node_opts_new();
     int nr = no ? 0 : EP_ENOMEM;
     if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
+    if (!nr && origin) nr = ep_node_opts_set_name(no, origin);
+    if (!nr && ticktime) ep_node_opts_set_ticktime(no, ticktime);
     if (!nr) ep_node_opts_set_longnames(no, longnames);
     if (!nr) ep_node_opts_set_ipv6(no, ipv6);
     if (!nr) ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
