@@ -176,27 +176,29 @@ ctl() { printf '%s\n' "$1" >&5; }
 ctl_expect() {
   ep_wait_for "$SOUT" "$1" "${2:-30}" "$CTL_PID" || fail "no answer matching '$1' from the controller"
 }
-# ctl_cmd ID COMMAND [SECS]: sends COMMAND (about peer ID) and prints the
-# answer about ID that follows it: answers come in order, and other lines
-# ({output, ...}, {down, ...}) may come between.
+# ctl_cmd ID COMMAND [SECS]: sends COMMAND (about peer ID) and sets ANS to
+# the answer about ID that follows it: answers come in order, and other
+# lines ({output, ...}, {down, ...}) may come between. (Results go to
+# variables, never through $(...): a failure there would not end the test.)
 ctl_cmd() {
-  local id=$1 cmd=$2 secs=${3:-30} n fd tp line rc
+  local id=$1 cmd=$2 secs=${3:-30} n fd tp rc
   n=$(wc -l <"$SOUT")
   ctl "$cmd"
   exec {fd}< <(exec timeout "$secs" tail -n +$((n + 1)) -F --pid="$CTL_PID" -- "$SOUT" 2>/dev/null)
   tp=$!
-  line=$(grep -m1 -- "^{[a-z]*,$id[,}]" <&"$fd")
+  ANS=$(grep -m1 -- "^{[a-z]*,$id[,}]" <&"$fd")
   rc=$?
   exec {fd}<&-
   kill "$tp" 2>/dev/null
   [ $rc = 0 ] || fail "no answer to '$cmd' from the controller within $secs s"
-  echo "$line"
 }
-# ok_value LINE: Value of an {ok, Id, Value}. line, or fail.
-ok_value() {
-  case $1 in
-    "{ok,"*) local v=${1#\{ok,*,}; echo "${v%\}.}" ;;
-    *) fail "wanted {ok, ...}, got $1" ;;
+# ctl_ok ID COMMAND [SECS]: as ctl_cmd, and the answer must be {ok, ID,
+# Value}: VAL is Value as printed.
+ctl_ok() {
+  ctl_cmd "$@"
+  case $ANS in
+    "{ok,$1,"*) VAL=${ANS#"{ok,$1,"}; VAL=${VAL%"}."} ;;
+    *) fail "'$2' was answered $ANS" ;;
   esac
 }
 # ctl_end: end of input; the session stops its peers and exits 0.

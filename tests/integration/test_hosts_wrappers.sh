@@ -34,12 +34,14 @@ for w in "${wrappers[@]}"; do
       stdio) conn="connection => standard_io" ;;
     esac
     t0=$(now_ms)
-    node=$(ok_value "$(ctl_cmd "$id" "{start, $id, #{$conn, exec => $ex}}." 40)")
+    ctl_ok "$id" "{start, $id, #{$conn, exec => $ex}}." 40
     t1=$(now_ms)
-    [ "$c" != dist ] || [ "$node" = "'$id@$HB'" ] || fail "$id is $node, not $id@$HB"
+    [ "$c" != dist ] || [ "$VAL" = "'$id@$HB'" ] || fail "$id is $VAL, not $id@$HB"
     # It runs on B: B's address is among its interfaces.
-    ctl_cmd "$id" "{call, $id, inet, getifaddrs, []}." | grep -qF "{10,213,0,2}" || fail "$id does not run on host B"
-    pid=$(ok_value "$(ctl_cmd "$id" "{call, $id, os, getpid, []}.")" | tr -d '"')
+    ctl_ok "$id" "{call, $id, inet, getifaddrs, []}."
+    grep -qF "{10,213,0,2}" <<<"$VAL" || fail "$id does not run on host B"
+    ctl_ok "$id" "{call, $id, os, getpid, []}."
+    pid=${VAL//\"/}
     [ -n "$pid" ] || fail "no OS pid for $id"
     ip netns pids "$NSB" | grep -qx "$pid" || fail "$id's emulator $pid is not in namespace B"
     ids+=("$id")
@@ -50,7 +52,8 @@ done
 
 # One clean stop of a dist peer and a tcp peer across the link.
 for id in netns_dist netns_tcp; do
-  [ "$(ctl_cmd "$id" "{stop, $id}.")" = "{stopped,$id}." ] || fail "stop $id"
+  ctl_cmd "$id" "{stop, $id}."
+  [ "$ANS" = "{stopped,$id}." ] || fail "stop $id: $ANS"
 done
 hosts_wait "pids_gone ${pids[0]} ${pids[1]}" 10 || fail "stopped peers still run on B"
 ok "stop across the link: the peers are gone from B"
