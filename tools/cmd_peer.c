@@ -38,6 +38,10 @@ static const char help[] =
     "  --exec PROG         run PROG instead of erl (e.g. ssh, chroot, env)\n"
     "  --exec-arg A        argument put before everything else (repeatable),\n"
     "                      e.g. --exec chroot --exec-arg /roots/trixie --exec-arg erl\n"
+    "  --detached BOOL     true (default) | false: a tcp peer started attached\n"
+    "                      (no erl -detached) stays our child, its stdout and\n"
+    "                      stderr relayed; needed inside a container, which\n"
+    "                      ends with its first process (podman run --rm)\n"
     "  --env K=V           environment variable for the started program (repeatable)\n"
     "  --wait-boot MS      boot timeout in milliseconds (default 15000)\n"
     "  --peer-down M       stop | continue | crash (default stop)\n"
@@ -84,7 +88,7 @@ int ep_cmd_peer(int argc, char **argv) {
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
   const char *conn = NULL, *cookie = NULL, *name = NULL, *origin = NULL;
-  bool longnames = false, ipv6 = false, origin_long = false;
+  bool longnames = false, ipv6 = false, origin_long = false, detached = true;
   unsigned ticktime = 0;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
@@ -139,6 +143,11 @@ int ep_cmd_peer(int argc, char **argv) {
     } else if (!strcmp(a, "--exec-arg")) {
       NEEDV;
       exec_args[nexec++] = v;
+    } else if (!strcmp(a, "--detached")) {
+      NEEDV;
+      rc = !strcmp(v, "true") || !strcmp(v, "false") ? 0 : EP_EINVAL;
+      detached = !strcmp(v, "true");
+      if (!rc) rc = ep_peer_opts_set_detached(o, detached);
     } else if (!strcmp(a, "--env")) {
       NEEDV;
       const char *eq = strchr(v, '=');
@@ -246,8 +255,15 @@ int ep_cmd_peer(int argc, char **argv) {
     const char *why = ep_ctl_last_start_reason(ctl);
     char cwhy[600];
     const char *cw = ep_tool_cookie_reason(rc, cwhy, sizeof cwhy);
+    /* The command line is gone with the failed start: what the hint
+     * looks at (program, -detached) is known from the options. */
+    const char *hargv[] = {exec_prog ? exec_prog : "erl", detached && !strncmp(conn, "tcp", 3) ? "-detached" : "",
+                           NULL};
+    const char *hint = ep_tool_detached_hint(rc, hargv);
     if (cw)
       fprintf(stderr, "erlpeer peer: cannot start the peer: %s\n", cw);
+    else if (hint)
+      fprintf(stderr, "erlpeer peer: cannot start the peer: %s (%s)\n", ep_strerror(rc), hint);
     else
       fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc), why && *why ? " " : "",
               why ? why : "");

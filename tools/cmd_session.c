@@ -43,7 +43,10 @@ static const char help[] =
     "{down, Id, Reason} when a peer goes down on its own.\n"
     "Start errors: already_started, {boot_failed, R} (R: {exit_status, N},\n"
     "...), timeout (wait_boot passed), accept_timeout (a tcp peer never\n"
-    "connected), {error, 'EP_...'}; any command on an unknown Id gets\n"
+    "connected), {error, 'EP_...'}; a detached tcp peer behind an exec wrapper\n"
+    "that timed out also gets a line on stderr: a container (podman run --rm)\n"
+    "ends with its first process, the launcher that erl -detached exits at\n"
+    "once, and takes the peer with it (use detached => false); any command on an unknown Id gets\n"
     "{error, Id, no_such_peer}; a call, cast or send that cannot complete\n"
     "gets {error, Id, {exit, timeout | noconnection | peer_crashed |\n"
     "not_running}}.\n"
@@ -206,6 +209,14 @@ static void on_started(ep_peer *p, int err, void *ud) {
                   node ? ep_atom_copy(a, node, strlen(node)) : ep_atom("undefined")));
   } else {
     emit(EP_TUPLE(a, ep_atom("error"), e->id, err_reason(a, p, err)));
+    const char *hint = ep_tool_detached_hint(err, ep_peer_argv(p));
+    if (hint) {
+      ep_buf b;
+      ep_buf_init(&b, NULL);
+      ep_print(&b, e->id);
+      fprintf(stderr, "erlpeer session: %.*s: %s\n", (int)b.len, (const char *)b.data, hint);
+      ep_buf_free(&b);
+    }
     ep_peer_free(p);
     remove_entry(s, e);
   }
