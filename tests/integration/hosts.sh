@@ -158,7 +158,9 @@ exec_ssh() { echo "{\"ssh\", $(erl_list "${SSH_ARGS[@]}" "${SSH_REMOTE[@]}" erl)
 
 # ctl_start ARGS...: an `erlpeer session` in A (the controller), fed from
 # fd 5; its answers in $SOUT, its stderr in $SERR, its pid in $CTL_PID.
+# CTL_WRAP (set before) runs it elsewhere: () for this namespace.
 ctl_n=0
+CTL_WRAP=(ip netns exec @NSA)
 ctl_start() {
   ctl_n=$((ctl_n+1))
   local in="$EP_TMP/ctl.$ctl_n.in"
@@ -167,7 +169,7 @@ ctl_start() {
   OUT=$SOUT ERR=$SERR
   mkfifo "$in"
   : >"$SOUT"
-  ip netns exec "$NSA" "$EP_CLI" session "$@" <"$in" >"$SOUT" 2>"$SERR" &
+  "${CTL_WRAP[@]/#@NSA/$NSA}" "$EP_CLI" session "$@" <"$in" >"$SOUT" 2>"$SERR" &
   CTL_PID=$!
   exec 5>"$in"
 }
@@ -186,7 +188,7 @@ ctl_cmd() {
   ctl "$cmd"
   exec {fd}< <(exec timeout "$secs" tail -n +$((n + 1)) -F --pid="$CTL_PID" -- "$SOUT" 2>/dev/null)
   tp=$!
-  ANS=$(grep -m1 -- "^{[a-z]*,$id[,}]" <&"$fd")
+  ANS=$(grep -m1 -- "^{\(ok\|error\|state\|stopped\),$id[,}]" <&"$fd")
   rc=$?
   exec {fd}<&-
   kill "$tp" 2>/dev/null
