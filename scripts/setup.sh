@@ -9,11 +9,29 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+# The tests of peers on other hosts and in containers
+# (tests/integration/test_hosts_*.sh, test_container_podman.sh): network
+# namespaces, shaping and a drop rule, a real sshd, a container engine
+# (runc: crun refuses this machine's hybrid cgroup layout). About 22
+# packages; when they cannot be installed those tests skip, saying why.
+# (On a machine run by systemd, openssh-server also starts the system sshd.)
+host_pkgs=(iproute2 nftables openssh-server openssh-client podman runc)
+host_missing=()
+for p in "${host_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || host_missing+=("$p")
+done
+if ((${#missing[@]} + ${#host_missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
+fi
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ((${#host_missing[@]})); then
+  echo "setup: installing ${host_missing[*]} (tests across hosts and containers)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${host_missing[@]}" >/dev/null ||
+    echo "setup: could not install ${host_missing[*]}: the tests across hosts and containers will skip"
 fi
 # A comma-decimal locale for tests/unit/test_locale.c, which proves that float
 # text stays '.'-separated when the program linking erlpeer calls

@@ -12,7 +12,8 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE MOD FUN [ARGS]\n"
+      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] [--net-ticktime S]\n"
+      "                    NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
       "       erlpeer call [options] NODE --call 'M:F(A, ...)' [--call 'M:F(A, ...)' ...]\n"
       "\n"
@@ -31,6 +32,9 @@ static void help(void) {
       "long names; default erlpeer-<ospid>, short). --timeout is in milliseconds\n"
       "(default, or 0: infinity; connecting then gives up after 30000).\n"
       "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
+      "--net-ticktime S is this program's net_ticktime in seconds (default 60): a\n"
+      "connection silent for S seconds is lost (the call then fails with exit\n"
+      "status 2); give NODE's value to match it.\n"
       "Options also take the --opt=value form.\n"
       "\n"
       "exit status: 0 a result (with --call: every step returned); 1 an exception,\n"

@@ -27,9 +27,21 @@ static const char help[] =
     "                      program becomes a hidden node the peer dials), tcp\n"
     "                      (listen on every local IPv4 address, any port),\n"
     "                      tcp:PORT, tcp:IP:PORT, stdio (default without --name)\n"
+    "  --origin NAME@HOST  this program's own node name (dist only), so a peer\n"
+    "                      on another host can dial back: HOST must be an\n"
+    "                      address or name the peer reaches this machine by.\n"
+    "                      A HOST with a dot (FQDN, IPv4 address) needs\n"
+    "                      --longnames. Default: erlpeer-<ospid>@this host\n"
+    "  --net-ticktime S    net_ticktime of this program's node in seconds\n"
+    "                      (dist only; default 60): a peer silent for S s is\n"
+    "                      down. Give the peer the same: -- -kernel net_ticktime S\n"
     "  --exec PROG         run PROG instead of erl (e.g. ssh, chroot, env)\n"
     "  --exec-arg A        argument put before everything else (repeatable),\n"
     "                      e.g. --exec chroot --exec-arg /roots/trixie --exec-arg erl\n"
+    "  --detached BOOL     true (default) | false: a tcp peer started attached\n"
+    "                      (no erl -detached) stays our child, its stdout and\n"
+    "                      stderr relayed; needed inside a container, which\n"
+    "                      ends with its first process (podman run --rm)\n"
     "  --env K=V           environment variable for the started program (repeatable)\n"
     "  --wait-boot MS      boot timeout in milliseconds (default 15000)\n"
     "  --peer-down M       stop | continue | crash (default stop)\n"
@@ -75,8 +87,9 @@ int ep_cmd_peer(int argc, char **argv) {
   const char *exec_prog = NULL;
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
-  const char *conn = NULL, *cookie = NULL, *name = NULL;
-  bool longnames = false, ipv6 = false;
+  const char *conn = NULL, *cookie = NULL, *name = NULL, *origin = NULL;
+  bool longnames = false, ipv6 = false, origin_long = false, detached = true;
+  unsigned ticktime = 0;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
   if (!o || !steps || !exec_args) {
@@ -117,12 +130,24 @@ int ep_cmd_peer(int argc, char **argv) {
     } else if (!strcmp(a, "--connection")) {
       NEEDV;
       conn = v;
+    } else if (!strcmp(a, "--origin")) {
+      NEEDV;
+      origin = v;
+      rc = ep_tool_parse_origin(v, &origin_long);
+    } else if (!strcmp(a, "--net-ticktime")) {
+      NEEDV;
+      rc = ep_tool_parse_ticktime(v, &ticktime);
     } else if (!strcmp(a, "--exec")) {
       NEEDV;
       exec_prog = v;
     } else if (!strcmp(a, "--exec-arg")) {
       NEEDV;
       exec_args[nexec++] = v;
+    } else if (!strcmp(a, "--detached")) {
+      NEEDV;
+      rc = !strcmp(v, "true") || !strcmp(v, "false") ? 0 : EP_EINVAL;
+      detached = !strcmp(v, "true");
+      if (!rc) rc = ep_peer_opts_set_detached(o, detached);
     } else if (!strcmp(a, "--env")) {
       NEEDV;
       const char *eq = strchr(v, '=');
@@ -179,6 +204,19 @@ int ep_cmd_peer(int argc, char **argv) {
       goto out;
     }
   }
+  if ((origin || ticktime) && strcmp(conn, "dist")) {
+    fprintf(stderr, "erlpeer peer: %s names this program's node, which only --connection dist uses\n",
+            origin ? "--origin" : "--net-ticktime");
+    status = 2;
+    goto out;
+  }
+  if (origin && origin_long && !longnames) {
+    /* erl's short names have no dots: our node and the peer would refuse
+     * each other ("System running to use fully qualified hostnames"). */
+    fprintf(stderr, "erlpeer peer: --origin %s has a long name (a dot in the host): add --longnames\n", origin);
+    status = 2;
+    goto out;
+  }
   /* With --connection dist the library hands the peer the cookie through a
    * private HOME (lib/ep_peer_dist.c): nothing to do here. */
   ep_peer_opts_set_output(o, on_output, NULL);
@@ -196,6 +234,8 @@ int ep_cmd_peer(int argc, char **argv) {
     ep_node_opts *no = ep_node_opts_new();
     int nr = no ? 0 : EP_ENOMEM;
     if (!nr && cookie) nr = ep_node_opts_set_cookie(no, cookie);
+    if (!nr && origin) nr = ep_node_opts_set_name(no, origin);
+    if (!nr && ticktime) ep_node_opts_set_ticktime(no, ticktime);
     if (!nr) ep_node_opts_set_longnames(no, longnames);
     if (!nr) ep_node_opts_set_ipv6(no, ipv6);
     if (!nr) ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
@@ -215,8 +255,15 @@ int ep_cmd_peer(int argc, char **argv) {
     const char *why = ep_ctl_last_start_reason(ctl);
     char cwhy[600];
     const char *cw = ep_tool_cookie_reason(rc, cwhy, sizeof cwhy);
+    /* The command line is gone with the failed start: what the hint
+     * looks at (program, -detached) is known from the options. */
+    const char *hargv[] = {exec_prog ? exec_prog : "erl", detached && !strncmp(conn, "tcp", 3) ? "-detached" : "",
+                           NULL};
+    const char *hint = ep_tool_detached_hint(rc, hargv);
     if (cw)
       fprintf(stderr, "erlpeer peer: cannot start the peer: %s\n", cw);
+    else if (hint)
+      fprintf(stderr, "erlpeer peer: cannot start the peer: %s (%s)\n", ep_strerror(rc), hint);
     else
       fprintf(stderr, "erlpeer peer: cannot start the peer: %s%s%s\n", ep_strerror(rc), why && *why ? " " : "",
               why ? why : "");

@@ -187,3 +187,16 @@ void ep_tool_print_failure(FILE *f, const ep_peer_result *r) {
   }
   ep_buf_free(&b);
 }
+
+const char *ep_tool_detached_hint(int err, const char *const *argv) {
+  if ((err != EP_ETIMEDOUT && err != EP_ENOCONNECT) || !argv || !argv[0]) return NULL;
+  const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+  if (!strcmp(prog, "erl")) return NULL;
+  bool detached = false;
+  for (size_t i = 1; argv[i]; i++)
+    if (!strcmp(argv[i], "-detached")) detached = true;
+  if (!detached) return NULL;
+  return "a detached peer behind an exec wrapper never connected: if the wrapper is a container (podman run, "
+         "docker run), it ended with its first process, erl -detached's launcher, which exits at once, and took "
+         "the emulator with it: start the peer attached (detached => false, --detached false)";
+}

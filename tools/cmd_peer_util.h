@@ -28,4 +28,12 @@ void ep_tool_print_failure(FILE *f, const ep_peer_result *r);
  * timeout, {exit, noconnection} for a peer that is down, ...). */
 ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r);
 
+/* Why a start that failed with err (EP_ETIMEDOUT, EP_ENOCONNECT) may have
+ * failed, when the peer was a detached tcp peer behind an exec wrapper
+ * (argv: the command line, program first; argv[0] not erl): erl -detached's
+ * launcher exits at once, and a wrapper whose exit ends everything it
+ * started (a container whose first process it is: podman run --rm, docker
+ * run) takes the emulator with it before it connects. NULL otherwise. */
+const char *ep_tool_detached_hint(int err, const char *const *argv);
+
 #endif

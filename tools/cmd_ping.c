@@ -8,7 +8,8 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE\n"
+      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS]\n"
+      "                    [--net-ticktime S] NODE\n"
       "\n"
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"

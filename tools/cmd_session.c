@@ -20,7 +20,7 @@
 #include "ep_text.h"
 
 static const char help[] =
-    "usage: erlpeer session\n"
+    "usage: erlpeer session [--origin NAME@HOST] [--net-ticktime S]\n"
     "\n"
     "Reads one command per line on stdin, each an Erlang term ending in '.',\n"
     "and answers each with one Erlang term per line on stdout, in order:\n"
@@ -43,7 +43,10 @@ static const char help[] =
     "{down, Id, Reason} when a peer goes down on its own.\n"
     "Start errors: already_started, {boot_failed, R} (R: {exit_status, N},\n"
     "...), timeout (wait_boot passed), accept_timeout (a tcp peer never\n"
-    "connected), {error, 'EP_...'}; any command on an unknown Id gets\n"
+    "connected), {error, 'EP_...'}; a detached tcp peer behind an exec wrapper\n"
+    "that timed out also gets a line on stderr: a container (podman run --rm)\n"
+    "ends with its first process, the launcher that erl -detached exits at\n"
+    "once, and takes the peer with it (use detached => false); any command on an unknown Id gets\n"
     "{error, Id, no_such_peer}; a call, cast or send that cannot complete\n"
     "gets {error, Id, {exit, timeout | noconnection | peer_crashed |\n"
     "not_running}}.\n"
@@ -52,6 +55,19 @@ static const char help[] =
     "\n"
     "Without a name the peer is not distributed; with a name the default\n"
     "connection is dist (this program then runs a hidden node the peer dials).\n"
+    "\n"
+    "options:\n"
+    "  --origin NAME@HOST  this program's node name, for dist peers on other\n"
+    "                      hosts to dial back (HOST: how they reach this\n"
+    "                      machine); long names when HOST has a dot, so dist\n"
+    "                      peers then need longnames => true\n"
+    "  --net-ticktime S    net_ticktime of this program's node in seconds\n"
+    "                      (default 60); give peers the same in args:\n"
+    "                      [\"-kernel\", \"net_ticktime\", \"S\"]\n"
+    "Either starts this program's node at once, with that name and mode\n"
+    "(short names without --origin), and dist peers in the other naming mode\n"
+    "fail to start; without them it starts when the first dist peer needs it,\n"
+    "in that peer's mode.\n"
     "\n"
     "exit status: 0 once input ended and every peer stopped; 2 bad usage or\n"
     "             out of memory.\n";
@@ -193,6 +209,14 @@ static void on_started(ep_peer *p, int err, void *ud) {
                   node ? ep_atom_copy(a, node, strlen(node)) : ep_atom("undefined")));
   } else {
     emit(EP_TUPLE(a, ep_atom("error"), e->id, err_reason(a, p, err)));
+    const char *hint = ep_tool_detached_hint(err, ep_peer_argv(p));
+    if (hint) {
+      ep_buf b;
+      ep_buf_init(&b, NULL);
+      ep_print(&b, e->id);
+      fprintf(stderr, "erlpeer session: %.*s: %s\n", (int)b.len, (const char *)b.data, hint);
+      ep_buf_free(&b);
+    }
     ep_peer_free(p);
     remove_entry(s, e);
   }
@@ -604,13 +628,55 @@ static void *reader(void *arg) {
   return NULL;
 }
 
+/* --origin and --net-ticktime: the controller's node, started now with
+ * them (a default node would have neither). */
+static int start_node(ep_ctl *ctl, const char *origin, bool longnames, unsigned ticktime) {
+  ep_node_opts *no = ep_node_opts_new();
+  int r = no ? 0 : EP_ENOMEM;
+  if (!r && origin) r = ep_node_opts_set_name(no, origin);
+  if (!r) {
+    ep_node_opts_set_longnames(no, longnames);
+    if (ticktime) ep_node_opts_set_ticktime(no, ticktime);
+    ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
+    r = ep_ctl_start_node(ctl, no);
+  }
+  ep_node_opts_free(no);
+  if (r) {
+    char cwhy[600];
+    const char *cw = ep_tool_cookie_reason(r, cwhy, sizeof cwhy);
+    fprintf(stderr, "erlpeer session: cannot start this program's node%s%s: %s\n", origin ? " " : "",
+            origin ? origin : "", cw ? cw : ep_strerror(r));
+  }
+  return r;
+}
+
 int ep_cmd_session(int argc, char **argv) {
+  const char *origin = NULL;
+  bool longnames = false;
+  unsigned ticktime = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(help, stdout);
       return 0;
     }
-    fprintf(stderr, "erlpeer session: unknown option '%s' (see --help)\n", argv[i]);
+    if (!strcmp(a, "--origin") || !strcmp(a, "--net-ticktime")) {
+      int bad = !v;
+      if (v && a[2] == 'o') {
+        origin = v;
+        bad = ep_tool_parse_origin(v, &longnames) != 0;
+      } else if (v) {
+        bad = ep_tool_parse_ticktime(v, &ticktime) != 0;
+      }
+      if (bad) {
+        fprintf(stderr, "erlpeer session: %s wants %s\n", a,
+                a[2] == 'o' ? "NAME@HOST" : "whole seconds (1..86400)");
+        return 2;
+      }
+      i++;
+      continue;
+    }
+    fprintf(stderr, "erlpeer session: unknown option '%s' (see --help)\n", a);
     return 2;
   }
   session s;
@@ -618,6 +684,10 @@ int ep_cmd_session(int argc, char **argv) {
   s.ctl = ep_ctl_new(NULL);
   if (s.ctl) ep_ctl_set_notice_cb(s.ctl, ep_tool_notice, NULL);
   if (!s.ctl) return 2;
+  if ((origin || ticktime) && start_node(s.ctl, origin, longnames, ticktime)) {
+    ep_ctl_free(s.ctl);
+    return 2;
+  }
   s.loop = ep_ctl_loop(s.ctl);
   pthread_mutex_init(&s.mu, NULL);
   uv_async_init(s.loop, &s.async, on_async);

@@ -50,6 +50,13 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
     a->setuptime_ms = (uint32_t)s * 1000;
     return 1;
   }
+  if ((v = opt_value(argc, argv, i, "--net-ticktime"))) {
+    if (ep_tool_parse_ticktime(v, &a->ticktime)) {
+      fprintf(stderr, "erlpeer: --net-ticktime takes whole seconds (1..%u), not '%s'\n", EP_TOOL_MAX_TICKTIME, v);
+      return -1;
+    }
+    return 1;
+  }
   if ((v = opt_value(argc, argv, i, "--timeout"))) {
     char *end;
     unsigned long long t = strtoull(v, &end, 10);
@@ -71,6 +78,7 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   if (!r && a->cookie) r = ep_node_opts_set_cookie(o, a->cookie);
   ep_node_opts_set_longnames(o, a->longnames);
   ep_node_opts_set_ipv6(o, a->ipv6);
+  if (a->ticktime) ep_node_opts_set_ticktime(o, a->ticktime);
   ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
   ep_node_opts_set_setuptime(o, a->setuptime_ms);
   if (!r) r = ep_node_start_sync(o, out);
@@ -81,6 +89,23 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
     fprintf(stderr, "erlpeer: cannot start a node: %s\n", cw ? cw : ep_strerror(r));
   }
   return r;
+}
+
+int ep_tool_parse_ticktime(const char *s, unsigned *out) {
+  unsigned long v = 0;
+  if (!*s) return EP_EINVAL;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9' || (v = v * 10 + (unsigned long)(*s - '0')) > EP_TOOL_MAX_TICKTIME) return EP_EINVAL;
+  if (v == 0) return EP_EINVAL;
+  *out = (unsigned)v;
+  return 0;
+}
+
+int ep_tool_parse_origin(const char *s, bool *longnames) {
+  const char *at = strchr(s, '@');
+  if (!at || at == s || !at[1] || strchr(at + 1, '@')) return EP_EINVAL;
+  *longnames = strchr(at + 1, '.') || strchr(at + 1, ':');
+  return 0;
 }
 
 const char *ep_tool_cookie_reason(int err, char *buf, size_t cap) {

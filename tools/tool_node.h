@@ -16,16 +16,27 @@ typedef struct ep_tool_node_args {
   bool ipv6;
   uint64_t timeout_ms;
   uint32_t setuptime_ms; /* --net-setuptime S (0: the default, 7 s) */
+  unsigned ticktime;     /* --net-ticktime S (0: the node's default, 60 s) */
 } ep_tool_node_args;
 
 /* Consumes a node option at argv[*i] (--cookie C, --sname N, --name N,
- * --timeout MS, --ipv6, --net-setuptime S, and the --opt=value forms). Returns 1 when consumed, 0 when
+ * --timeout MS, --ipv6, --net-setuptime S, --net-ticktime S, and the --opt=value forms). Returns 1 when consumed, 0 when
  * argv[*i] is not a node option, -1 on a bad value (message printed). */
 int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a);
 
 /* Starts a hidden node (not registered in EPMD: a one-shot client needs no
  * incoming connections). Prints the reason and returns the error. */
 int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out);
+
+/* --net-ticktime: whole seconds, 1..EP_TOOL_MAX_TICKTIME (erl's net_ticktime
+ * is a positive integer too). 0 or EP_EINVAL. */
+#define EP_TOOL_MAX_TICKTIME 86400u
+int ep_tool_parse_ticktime(const char *s, unsigned *out);
+
+/* --origin NAME@HOST: both parts present. Long names when HOST has a dot or
+ * a colon (an FQDN or an IP address: erl's short names have neither).
+ * 0 or EP_EINVAL. */
+int ep_tool_parse_origin(const char *s, bool *longnames);
 
 /* For an error of reading the cookie file (EP_ENOCOOKIE, EP_ECOOKIE*):
  * the file and what is wrong with it, read again into buf; NULL for any

@@ -31,6 +31,10 @@ expect_rc 1 "$EP_CLI" call --eval 'X = .' target
 expect_err "parse error at line 1"
 expect_rc 2 "$EP_CLI" call target erlang node '[1,'
 expect_err "syntax error at line 1"
+expect_rc 0 "$EP_CLI" call --net-ticktime 7 target erlang node
+expect_rc 0 "$EP_CLI" call --net-ticktime=7 target erlang node
+expect_rc 2 "$EP_CLI" call --net-ticktime 0 target erlang node
+expect_err "--net-ticktime takes whole seconds"
 
 # Several --call steps: one request, one line per step in order, a step's
 # exception on its own line (exit 3), the stack trace on stderr.

@@ -136,4 +136,27 @@ for n in sa sb sc; do
   fi
 done
 ok "session EOF stops all"
+# --origin names our node: the peer dials that name (long, an address).
+expect_rc 0 "$CLI" peer --name po --host 127.0.0.1 --longnames --origin ctlo@127.0.0.1 --net-ticktime 5 \
+  --call 'erlang:nodes(hidden)' -- -kernel net_ticktime 5
+expect_out "['ctlo@127.0.0.1']"
+ok "peer --origin names this program's node"
+expect_rc 2 "$CLI" peer --name po --host 127.0.0.1 --origin ctlo@127.0.0.1
+expect_err "has a long name (a dot in the host): add --longnames"
+expect_rc 2 "$CLI" peer --connection stdio --origin ctlo@127.0.0.1
+expect_err "only --connection dist uses"
+expect_rc 2 "$CLI" peer --name po --origin nohost
+expect_rc 2 "$CLI" peer --name po --net-ticktime 0
+expect_err "bad value for --net-ticktime"
+ok "peer --origin and --net-ticktime bad values: exit 2"
+printf '%s\n' '{start, o, #{name => "so", host => "127.0.0.1", longnames => true}}.' \
+  '{call, o, erlang, nodes, [hidden]}.' >"$EP_TMP/origin.in"
+expect_rc 0 "$CLI" session --origin cso@127.0.0.1 --net-ticktime 5 <"$EP_TMP/origin.in"
+expect_out "{ok,o,'so@127.0.0.1'}."
+expect_out "{ok,o,['cso@127.0.0.1']}."
+ok "session --origin names this program's node"
+expect_rc 2 "$CLI" session --net-ticktime soon </dev/null
+expect_err "--net-ticktime wants whole seconds"
+expect_rc 2 "$CLI" session --origin </dev/null
+ok "session bad --origin / --net-ticktime: exit 2"
 echo "$passed passed, 0 failed"
