@@ -13,7 +13,7 @@
 static void help(void) {
   printf(
       "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] [--net-ticktime S]\n"
-      "                    NODE MOD FUN [ARGS]\n"
+      "                    [--net-setuptime S] NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
       "       erlpeer call [options] NODE --call 'M:F(A, ...)' [--call 'M:F(A, ...)' ...]\n"
       "\n"
@@ -30,7 +30,9 @@ static void help(void) {
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
       "line by erlpeer itself). --sname/--name name this program's node (short or\n"
       "long names; default erlpeer-<ospid>, short). --timeout is in milliseconds\n"
-      "(default, or 0: infinity; connecting then gives up after 30000).\n"
+      "(default, or 0: infinity; connecting then gives up after the setup time).\n"
+      "--net-setuptime S bounds setting the connection up, handshake included\n"
+      "(default 7, as OTP's net_setuptime).\n"
       "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
       "--net-ticktime S is this program's net_ticktime in seconds (default 60): a\n"
       "connection silent for S seconds is lost (the call then fails with exit\n"

@@ -9,13 +9,14 @@
 static void help(void) {
   printf(
       "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS]\n"
-      "                    [--net-ticktime S] NODE\n"
+      "                    [--net-ticktime S] [--net-setuptime S] NODE\n"
       "\n"
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
       "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n"
       "--sname/--name name this program's node (short or long names; default\n"
       "erlpeer-<ospid>, short). --timeout is in milliseconds (default 10000).\n"
+      "--net-setuptime S bounds setting the connection up (default 7 s).\n"
       "Options also take the --opt=value form.\n"
       "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n"
       "\n"
