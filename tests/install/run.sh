@@ -7,7 +7,8 @@
 #  - with pkg-config: both consumers with `pkg-config --cflags --libs`
 #    (the shared library), and the asynchronous one with `--static` against
 #    liberlpeer.a;
-#  - the README's C example as written (compiled).
+#  - the README's C example as written (compiled);
+#  - the two umbrella headers (runtime, protocol cores), each in its layer.
 # All of them run, except the README example (it needs an erl). The
 # asynchronous consumer needs no erl either: a node with EPMD mode NONE and
 # a controller on the program's loop. It calls libuv itself, so it links only
@@ -44,6 +45,18 @@ cc "${cflags[@]}" "$here/consumer/async_consumer.c" -o "$work/pc-async-static" \
    $(pc --cflags --libs --static | sed 's/-lerlpeer\b/-l:liberlpeer.a/')
 "$work/pc-consumer"; "$work/pc-async"; "$work/pc-async-static"
 linked_shared "$work/pc-async"; linked_static "$work/pc-async-static"
+
+# Both umbrellas compile alone and together, and each header is in its
+# layer: the runtime's under erlpeer/, the protocol cores' under erlpeer/core/.
+inc=$(dirname "$(find "$prefix" -name erlpeer.h | head -1)")
+test -f "$inc/core/erlpeer_core.h" && test -f "$inc/core/ep_handshake.h" && test ! -e "$inc/ep_handshake.h" \
+  || { echo "install: the core headers are not (only) under erlpeer/core/" >&2; exit 1; }
+for h in '<erlpeer/erlpeer.h>' '<erlpeer/core/erlpeer_core.h>' '<erlpeer/erlpeer.h>
+#include <erlpeer/core/erlpeer_core.h>'; do
+  printf '#include %s\nint main(void) { return 0; }\n' "$h" > "$work/umbrella.c"
+  # shellcheck disable=SC2046
+  cc "${cflags[@]}" -c "$work/umbrella.c" -o "$work/umbrella.o" $(pc --cflags)
+done
 
 bash "$here/extract_readme_example.sh" "$here/../../README.md" > "$work/readme.c"
 # shellcheck disable=SC2046
