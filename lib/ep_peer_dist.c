@@ -99,6 +99,8 @@ void ep__peer_dist_node_event(ep_ctl *c, ep_node_event_kind k, const char *peer,
 
 /* --- the origin and the group leader ------------------------------------------------ */
 
+static void remove_home(ep__dist *d);
+
 static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
   ep_peer *p = ud;
   ep_node *n = ep_proc_node(self);
@@ -126,6 +128,10 @@ static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
       return;
     }
     D(p)->connected = ep_node_is_connected(n, p->node);
+    /* Booted: its node read the cookie long ago (it dialled us with it).
+     * The private HOME that held it goes now, not when the peer stops: a
+     * controller killed later leaves no cookie on disk. */
+    remove_home(D(p));
     to_core(p, t);
     return;
   }

@@ -41,6 +41,7 @@
 
 #include <uv.h>
 
+#include "ep_error.h"
 #include "ep_node.h"
 #include "ep_peer.h"
 #include "ep_testenv.h"
