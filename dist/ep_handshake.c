@@ -14,14 +14,13 @@
  */
 #include "ep_handshake.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ep_dflags.h"
 #include "ep_error.h"
 #include "ep_limits.h"
+#include "ep_md5.h"
 
 /* The flags OTP 25+ lets the single MANDATORY_25_DIGEST flag stand for
  * (kernel's dist.hrl, MANDATORY_DFLAGS_25): an OTP 27+ node may send the
@@ -116,16 +115,14 @@ struct ep_handshake {
 void ep_hs_digest(const uint8_t *cookie, size_t cookie_len, uint32_t challenge, uint8_t out[16]) {
   char dec[16];
   int n = snprintf(dec, sizeof dec, "%lu", (unsigned long)challenge);
-  unsigned int olen = 16;
-  /* EVP_Digest only fails on allocation failure inside OpenSSL; then the
-   * digest is zeros and the other side's check fails: EP_EAUTH, not a crash. */
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  memset(out, 0, 16);
-  if (!ctx) return;
-  if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1 || EVP_DigestUpdate(ctx, cookie, cookie_len) != 1 ||
-      EVP_DigestUpdate(ctx, dec, (size_t)n) != 1 || EVP_DigestFinal_ex(ctx, out, &olen) != 1)
-    memset(out, 0, 16);
-  EVP_MD_CTX_free(ctx);
+  /* Our own MD5, not libcrypto's EVP: that loads OpenSSL's configuration
+   * and provider tables first, the largest part of a one-shot client's
+   * start (issue 13, dist/ep_md5.h). */
+  ep_md5_ctx c;
+  ep_md5_init(&c);
+  ep_md5_update(&c, cookie, cookie_len);
+  ep_md5_update(&c, dec, (size_t)n);
+  ep_md5_final(&c, out);
 }
 
 static char *dup_n(const ep_mem *m, const void *p, size_t n) {
@@ -292,7 +289,7 @@ static int on_ack(ep_handshake *hs, const uint8_t *m, size_t n) {
   if (n != 17 || m[0] != 'a') return fail(hs, EP_EHANDSHAKE);
   uint8_t want[16];
   ep_hs_digest(hs->cookie, hs->cookie_len, hs->challenge, want);
-  if (CRYPTO_memcmp(want, m + 1, 16) != 0) return fail(hs, EP_EAUTH);
+  if (ep_memcmp_ct(want, m + 1, 16) != 0) return fail(hs, EP_EAUTH);
   hs->state = HS_DONE;
   return 0;
 }
@@ -336,7 +333,7 @@ static int on_reply(ep_handshake *hs, const uint8_t *m, size_t n) {
   if (n != 21 || m[0] != 'r') return fail(hs, EP_EHANDSHAKE);
   uint8_t want[16];
   ep_hs_digest(hs->cookie, hs->cookie_len, hs->challenge, want);
-  if (CRYPTO_memcmp(want, m + 5, 16) != 0) return fail(hs, EP_EAUTH);
+  if (ep_memcmp_ct(want, m + 5, 16) != 0) return fail(hs, EP_EAUTH);
   hs->peer_challenge = ep_get32(m + 1);
   uint8_t a[17];
   a[0] = 'a';
@@ -418,7 +415,7 @@ int ep_hs_new(const ep_mem *mem, const ep_hs_config *cfg, ep_handshake **out) {
 void ep_hs_free(ep_handshake *hs) {
   if (!hs) return;
   const ep_mem *m = hs->mem;
-  if (hs->cookie) OPENSSL_cleanse(hs->cookie, hs->cookie_len);
+  if (hs->cookie) ep_wipe(hs->cookie, hs->cookie_len);
   ep_free(m, hs->cookie);
   ep_free(m, hs->this_node);
   ep_free(m, hs->named_name);

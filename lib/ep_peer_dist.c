@@ -18,7 +18,6 @@
  * blocking API are the same code for every connection. */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -153,6 +152,23 @@ static void remove_home(ep__dist *d) {
   d->home[0] = 0;
 }
 
+/* Standard base64 with padding, NUL-terminated (as EVP_EncodeBlock did:
+ * here so that a program that never starts a peer need not load libcrypto). */
+static void base64(char *out, const uint8_t *in, size_t n) {
+  static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (; n >= 3; in += 3, n -= 3) {
+    uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+    *out++ = A[v >> 18], *out++ = A[(v >> 12) & 63], *out++ = A[(v >> 6) & 63], *out++ = A[v & 63];
+  }
+  if (n) {
+    uint32_t v = (uint32_t)in[0] << 16 | (n == 2 ? (uint32_t)in[1] << 8 : 0);
+    *out++ = A[v >> 18], *out++ = A[(v >> 12) & 63];
+    *out++ = n == 2 ? A[(v >> 6) & 63] : '=';
+    *out++ = '=';
+  }
+  *out = 0;
+}
+
 static int dist_prepare(ep_peer *p, ep__strv *argv) {
   ep_node *n = p->ctl->node; /* in the peer's naming mode: ep__ctl_node_for */
   if (!n) return EP_ENEEDNODE;
@@ -168,7 +184,7 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   r = ep_encode(&b, ep_proc_pid(d->origin));
   char b64[512];
   if (!r && (b.len * 4 / 3 + 4 >= sizeof b64)) r = EP_ERANGE;
-  if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
+  if (!r) base64(b64, b.data, b.len);
   ep_buf_free(&b);
   if (r) return r;
   /* Never erl's -detached: its launcher exits at once and the emulator's

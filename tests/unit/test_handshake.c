@@ -1,6 +1,7 @@
 /* The distribution handshake state machines, both roles, in memory: known
  * digests, every split of the byte streams, every status, every refusal. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "ep_failmem.h"
 #include "ep_handshake.h"
 #include "ep_limits.h"
+#include "ep_md5.h"
 
 #define COOKIE "COOKIEABC"
 
@@ -28,6 +30,56 @@ START_TEST(digest_known_answers) {
   ck_assert_mem_eq(out, d2, 16);
   ep_hs_digest((const uint8_t *)"x", 1, 4294967295u, out);
   ck_assert_mem_eq(out, d3, 16);
+}
+END_TEST
+
+/* dist/ep_md5.c against RFC 1321's test suite (appendix A.5) and a 300-byte
+ * input (digest from Python's hashlib), whole and fed in every two-piece cut
+ * and byte by byte: padding at every fill of the block buffer. */
+static void hex16(const uint8_t d[16], char out[33]) {
+  for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+START_TEST(md5_known_answers) {
+  static const struct {
+    const char *in, *md5;
+  } v[] = {
+      {"", "d41d8cd98f00b204e9800998ecf8427e"},
+      {"a", "0cc175b9c0f1b6a831c399e269772661"},
+      {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+      {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+      {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+      {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f"},
+      {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+       "57edf4a22be3c955ac49da2e2107b67a"},
+  };
+  uint8_t d[16];
+  char hex[33];
+  for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+    size_t n = strlen(v[k].in);
+    ep_md5(v[k].in, n, d);
+    hex16(d, hex);
+    ck_assert_str_eq(hex, v[k].md5);
+    for (size_t cut = 0; cut <= n; cut++) {
+      ep_md5_ctx c;
+      ep_md5_init(&c);
+      ep_md5_update(&c, v[k].in, cut);
+      ep_md5_update(&c, v[k].in + cut, n - cut);
+      ep_md5_final(&c, d);
+      hex16(d, hex);
+      ck_assert_str_eq(hex, v[k].md5);
+    }
+  }
+  uint8_t big[300];
+  for (int i = 0; i < 300; i++) big[i] = (uint8_t)(i * 7 % 251);
+  ep_md5_ctx c;
+  ep_md5_init(&c);
+  for (int i = 0; i < 300; i++) ep_md5_update(&c, big + i, 1);
+  ep_md5_final(&c, d);
+  hex16(d, hex);
+  ck_assert_str_eq(hex, "ca04fe70251ec7dc8f7ae322db8d1c51");
+  ck_assert_int_eq(ep_memcmp_ct("abcd", "abcd", 4), 0);
+  ck_assert_int_ne(ep_memcmp_ct("abcd", "abce", 4), 0);
 }
 END_TEST
 
@@ -629,6 +681,7 @@ Suite *hs_suite(void) {
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, digest_known_answers);
+  tcase_add_test(tc, md5_known_answers);
   tcase_add_test(tc, succeeds_on_every_split);
   tcase_add_test(tc, succeeds_on_every_two_piece_cut);
   tcase_add_test(tc, ok_simultaneous);
