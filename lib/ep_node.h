@@ -62,7 +62,14 @@ typedef enum ep_epmd_mode {
 /* Things a node says once, for its owner to pass on (the CLI prints them
  * on stderr). text is a sentence for a person. */
 typedef enum ep_node_notice_kind {
-  EP_NODE_NOTICE_EPMD_SERVED /* no EPMD answered: this node now serves EPMD on the host's port */
+  EP_NODE_NOTICE_EPMD_SERVED, /* no EPMD answered: this node now serves EPMD on the host's port */
+  /* A client-profile node dialled a node that already has a connection
+   * from a node of our name (another program using the same name). Never
+   * connected there before: we back off, the dial fails with EP_EALIVE.
+   * Connected there before: that connection was ours and is gone, or
+   * another node of our name has replaced it; we take the name back (as a
+   * node reconnecting must), and the other node will lose its connection. */
+  EP_NODE_NOTICE_NAME_IN_USE
 } ep_node_notice_kind;
 typedef void (*ep_node_notice_cb)(ep_node *node, ep_node_notice_kind kind, const char *text, void *ud);
 

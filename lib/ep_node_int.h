@@ -123,6 +123,7 @@ struct ep_node {
   uv_getaddrinfo_t resolver; /* a long name's host, at start */
   bool resolving;
   bool client;     /* the client profile: no listener, no EPMD */
+  ep__map peers_seen; /* client profile: hash(peer) of every node we were connected to */
   bool longnames, ipv6;
   /* Started by a blocking controller on its own (ep__ctl_need_node), not by
    * the user: the controller may restart it in the naming mode (short/long,
