@@ -28,7 +28,7 @@ static void help(void) {
       "NODE without @ means the local host. The cookie is read from\n"
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
       "line by erlpeer itself). --sname/--name name this program's node (short or\n"
-      "long names; default: the first of erlpeer_c0 .. erlpeer_c15 not in use on\n"
+      "long names; default: the first of _erlpeer_c0 .. _erlpeer_c15 not in use on\n"
       "NODE, short, so that repeated calls add no atoms to NODE, as erl_call's\n"
       "c17). A node of the name given already connected to NODE makes the call\n"
       "fail (exit 2) rather than cut that node's connection. --timeout is in milliseconds\n"

@@ -14,7 +14,7 @@ static void help(void) {
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
       "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n"
       "--sname/--name name this program's node (short or long names; default:\n"
-      "the first of erlpeer_c0 .. erlpeer_c15 not in use on NODE, short, so that\n"
+      "the first of _erlpeer_c0 .. _erlpeer_c15 not in use on NODE, short, so that\n"
       "repeated pings add no atoms to NODE). --timeout is in milliseconds\n"
       "(default 10000).\n"
       "Options also take the --opt=value form.\n"

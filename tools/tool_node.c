@@ -180,7 +180,7 @@ const char *ep_tool_connect_reason(int err) {
       return "it already has a connection from a node of this program's name (--sname/--name): another program "
              "uses that name";
     case EP_ENAMETAKEN:
-      return "all the default names erlpeer_c0 .. erlpeer_c15 are in use there (that many erlpeer calls at "
+      return "all the default names _erlpeer_c0 .. _erlpeer_c15 are in use there (that many erlpeer calls at "
              "once?): give this program a name with --sname or --name";
     case EP_EWRONGNODE:
       return "the node that answered is not the node dialled (short and long names mixed? --sname/--name)";

@@ -38,7 +38,7 @@ const char *ep_tool_cookie_reason(int err, char *buf, size_t cap);
 
 /* Starts this program's node and connects it to node, within timeout_ms.
  * With --sname/--name, under that name. Without, under the first of
- * erlpeer_c0 .. erlpeer_c15 that node does not see in use (another
+ * _erlpeer_c0 .. _erlpeer_c15 that node does not see in use (another
  * erlpeer call connected at the same time): a fresh node per name tried
  * (lib/ep_node.c answers "alive" with false for a client that never was
  * connected there). 0 with *out connected; otherwise the error (EP_ENAMETAKEN
