@@ -14,8 +14,13 @@
  */
 #include "ep_handshake.h"
 
+/* libcrypto's MD5 functions, not its EVP interface: EVP loads OpenSSL's
+ * configuration and provider tables first, the largest part of a one-shot
+ * client's start (issue 13); MD5_* compute the digest and nothing else.
+ * They are deprecated in OpenSSL 3.0 for applications, not removed. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/md5.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,16 +121,12 @@ struct ep_handshake {
 void ep_hs_digest(const uint8_t *cookie, size_t cookie_len, uint32_t challenge, uint8_t out[16]) {
   char dec[16];
   int n = snprintf(dec, sizeof dec, "%lu", (unsigned long)challenge);
-  unsigned int olen = 16;
-  /* EVP_Digest only fails on allocation failure inside OpenSSL; then the
-   * digest is zeros and the other side's check fails: EP_EAUTH, not a crash. */
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  memset(out, 0, 16);
-  if (!ctx) return;
-  if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1 || EVP_DigestUpdate(ctx, cookie, cookie_len) != 1 ||
-      EVP_DigestUpdate(ctx, dec, (size_t)n) != 1 || EVP_DigestFinal_ex(ctx, out, &olen) != 1)
-    memset(out, 0, 16);
-  EVP_MD_CTX_free(ctx);
+  MD5_CTX c;
+  MD5_Init(&c);
+  MD5_Update(&c, cookie, cookie_len);
+  MD5_Update(&c, dec, (size_t)n);
+  MD5_Final(out, &c);
+  OPENSSL_cleanse(&c, sizeof c);
 }
 
 static char *dup_n(const ep_mem *m, const void *p, size_t n) {

@@ -154,9 +154,8 @@ uint32_t ep_hs_this_creation(const ep_handshake *hs);
 /* Flags both sides have (the intersection), valid when DONE. */
 uint64_t ep_hs_flags(const ep_handshake *hs);
 
-/* MD5(cookie ++ decimal(challenge)) into out[16] (OpenSSL EVP). On an
- * OpenSSL allocation failure out is all zeros, which then fails the other
- * side's check (EP_EAUTH) instead of crashing. */
+/* MD5(cookie ++ decimal(challenge)) into out[16] (libcrypto's MD5, which
+ * allocates nothing and loads no configuration). */
 void ep_hs_digest(const uint8_t *cookie, size_t cookie_len, uint32_t challenge, uint8_t out[16]);
 
 #ifdef __cplusplus

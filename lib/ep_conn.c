@@ -262,6 +262,37 @@ static void adopt(ep__conn *c, ep__conn *old) {
   }
 }
 
+/* The client profile remembers the nodes it was connected to, for
+ * alive_decision (a hash: a collision only means answering "true"). */
+static void note_peer(ep__conn *c) {
+  ep_node *n = c->node;
+  if (n->client && c->peer) ep__map_put(&n->peers_seen, ep__hash_bytes(c->peer, strlen(c->peer)), n);
+}
+
+/* The initiator's answer when the peer says "alive": it counts a
+ * connection from a node of our name. A full node answers true (the old
+ * connection is its own, gone: replace it). A client-profile node answers
+ * true only if it was connected to that peer before; otherwise the name is
+ * another program's (two one-shot clients, or agents, given the same
+ * name), and taking it would cut that program's connection: false, and the
+ * dial fails with EP_EALIVE (the CLI then tries its next name). */
+static ep_hs_decision alive_decision(ep__conn *c) {
+  ep_node *n = c->node;
+  if (!n->client) return EP_HS_ALIVE_TRUE;
+  bool seen = c->peer && ep__map_get(&n->peers_seen, ep__hash_bytes(c->peer, strlen(c->peer)));
+  if (n->notice_cb) {
+    char text[700];
+    snprintf(text, sizeof text,
+             seen ? "%s has a connection from a node named %s though ours is gone: another node of this name "
+                    "took it over, or %s has not yet seen ours close; taking the name back"
+                  : "%s already has a connection from a node named %s: another program uses this name; not "
+                    "connecting under it",
+             c->peer ? c->peer : "the node", n->name, c->peer ? c->peer : "the node");
+    n->notice_cb(n, EP_NODE_NOTICE_NAME_IN_USE, text, n->notice_ud);
+  }
+  return seen ? EP_HS_ALIVE_TRUE : EP_HS_ALIVE_FALSE;
+}
+
 void ep__conn_drive_handshake(ep__conn *c) {
   for (;;) {
     size_t used = 0;
@@ -275,7 +306,7 @@ void ep__conn_drive_handshake(ep__conn *c) {
     }
     if (st == EP_HS_DECIDE) {
       const char *peer = ep_hs_peer_name(c->hs);
-      ep_hs_decision d = c->outgoing ? EP_HS_ALIVE_TRUE : accept_decision(c, peer);
+      ep_hs_decision d = c->outgoing ? alive_decision(c) : accept_decision(c, peer);
       if (!c->outgoing && (d == EP_HS_OK || d == EP_HS_OK_SIMULTANEOUS || d == EP_HS_ALIVE)) {
         /* Named for the log and the simultaneous rule only: it does not
          * count for that node before conn_up. */
@@ -295,6 +326,7 @@ void ep__conn_drive_handshake(ep__conn *c) {
       continue;
     }
     if (st == EP_HS_DONE) {
+      note_peer(c);
       ep__conn_up(c);
       return;
     }

@@ -8,6 +8,8 @@
  * open and only watches for EOF.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +379,11 @@ static int valid_client_name(const char *name) {
   return ep_epmd_name_valid((const uint8_t *)name, n) && !memchr(name, '@', n);
 }
 
+static bool numeric_host(const char *host) {
+  uint8_t a[16];
+  return uv_inet_pton(AF_INET, host, a) == 0 || uv_inet_pton(AF_INET6, host, a) == 0;
+}
+
 /* Allocates and starts a call; on error nothing is left behind. */
 static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, const char *name, ep_epmd_req **out,
                  int (*encode)(ep_buf *, const void *), const void *enc_arg) {
@@ -415,6 +422,25 @@ static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, c
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   r->gai.data = r;
+  if (numeric_host(r->host)) {
+    /* A numeric address (the node's own EPMD is 127.0.0.1) needs no
+     * resolver: parsed here, where uv_getaddrinfo would start libuv's
+     * threadpool, four threads, for it (issue 13). Connecting from here
+     * calls nothing back: a failed connect is reported from the loop. */
+    struct addrinfo *ai = NULL;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(r->host, r->portstr, &hints, &ai) == 0 && ai) {
+      uv_timer_start(&r->timer, on_timer, r->timeout_ms, 0);
+      *out = r;
+      r->ai = r->ai_next = ai;
+      r->all_refused = 1;
+      r->last_error = UV_ECONNREFUSED;
+      try_connect(r);
+      return 0;
+    }
+    if (ai) freeaddrinfo(ai);
+    hints.ai_flags = 0;
+  }
   int e = uv_getaddrinfo(loop, &r->gai, on_resolved, r->host, r->portstr, &hints);
   if (e) {
     /* Nothing is pending but the timer: close it and free from its callback

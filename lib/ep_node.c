@@ -349,6 +349,7 @@ int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_n
   int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : o->env_epmd_err;
   n->epmd_port = o->epmd_port ? o->epmd_port : o->env_epmd_port;
   ep__map_init(&n->procs, mem);
+  ep__map_init(&n->peers_seen, mem);
   ep__map_init(&n->names, mem);
   ep__map_init(&n->rpcs, mem);
   uint32_t salt = 0, ref0 = 0;
@@ -440,6 +441,7 @@ static void node_release(ep_node *n) {
    * one be, its done still runs exactly once. */
   ep__node_run_releases(n, true);
   ep__map_free(&n->procs);
+  ep__map_free(&n->peers_seen);
   ep__map_free(&n->names);
   ep__map_free(&n->rpcs);
   ep_arena_free(n->scratch);

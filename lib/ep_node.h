@@ -59,10 +59,18 @@ typedef enum ep_epmd_mode {
   EP_EPMD_AUTO_SERVE /* the EPMD that answers, else serve one (a controller's node: its peers dial it) */
 } ep_epmd_mode;
 
-/* Things a node says once, for its owner to pass on (the CLI prints them
- * on stderr). text is a sentence for a person. */
+/* Things a node says, for its owner to pass on (the CLI prints them on
+ * stderr): EPMD_SERVED once, NAME_IN_USE each time it happens. text is a
+ * sentence for a person. The callback runs on the node's loop. */
 typedef enum ep_node_notice_kind {
-  EP_NODE_NOTICE_EPMD_SERVED /* no EPMD answered: this node now serves EPMD on the host's port */
+  EP_NODE_NOTICE_EPMD_SERVED, /* no EPMD answered: this node now serves EPMD on the host's port */
+  /* A client-profile node dialled a node that already has a connection
+   * from a node of our name (another program using the same name). Never
+   * connected there before: we back off, the dial fails with EP_EALIVE.
+   * Connected there before: that connection was ours and is gone, or
+   * another node of our name has replaced it; we take the name back (as a
+   * node reconnecting must), and the other node will lose its connection. */
+  EP_NODE_NOTICE_NAME_IN_USE
 } ep_node_notice_kind;
 typedef void (*ep_node_notice_cb)(ep_node *node, ep_node_notice_kind kind, const char *text, void *ud);
 

@@ -6,6 +6,7 @@
  * registers there, so a host without Erlang's epmd daemon still works and
  * nothing is left behind; it says so once (the notice callback). In
  * EP_EPMD_AUTO mode it runs unregistered instead. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,18 @@ static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
   lookup_free(l);
 }
 
+/* PORT_PLEASE2 at l->addr (resolved). 0, or an error (no callback then). */
+static int ask_port(ep__lookup *l) {
+  char ip[64];
+  if (l->addr.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&l->addr, ip, sizeof ip);
+  else uv_ip4_name((struct sockaddr_in *)&l->addr, ip, sizeof ip);
+  ep_epmd_client_opts o = {0};
+  o.host = ip;
+  o.port = (uint16_t)l->node->epmd_port;
+  o.mem = l->node->mem;
+  return ep_epmd_port_please(l->node->loop, &o, l->name, on_port, l, &l->req);
+}
+
 static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   ep__lookup *l = g->data;
   ep__conn *c = l->conn;
@@ -66,19 +79,38 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   }
   memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
   uv_freeaddrinfo(res);
-  char ip[64];
-  if (l->addr.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&l->addr, ip, sizeof ip);
-  else uv_ip4_name((struct sockaddr_in *)&l->addr, ip, sizeof ip);
-  ep_epmd_client_opts o = {0};
-  o.host = ip;
-  o.port = (uint16_t)l->node->epmd_port;
-  o.mem = l->node->mem;
-  int r = ep_epmd_port_please(l->node->loop, &o, l->name, on_port, l, &l->req);
+  int r = ask_port(l);
   if (r) {
     c->epmd_req = NULL;
     l->cb(c, r, 0);
     lookup_free(l);
   }
+}
+
+/* The address of a host that needs no resolver: a numeric address of the
+ * node's family (an IPv4 one as ::ffff:a.b.c.d for IPv6, as AI_V4MAPPED
+ * gives), or this host itself (its own name, "localhost"), which is the
+ * loopback: the host's EPMD always listens there (epmd adds the loopback to
+ * any ERL_EPMD_ADDRESS) and a node's listener is on every interface unless
+ * told otherwise. getaddrinfo would run on libuv's threadpool, four threads
+ * started for one look-up of /etc/hosts (issue 13). */
+static bool direct_address(const ep_node *n, const char *host, struct sockaddr_storage *sa) {
+  memset(sa, 0, sizeof *sa);
+  struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+  bool self = !strcmp(host, "localhost") || (n->host && !strcmp(host, n->host));
+  if (n->ipv6) {
+    s6->sin6_family = AF_INET6;
+    if (self) return uv_inet_pton(AF_INET6, "::1", &s6->sin6_addr) == 0;
+    if (uv_inet_pton(AF_INET6, host, &s6->sin6_addr) == 0) return true;
+    uint8_t v4[4];
+    if (uv_inet_pton(AF_INET, host, v4) != 0) return false;
+    s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&s6->sin6_addr.s6_addr[12], v4, 4);
+    return true;
+  }
+  s4->sin_family = AF_INET;
+  return uv_inet_pton(AF_INET, self ? "127.0.0.1" : host, &s4->sin_addr) == 0;
 }
 
 int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name, ep__lookup_cb cb) {
@@ -91,6 +123,16 @@ int ep__epmd_lookup(ep_node *n, ep__conn *c, const char *host, const char *name,
   l->cb = cb;
   memcpy(l->name, name, nl + 1);
   l->gai.data = l;
+  if (direct_address(n, host, &l->addr)) {
+    int r = ask_port(l);
+    if (r) {
+      free(l);
+      return r;
+    }
+    n->open_handles++;
+    c->epmd_req = l;
+    return 0;
+  }
   struct addrinfo hints = {0};
   hints.ai_family = n->ipv6 ? AF_INET6 : AF_INET;
   hints.ai_socktype = SOCK_STREAM;

@@ -203,7 +203,7 @@ static int dist_prepare(ep_peer *p, ep__strv *argv) {
   r = ep_encode(&b, ep_proc_pid(d->origin));
   char b64[512];
   if (!r && (b.len * 4 / 3 + 4 >= sizeof b64)) r = EP_ERANGE;
-  if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len);
+  if (!r) EVP_EncodeBlock((unsigned char *)b64, b.data, (int)b.len); /* a pure function: loads nothing */
   ep_buf_free(&b);
   if (r) return r;
   /* Never erl's -detached: its launcher exits at once and the emulator's

@@ -29,7 +29,10 @@ static void help(void) {
       "NODE without @ means the local host. The cookie is read from\n"
       "~/.erlang.cookie unless --cookie is given (it is never passed to a command\n"
       "line by erlpeer itself). --sname/--name name this program's node (short or\n"
-      "long names; default erlpeer-<ospid>, short). --timeout is in milliseconds\n"
+      "long names; default: the first of _erlpeer_c0 .. _erlpeer_c15 not in use on\n"
+      "NODE, short, so that repeated calls add no atoms to NODE, as erl_call's\n"
+      "c17). A node of the name given already connected to NODE makes the call\n"
+      "fail (exit 2) rather than cut that node's connection. --timeout is in milliseconds\n"
       "(default, or 0: infinity; connecting then gives up after the setup time).\n"
       "--net-setuptime S bounds setting the connection up, handshake included\n"
       "(default 7, as OTP's net_setuptime).\n"
@@ -290,16 +293,11 @@ int ep_cmd_call(int argc, char **argv) {
     }
   }
   ep_node *n;
-  if (ep_tool_node_start(&a, &n)) {
-    free(items);
-    ep_arena_free(ar);
-    return 2;
-  }
+  bool started;
   const char *node = pos[0];
-  int r = ep_node_ping_sync(n, node, a.timeout_ms ? a.timeout_ms : 30000);
+  int r = ep_tool_node_connect(&a, node, a.timeout_ms ? a.timeout_ms : 30000, &n, &started);
   if (r) {
-    fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
-    ep_node_free(n);
+    if (started) fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
     free(items);
     ep_arena_free(ar);
     return 2;

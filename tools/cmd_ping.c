@@ -14,8 +14,10 @@ static void help(void) {
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
       "The cookie is read from ~/.erlang.cookie unless --cookie is given.\n"
-      "--sname/--name name this program's node (short or long names; default\n"
-      "erlpeer-<ospid>, short). --timeout is in milliseconds (default 10000).\n"
+      "--sname/--name name this program's node (short or long names; default:\n"
+      "the first of _erlpeer_c0 .. _erlpeer_c15 not in use on NODE, short, so that\n"
+      "repeated pings add no atoms to NODE). --timeout is in milliseconds\n"
+      "(default 10000).\n"
       "--net-setuptime S bounds setting the connection up (default 7 s).\n"
       "Options also take the --opt=value form.\n"
       "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n"
@@ -47,9 +49,10 @@ int ep_cmd_ping(int argc, char **argv) {
     return 2;
   }
   ep_node *n;
-  if (ep_tool_node_start(&a, &n)) return 2;
-  int r = ep_node_ping_sync(n, node, a.timeout_ms);
-  ep_node_free(n);
+  bool started;
+  int r = ep_tool_node_connect(&a, node, a.timeout_ms, &n, &started);
+  if (!started) return 2;
+  if (n) ep_node_free(n);
   if (r == 0) {
     printf("pong\n");
     return 0;

@@ -1,6 +1,7 @@
 #include "tool_node.h"
 
 #include <stdio.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,17 +71,27 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
   return 0;
 }
 
-int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
+/* While a default name is being tried, the target's "that name is in
+ * use" is expected (the next name follows) and not worth a line. */
+static bool probing;
+
+static void tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void *ud) {
+  if (kind == EP_NODE_NOTICE_NAME_IN_USE && probing) return;
+  ep_tool_notice(n, kind, text, ud);
+}
+
+static int start_named(const ep_tool_node_args *a, const char *name, ep_node **out) {
   ep_node_opts *o = ep_node_opts_new();
   if (!o) return EP_ENOMEM;
   int r = 0;
-  if (a->name) r = ep_node_opts_set_name(o, a->name);
+  if (name) r = ep_node_opts_set_name(o, name);
   if (!r && a->cookie) r = ep_node_opts_set_cookie(o, a->cookie);
   ep_node_opts_set_longnames(o, a->longnames);
   ep_node_opts_set_ipv6(o, a->ipv6);
   if (a->ticktime) ep_node_opts_set_ticktime(o, a->ticktime);
   ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
   ep_node_opts_set_setuptime(o, a->setuptime_ms);
+  ep_node_opts_set_notice_cb(o, tool_notice, NULL);
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
   if (r) {
@@ -106,6 +117,56 @@ int ep_tool_parse_origin(const char *s, bool *longnames) {
   if (!at || at == s || !at[1] || strchr(at + 1, '@')) return EP_EINVAL;
   *longnames = strchr(at + 1, '.') || strchr(at + 1, ':');
   return 0;
+}
+
+int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) { return start_named(a, a->name, out); }
+
+/* What the target answers when a node of the name we tried is connected to
+ * it, or is connecting: "alive" (we answer false: EP_EALIVE), "nok" (two
+ * handshakes of one name at once, the target's name the greater: EP_ENOK),
+ * or a close (the other way round: net_kernel ends the older handshake for
+ * the newer one, before its challenge, EP_ECONNRESET, or after, which looks
+ * like a wrong cookie, EP_EAUTH). A wrong cookie gets one more try under
+ * the next name, so the target logs a failed attempt twice, not 16 times. */
+static bool name_busy(int err, int *auth_fails) {
+  if (err == EP_EAUTH) return ++*auth_fails < 2;
+  return err == EP_EALIVE || err == EP_ENOK || err == EP_ECONNRESET;
+}
+
+int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t timeout_ms, ep_node **out,
+                         bool *started) {
+  *out = NULL;
+  *started = false;
+  if (a->name) {
+    ep_node *n;
+    if (start_named(a, a->name, &n)) return EP_ESYS;
+    *started = true;
+    int r = ep_node_ping_sync(n, node, timeout_ms);
+    if (r) ep_node_free(n);
+    else *out = n;
+    return r;
+  }
+  uint64_t t0 = uv_hrtime() / 1000000;
+  int r = EP_EALIVE, auth_fails = 0;
+  for (int k = 0; k < EP_TOOL_NAMES; k++) {
+    uint64_t spent = uv_hrtime() / 1000000 - t0;
+    if (k && spent >= timeout_ms) return EP_ETIMEDOUT;
+    char name[32];
+    snprintf(name, sizeof name, "_erlpeer_c%d", k);
+    ep_node *n;
+    if (start_named(a, name, &n)) return EP_ESYS;
+    *started = true;
+    probing = true;
+    r = ep_node_ping_sync(n, node, timeout_ms - (k ? spent : 0));
+    probing = false;
+    if (!r) {
+      *out = n;
+      return 0;
+    }
+    ep_node_free(n);
+    if (!name_busy(r, &auth_fails)) return r;
+  }
+  return EP_ENAMETAKEN;
 }
 
 const char *ep_tool_cookie_reason(int err, char *buf, size_t cap) {
@@ -148,6 +209,15 @@ const char *ep_tool_connect_reason(int err) {
       return "the node refused us (not_allowed)";
     case EP_ENOHOST:
       return "the host name does not resolve";
+    case EP_ENODEDOWN:
+      return "the connection was lost (the node went down, or another node of this program's name took the "
+             "connection over)";
+    case EP_EALIVE:
+      return "it already has a connection from a node of this program's name (--sname/--name): another program "
+             "uses that name";
+    case EP_ENAMETAKEN:
+      return "all the default names _erlpeer_c0 .. _erlpeer_c15 are in use there (that many erlpeer calls at "
+             "once?): give this program a name with --sname or --name";
     case EP_EWRONGNODE:
       return "the node that answered is not the node dialled (short and long names mixed? --sname/--name)";
     default:

@@ -43,9 +43,25 @@ int ep_tool_parse_origin(const char *s, bool *longnames);
  * other error. */
 const char *ep_tool_cookie_reason(int err, char *buf, size_t cap);
 
-/* "could not connect to NODE: <cause>" with a cause a person can act on. */
+/* The default names of a client: a fixed set, so that calls repeated for
+ * days add at most EP_TOOL_NAMES atoms to the target's atom table (every
+ * node name becomes an atom there, never collected), as erl_call's c17. */
+#define EP_TOOL_NAMES 16
+
+/* Starts this program's node and connects it to node, within timeout_ms.
+ * With --sname/--name, under that name. Without, under the first of
+ * _erlpeer_c0 .. _erlpeer_c15 that node does not see in use (another
+ * erlpeer call connected at the same time): a fresh node per name tried
+ * (lib/ep_node.c answers "alive" with false for a client that never was
+ * connected there). 0 with *out connected; otherwise the error (EP_ENAMETAKEN
+ * when every default name was in use), no node, and *started false when
+ * this program's node could not start (the reason already printed). */
+int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t timeout_ms, ep_node **out,
+                         bool *started);
+
 /* A node's notice, on stderr. */
 void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void *ud);
+/* The cause of a failed connection, one a person can act on. */
 const char *ep_tool_connect_reason(int err);
 
 #endif

@@ -1,6 +1,7 @@
 /* The distribution handshake state machines, both roles, in memory: known
  * digests, every split of the byte streams, every status, every refusal. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ START_TEST(digest_known_answers) {
   ck_assert_mem_eq(out, d3, 16);
 }
 END_TEST
+
 
 /* Hand-written acceptor messages for the initiator. */
 static size_t put_frame(uint8_t *p, const void *m, size_t n) {
