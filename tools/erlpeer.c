@@ -18,6 +18,7 @@ static const struct {
     {"call", ep_cmd_call, "call functions (several in one request) or evaluate expressions on a node"},
     {"peer", ep_cmd_peer, "start a peer node, call it, stop it"},
     {"session", ep_cmd_session, "control many peers with commands on stdin"},
+    {"agent", ep_cmd_agent, "serve BEAM nodes' VM metrics to Prometheus, watching them from outside"},
 };
 
 static void usage(FILE *f) {
