@@ -84,6 +84,7 @@ expect_rc 2 "$EP_CLI" agent --interval 10 a
 expect_rc 2 "$EP_CLI" agent --names modern a
 expect_rc 2 "$EP_CLI" agent --include 'x*' a
 expect_rc 1 "$EP_CLI" agent --listen 300.1.1.1:1 a
+echo "ok   usage and exit statuses"
 
 # --- the main agent, and a Prometheus server scraping it -------------------------------
 start_agent main --listen 127.0.0.1:0 --interval $IV --json --textfile "$EP_TMP/agent.prom" a b
