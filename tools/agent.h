@@ -160,6 +160,7 @@ struct agent {
   agent_http *http;
   agent_out *out; /* stdout, for --json */
   agent_out *err; /* stderr, for the log */
+  bool full_logged; /* AGENT_MAX_TARGETS reached, said once */
   bool started; /* the node is up: targets are dialled */
   bool stopping;
   int textfile_err; /* last errno of writing the textfile (logged once per change) */

@@ -66,9 +66,11 @@ agent_target *agent_target_add(agent *ag, const char *name, int discover_host) {
   agent_target *t = find(ag, full);
   if (t) return t;
   if (ag->n_targets >= AGENT_MAX_TARGETS) {
-    agent_log(ag, "%s: not watched: already %u targets", full, AGENT_MAX_TARGETS);
+    if (!ag->full_logged) agent_log(ag, "%s (and any more): not watched: already %u targets", full, AGENT_MAX_TARGETS);
+    ag->full_logged = true;
     return NULL;
   }
+  ag->full_logged = false;
   if (ag->n_targets == ag->cap_targets) {
     size_t cap = ag->cap_targets ? ag->cap_targets * 2 : 16;
     agent_target **nt = realloc(ag->targets, cap * sizeof *nt);
