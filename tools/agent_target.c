@@ -177,21 +177,10 @@ static void lost(agent_target *t, int status) {
   schedule_retry(t);
 }
 
-static void round_item_done(agent_target *t) {
+/* The scrape's answer into t (nothing when t is going). */
+static void scrape_answer(agent_target *t, const ep_rpc_multi_result *r) {
   agent *ag = t->ag;
-  if (!t->in_round) return;
-  t->in_round = false;
-  if (ag->round_pending && --ag->round_pending == 0 && ag->round_open) agent_round_done(ag);
-}
-
-static void on_scrape(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
-  agent_target *t = ud;
-  agent *ag = t->ag;
-  (void)n;
-  t->scraping = false;
-  t->pending--;
-  round_item_done(t);
-  if (maybe_free(t) || t->removed || ag->stopping) return;
+  if (t->removed || ag->stopping) return;
   if (r->status == 0) {
     agent_items_read(ag->items, !t->have_static, r, &t->sample);
     t->have_static = true;
@@ -204,6 +193,20 @@ static void on_scrape(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
   if (t->state != AT_UP) return; /* the node-down event came first and said it */
   if (!ep_node_is_connected(ag->node, t->name)) lost(t, r->status);
   else failed(t, r->status); /* timeout, badrpc: the connection stays; the next interval tries again */
+}
+
+static void on_scrape(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
+  agent_target *t = ud;
+  agent *ag = t->ag;
+  (void)n;
+  t->scraping = false;
+  t->pending--;
+  scrape_answer(t, r);
+  /* the round's outputs are written once its last answer is in t */
+  bool in_round = t->in_round;
+  t->in_round = false;
+  maybe_free(t);
+  if (in_round && ag->round_pending && --ag->round_pending == 0 && ag->round_open) agent_round_done(ag);
 }
 
 static void scrape(agent_target *t) {
