@@ -1,5 +1,5 @@
 %% agent_collector - the bench's in-node baseline for erlpeer agent
-%% (bench/bench_agent.sh): the same BIFs as one agent scrape, called in the
+%% (bench/bench_agent.sh): the same BIFs as one agent scrape (the per-scrape ones; agent_metrics.c), called in the
 %% node itself, as an in-node collector such as prometheus.erl's would.
 -module(agent_collector).
 -export([run/2]).
@@ -29,7 +29,8 @@ collect() ->
      erlang:system_info(dirty_cpu_schedulers_online),
      erlang:system_info(logical_processors),
      erlang:system_info(logical_processors_available),
-     erlang:system_info(logical_processors_online)].
+     erlang:system_info(logical_processors_online),
+     erlang:nodes(connected)].
 
 %% The text exposition of those figures, one line each, as a collector
 %% that serves /metrics from the node renders it.
@@ -43,4 +44,5 @@ flat(L) when is_list(L) -> [flat(X) || X <- L];
 flat({_, V}) when is_integer(V) -> V;
 flat({A, B}) -> [flat(A), flat(B)];
 flat({A, B, C}) -> [A, B, C];
+flat(A) when is_atom(A) -> 3;
 flat(V) -> V.

@@ -27,6 +27,9 @@
 #define AGENT_DEFAULT_PORT 9477
 #define AGENT_DEFAULT_INTERVAL_MS 15000u
 #define AGENT_DEFAULT_NAME "erlpeer_agent"
+/* Most peers listed per node (erlang_vm_dist_node_state), and their names' bytes. */
+#define AGENT_MAX_PEERS 4096u
+#define AGENT_MAX_PEERS_BYTES ((size_t)1 << 20)
 /* Most targets one agent watches (command line and discovery together). */
 #define AGENT_MAX_TARGETS 4096u
 /* Reconnect backoff: the first retry after this, doubling up to the cap,
@@ -73,7 +76,13 @@ typedef struct agent_sample {
   int64_t values[AM_COUNT];
   bool has[AM_COUNT];
   char otp_release[16]; /* "" until read */
+  /* erlang:nodes(connected): the node's peers, NUL-separated (malloc'd) */
+  char *peers;
+  size_t peers_len;
+  bool has_peers;
 } agent_sample;
+/* Frees what a sample holds (its peers). */
+void agent_sample_clear(agent_sample *s);
 
 /* Error kinds of erlpeer_scrape_errors_total{reason}. */
 typedef enum agent_err {

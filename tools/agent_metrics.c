@@ -40,7 +40,8 @@ typedef enum {
   P_RUNQ,   /* run_queue_lengths_all */
   P_IO,     /* {{input, I}, {output, O}} */
   P_GC,     /* {GCs, Words, 0} */
-  P_OTP     /* "25" */
+  P_OTP,    /* "25" */
+  P_PEERS   /* [Node, ...] */
 } item_parse;
 
 typedef struct {
@@ -68,6 +69,7 @@ static const item_def dynamic_items[] = {
     {"system_info", "logical_processors", P_INT, AM_LOGICAL_PROCESSORS},
     {"system_info", "logical_processors_available", P_INT, AM_LOGICAL_PROCESSORS_AVAILABLE},
     {"system_info", "logical_processors_online", P_INT, AM_LOGICAL_PROCESSORS_ONLINE},
+    {"nodes", "connected", P_PEERS, AM_COUNT},
 };
 #define N_DYNAMIC (sizeof dynamic_items / sizeof dynamic_items[0])
 
@@ -187,6 +189,33 @@ static void read_runq(ep_term v, agent_sample *s) {
   put(s, AM_DIRTY_IO_RUN_QUEUE, dio);
 }
 
+void agent_sample_clear(agent_sample *s) {
+  free(s->peers);
+  s->peers = NULL;
+  s->peers_len = 0;
+  s->has_peers = false;
+}
+
+/* [Node, ...] into s->peers, at most AGENT_MAX_PEERS names. */
+static void read_peers(ep_term v, agent_sample *s) {
+  ptrdiff_t n = ep_list_len(v);
+  if (n < 0) return;
+  ep_buf b;
+  ep_buf_init(&b, NULL);
+  for (ptrdiff_t i = 0; i < n && i < (ptrdiff_t)AGENT_MAX_PEERS; i++) {
+    ep_term e = ep_list_at(v, (size_t)i);
+    if (e.type != EP_T_ATOM || b.len + e.n + 1 > AGENT_MAX_PEERS_BYTES) continue;
+    ep_buf_append(&b, e.v.str, e.n);
+    ep_buf_put8(&b, 0);
+  }
+  if (b.err) {
+    ep_buf_free(&b);
+    return;
+  }
+  s->peers = (char *)ep_buf_take(&b, &s->peers_len);
+  s->has_peers = true;
+}
+
 static void read_item(const item_def *d, ep_term v, agent_sample *s) {
   int64_t x, y;
   switch (d->parse) {
@@ -219,6 +248,9 @@ static void read_item(const item_def *d, ep_term v, agent_sample *s) {
         put(s, AM_WORDS_RECLAIMED, y);
       }
       break;
+    case P_PEERS:
+      read_peers(v, s);
+      break;
     case P_OTP: {
       const char *txt = NULL;
       size_t len = 0;
@@ -242,6 +274,7 @@ void agent_items_read(const agent_items *it, bool with_static, const ep_rpc_mult
   for (int m = 0; m < AM_COUNT; m++)
     if (with_static || !is_static_metric((agent_metric)m)) s->has[m] = false;
   if (with_static) s->otp_release[0] = 0;
+  agent_sample_clear(s);
   size_t n = with_static ? N_DYNAMIC + N_STATIC : N_DYNAMIC;
   for (size_t i = 0; i < n && i < r->n; i++) {
     if (r->items[i].status != 0) continue; /* that value is left out */
@@ -465,6 +498,25 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
       }
     }
   }
+  /* Per peer: erlang:nodes(connected) lists the connections that are up. */
+  bool any_peers = false;
+  for (size_t i = 0; i < ag->n_targets; i++)
+    any_peers |= ag->targets[i]->have && target_listed(ag->targets[i]) && ag->targets[i]->sample.peers_len;
+  if (any_peers) {
+    header(b, "erlang_vm_dist_node_state", "gauge",
+           "The current state of the distribution link. The state is represented as a numerical value where "
+           "`pending=1', `up_pending=2' and `up=3'.");
+    for (size_t i = 0; i < ag->n_targets; i++) {
+      const agent_target *t = ag->targets[i];
+      if (!t->have || !target_listed(t) || !t->sample.has_peers) continue;
+      for (size_t off = 0; off < t->sample.peers_len; off += strlen(t->sample.peers + off) + 1) {
+        series_start(b, "erlang_vm_dist_node_state", t);
+        ep_buf_append(b, ",peer=\"", 7);
+        put_escaped(b, t->sample.peers + off);
+        ep_buf_append(b, "\"} 3\n", 5);
+      }
+    }
+  }
   /* The agent's own series. */
   header(b, "erlpeer_agent_build_info", "gauge", "erlpeer agent build information; always 1.");
   bprintf(b, "erlpeer_agent_build_info{version=\"%s\",names=\"%s\"} 1\n", AGENT_VERSION,
@@ -551,6 +603,15 @@ bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms,
     for (size_t k = 0; k < 5 && fa->series[k].value; k++) {
       bprintf(b, "%s\"%s\":", k ? "," : "", fa->series[k].value);
       put_value(b, t->sample.values[fa->series[k].m], false);
+    }
+    ep_buf_put8(b, '}');
+  }
+  if (t->have && t->sample.has_peers) {
+    bprintf(b, "%s\"erlang_vm_dist_node_state\":{", first ? "" : ",");
+    for (size_t off = 0; off < t->sample.peers_len; off += strlen(t->sample.peers + off) + 1) {
+      bprintf(b, "%s\"", off ? "," : "");
+      put_escaped(b, t->sample.peers + off);
+      ep_buf_append(b, "\":3", 3);
     }
     ep_buf_put8(b, '}');
   }

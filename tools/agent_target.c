@@ -48,6 +48,7 @@ static void on_retry(uv_timer_t *tm) { try_connect(tm->data); }
 /* Frees a removed target once nothing of it is owed by the loop. */
 static bool maybe_free(agent_target *t) {
   if (!t->removed || t->pending || t->retry_open) return false;
+  agent_sample_clear(&t->sample);
   free(t->name);
   free(t);
   return true;

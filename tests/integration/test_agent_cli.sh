@@ -119,6 +119,9 @@ for n in a b; do
     grep -q "^$s{node=\"$n@$host\"" "$EP_TMP/m.txt" || fail "/metrics lacks $s for $n@$host"
   done
   grep -qx "erlpeer_node_up{node=\"$n@$host\"} 1" "$EP_TMP/m.txt" || fail "$n is not up in /metrics"
+  # per peer: the agent's own connection is one of them
+  grep -qx "erlang_vm_dist_node_state{node=\"$n@$host\",peer=\"erlpeer_agent@$host\"} 3" "$EP_TMP/m.txt" \
+    || fail "no erlang_vm_dist_node_state for $n's peer erlpeer_agent"
 done
 grep -q '^erlpeer_agent_build_info{version="' "$EP_TMP/m.txt" || fail "no build info"
 promtool check metrics < "$EP_TMP/m.txt" > "$EP_TMP/promtool.out" 2>&1 \
