@@ -204,7 +204,7 @@ agent_out *agent_out_new(uv_loop_t *loop, int fd);
  * up to AGENT_OUT_MAX_QUEUED, then dropped and counted. Never blocks. */
 void agent_out_write(agent_out *o, const char *buf, size_t len, bool may_drop);
 void agent_out_close(agent_out *o);
-/* printf-like log line on the agent's stderr ("erlpeer agent: ...\n"). */
+/* printf-like log line on the agent's stderr ("<UTC time> erlpeer agent: ...\n"). */
 void agent_log(agent *ag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes data to path atomically (path.tmp.PID, then rename). 0 or -errno. */
 int agent_write_file_atomic(const char *path, const void *data, size_t len);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -119,7 +120,12 @@ void agent_out_close(agent_out *o) {
 
 void agent_log(agent *ag, const char *fmt, ...) {
   char line[1024];
-  int n = snprintf(line, sizeof line, "erlpeer agent: ");
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  int n = (int)strftime(line, 64, "%Y-%m-%dT%H:%M:%S", &tm);
+  n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ erlpeer agent: ", ts.tv_nsec / 1000000);
   va_list ap;
   va_start(ap, fmt);
   int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -194,8 +194,11 @@ tb=$(date +%s%N)
 # up again within one interval of the restart (plus the backoff, capped at the interval)
 wait_count main "b@$host: up" 2 5
 te=$(date +%s%N)
-[ $(((te - tb) / 1000000)) -le $((2 * IV + 1000)) ] || fail "b up again $(((te - tb) / 1000000)) ms after its boot"
-grep -q "^erlang_vm_processes{node=\"b@$host\"}" <(metrics) || fail "b's series are not back"
+[ $(((te - tb) / 1000000)) -le $((2 * IV + 1000)) ] || fail "b up again $(((te - tb) / 1000000)) ms after its boot; \
+log: $(tail -4 "$EP_TMP/main.err" | tr '\n' '|') b's last errors: $(grep -F "\"node\":\"b@$host\"" "$EP_TMP/main.json" | tail -1 | jq -c .errors)"
+metrics > "$EP_TMP/m.txt"
+grep -q "^erlang_vm_processes{node=\"b@$host\"}" "$EP_TMP/m.txt" \
+  || fail "b's series are not back: $(grep "b@$host" "$EP_TMP/m.txt" | tr '\n' '|') log: $(tail -5 "$EP_TMP/main.err" | tr '\n' '|')"
 echo "ok   kill -9: down in $(((t1 - t0) / 1000000)) ms; restart: up $(((te - tb) / 1000000)) ms after boot"
 
 # --- a wrong cookie: an error series, one log line ------------------------------------------
