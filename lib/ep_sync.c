@@ -95,7 +95,10 @@ int ep__sloop_run(ep__sloop *s, bool (*done)(void *ud), void *ud, int64_t timeou
   uv_prepare_start(&s->check, on_check);
   if (timeout_ms >= 0) uv_timer_start(&s->deadline, on_deadline, (uint64_t)timeout_ms, 0);
   bool alive = true;
-  while (alive && !s->doomed && !s->expired && !done(ud)) alive = uv_run(&s->loop, UV_RUN_DEFAULT) != 0;
+  /* One turn at a time, checked after each: the turn that completes the
+   * wait ends the run, with no further poll (UV_RUN_DEFAULT stopped from
+   * the prepare handle costs one more epoll_wait per blocking call). */
+  while (alive && !s->doomed && !s->expired && !done(ud)) alive = uv_run(&s->loop, UV_RUN_ONCE) != 0;
   uv_prepare_stop(&s->check);
   uv_timer_stop(&s->deadline);
   s->running = false;

@@ -2,7 +2,7 @@
 # Installs what erlpeer needs on Debian 12 (root) when it is missing; idempotent.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
-      libssl-dev libuv1-dev check zlib1g-dev
+      libssl-dev libuv1-dev check zlib1g-dev libmicrohttpd-dev prometheus curl jq
       erlang-nox erlang-dev erlang-src
       clang libclang-rt-14-dev debootstrap locales)
 missing=()

@@ -13,6 +13,7 @@ int ep_cmd_ping(int argc, char **argv);
 int ep_cmd_call(int argc, char **argv);
 int ep_cmd_peer(int argc, char **argv);
 int ep_cmd_session(int argc, char **argv);
+int ep_cmd_agent(int argc, char **argv);
 
 /* Prints "erlpeer: <what>: <message>\n" on stderr. */
 void ep_tool_error(const char *what, int err);

@@ -1,9 +1,13 @@
 /* erlpeer - command line front end. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "ep_error.h"
+
+static int run_agent(int argc, char **argv);
 
 static const struct {
   const char *name;
@@ -18,6 +22,7 @@ static const struct {
     {"call", ep_cmd_call, "call functions (several in one request) or evaluate expressions on a node"},
     {"peer", ep_cmd_peer, "start a peer node, call it, stop it"},
     {"session", ep_cmd_session, "control many peers with commands on stdin"},
+    {"agent", run_agent, "serve BEAM nodes' VM metrics to Prometheus, watching them from outside"},
 };
 
 static void usage(FILE *f) {
@@ -26,6 +31,25 @@ static void usage(FILE *f) {
     fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
   fprintf(f, "\n'erlpeer COMMAND --help' describes each command; 'erlpeer --version'\n"
              "prints the version. No command, or an unknown one: exit status 2.\n");
+}
+
+/* `erlpeer agent`: erlpeer-agent, from this program's own directory (it is
+ * built and installed beside it), else from PATH. */
+static int run_agent(int argc, char **argv) {
+  (void)argc;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+  if (n > 0) {
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      strcpy(slash + 1, "erlpeer-agent");
+      execv(self, argv);
+    }
+  }
+  execvp("erlpeer-agent", argv);
+  fprintf(stderr, "erlpeer: agent: cannot run erlpeer-agent (installed beside erlpeer): %s\n", strerror(errno));
+  return 2;
 }
 
 void ep_tool_error(const char *what, int err) {
