@@ -222,11 +222,6 @@ START_TEST(nothing_loaded_on_the_target) {
 }
 END_TEST
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The timeout bounds the whole request, not each item; the node stays
  * usable (the late answer matches nothing). */
@@ -234,9 +229,10 @@ START_TEST(timeout_for_the_whole_request) {
   ep_rpc_item items[] = {ITEM("erlang", "node", ep_nil()), ITEM("timer", "sleep", EP_LIST(A, ep_int(400))),
                          ITEM("timer", "sleep", EP_LIST(A, ep_int(400))), ITEM("erlang", "node", ep_nil())};
   ep_rpc_multi_result mr;
-  uint64_t t0 = now_ms();
+  /* Each item alone is under the timeout, the whole over it: EP_ETIMEDOUT
+   * is the proof. (No elapsed-time check: libuv measures the 600 ms from
+   * its loop's cached clock, which another clock may see end at 599.) */
   ck_assert_int_eq(ep_rpc_multi_sync(node, target, items, NITEMS(items), 600, A, &mr), EP_ETIMEDOUT);
-  ck_assert_uint_ge(now_ms() - t0, 600);
   ck_assert_ptr_null(mr.items);
   ck_assert_uint_eq(mr.n, 0);
   /* Each item alone is well within the timeout. The late answer of the
