@@ -353,6 +353,7 @@ static void on_below_read(void *ud, ssize_t n) {
     fail_up(t, (int)n);
     return;
   }
+  if (!t->got_bytes) t->x.why = NULL;
   t->got_bytes = true;
   if (BIO_write(t->rbio, t->rbuf, (int)n) != (int)n) {
     fail_up(t, EP_ENOMEM);
@@ -369,6 +370,15 @@ static void on_below_read(void *ud, ssize_t n) {
 
 static void start_handshake(tls *t) {
   t->state = T_HANDSHAKE;
+  if (!t->server) {
+    /* what a timeout will mean, unless something comes back */
+    char peer[80];
+    ep__xport_peer(t->x.below, peer, sizeof peer);
+    snprintf(t->why, sizeof t->why,
+             "TLS handshake with %s: no answer: the node may not use TLS distribution (plain -proto_dist inet_tcp)",
+             peer);
+    t->x.why = t->why;
+  }
   int r = ep__xport_read_start(t->x.below);
   if (r) {
     fail_up(t, r);

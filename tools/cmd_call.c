@@ -12,7 +12,8 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE MOD FUN [ARGS]\n"
+      "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS]\n"
+      "                   [--ssl-dist-optfile FILE] NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
       "       erlpeer call [options] NODE --call 'M:F(A, ...)' [--call 'M:F(A, ...)' ...]\n"
       "\n"
@@ -31,6 +32,8 @@ static void help(void) {
       "long names; default erlpeer-<ospid>, short). --timeout is in milliseconds\n"
       "(default, or 0: infinity; connecting then gives up after 30000).\n"
       "--ipv6 talks to nodes and EPMD over IPv6 (nodes run with -proto_dist inet6_tcp).\n"
+      "--ssl-dist-optfile FILE speaks TLS distribution (nodes run with -proto_dist\n"
+      "inet_tls -ssl_dist_optfile FILE), configured from the same OTP file.\n"
       "Options also take the --opt=value form.\n"
       "\n"
       "exit status: 0 a result (with --call: every step returned); 1 an exception,\n"
@@ -164,7 +167,7 @@ static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, si
     return 1;
   }
   if (st) {
-    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_conn_reason(n, st));
     return 2;
   }
   int code = 0;
@@ -292,7 +295,7 @@ int ep_cmd_call(int argc, char **argv) {
   const char *node = pos[0];
   int r = ep_node_ping_sync(n, node, a.timeout_ms ? a.timeout_ms : 30000);
   if (r) {
-    fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
+    fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_conn_reason(n, r));
     ep_node_free(n);
     free(items);
     ep_arena_free(ar);
@@ -319,7 +322,7 @@ int ep_cmd_call(int argc, char **argv) {
     print_exception(&res);
     code = 1;
   } else {
-    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_conn_reason(n, st));
     code = 2;
   }
   fflush(stdout);

@@ -8,7 +8,8 @@
 
 static void help(void) {
   printf(
-      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] NODE\n"
+      "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS]\n"
+      "                   [--ssl-dist-optfile FILE] NODE\n"
       "\n"
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
@@ -17,9 +18,11 @@ static void help(void) {
       "erlpeer-<ospid>, short). --timeout is in milliseconds (default 10000).\n"
       "Options also take the --opt=value form.\n"
       "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n"
+      "--ssl-dist-optfile FILE speaks TLS distribution (-proto_dist inet_tls nodes),\n"
+      "configured from the node's own OTP -ssl_dist_optfile FILE.\n"
       "\n"
-      "exit status: 0 pong; 1 pang; 2 bad usage or this program's node could\n"
-      "             not start.\n");
+      "exit status: 0 pong; 1 pang; 2 bad usage, this program's node could\n"
+      "             not start, or TLS failed (the cause on stderr).\n");
 }
 
 int ep_cmd_ping(int argc, char **argv) {
@@ -47,12 +50,14 @@ int ep_cmd_ping(int argc, char **argv) {
   ep_node *n;
   if (ep_tool_node_start(&a, &n)) return 2;
   int r = ep_node_ping_sync(n, node, a.timeout_ms);
-  ep_node_free(n);
   if (r == 0) {
+    ep_node_free(n);
     printf("pong\n");
     return 0;
   }
   printf("pang\n");
-  fprintf(stderr, "erlpeer ping: %s: %s\n", node, ep_tool_connect_reason(r));
-  return 1;
+  fprintf(stderr, "erlpeer ping: %s: %s\n", node, ep_tool_conn_reason(n, r));
+  ep_node_free(n);
+  /* a TLS failure is a configuration error, not a node that is away */
+  return r == EP_ETLS || r == EP_ENOTTLS || r == EP_EISTLS ? 2 : 1;
 }

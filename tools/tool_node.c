@@ -50,6 +50,10 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
     a->setuptime_ms = (uint32_t)s * 1000;
     return 1;
   }
+  if ((v = opt_value(argc, argv, i, "--ssl-dist-optfile"))) {
+    a->ssl_dist_optfile = v;
+    return *v ? 1 : -1;
+  }
   if ((v = opt_value(argc, argv, i, "--timeout"))) {
     char *end;
     unsigned long long t = strtoull(v, &end, 10);
@@ -73,6 +77,10 @@ int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) {
   ep_node_opts_set_ipv6(o, a->ipv6);
   ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
   ep_node_opts_set_setuptime(o, a->setuptime_ms);
+  if (!r && a->ssl_dist_optfile && (r = ep_tool_node_tls(a, o))) {
+    ep_node_opts_free(o);
+    return r;
+  }
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
   if (r) {
@@ -107,6 +115,21 @@ void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void
   fprintf(stderr, "erlpeer: %s\n", text);
 }
 
+int ep_tool_node_tls(const ep_tool_node_args *a, ep_node_opts *o) {
+  if (!a->ssl_dist_optfile) return 0;
+  int r = ep_node_opts_set_ssl_dist_optfile(o, a->ssl_dist_optfile);
+  if (r) {
+    const char *w = ep_node_opts_error(o);
+    fprintf(stderr, "erlpeer: %s\n", w && *w ? w : ep_strerror(r));
+  }
+  return r;
+}
+
+const char *ep_tool_conn_reason(ep_node *n, int err) {
+  const char *w = n ? ep_node_conn_error(n) : NULL;
+  return w && *w ? w : ep_tool_connect_reason(err);
+}
+
 const char *ep_tool_connect_reason(int err) {
   switch (err) {
     case EP_ENOEPMD:
@@ -123,6 +146,8 @@ const char *ep_tool_connect_reason(int err) {
       return "the node refused us (not_allowed)";
     case EP_ENOHOST:
       return "the host name does not resolve";
+    case EP_EISTLS:
+      return "malformed handshake: the node may use TLS distribution (-proto_dist inet_tls): --ssl-dist-optfile FILE";
     case EP_EWRONGNODE:
       return "the node that answered is not the node dialled (short and long names mixed? --sname/--name)";
     default:
