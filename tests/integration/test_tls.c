@@ -14,6 +14,7 @@
 #include "ep_checkrun.h"
 #include "ep_error.h"
 #include "ep_node.h"
+#include "ep_otproot.h"
 #include "ep_testenv.h"
 #include "ep_text.h"
 #include "ep_tls_certs_int.h"
@@ -22,6 +23,19 @@ static ep_testenv *env;
 static char dir[512];
 static char tnode[256]; /* TLS */
 static char pnode[256]; /* plain */
+/* OTP 27 and 29 run from Debian roots through chroot (tests/support/
+ * ep_otproot.h): the certificates and optfiles are mirrored there at the
+ * same paths. NULL: the system's OTP 25. */
+static const char *otp_root;
+static char home_copy[600];
+
+/* Copies the certificate folder into the root, at the same path. */
+static void mirror_into_root(void) {
+  if (!otp_root) return;
+  char cmd[2000];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s%s' && cp -p '%s'/* '%s%s'/", otp_root, dir, dir, otp_root, dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
 
 static void path(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", dir, name); }
 
@@ -55,6 +69,12 @@ static void optfile(const char *name, const char *cert, const char *ca, const ch
 
 static void world_up(void) {
   env = ep_testenv_new();
+  if (otp_root) {
+    char bindir[700];
+    snprintf(home_copy, sizeof home_copy, "%s", ep_testenv_home(env));
+    ck_assert_int_eq(ep_otproot_enter(env, otp_root, bindir, sizeof bindir), 0);
+    ep_otproot_use_path(bindir);
+  }
   ck_assert_int_eq(ep_testenv_start_epmd(env), 0);
   snprintf(dir, sizeof dir, "%s/tls", ep_testenv_home(env));
   ck_assert_int_eq(mkdir(dir, 0700), 0);
@@ -91,9 +111,11 @@ static void world_up(void) {
   optfile("nocert.conf", NULL, "ca.pem", NULL);
   optfile("wronghost.conf", "ctl.pem", "ca.pem", ", {server_name_indication, \"wrong.example\"}");
   write_file("crl.conf", "[{client, [{crl_check, true}]}].\n");
+  mirror_into_root();
   char nodeconf[700];
   path(nodeconf, sizeof nodeconf, "node.conf");
-  const char *targs[] = {"-proto_dist", "inet_tls", "-ssl_dist_optfile", nodeconf, NULL};
+  const char *targs[] = {"-proto_dist", "inet_tls", "-ssl_dist_optfile", nodeconf, "-kernel", "net_ticktime", "4",
+                         NULL};
   ck_assert_int_gt(ep_testenv_start_erl(env, "tnode", targs, tnode, sizeof tnode), 0);
   ck_assert_int_gt(ep_testenv_start_erl(env, "pnode", NULL, pnode, sizeof pnode), 0);
 }
@@ -101,6 +123,8 @@ static void world_up(void) {
 static void world_down(void) {
   ep_testenv_free(env);
   env = NULL;
+  if (otp_root && home_copy[0]) ep_otproot_leave(otp_root, home_copy);
+  ep_otproot_use_path("");
 }
 
 /* Our node with TLS from conf (NULL: plain); client profile unless listen. */
@@ -168,6 +192,43 @@ static void on_event(ep_node *n, ep_node_event_kind k, const char *peer, int rea
   if (k == EP_NODE_UP) u->up++, snprintf(u->peer, sizeof u->peer, "%s", peer);
 }
 static bool seen_up(void *ud) { return ((ups *)ud)->up > 0; }
+
+/* Ticks inside TLS: with net_ticktime 4 on both sides, an idle
+ * connection outlives several tick times (each side's ticks are records
+ * the other decrypts and counts as traffic). */
+static bool never(void *ud) { return (void)ud, false; }
+START_TEST(ticks_keep_an_idle_connection) {
+  ep_node_opts *o = ep_node_opts_new();
+  char p[700];
+  path(p, sizeof p, "ctl.conf");
+  ck_assert_int_eq(ep_node_opts_set_ssl_dist_optfile(o, p), 0);
+  ep_node_opts_set_client(o, true);
+  ep_node_opts_set_ticktime(o, 4);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_node_ping_sync(n, tnode, 10000), 0);
+  ck_assert_int_eq(ep_node_run_until(n, never, NULL, 9000), EP_ETIMEDOUT); /* over two tick times */
+  ck_assert(ep_node_is_connected(n, tnode));
+  ep_node_free(n);
+}
+END_TEST
+
+/* The cookie is still checked inside TLS: certificates do not replace it. */
+START_TEST(cookie_still_checked) {
+  ep_node_opts *o = ep_node_opts_new();
+  char p[700];
+  path(p, sizeof p, "ctl.conf");
+  ck_assert_int_eq(ep_node_opts_set_ssl_dist_optfile(o, p), 0);
+  ep_node_opts_set_client(o, true);
+  ck_assert_int_eq(ep_node_opts_set_cookie(o, "not-the-cookie"), 0);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ep_node_opts_free(o);
+  ck_assert_int_eq(ep_node_ping_sync(n, tnode, 10000), EP_EAUTH);
+  ep_node_free(n);
+}
+END_TEST
 
 /* Their net_adm:ping to us: they dial us over TLS, verify our certificate
  * and we theirs; we are hidden in their nodes(hidden). */
@@ -294,17 +355,39 @@ START_TEST(cli_says_why_and_exits_2) {
 }
 END_TEST
 
-int main(void) {
-  Suite *s = suite_create("tls");
-  TCase *tc = tcase_create("otp25");
+static int run_suite(const char *label, bool all) {
+  Suite *s = suite_create(label);
+  TCase *tc = tcase_create("tls");
   tcase_add_unchecked_fixture(tc, world_up, world_down);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, rpc_of_every_kind_over_tls);
   tcase_add_test(tc, their_ping_reaches_us_over_tls);
   tcase_add_test(tc, sixty_four_mib_both_ways);
+  tcase_add_test(tc, ticks_keep_an_idle_connection);
+  tcase_add_test(tc, cookie_still_checked);
   tcase_add_loop_test(tc, each_failure_in_one_line, 0, sizeof failures / sizeof failures[0]);
-  tcase_add_test(tc, unsupported_option_is_named);
-  tcase_add_test(tc, cli_says_why_and_exits_2);
+  if (all) {
+    tcase_add_test(tc, unsupported_option_is_named);
+    tcase_add_test(tc, cli_says_why_and_exits_2);
+  }
   suite_add_tcase(s, tc);
-  return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ep_check_run(s, CK_NORMAL);
+}
+
+int main(void) {
+  int failed = run_suite("tls (system OTP)", true);
+  for (size_t i = 0; i < EP_OTP_NRELEASES; i++) {
+    const ep_otp_release *rel = &ep_otp_releases[i];
+    if (!rel->suite) continue;
+    static char root[512];
+    char why[1024], label[64];
+    if (!ep_otproot_available(rel, root, sizeof root, why, sizeof why)) {
+      printf("tls: %s: skipped\n", why);
+      continue;
+    }
+    otp_root = root;
+    snprintf(label, sizeof label, "tls (%s)", rel->label);
+    failed += run_suite(label, false);
+  }
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
