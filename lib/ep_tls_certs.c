@@ -125,7 +125,7 @@ int ep__tls_ca_issue(const ep__tls_ca *ca, const char *cn, const char *san, long
 
 /* --- the throwaway folder ------------------------------------------------------ */
 
-int ep__tls_throwaway_new(const char *host, char *dir, size_t cap) {
+int ep__tls_throwaway_new(const char *host, const char *fqdn, char *dir, size_t cap) {
   const char *tmp = getenv("TMPDIR");
   if (!tmp || !*tmp) tmp = "/tmp";
   if (snprintf(dir, cap, "%s/erlpeer-tls.XXXXXX", tmp) >= (int)cap) return EP_EINVAL;
@@ -141,7 +141,10 @@ int ep__tls_throwaway_new(const char *host, char *dir, size_t cap) {
   r = ep__tls_ca_write(ca, p);
   /* One certificate for every node of the set (controller and peers are
    * all local): the names OTP's clients check are this host's. */
-  snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host && *host ? host : "localhost");
+  if (!host || !*host) host = "localhost";
+  if (fqdn && *fqdn && strcmp(fqdn, host))
+    snprintf(san, sizeof san, "DNS:%s,DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host, fqdn);
+  else snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host);
   snprintf(p, sizeof p, "%s/node.pem", dir);
   snprintf(k, sizeof k, "%s/node.key", dir);
   if (!r) r = ep__tls_ca_issue(ca, "erlpeer node", san, -3600, 86400L * 2, p, k);

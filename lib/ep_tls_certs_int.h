@@ -23,7 +23,7 @@ int ep__tls_ca_issue(const ep__tls_ca *ca, const char *cn, const char *san, long
  * and key for this host (node.pem, node.key: every local node of the set
  * uses them) and an OTP -ssl_dist_optfile for mutual TLS (ssl_dist.conf);
  * the folder's path into dir. */
-int ep__tls_throwaway_new(const char *host, char *dir, size_t cap);
+int ep__tls_throwaway_new(const char *host, const char *fqdn, char *dir, size_t cap);
 /* Removes the folder and what is in it. */
 int ep__tls_throwaway_remove(const char *dir);
 

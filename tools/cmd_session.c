@@ -20,7 +20,7 @@
 #include "ep_text.h"
 
 static const char help[] =
-    "usage: erlpeer session\n"
+    "usage: erlpeer session [--ssl-dist-optfile FILE | --tls]\n"
     "\n"
     "Reads one command per line on stdin, each an Erlang term ending in '.',\n"
     "and answers each with one Erlang term per line on stdout, in order:\n"
@@ -52,6 +52,10 @@ static const char help[] =
     "\n"
     "Without a name the peer is not distributed; with a name the default\n"
     "connection is dist (this program then runs a hidden node the peer dials).\n"
+    "--ssl-dist-optfile FILE: every dist peer runs -proto_dist inet_tls\n"
+    "-ssl_dist_optfile FILE and this program's node speaks TLS from the same OTP\n"
+    "file (short names); --tls: the same with a throwaway CA and certificate in\n"
+    "a private 0700 folder, removed when the session ends.\n"
     "\n"
     "exit status: 0 once input ended and every peer stopped; 2 bad usage or\n"
     "             out of memory.\n";
@@ -80,7 +84,20 @@ typedef struct session {
   int finishing;
   int pending_stops;
   entry *peers;
+  const char *tls_file; /* TLS distribution for every dist peer */
 } session;
+
+/* A start map's peer is distributed: connection dist, or a name and no
+ * connection. */
+static bool starts_dist(ep_term map) {
+  bool named = false;
+  for (uint32_t i = 0; i < map.n; i++) {
+    ep_term k = map.v.items[2 * i], v = map.v.items[2 * i + 1];
+    if (ep_atom_eq(k, "connection")) return ep_atom_eq(v, "dist");
+    if (ep_atom_eq(k, "name")) named = true;
+  }
+  return named;
+}
 
 static void emit(ep_term t) {
   ep_buf b;
@@ -389,6 +406,7 @@ static void cmd_start(session *s, ep_arena *a, ep_term t) {
   ep_peer_opts *o = ep_peer_opts_new();
   const char *why = "bad start option";
   int rc = build_opts(a, map, o, &why);
+  if (!rc && s->tls_file && starts_dist(map)) rc = ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
   if (rc) {
     ep_peer_opts_free(o);
     emit_badarg(why);
@@ -605,19 +623,60 @@ static void *reader(void *arg) {
 }
 
 int ep_cmd_session(int argc, char **argv) {
+  const char *tls_file = NULL;
+  bool tls_throwaway = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       fputs(help, stdout);
       return 0;
+    }
+    if (!strcmp(argv[i], "--ssl-dist-optfile") && i + 1 < argc) {
+      tls_file = argv[++i];
+      continue;
+    }
+    if (!strcmp(argv[i], "--tls")) {
+      tls_throwaway = true;
+      continue;
     }
     fprintf(stderr, "erlpeer session: unknown option '%s' (see --help)\n", argv[i]);
     return 2;
   }
   session s;
   memset(&s, 0, sizeof s);
+  ep_tls_throwaway *tls_tmp = NULL;
+  if (tls_throwaway && !tls_file) {
+    int r = ep_tls_throwaway_new(&tls_tmp);
+    if (r) {
+      fprintf(stderr, "erlpeer session: cannot make throwaway certificates: %s\n", ep_strerror(r));
+      return 2;
+    }
+    tls_file = ep_tls_throwaway_optfile(tls_tmp);
+  }
+  s.tls_file = tls_file;
   s.ctl = ep_ctl_new(NULL);
   if (s.ctl) ep_ctl_set_notice_cb(s.ctl, ep_tool_notice, NULL);
-  if (!s.ctl) return 2;
+  if (!s.ctl) {
+    ep_tls_throwaway_free(tls_tmp);
+    return 2;
+  }
+  if (tls_file) {
+    /* the controller's node speaks TLS from the start (a default node,
+     * started by the first dist peer, would not) */
+    ep_node_opts *no = ep_node_opts_new();
+    int nr = no ? ep_node_opts_set_ssl_dist_optfile(no, tls_file) : EP_ENOMEM;
+    if (nr && no) fprintf(stderr, "erlpeer session: %s\n", ep_node_opts_error(no));
+    if (!nr) {
+      ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
+      nr = ep_ctl_start_node(s.ctl, no);
+      if (nr) fprintf(stderr, "erlpeer session: cannot start this program's node: %s\n", ep_strerror(nr));
+    }
+    ep_node_opts_free(no);
+    if (nr) {
+      ep_ctl_free(s.ctl);
+      ep_tls_throwaway_free(tls_tmp);
+      return 2;
+    }
+  }
   s.loop = ep_ctl_loop(s.ctl);
   pthread_mutex_init(&s.mu, NULL);
   uv_async_init(s.loop, &s.async, on_async);
@@ -627,5 +686,6 @@ int ep_cmd_session(int argc, char **argv) {
   pthread_detach(th);
   uv_run(s.loop, UV_RUN_DEFAULT);
   ep_ctl_free(s.ctl);
+  ep_tls_throwaway_free(tls_tmp); /* every peer has stopped */
   return 0;
 }

@@ -355,6 +355,53 @@ START_TEST(cli_says_why_and_exits_2) {
 }
 END_TEST
 
+/* Peers over TLS distribution, from the CLI: with the user's optfile, and
+ * with --tls (a throwaway CA in a private folder, gone once the peer has
+ * stopped). The peer's own arguments show -proto_dist inet_tls, and it
+ * reached this program's node over TLS (it is the controller's peer). */
+static int count_throwaways(const char *tmp) {
+  char cmd[800];
+  snprintf(cmd, sizeof cmd, "ls -d '%s'/erlpeer-tls.* 2>/dev/null | wc -l", tmp);
+  FILE *f = popen(cmd, "r");
+  int n = -1;
+  if (f && fscanf(f, "%d", &n) != 1) n = -1;
+  if (f) pclose(f);
+  return n;
+}
+
+START_TEST(peers_over_tls) {
+  char tmp[700], conf[700];
+  snprintf(tmp, sizeof tmp, "%s/tmp", ep_testenv_home(env));
+  mkdir(tmp, 0700);
+  setenv("TMPDIR", tmp, 1);
+  path(conf, sizeof conf, "ctl.conf");
+  const char *with_file[] = {getenv("EP_CLI"), "peer", "--name", "tp1", "--ssl-dist-optfile", conf,
+                             "--call", "init:get_argument(proto_dist)", NULL};
+  char *out = NULL, *err = NULL;
+  int st = ep_testenv_run(with_file, NULL, 0, &out, NULL, &err, 60000);
+  ck_assert_msg(st == 0, "exit %d: %s", st, err);
+  ck_assert_str_eq(out, "{ok,[[\"inet_tls\"]]}\n");
+  free(out), free(err);
+  const char *throwaway[] = {getenv("EP_CLI"), "peer", "--name", "tp2", "--tls", "--call",
+                             "init:get_argument(proto_dist)", "--eval",
+                             "{ok, [[F]]} = init:get_argument(ssl_dist_optfile), {ok, S} = file:read_file_info(filename:dirname(F)), element(8, S) band 8#777.",
+                             NULL};
+  st = ep_testenv_run(throwaway, NULL, 0, &out, NULL, &err, 60000);
+  ck_assert_msg(st == 0, "exit %d: %s", st, err);
+  ck_assert_str_eq(out, "{ok,[[\"inet_tls\"]]}\n448\n"); /* 448 = 8#700 */
+  free(out), free(err);
+  ck_assert_int_eq(count_throwaways(tmp), 0);
+  const char *session[] = {getenv("EP_CLI"), "session", "--tls", NULL};
+  const char *cmds = "{start, s, #{name => \"tp3\"}}.\n{call, s, init, get_argument, [proto_dist]}.\n";
+  st = ep_testenv_run(session, cmds, strlen(cmds), &out, NULL, &err, 60000);
+  ck_assert_msg(st == 0, "exit %d: %s", st, err);
+  ck_assert_msg(strstr(out, "{ok,s,{ok,[[\"inet_tls\"]]}}."), "session: %s", out);
+  free(out), free(err);
+  ck_assert_int_eq(count_throwaways(tmp), 0);
+  unsetenv("TMPDIR");
+}
+END_TEST
+
 static int run_suite(const char *label, bool all) {
   Suite *s = suite_create(label);
   TCase *tc = tcase_create("tls");
@@ -369,6 +416,7 @@ static int run_suite(const char *label, bool all) {
   if (all) {
     tcase_add_test(tc, unsupported_option_is_named);
     tcase_add_test(tc, cli_says_why_and_exits_2);
+    tcase_add_test(tc, peers_over_tls);
   }
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL);
