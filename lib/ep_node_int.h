@@ -192,7 +192,7 @@ struct ep_node {
   struct ep__tls_conf *tls;
   /* The last failed connection's cause in words, beyond its code (a
    * filter's why: OpenSSL's reason); "" when none. */
-  char conn_why[400];
+  char conn_why[600];
 };
 
 /* ep_node.c */

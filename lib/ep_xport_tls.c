@@ -54,7 +54,7 @@ typedef struct tls {
   size_t woff;
   int below_err; /* a failed below write, reported with the above write */
   uint8_t rbuf[TLS_RBUF];
-  char why[320];
+  char why[600];
 } tls;
 
 static const ep__xport_up below_up;
