@@ -346,6 +346,18 @@ START_TEST(cli_says_why_and_exits_2) {
   ck_assert_msg(strstr(err, "unknown ca"), "stderr: %s", err);
   ck_assert_ptr_null(strchr(err, '\n') ? strchr(strchr(err, '\n') + 1, '\n') : NULL);
   free(out), free(err);
+  /* a key others can read: it works, with a warning naming the file */
+  char key[700], cmd[4000];
+  path(key, sizeof key, "loose.key");
+  snprintf(cmd, sizeof cmd, "cp '%s/ctl.key' '%s' && chmod 644 '%s' && sed 's|ctl.key|loose.key|g' '%s/ctl.conf' > '%s/loose.conf'",
+           dir, key, key, dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  path(conf, sizeof conf, "loose.conf");
+  const char *loose[] = {getenv("EP_CLI"), "ping", "--ssl-dist-optfile", conf, tnode, NULL};
+  st = ep_testenv_run(loose, NULL, 0, &out, NULL, &err, 20000);
+  ck_assert_int_eq(st, 0);
+  ck_assert_msg(strstr(err, "loose.key is readable by others (mode 644)"), "stderr: %s", err);
+  free(out), free(err);
   path(conf, sizeof conf, "ctl.conf");
   const char *ok[] = {getenv("EP_CLI"), "call", "--ssl-dist-optfile", conf, tnode, "erlang", "node", NULL};
   st = ep_testenv_run(ok, NULL, 0, &out, NULL, &err, 20000);
