@@ -51,7 +51,7 @@ static void write_file(const char *name, const char *text) {
 /* An optfile: both sides with this cert/key (NULL: none) and CA, mutual;
  * extra client options appended. */
 static void optfile(const char *name, const char *cert, const char *ca, const char *client_extra) {
-  char text[4096], c[700], k[700], a[700], certopts[1600] = "";
+  char text[8192], c[700], k[700], a[700], certopts[1600] = "";
   path(a, sizeof a, ca);
   if (cert) {
     char kn[64];
