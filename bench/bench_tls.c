@@ -9,7 +9,10 @@
  * plain TCP, a target and an origin over TLS (-proto_dist inet_tls, mutual
  * TLS from an -ssl_dist_optfile whose certificates it makes into the
  * private HOME), and two erlpeer nodes (plain, and TLS from the same file).
- * Contenders take turns in a rotating order. Every process it starts is
+ * Contenders take turns in a rotating order. Calls have long timeouts: a
+ * blocking node whose private loop sat idle while another was measured
+ * arms its deadlines from a stale loop clock (lib/ep_deadline.c reads
+ * uv_now without uv_update_time), and a 10 s timeout then fires at once. Every process it starts is
  * tagged and killed on exit (tests/support/ep_testenv.h). */
 #include <errno.h>
 #include <signal.h>
@@ -124,13 +127,13 @@ static void on_msg(ep_proc *p, const ep_msg *m, void *ud) {
 static bool w_done(void *ud) { return ((world *)ud)->done; }
 static bool w_result(void *ud) { return ((world *)ud)->result; }
 
-static double ep_lat(world *w) {
+static double epb_lat_calls(world *w) {
   ep_arena *a = ep_arena_new(NULL);
   double t0 = epb_now_s();
   for (int i = 0; i < LAT_N; i++) {
     ep_rpc_result r;
-    int st = ep_rpc_call_sync(w->node, w->target, "erlang", "node", ep_nil(), 10000, a, &r);
-    if (st) fail("erlpeer call", ep_strerror(st));
+    int st = ep_rpc_call_sync(w->node, w->target, "erlang", "node", ep_nil(), WAIT_MS, a, &r);
+    if (st) fail(w->label, ep_node_conn_error(w->node)[0] ? ep_node_conn_error(w->node) : ep_strerror(st));
     ep_arena_reset(a);
   }
   double el = epb_now_s() - t0;
@@ -161,7 +164,7 @@ static void pipe_issue(pipe_st *p) {
 }
 static bool pipe_done(void *ud) { return ((pipe_st *)ud)->done == PIPE_N; }
 
-static double ep_pipe(world *w) {
+static double epb_pipe_calls(world *w) {
   pipe_st p = {w, 0, 0, 0};
   double t0 = epb_now_s();
   pipe_issue(&p);
@@ -178,7 +181,7 @@ static bool drained(void *ud) {
   return ep_node_queued(w->node, w->target) < 4u * BIG_SIZE;
 }
 
-static double ep_big(world *w) {
+static double epb_big_send(world *w) {
   ep_arena *a = ep_arena_new(NULL);
   w->done = false;
   double t0 = epb_now_s();
@@ -258,7 +261,7 @@ static const char *meas_name[NMEAS] = {"sequential latency, us per call (lower i
 static const char *cont_name[NCONT] = {"erlpeer", "Erlang origin"};
 
 static double measure(int c, int m, world *w) {
-  if (c == C_EP) return m == M_LAT ? ep_lat(w) : m == M_PIPE ? ep_pipe(w) : ep_big(w);
+  if (c == C_EP) return m == M_LAT ? epb_lat_calls(w) : m == M_PIPE ? epb_pipe_calls(w) : epb_big_send(w);
   return m == M_LAT ? erl_lat(w) : m == M_PIPE ? erl_pipe(w) : erl_big(w);
 }
 
