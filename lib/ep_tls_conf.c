@@ -49,6 +49,29 @@ static void check_key_mode(const char *side, const char *keyfile) {
            (unsigned)(st.st_mode & 0777));
 }
 
+/* The password of an encrypted key, from the options only: OpenSSL's
+ * default would prompt on the terminal, which a node must never do. */
+static int password_cb(char *buf, int size, int rwflag, void *ud) {
+  (void)rwflag;
+  const char *pw = ud;
+  if (!pw || size <= 0) return 0;
+  size_t n = strlen(pw);
+  if (n > (size_t)size) n = (size_t)size;
+  memcpy(buf, pw, n);
+  return (int)n;
+}
+
+/* Whether a PEM file holds an encrypted key (its header says so). */
+static bool pem_encrypted(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  char line[256];
+  bool enc = false;
+  for (int i = 0; i < 64 && !enc && fgets(line, sizeof line, f); i++) enc = strstr(line, "ENCRYPTED") != NULL;
+  fclose(f);
+  return enc;
+}
+
 static SSL_CTX *make_ctx(const ep_tls_side *s, bool server, bool *verify_out, char *why, size_t cap) {
   const char *side = server ? "server" : "client";
   char rs[200];
@@ -81,12 +104,18 @@ static SSL_CTX *make_ctx(const ep_tls_side *s, bool server, bool *verify_out, ch
     }
     /* OTP: the key may sit in the certfile, keyfile then left out */
     const char *kf = s->keyfile ? s->keyfile : s->certfile;
-    if (s->password) SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)s->password);
+    SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)s->password);
     int ok = SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
     if (ok != 1) {
-      say(why, cap, EP_ETLSOPT, "%s keyfile %s: %s%s", side, kf, ossl_reason(rs, sizeof rs),
-          s->password ? "" : " (an encrypted key needs password)");
+      ossl_reason(rs, sizeof rs);
+      if (strstr(rs, "mismatch"))
+        say(why, cap, EP_ETLSOPT, "%s keyfile %s does not match certfile %s: %s", side, kf, s->certfile, rs);
+      else
+        say(why, cap, EP_ETLSOPT, "%s keyfile %s: %s%s", side, kf, rs,
+            !s->password && pem_encrypted(kf) ? " (an encrypted key: it needs password)"
+            : s->password && pem_encrypted(kf) ? " (wrong password?)" : "");
       goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

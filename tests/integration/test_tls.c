@@ -111,6 +111,14 @@ static void world_up(void) {
   optfile("nocert.conf", NULL, "ca.pem", NULL);
   optfile("wronghost.conf", "ctl.pem", "ca.pem", ", {server_name_indication, \"wrong.example\"}");
   write_file("crl.conf", "[{client, [{crl_check, true}]}].\n");
+  /* an encrypted copy of our key, with and without its password */
+  char cmd[4000];
+  snprintf(cmd, sizeof cmd,
+           "openssl pkey -in '%s/ctl.key' -aes256 -passout pass:s3cret -out '%s/enc.key' 2>/dev/null && "
+           "chmod 600 '%s/enc.key' && sed 's|ctl.key\"}|enc.key\"}, {password, \"s3cret\"}|g' '%s/ctl.conf' > '%s/enc.conf' && "
+           "sed 's|ctl.key|enc.key|g' '%s/ctl.conf' > '%s/nopw.conf'",
+           dir, dir, dir, dir, dir, dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
   mirror_into_root();
   char nodeconf[700];
   path(nodeconf, sizeof nodeconf, "node.conf");
@@ -211,6 +219,49 @@ START_TEST(ticks_keep_an_idle_connection) {
   ck_assert_int_eq(ep_node_run_until(n, never, NULL, 9000), EP_ETIMEDOUT); /* over two tick times */
   ck_assert(ep_node_is_connected(n, tnode));
   ep_node_free(n);
+}
+END_TEST
+
+/* Three PEM files instead of an optfile: mutual TLS both ways. */
+START_TEST(explicit_files) {
+  ep_node_opts *o = ep_node_opts_new();
+  char c[700], k[700], ca[700], other[700];
+  path(c, sizeof c, "ctl.pem");
+  path(k, sizeof k, "ctl.key");
+  path(ca, sizeof ca, "ca.pem");
+  path(other, sizeof other, "other_ca.pem");
+  /* a key that is not the certificate's: refused when set, by name */
+  char sk[700];
+  path(sk, sizeof sk, "stranger.key");
+  ck_assert_int_eq(ep_node_opts_set_tls_files(o, c, sk, ca), EP_ETLSOPT);
+  ck_assert_msg(strstr(ep_node_opts_error(o), "does not match"), "%s", ep_node_opts_error(o));
+  ck_assert_int_eq(ep_node_opts_set_tls_files(o, c, k, ca), 0);
+  ep_node_opts_set_client(o, true);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ck_assert_int_eq(ep_node_ping_sync(n, tnode, 10000), 0);
+  ep_node_free(n);
+  /* the same files with a CA that does not know the node: rejected */
+  ck_assert_int_eq(ep_node_opts_set_tls_files(o, c, k, other), 0);
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ck_assert_int_eq(ep_node_ping_sync(n, tnode, 10000), EP_ETLS);
+  ep_node_free(n);
+  ep_node_opts_free(o);
+}
+END_TEST
+
+/* password: an encrypted key opens with it, and without it the error
+ * says a password is needed. */
+START_TEST(encrypted_key) {
+  ep_node *n = start("enc.conf", false, NULL, NULL);
+  ck_assert_int_eq(ep_node_ping_sync(n, tnode, 10000), 0);
+  ep_node_free(n);
+  ep_node_opts *o = ep_node_opts_new();
+  char p[700];
+  path(p, sizeof p, "nopw.conf");
+  ck_assert_int_eq(ep_node_opts_set_ssl_dist_optfile(o, p), EP_ETLSOPT);
+  ck_assert_msg(strstr(ep_node_opts_error(o), "needs password"), "%s", ep_node_opts_error(o));
+  ep_node_opts_free(o);
 }
 END_TEST
 
@@ -424,6 +475,8 @@ static int run_suite(const char *label, bool all) {
   tcase_add_test(tc, sixty_four_mib_both_ways);
   tcase_add_test(tc, ticks_keep_an_idle_connection);
   tcase_add_test(tc, cookie_still_checked);
+  tcase_add_test(tc, explicit_files);
+  tcase_add_test(tc, encrypted_key);
   tcase_add_loop_test(tc, each_failure_in_one_line, 0, sizeof failures / sizeof failures[0]);
   if (all) {
     tcase_add_test(tc, unsupported_option_is_named);
