@@ -1,4 +1,5 @@
 /* erlpeer ping NODE: pong (exit 0) or pang (exit 1). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,7 +58,9 @@ int ep_cmd_ping(int argc, char **argv) {
   }
   printf("pang\n");
   fprintf(stderr, "erlpeer ping: %s: %s\n", node, ep_tool_conn_reason(n, r));
+  /* a TLS failure (the transport's own words for it) is a configuration
+   * error, not a node that is away */
+  bool tls = r == EP_ETLS || r == EP_ENOTTLS || r == EP_EISTLS || *ep_node_conn_error(n);
   ep_node_free(n);
-  /* a TLS failure is a configuration error, not a node that is away */
-  return r == EP_ETLS || r == EP_ENOTTLS || r == EP_EISTLS ? 2 : 1;
+  return tls ? 2 : 1;
 }
