@@ -94,7 +94,11 @@ extern "C" {
   XX(ECONNRESET, -306, "connection reset by peer")                              \
   XX(EEOF, -307, "end of file")                                                 \
   XX(EPERM, -308, "permission denied")                                          \
-  XX(ENOENT, -309, "no such file or directory")
+  XX(ENOENT, -309, "no such file or directory") \
+  XX(ETLS, -350, "TLS handshake failed")                                        \
+  XX(ETLSOPT, -351, "bad or unsupported TLS distribution option")             \
+  XX(ENOTTLS, -352, "the node does not speak TLS distribution (plain -proto_dist inet_tcp?)") \
+  XX(EISTLS, -353, "the node may use TLS distribution (-proto_dist inet_tls)")
 
 #define EP_OK 0
 #define EP__ERRDEF(name, val, msg) EP_##name = (val),

@@ -4,11 +4,13 @@
  * replies accumulate in an output buffer the caller drains. Nothing here
  * blocks, reads a clock or draws random numbers (the challenge is passed in).
  *
- * Every handshake message is framed by a 2-byte big-endian length:
+ * Every handshake message is framed by a big-endian length, 2 bytes over
+ * plain TCP (inet_tcp_dist's {packet,2}) and 4 inside TLS (inet_tls_dist
+ * runs the whole handshake on a {packet,4} socket): ep_hs_config.len_size.
  *
- *   +--------+----------------------------+
- *   | Len:16 | Len bytes of message        |   1 <= Len <= EP_LIMIT_HANDSHAKE_MSG
- *   +--------+----------------------------+
+ *   +-----------+----------------------------+
+ *   | Len:16/32 | Len bytes of message        |   1 <= Len <= EP_LIMIT_HANDSHAKE_MSG
+ *   +-----------+----------------------------+
  *
  * and the first byte of the message is its tag ('N', 's', 'r', 'a').
  */
@@ -106,8 +108,9 @@ struct ep_handshake {
   uint32_t peer_challenge;
 
   /* input: the current message, its length header first */
-  uint8_t hdr[2];
+  uint8_t hdr[4];
   size_t hdr_have;
+  size_t len_size; /* 2 or 4: the length header of every message */
   size_t msg_len;
   size_t msg_have;
   uint8_t msg[EP_LIMIT_HANDSHAKE_MSG];
@@ -165,15 +168,21 @@ static uint64_t expand_flags(uint64_t f) {
   return (f & EP_DFLAG_MANDATORY_25_DIGEST) ? (f | EP__MANDATORY_DFLAGS_25) : f;
 }
 
-/* Appends one 2-byte framed message. */
+/* A message's length header, in the size the transport uses. */
+static void put_len(ep_handshake *hs, size_t n) {
+  if (hs->len_size == 4) ep_buf_put32(&hs->out, (uint32_t)n);
+  else ep_buf_put16(&hs->out, (uint16_t)n);
+}
+
+/* Appends one framed message. */
 static void put_msg(ep_handshake *hs, const void *p, size_t n) {
-  ep_buf_put16(&hs->out, (uint16_t)n);
+  put_len(hs, n);
   ep_buf_append(&hs->out, p, n);
 }
 
 static void put_status(ep_handshake *hs, const char *status) {
   size_t n = strlen(status);
-  ep_buf_put16(&hs->out, (uint16_t)(n + 1));
+  put_len(hs, n + 1);
   ep_buf_put8(&hs->out, 's');
   ep_buf_append(&hs->out, status, n);
 }
@@ -186,7 +195,7 @@ static void put_name(ep_handshake *hs) {
   bool name_me = (hs->this_flags & EP_DFLAG_NAME_ME) != 0;
   const char *name = name_me ? host_of(hs->this_node) : hs->this_node;
   size_t n = strlen(name);
-  ep_buf_put16(&hs->out, (uint16_t)(15 + n));
+  put_len(hs, 15 + n);
   ep_buf_put8(&hs->out, 'N');
   ep_buf_put64(&hs->out, hs->this_flags);
   ep_buf_put32(&hs->out, name_me ? 0 : hs->this_creation);
@@ -201,7 +210,7 @@ static void put_challenge(ep_handshake *hs) {
   uint64_t flags = hs->this_flags;
   /* OTP echoes NAME_ME to a NAME_ME initiator (dist_util:publish_flag). */
   if (hs->peer_flags & EP_DFLAG_NAME_ME) flags |= EP_DFLAG_NAME_ME;
-  ep_buf_put16(&hs->out, (uint16_t)(19 + n));
+  put_len(hs, 19 + n);
   ep_buf_put8(&hs->out, 'N');
   ep_buf_put64(&hs->out, flags);
   ep_buf_put32(&hs->out, hs->challenge);
@@ -213,7 +222,7 @@ static void put_challenge(ep_handshake *hs) {
 /* "snamed:" NameLen:16 Name Creation:32 */
 static void put_named(ep_handshake *hs) {
   size_t n = strlen(hs->named_name);
-  ep_buf_put16(&hs->out, (uint16_t)(7 + 2 + n + 4));
+  put_len(hs, 7 + 2 + n + 4);
   ep_buf_append(&hs->out, "snamed:", 7);
   ep_buf_put16(&hs->out, (uint16_t)n);
   ep_buf_append(&hs->out, hs->named_name, n);
@@ -389,6 +398,7 @@ int ep_hs_new(const ep_mem *mem, const ep_hs_config *cfg, ep_handshake **out) {
   hs->role = cfg->role;
   hs->this_creation = cfg->creation;
   hs->this_flags = cfg->flags;
+  hs->len_size = cfg->len_size == 4 ? 4 : 2;
   /* The acceptor only echoes NAME_ME to a NAME_ME initiator. */
   if (cfg->role == EP_HS_ACCEPTOR) hs->this_flags &= ~EP_DFLAG_NAME_ME;
   hs->required = cfg->required_flags;
@@ -435,10 +445,10 @@ int ep_hs_recv(ep_handshake *hs, const uint8_t *buf, size_t len, size_t *consume
   /* Stop after any message that changes who must act: a decision, the end,
    * or a failure. Bytes after the ack belong to the connected phase. */
   while (pos < len && reading(hs->state)) {
-    if (hs->hdr_have < 2) {
+    if (hs->hdr_have < hs->len_size) {
       hs->hdr[hs->hdr_have++] = buf[pos++];
-      if (hs->hdr_have < 2) continue;
-      hs->msg_len = ep_get16(hs->hdr);
+      if (hs->hdr_have < hs->len_size) continue;
+      hs->msg_len = hs->len_size == 4 ? ep_get32(hs->hdr) : ep_get16(hs->hdr);
       hs->msg_have = 0;
       if (hs->msg_len == 0 || hs->msg_len > EP_LIMIT_HANDSHAKE_MSG) {
         rc = fail(hs, EP_EHANDSHAKE);

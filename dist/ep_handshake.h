@@ -15,7 +15,8 @@
  *   B->A  challenge   'N' Flags:64 Challenge:32 Creation:32 NameLen:16 Name
  *   A->B  reply       'r' ChallengeA:32 Digest(ChallengeB):16
  *   B->A  ack         'a' Digest(ChallengeA):16
- * each message preceded by a 2-byte big-endian length.
+ * each message preceded by a big-endian length: 2 bytes over plain TCP, 4
+ * inside TLS (ep_hs_config.len_size; the messages are the same).
  * Digest = MD5(cookie ++ decimal text of the unsigned 32-bit challenge);
  * both sides check the other's digest, in constant time.
  */
@@ -95,6 +96,9 @@ typedef struct ep_hs_config {
   const char *expected_peer; /* initiator: the node we dialled (its name must
                                 come back in the challenge); NULL to skip */
   uint32_t challenge;        /* ours: random, from the caller */
+  unsigned len_size;         /* bytes of each message's length header: 2 (0
+                                means 2: inet_tcp_dist) or 4 (inet_tls_dist,
+                                whose socket is {packet,4} from the start) */
 } ep_hs_config;
 
 typedef struct ep_handshake ep_handshake;

@@ -20,6 +20,7 @@
 #include "ep_limits.h"
 #include "ep_log.h"
 #include "ep_node_int.h"
+#include "ep_tls_int.h"
 #include "ep_uverr_int.h"
 #include "ep_xport_int.h"
 
@@ -151,6 +152,11 @@ void ep__conn_fail(ep__conn *c, int err) {
            (int)c->state, ep_strerror(err));
   }
   if (!c->outgoing && !c->counts && n->stats.handshakes_pending) n->stats.handshakes_pending--;
+  if (c->counts || c->outgoing) {
+    /* the transport's own words for the cause (TLS: OpenSSL's reason) */
+    const char *why = c->xp ? c->xp->why : NULL;
+    snprintf(n->conn_why, sizeof n->conn_why, "%s", why ? why : "");
+  }
   bool was_up = c->state == EP__C_UP;
   c->state = EP__C_CLOSING;
   c->error = err;
@@ -301,7 +307,14 @@ void ep__conn_drive_handshake(ep__conn *c) {
     hs_write_output(c);
     ep_hs_status st = ep_hs_status_get(c->hs);
     if (r || st == EP_HS_FAILED) {
-      ep__conn_fail(c, ep_hs_error(c->hs) ? ep_hs_error(c->hs) : r);
+      int err = ep_hs_error(c->hs) ? ep_hs_error(c->hs) : r;
+      /* A TLS record (handshake 0x16 or alert 0x15, version 3.x) where a
+       * plain handshake message was due: the node runs inet_tls. */
+      const uint8_t *b = c->in.data + c->in_off - used;
+      if (err == EP_EHANDSHAKE && !c->node->tls && c->in.len - c->in_off + used >= 2 && (b[0] == 0x16 || b[0] == 0x15) &&
+          b[1] == 0x03)
+        err = EP_EISTLS;
+      ep__conn_fail(c, err);
       return;
     }
     if (st == EP_HS_DECIDE) {
@@ -393,6 +406,7 @@ static int hs_start(ep__conn *c, ep_hs_role role) {
   cfg.cookie = n->cookie;
   cfg.cookie_len = n->cookie_len;
   cfg.expected_peer = role == EP_HS_INITIATOR ? c->peer : NULL;
+  cfg.len_size = n->tls ? 4 : 2; /* inet_tls_dist: {packet,4} from the start */
   int r = ep__random32(&cfg.challenge);
   if (!r) r = ep_hs_new(n->mem, &cfg, &c->hs);
   if (r) return r;
@@ -426,9 +440,22 @@ static const ep__xport_up conn_xport_up = {on_connected, ep__conn_on_alloc, ep__
 /* The connection's transport: TCP, and the filters above it the node is
  * configured for. */
 static int conn_transport(ep__conn *c) {
+  ep_node *n = c->node;
   ep__xport *x;
-  int r = ep__xport_tcp_new(c->node->loop, c->node->mem, &x);
+  int r = ep__xport_tcp_new(n->loop, n->mem, &x);
   if (r) return r;
+  if (n->tls) {
+    /* TLS above TCP (inet_tls_dist); the host of the node dialled is its
+     * SNI and, verifying, the name its certificate must carry. */
+    const char *at = c->outgoing && c->peer ? strchr(c->peer, '@') : NULL;
+    ep__xport *t;
+    r = ep__xport_tls_new(n->tls, !c->outgoing, at ? at + 1 : NULL, x, n->mem, &t);
+    if (r) {
+      ep__xport_close(x);
+      return r;
+    }
+    x = t;
+  }
   ep__xport_set_up(x, &conn_xport_up, c);
   c->xp = x;
   return 0;

@@ -18,6 +18,7 @@
 #include "ep_etf.h"
 #include "ep_limits.h"
 #include "ep_node_int.h"
+#include "ep_tls_int.h"
 #include "ep_uverr_int.h"
 #include "ep_xport_int.h"
 
@@ -45,6 +46,11 @@ struct ep_node_opts {
   uint16_t env_epmd_port;
   int env_epmd_err;
   bool debug;
+  /* TLS distribution: the contexts made from an optfile or explicit files
+   * (shared with the nodes started from these options), and the words of
+   * the last setter that failed. */
+  ep__tls_conf *tls;
+  char why[512];
 };
 
 /* --- options ----------------------------------------------------------------------- */
@@ -62,6 +68,7 @@ ep_node_opts *ep_node_opts_new(void) {
 
 void ep_node_opts_free(ep_node_opts *o) {
   if (!o) return;
+  ep__tls_conf_unref(o->tls);
   free(o->name);
   if (o->cookie) {
     memset(o->cookie, 0, strlen(o->cookie));
@@ -144,6 +151,38 @@ void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud)
   o->notice_cb = cb;
   o->notice_ud = ud;
 }
+int ep_node_opts_set_ssl_dist_optfile(ep_node_opts *o, const char *path) {
+  o->why[0] = 0;
+  if (!path) {
+    ep__tls_conf_unref(o->tls);
+    o->tls = NULL;
+    return 0;
+  }
+  ep__tls_conf *c;
+  int r = ep__tls_conf_from_optfile(path, &c, o->why, sizeof o->why);
+  if (r) return r;
+  ep__tls_conf_unref(o->tls);
+  o->tls = c;
+  return 0;
+}
+
+int ep_node_opts_set_tls_files(ep_node_opts *o, const char *certfile, const char *keyfile, const char *cacertfile) {
+  o->why[0] = 0;
+  if (!certfile || !cacertfile) return EP_EINVAL;
+  ep__tls_conf *c;
+  int r = ep__tls_conf_from_files(certfile, keyfile, cacertfile, &c, o->why, sizeof o->why);
+  if (r) return r;
+  ep__tls_conf_unref(o->tls);
+  o->tls = c;
+  return 0;
+}
+
+bool ep_node_opts_tls(const ep_node_opts *o) { return o->tls != NULL; }
+
+const char *ep_node_opts_error(const ep_node_opts *o) { return o->why; }
+
+const char *ep_node_conn_error(const ep_node *n) { return n->conn_why; }
+
 const ep_mem *ep__node_opts_mem(const ep_node_opts *o) { return o->mem ? o->mem : ep_mem_default(); }
 
 /* --- small helpers ------------------------------------------------------------------- */
@@ -345,6 +384,7 @@ int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_n
   n->start_ud = ud;
   n->debug = o->debug;
   n->setuptime_ms = o->setuptime_ms ? o->setuptime_ms : EP_LIMIT_HANDSHAKE_MS;
+  n->tls = ep__tls_conf_ref(o->tls);
   n->next_id = 1;
   int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : o->env_epmd_err;
   n->epmd_port = o->epmd_port ? o->epmd_port : o->env_epmd_port;
@@ -445,6 +485,7 @@ static void node_release(ep_node *n) {
   ep__map_free(&n->names);
   ep__map_free(&n->rpcs);
   ep_arena_free(n->scratch);
+  ep__tls_conf_unref(n->tls);
   ep_free(n->mem, n->name);
   ep_free(n->mem, n->host);
   memset(n->cookie, 0, sizeof n->cookie);

@@ -116,6 +116,22 @@ void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
  * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
  * cannot dial it; it dials them. */
 void ep_node_opts_set_client(ep_node_opts *o, bool on);
+/* TLS distribution, as OTP's -proto_dist inet_tls: every connection runs
+ * TLS first, then the handshake (4-byte lengths) and frames inside it; EPMD
+ * stays plain. From OTP's own -ssl_dist_optfile (the
+ * [{server, Opts}, {client, Opts}] file the user's nodes use; docs/node.md
+ * lists the options read) or from three PEM files (mutual TLS: verify_peer
+ * and a client certificate required both ways). Certificates and keys are
+ * loaded now. Returns 0, EP_ETLSOPT (an unsupported option, a bad value, a
+ * file OpenSSL cannot use), EP_ENOENT / EP_EPERM (the optfile), EP_ENOMEM;
+ * ep_node_opts_error then says which and why in one line. A key file
+ * others can read is a warning on stderr. NULL path: plain TCP again. */
+int ep_node_opts_set_ssl_dist_optfile(ep_node_opts *o, const char *path);
+int ep_node_opts_set_tls_files(ep_node_opts *o, const char *certfile, const char *keyfile, const char *cacertfile);
+/* Whether the options have TLS distribution set. */
+bool ep_node_opts_tls(const ep_node_opts *o);
+/* The words of the last setter that failed ("" when none). */
+const char *ep_node_opts_error(const ep_node_opts *o);
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
@@ -171,6 +187,10 @@ typedef void (*ep_node_connect_cb)(ep_node *node, const char *peer, int status, 
  * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ... */
 int ep_node_connect(ep_node *node, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud);
 bool ep_node_is_connected(const ep_node *node, const char *peer);
+/* The last failed connection's cause in words, where its error code says
+ * less (TLS: which certificate was rejected, with OpenSSL's reason); ""
+ * when there is none. Valid until the next connection fails. */
+const char *ep_node_conn_error(const ep_node *node);
 /* Bytes queued for peer and not yet written to its socket, lent ones
  * (ep_send_lent) included (0 when not connected; messages sent before the
  * connection is up are counted once it is). Sends never block: a fast sender watches this and lets the

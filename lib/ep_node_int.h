@@ -186,6 +186,11 @@ struct ep_node {
   ep__release *releases;  /* queued for the next turn */
   ep__release **releases_tail;
   ep__release *releasing; /* this turn's, being run */
+  /* TLS distribution (lib/ep_tls_int.h): NULL for plain TCP. */
+  struct ep__tls_conf *tls;
+  /* The last failed connection's cause in words, beyond its code (a
+   * filter's why: OpenSSL's reason); "" when none. */
+  char conn_why[600];
 };
 
 /* ep_node.c */

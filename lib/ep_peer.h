@@ -113,6 +113,22 @@ int ep_peer_opts_set_connection_dist(ep_peer_opts *o);
 int ep_peer_opts_set_exec(ep_peer_opts *o, const char *prog, const char *const *pre_args);
 /* Appends one argument for erl (the reference's args). */
 int ep_peer_opts_add_arg(ep_peer_opts *o, const char *arg);
+/* A dist peer over TLS distribution: adds -proto_dist inet_tls
+ * -ssl_dist_optfile FILE to its arguments. The controller's node must speak
+ * TLS too: start it (ep_ctl_start_node) with options given the same file
+ * (ep_node_opts_set_ssl_dist_optfile). EP_EINVAL for an empty path. */
+int ep_peer_opts_set_ssl_dist_optfile(ep_peer_opts *o, const char *optfile);
+/* TLS without setup: a private 0700 folder in $TMPDIR with a new CA, a
+ * certificate for this host's nodes (its short and full names, localhost,
+ * 127.0.0.1, ::1) and an optfile for mutual TLS (verify_peer and a client
+ * certificate required both ways) that the controller's node and the
+ * peers use. ep_tls_throwaway_free removes the folder: call it once the
+ * peers have stopped (after ep_ctl_free). Returns 0, EP_ENOMEM, EP_ESYS. */
+typedef struct ep_tls_throwaway ep_tls_throwaway;
+int ep_tls_throwaway_new(ep_tls_throwaway **out);
+const char *ep_tls_throwaway_optfile(const ep_tls_throwaway *t);
+const char *ep_tls_throwaway_dir(const ep_tls_throwaway *t);
+void ep_tls_throwaway_free(ep_tls_throwaway *t);
 /* Sets a variable in the environment of the program started locally. */
 int ep_peer_opts_set_env(ep_peer_opts *o, const char *key, const char *value);
 /* ms > 0, EP_PEER_WAIT_ASYNC or EP_PEER_WAIT_NONE. Default 15000. */

@@ -61,6 +61,9 @@ struct ep__xport {
   ep__xport *below; /* NULL: the bottom (TCP) */
   const ep__xport_up *up;
   void *up_ud;
+  /* A filter's own words for its last failure (TLS: OpenSSL's reason),
+   * beside the ep_err code it reported; NULL when it has none. */
+  const char *why;
 };
 
 /* The bottom of every stack: a TCP socket on loop (TCP_NODELAY). */

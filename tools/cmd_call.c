@@ -13,7 +13,7 @@
 static void help(void) {
   printf(
       "usage: erlpeer call [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS] [--net-ticktime S]\n"
-      "                    [--net-setuptime S] NODE MOD FUN [ARGS]\n"
+      "                    [--net-setuptime S] [--ssl-dist-optfile FILE] NODE MOD FUN [ARGS]\n"
       "       erlpeer call [options] --eval 'Expressions.' NODE     (or -e)\n"
       "       erlpeer call [options] NODE --call 'M:F(A, ...)' [--call 'M:F(A, ...)' ...]\n"
       "\n"
@@ -40,6 +40,8 @@ static void help(void) {
       "--net-ticktime S is this program's net_ticktime in seconds (default 60): a\n"
       "connection silent for S seconds is lost (the call then fails with exit\n"
       "status 2); give NODE's value to match it.\n"
+      "--ssl-dist-optfile FILE speaks TLS distribution (nodes run with -proto_dist\n"
+      "inet_tls -ssl_dist_optfile FILE), configured from the same OTP file.\n"
       "Options also take the --opt=value form.\n"
       "\n"
       "exit status: 0 a result (with --call: every step returned); 1 an exception,\n"
@@ -173,7 +175,7 @@ static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, si
     return 1;
   }
   if (st) {
-    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_conn_reason(n, st));
     return 2;
   }
   int code = 0;
@@ -297,7 +299,7 @@ int ep_cmd_call(int argc, char **argv) {
   const char *node = pos[0];
   int r = ep_tool_node_connect(&a, node, a.timeout_ms ? a.timeout_ms : 30000, &n, &started);
   if (r) {
-    if (started) fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_connect_reason(r));
+    if (started) fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_last_reason(r));
     free(items);
     ep_arena_free(ar);
     return 2;
@@ -323,7 +325,7 @@ int ep_cmd_call(int argc, char **argv) {
     print_exception(&res);
     code = 1;
   } else {
-    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_connect_reason(st));
+    fprintf(stderr, "erlpeer call: %s: %s\n", node, ep_tool_conn_reason(n, st));
     code = 2;
   }
   fflush(stdout);

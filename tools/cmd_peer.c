@@ -52,6 +52,11 @@ static const char help[] =
     "                      HOME made for it (with --exec or --env HOME=... it\n"
     "                      reads its own); other peers get it set over the\n"
     "                      control connection once they run\n"
+    "  --ssl-dist-optfile FILE  TLS distribution (dist only): the peer runs with\n"
+    "                      -proto_dist inet_tls -ssl_dist_optfile FILE and this\n"
+    "                      program's node speaks TLS from the same OTP file\n"
+    "  --tls               the same without setup: a throwaway CA and certificate\n"
+    "                      in a private 0700 folder, removed when the peer stops\n"
     "  --call 'M:F(A, ...)' call M:F with the given arguments (Erlang terms)\n"
     "  --eval 'Exprs.'     evaluate expressions on the peer (erl_scan, erl_parse\n"
     "                      and erl_eval run there); prints the value\n"
@@ -87,9 +92,10 @@ int ep_cmd_peer(int argc, char **argv) {
   const char *exec_prog = NULL;
   const char **exec_args = calloc((size_t)argc + 1, sizeof *exec_args);
   size_t nexec = 0;
-  const char *conn = NULL, *cookie = NULL, *name = NULL, *origin = NULL;
-  bool longnames = false, ipv6 = false, origin_long = false, detached = true;
+  const char *conn = NULL, *cookie = NULL, *name = NULL, *origin = NULL, *tls_file = NULL;
+  bool longnames = false, ipv6 = false, origin_long = false, detached = true, tls_throwaway = false;
   unsigned ticktime = 0;
+  ep_tls_throwaway *tls_tmp = NULL;
   uint32_t timeout = EP_PEER_DEFAULT_CALL_MS;
   int rc = 0, status = 0;
   if (!o || !steps || !exec_args) {
@@ -176,6 +182,11 @@ int ep_cmd_peer(int argc, char **argv) {
     } else if (!strcmp(a, "--cookie")) {
       NEEDV;
       cookie = v;
+    } else if (!strcmp(a, "--ssl-dist-optfile")) {
+      NEEDV;
+      tls_file = v;
+    } else if (!strcmp(a, "--tls")) {
+      tls_throwaway = true;
     } else if (!strcmp(a, "--call") || !strcmp(a, "--eval")) {
       NEEDV;
       steps[nsteps].is_eval = !strcmp(a, "--eval");
@@ -217,6 +228,25 @@ int ep_cmd_peer(int argc, char **argv) {
     status = 2;
     goto out;
   }
+  if ((tls_file || tls_throwaway) && strcmp(conn, "dist")) {
+    fprintf(stderr, "erlpeer peer: --tls and --ssl-dist-optfile are for --connection dist\n");
+    status = 2;
+    goto out;
+  }
+  if (tls_throwaway && !tls_file) {
+    rc = ep_tls_throwaway_new(&tls_tmp);
+    if (rc) {
+      fprintf(stderr, "erlpeer peer: cannot make throwaway certificates: %s\n", ep_strerror(rc));
+      status = 2;
+      goto out;
+    }
+    tls_file = ep_tls_throwaway_optfile(tls_tmp);
+  }
+  if (tls_file && (rc = ep_peer_opts_set_ssl_dist_optfile(o, tls_file))) {
+    fprintf(stderr, "erlpeer peer: --ssl-dist-optfile: %s\n", ep_strerror(rc));
+    status = 2;
+    goto out;
+  }
   /* With --connection dist the library hands the peer the cookie through a
    * private HOME (lib/ep_peer_dist.c): nothing to do here. */
   ep_peer_opts_set_output(o, on_output, NULL);
@@ -239,6 +269,8 @@ int ep_cmd_peer(int argc, char **argv) {
     if (!nr) ep_node_opts_set_longnames(no, longnames);
     if (!nr) ep_node_opts_set_ipv6(no, ipv6);
     if (!nr) ep_node_opts_set_notice_cb(no, ep_tool_notice, NULL);
+    if (!nr && tls_file && (nr = ep_node_opts_set_ssl_dist_optfile(no, tls_file)))
+      fprintf(stderr, "erlpeer peer: %s\n", ep_node_opts_error(no));
     if (!nr) nr = ep_ctl_start_node(ctl, no);
     ep_node_opts_free(no);
     if (nr) {
@@ -315,6 +347,7 @@ int ep_cmd_peer(int argc, char **argv) {
   ep_peer_free(p);
   ep_ctl_free(ctl);
 out:
+  ep_tls_throwaway_free(tls_tmp); /* the peer has stopped: its certificates go */
   ep_peer_opts_free(o);
   free(steps);
   free(exec_args);

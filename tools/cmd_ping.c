@@ -1,4 +1,5 @@
 /* erlpeer ping NODE: pong (exit 0) or pang (exit 1). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 static void help(void) {
   printf(
       "usage: erlpeer ping [--cookie C] [--sname N | --name N] [--ipv6] [--timeout MS]\n"
-      "                    [--net-ticktime S] [--net-setuptime S] NODE\n"
+      "                    [--net-ticktime S] [--net-setuptime S] [--ssl-dist-optfile FILE] NODE\n"
       "\n"
       "Connects to NODE as a hidden node and prints pong (exit 0) or pang\n"
       "(exit 1, with the reason on stderr). NODE without @ means the local host.\n"
@@ -21,9 +22,11 @@ static void help(void) {
       "--net-setuptime S bounds setting the connection up (default 7 s).\n"
       "Options also take the --opt=value form.\n"
       "--ipv6 talks to the node and EPMD over IPv6 (-proto_dist inet6_tcp nodes).\n"
+      "--ssl-dist-optfile FILE speaks TLS distribution (-proto_dist inet_tls nodes),\n"
+      "configured from the node's own OTP -ssl_dist_optfile FILE.\n"
       "\n"
-      "exit status: 0 pong; 1 pang; 2 bad usage or this program's node could\n"
-      "             not start.\n");
+      "exit status: 0 pong; 1 pang; 2 bad usage, this program's node could\n"
+      "             not start, or TLS failed (the cause on stderr).\n");
 }
 
 int ep_cmd_ping(int argc, char **argv) {
@@ -52,12 +55,16 @@ int ep_cmd_ping(int argc, char **argv) {
   bool started;
   int r = ep_tool_node_connect(&a, node, a.timeout_ms, &n, &started);
   if (!started) return 2;
-  if (n) ep_node_free(n);
   if (r == 0) {
+    ep_node_free(n);
     printf("pong\n");
     return 0;
   }
   printf("pang\n");
-  fprintf(stderr, "erlpeer ping: %s: %s\n", node, ep_tool_connect_reason(r));
-  return 1;
+  const char *why = ep_tool_last_reason(r);
+  fprintf(stderr, "erlpeer ping: %s: %s\n", node, why);
+  /* a TLS failure (the transport's own words for it) is a configuration
+   * error, not a node that is away */
+  bool tls = r == EP_ETLS || r == EP_ENOTTLS || r == EP_EISTLS || why != ep_tool_connect_reason(r);
+  return tls ? 2 : 1;
 }

@@ -20,7 +20,7 @@
 #include "ep_text.h"
 
 static const char help[] =
-    "usage: erlpeer session [--origin NAME@HOST] [--net-ticktime S]\n"
+    "usage: erlpeer session [--origin NAME@HOST] [--net-ticktime S] [--ssl-dist-optfile FILE | --tls]\n"
     "\n"
     "Reads one command per line on stdin, each an Erlang term ending in '.',\n"
     "and answers each with one Erlang term per line on stdout, in order:\n"
@@ -55,6 +55,10 @@ static const char help[] =
     "\n"
     "Without a name the peer is not distributed; with a name the default\n"
     "connection is dist (this program then runs a hidden node the peer dials).\n"
+    "--ssl-dist-optfile FILE: every dist peer runs -proto_dist inet_tls\n"
+    "-ssl_dist_optfile FILE and this program's node speaks TLS from the same OTP\n"
+    "file (short names); --tls: the same with a throwaway CA and certificate in\n"
+    "a private 0700 folder, removed when the session ends.\n"
     "\n"
     "options:\n"
     "  --origin NAME@HOST  this program's node name, for dist peers on other\n"
@@ -96,7 +100,20 @@ typedef struct session {
   int finishing;
   int pending_stops;
   entry *peers;
+  const char *tls_file; /* TLS distribution for every dist peer */
 } session;
+
+/* A start map's peer is distributed: connection dist, or a name and no
+ * connection. */
+static bool starts_dist(ep_term map) {
+  bool named = false;
+  for (uint32_t i = 0; i < map.n; i++) {
+    ep_term k = map.v.items[2 * i], v = map.v.items[2 * i + 1];
+    if (ep_atom_eq(k, "connection")) return ep_atom_eq(v, "dist");
+    if (ep_atom_eq(k, "name")) named = true;
+  }
+  return named;
+}
 
 static void emit(ep_term t) {
   ep_buf b;
@@ -413,6 +430,7 @@ static void cmd_start(session *s, ep_arena *a, ep_term t) {
   ep_peer_opts *o = ep_peer_opts_new();
   const char *why = "bad start option";
   int rc = build_opts(a, map, o, &why);
+  if (!rc && s->tls_file && starts_dist(map)) rc = ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
   if (rc) {
     ep_peer_opts_free(o);
     emit_badarg(why);
@@ -630,10 +648,12 @@ static void *reader(void *arg) {
 
 /* --origin and --net-ticktime: the controller's node, started now with
  * them (a default node would have neither). */
-static int start_node(ep_ctl *ctl, const char *origin, bool longnames, unsigned ticktime) {
+static int start_node(ep_ctl *ctl, const char *origin, bool longnames, unsigned ticktime, const char *tls_file) {
   ep_node_opts *no = ep_node_opts_new();
   int r = no ? 0 : EP_ENOMEM;
   if (!r && origin) r = ep_node_opts_set_name(no, origin);
+  if (!r && tls_file && (r = ep_node_opts_set_ssl_dist_optfile(no, tls_file)))
+    fprintf(stderr, "erlpeer session: %s\n", ep_node_opts_error(no));
   if (!r) {
     ep_node_opts_set_longnames(no, longnames);
     if (ticktime) ep_node_opts_set_ticktime(no, ticktime);
@@ -654,6 +674,8 @@ int ep_cmd_session(int argc, char **argv) {
   const char *origin = NULL;
   bool longnames = false;
   unsigned ticktime = 0;
+  const char *tls_file = NULL;
+  bool tls_throwaway = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -676,16 +698,41 @@ int ep_cmd_session(int argc, char **argv) {
       i++;
       continue;
     }
+    if (!strcmp(a, "--ssl-dist-optfile") && i + 1 < argc) {
+      tls_file = argv[++i];
+      continue;
+    }
+    if (!strcmp(a, "--tls")) {
+      tls_throwaway = true;
+      continue;
+    }
     fprintf(stderr, "erlpeer session: unknown option '%s' (see --help)\n", a);
     return 2;
   }
   session s;
   memset(&s, 0, sizeof s);
+  ep_tls_throwaway *tls_tmp = NULL;
+  if (tls_throwaway && !tls_file) {
+    int r = ep_tls_throwaway_new(&tls_tmp);
+    if (r) {
+      fprintf(stderr, "erlpeer session: cannot make throwaway certificates: %s\n", ep_strerror(r));
+      return 2;
+    }
+    tls_file = ep_tls_throwaway_optfile(tls_tmp);
+  }
+  s.tls_file = tls_file;
   s.ctl = ep_ctl_new(NULL);
   if (s.ctl) ep_ctl_set_notice_cb(s.ctl, ep_tool_notice, NULL);
-  if (!s.ctl) return 2;
-  if ((origin || ticktime) && start_node(s.ctl, origin, longnames, ticktime)) {
+  if (!s.ctl) {
+    ep_tls_throwaway_free(tls_tmp);
+    return 2;
+  }
+  /* The controller's node is started now when it is to have a name, a tick
+   * time or TLS from the start (a default node, started by the first dist
+   * peer, would have none of them). */
+  if ((origin || ticktime || tls_file) && start_node(s.ctl, origin, longnames, ticktime, tls_file)) {
     ep_ctl_free(s.ctl);
+    ep_tls_throwaway_free(tls_tmp);
     return 2;
   }
   s.loop = ep_ctl_loop(s.ctl);
@@ -697,5 +744,6 @@ int ep_cmd_session(int argc, char **argv) {
   pthread_detach(th);
   uv_run(s.loop, UV_RUN_DEFAULT);
   ep_ctl_free(s.ctl);
+  ep_tls_throwaway_free(tls_tmp); /* every peer has stopped */
   return 0;
 }

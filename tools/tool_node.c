@@ -57,6 +57,11 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
       return -1;
     }
     return 1;
+    return 1;
+  }
+  if ((v = opt_value(argc, argv, i, "--ssl-dist-optfile"))) {
+    a->ssl_dist_optfile = v;
+    return *v ? 1 : -1;
   }
   if ((v = opt_value(argc, argv, i, "--timeout"))) {
     char *end;
@@ -92,6 +97,10 @@ static int start_named(const ep_tool_node_args *a, const char *name, ep_node **o
   ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
   ep_node_opts_set_setuptime(o, a->setuptime_ms);
   ep_node_opts_set_notice_cb(o, tool_notice, NULL);
+  if (!r && a->ssl_dist_optfile && (r = ep_tool_node_tls(a, o))) {
+    ep_node_opts_free(o);
+    return r;
+  }
   if (!r) r = ep_node_start_sync(o, out);
   ep_node_opts_free(o);
   if (r) {
@@ -121,6 +130,18 @@ int ep_tool_parse_origin(const char *s, bool *longnames) {
 
 int ep_tool_node_start(const ep_tool_node_args *a, ep_node **out) { return start_named(a, a->name, out); }
 
+/* The node's own one-line reason for a failed dial (TLS's, with OpenSSL's
+ * words), kept for ep_tool_last_reason once the node is gone. */
+static char last_reason[600];
+
+static void keep_reason(ep_node *n, int err) {
+  (void)err;
+  const char *w = ep_node_conn_error(n);
+  snprintf(last_reason, sizeof last_reason, "%s", w ? w : "");
+}
+
+const char *ep_tool_last_reason(int err) { return last_reason[0] ? last_reason : ep_tool_connect_reason(err); }
+
 /* What the target answers when a node of the name we tried is connected to
  * it, or is connecting: "alive" (we answer false: EP_EALIVE), "nok" (two
  * handshakes of one name at once, the target's name the greater: EP_ENOK),
@@ -142,8 +163,12 @@ int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t 
     if (start_named(a, a->name, &n)) return EP_ESYS;
     *started = true;
     int r = ep_node_ping_sync(n, node, timeout_ms);
-    if (r) ep_node_free(n);
-    else *out = n;
+    if (r) {
+      keep_reason(n, r);
+      ep_node_free(n);
+    } else {
+      *out = n;
+    }
     return r;
   }
   uint64_t t0 = uv_hrtime() / 1000000;
@@ -163,6 +188,7 @@ int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t 
       *out = n;
       return 0;
     }
+    keep_reason(n, r);
     ep_node_free(n);
     if (!name_busy(r, &auth_fails)) return r;
   }
@@ -193,6 +219,21 @@ void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void
   fprintf(stderr, "erlpeer: %s\n", text);
 }
 
+int ep_tool_node_tls(const ep_tool_node_args *a, ep_node_opts *o) {
+  if (!a->ssl_dist_optfile) return 0;
+  int r = ep_node_opts_set_ssl_dist_optfile(o, a->ssl_dist_optfile);
+  if (r) {
+    const char *w = ep_node_opts_error(o);
+    fprintf(stderr, "erlpeer: %s\n", w && *w ? w : ep_strerror(r));
+  }
+  return r;
+}
+
+const char *ep_tool_conn_reason(ep_node *n, int err) {
+  const char *w = n ? ep_node_conn_error(n) : NULL;
+  return w && *w ? w : ep_tool_connect_reason(err);
+}
+
 const char *ep_tool_connect_reason(int err) {
   switch (err) {
     case EP_ENOEPMD:
@@ -218,6 +259,8 @@ const char *ep_tool_connect_reason(int err) {
     case EP_ENAMETAKEN:
       return "all the default names _erlpeer_c0 .. _erlpeer_c15 are in use there (that many erlpeer calls at "
              "once?): give this program a name with --sname or --name";
+    case EP_EISTLS:
+      return "malformed handshake: the node may use TLS distribution (-proto_dist inet_tls): --ssl-dist-optfile FILE";
     case EP_EWRONGNODE:
       return "the node that answered is not the node dialled (short and long names mixed? --sname/--name)";
     default:

@@ -17,10 +17,12 @@ typedef struct ep_tool_node_args {
   uint64_t timeout_ms;
   uint32_t setuptime_ms; /* --net-setuptime S (0: the default, 7 s) */
   unsigned ticktime;     /* --net-ticktime S (0: the node's default, 60 s) */
+  const char *ssl_dist_optfile; /* --ssl-dist-optfile FILE: TLS distribution */
 } ep_tool_node_args;
 
 /* Consumes a node option at argv[*i] (--cookie C, --sname N, --name N,
- * --timeout MS, --ipv6, --net-setuptime S, --net-ticktime S, and the --opt=value forms). Returns 1 when consumed, 0 when
+ * --timeout MS, --ipv6, --net-setuptime S, --net-ticktime S,
+ * --ssl-dist-optfile FILE, and the --opt=value forms). Returns 1 when consumed, 0 when
  * argv[*i] is not a node option, -1 on a bad value (message printed). */
 int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a);
 
@@ -63,5 +65,14 @@ int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t 
 void ep_tool_notice(ep_node *n, ep_node_notice_kind kind, const char *text, void *ud);
 /* The cause of a failed connection, one a person can act on. */
 const char *ep_tool_connect_reason(int err);
+/* After ep_tool_node_connect failed: the node's own one-line reason for its
+ * last dial (the transport's, TLS's with OpenSSL's words), else
+ * ep_tool_connect_reason(err) itself (the same pointer). */
+const char *ep_tool_last_reason(int err);
+/* The same, with the node's own words for the cause when it has them (a
+ * TLS failure: the certificate and OpenSSL's reason). */
+const char *ep_tool_conn_reason(ep_node *n, int err);
+/* Sets --ssl-dist-optfile on o when given; prints why and returns the error. */
+int ep_tool_node_tls(const ep_tool_node_args *a, ep_node_opts *o);
 
 #endif
