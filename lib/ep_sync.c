@@ -48,7 +48,14 @@ int ep__sloop_new(const ep_mem *mem, ep__sloop **out) {
 
 uv_loop_t *ep__sloop_loop(ep__sloop *s) { return &s->loop; }
 
-int ep__sloop_enter(const ep__sloop *s) { return s && !s->running ? 0 : EP_EINCALLBACK; }
+int ep__sloop_enter(ep__sloop *s) {
+  if (!s || s->running) return EP_EINCALLBACK;
+  /* A private loop sleeps between blocking calls: its cached clock is as
+   * old as the last one, and a timeout armed now from it (a call's
+   * deadline) would be due at once. */
+  uv_update_time(&s->loop);
+  return 0;
+}
 
 /* libuv runs due timers first thing in a turn, then polls with a timeout it
  * computed before them: a timer callback that ends the wait would leave the

@@ -32,7 +32,7 @@ uv_loop_t *ep__sloop_loop(ep__sloop *s);
  * (the caller is inside one of its callbacks), EP_EINCALLBACK also for
  * s == NULL (not a private loop). Checked before the blocking call starts
  * anything, so that a refusal leaves nothing behind. */
-int ep__sloop_enter(const ep__sloop *s);
+int ep__sloop_enter(ep__sloop *s);
 /* Runs s until done(ud) holds, or timeout_ms passes (EP__SLOOP_FOREVER:
  * no timeout; 0: one turn that does not block). Returns 0 (done),
  * EP_ETIMEDOUT, EP_EINCALLBACK (see ep__sloop_enter: nothing was run),

@@ -2,6 +2,7 @@
  * of every term kind and exception class, many calls in flight, big
  * messages, tick silence, hidden visibility, links and monitors. */
 #include <check.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +501,19 @@ START_TEST(blocking_call_inside_a_callback) {
 }
 END_TEST
 
+/* A blocking node's private loop sleeps between blocking calls: a timeout
+ * given after a while asleep counts from now, not from the loop's last
+ * turn (the sleep here is the behaviour under test: an idle program). */
+START_TEST(timeout_counts_from_the_call_after_an_idle_while) {
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
+  struct timespec idle = {1, 500000000};
+  nanosleep(&idle, NULL);
+  ck_assert_int_eq(
+      ep_rpc_call_sync(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_int(100)), 1000, W.a, &r), 0);
+}
+END_TEST
+
 /* A call made before the connection is up waits in the queue; a nodeup
  * callback that tries to block until its answer is refused, and the call
  * is still answered. */
@@ -577,6 +591,7 @@ int main(void) {
   tcase_add_test(tc, thousand_calls_in_flight);
   tcase_add_test(tc, calls_run_in_parallel_and_each_gets_its_answer);
   tcase_add_test(tc, blocking_call_inside_a_callback);
+  tcase_add_test(tc, timeout_counts_from_the_call_after_an_idle_while);
   tcase_add_test(tc, sixty_four_mib_both_ways);
   tcase_add_test(tc, silent_peer_detected_within_tick_time);
   tcase_add_test(tc, listed_as_hidden);
