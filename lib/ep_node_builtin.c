@@ -20,31 +20,6 @@
 #include "ep_uverr_int.h"
 #include "ep_xport_int.h"
 
-struct ep_node_opts {
-  char *name;
-  bool longnames, ipv6;
-  char *cookie;
-  unsigned ticktime;
-  int epmd_port;
-  ep_epmd_mode epmd_mode;
-  int listen_port;
-  ep_node_event_cb event_cb;
-  void *event_ud;
-  ep_node_notice_cb notice_cb;
-  void *notice_ud;
-  ep_node_output_cb output_cb;
-  void *output_ud;
-  const ep_mem *mem;
-  bool client;
-  /* The environment, read once when the options are made, never in the
-   * middle of a start: ERL_EPMD_PORT (as erl reads it: a port number or
-   * nothing; 70000 must not become 4464, nor "abc" the default) and
-   * ERLPEER_DEBUG. */
-  uint16_t env_epmd_port;
-  int env_epmd_err;
-  bool debug;
-};
-
 /* --- processes made at start --------------------------------------------------------------- */
 
 /* The node's own process, registered as net_kernel: net_adm:ping(Node)
