@@ -118,6 +118,17 @@ static int pid_is_ours(ep_peer *p, long pid) {
 /* What a peer prints (its io_requests, served by lib/ep_ioserver.c). */
 static void io_output(const char *text, size_t n, void *ud) { ep__peer_on_output(ud, text, n); }
 
+/* Calls in flight, oldest first. */
+static void append_call(ep_peer *p, ep__call *c) {
+  c->prev = p->calls_tail;
+  if (p->calls_tail)
+    p->calls_tail->next = c;
+  else
+    p->calls_head = c;
+  p->calls_tail = c;
+  p->ncalls++;
+}
+
 bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
   ep_alt_msg m = *mp;
   switch (m.kind) {
@@ -139,13 +150,7 @@ bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
           c->seq = 0;
           c->internal = true;
           c->peer = p;
-          c->prev = p->calls_tail;
-          if (p->calls_tail)
-            p->calls_tail->next = c;
-          else
-            p->calls_head = c;
-          p->calls_tail = c;
-          p->ncalls++;
+          append_call(p, c);
           p->phase = EP__PH_PID;
         } else {
           ep_free(p->mem, c);
@@ -251,13 +256,7 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
   }
   c->cb = cb;
   c->ud = ud;
-  c->prev = p->calls_tail;
-  if (p->calls_tail)
-    p->calls_tail->next = c;
-  else
-    p->calls_head = c;
-  p->calls_tail = c;
-  p->ncalls++;
+  append_call(p, c);
   return 0;
 }
 
