@@ -165,10 +165,10 @@ ep_run_examples() {
   for f in "$@"; do
     name=$(basename "$f" .c)
     if ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I"$src/dist" -I"$src/lib" \
-         "$f" "$lib" -luv -lcrypto -lz -lm -lpthread -o "$work/$name" $( [ -n "${EP_ASAN:-}" ] && echo -fsanitize=address,undefined ) 2>"$work/$name.log"; then
+         "$f" "$lib" -luv -lssl -lcrypto -lz -lm -lpthread -o "$work/$name" $( [ -n "${EP_ASAN:-}" ] && echo -fsanitize=address,undefined ) 2>"$work/$name.log"; then
       # an ASan build's archive needs the sanitizer runtime
       if ! cc -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -I"$src/dist" -I"$src/lib" "$f" "$lib" \
-           -luv -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log"; then
+           -luv -lssl -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log"; then
         echo "FAIL build $name"; cat "$work/$name.log"; fails=$((fails+1)); continue
       fi
     fi
