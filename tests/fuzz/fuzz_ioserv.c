@@ -9,7 +9,7 @@
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_ioserv.h"
-#include "ep_utf8_int.h"
+#include "ep_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ep_arena *a = ep_arena_new(NULL);
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = ep_ioserv_serve(&text, a, req, &reply);
     if (rc != 0 && rc != EP_ENOMEM) __builtin_trap();
     if (rc == 0 && ep_is_none(reply)) __builtin_trap();
-    if (ep__utf8_count(text.data, text.len) < 0) __builtin_trap(); /* the output callback gets UTF-8 */
+    if (ep_utf8_count(text.data, text.len) < 0) __builtin_trap(); /* the output callback gets UTF-8 */
     if (rc == 0) (void)ep_ioserv_reply(a, reply_as, reply);
     ep_buf_free(&text);
   }
