@@ -3,8 +3,12 @@
 #   1. build with -Werror and run every test (unit + integration vs real erl),
 #   2. the same suite built with ASan+UBSan,
 #   3. every fuzz target briefly (clang + libFuzzer), seeded from the vectors,
-#   4. install into a temporary prefix and build a consumer project against it.
-# Environment: FUZZ_SECONDS (per target, default 60), SKIP_ASAN=1, SKIP_FUZZ=1.
+#   4. line coverage (gcov/lcov) of dist/, epmd/ and lib/ from the unit tests
+#      and the fuzz corpora (scripts/coverage.sh; printed, not enforced),
+#   5. install into a temporary prefix and build a consumer project against it.
+# Environment: FUZZ_SECONDS (per target, default 60), SKIP_ASAN=1, SKIP_FUZZ=1,
+# SKIP_COVERAGE=1, COVERAGE_INTEGRATION=1 (lib/'s figure: the integration tests
+# run again under coverage), COVERAGE_ENFORCE=1 (fail below the goals).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -29,6 +33,11 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   stage "fuzz targets"
   CC=clang bash scripts/build.sh build-fuzz -DEP_FUZZ=ON -DEP_TESTS=OFF
   bash scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-60}" || failed=1
+fi
+
+if [ "${SKIP_COVERAGE:-0}" != 1 ]; then
+  stage "line coverage"
+  bash scripts/coverage.sh build-cov || failed=1
 fi
 
 stage "install and consume"

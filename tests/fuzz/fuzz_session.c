@@ -4,12 +4,14 @@
  * what the reader hands on must be what the session then uses: a why text
  * for SYNTAX and BADARG (one short line), an Id that prints (it is echoed in
  * every reply), options of known keys carrying the fields their setters
- * take; and the arena stays proportional to the line. */
+ * take; and the arena stays proportional to the line (binary segments
+ * aside, each bounded by EP_LIMIT_TEXT_SEGMENT_BITS). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ep_error.h"
+#include "ep_limits.h"
 #include "ep_text.h"
 #include "tool_session.h"
 
@@ -114,8 +116,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
     one_line(a, p, n);
-    /* a term in memory is a bounded multiple of its text */
-    CHECK(ep_arena_used(a) <= 256 * n + 65536);
+    /* a term in memory is a bounded multiple of its text, plus what sized
+     * binary segments may build (<<0:16777216>>: at most
+     * EP_LIMIT_TEXT_SEGMENT_BITS each, twice while it is built) */
+    size_t segs = 0;
+    for (size_t i = 0; i < n; i++) segs += p[i] == ':';
+    CHECK(ep_arena_used(a) <= 256 * n + 65536 + segs * (EP_LIMIT_TEXT_SEGMENT_BITS / 4));
     ep_arena_reset(a);
     p += n;
   }
