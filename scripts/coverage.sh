@@ -5,11 +5,13 @@
 #   1. runs the unit tests and replays every fuzz corpus
 #      (tests/fuzz/corpus/<target>/) through its target, built as a plain
 #      executable with tests/fuzz/replay.c, and prints the figures;
-#   2. with COVERAGE_INTEGRATION=1, also runs the integration tests (real erl;
-#      what lib/ is measured by) and prints the figures again.
-# Goals (issue 16): dist/ and epmd/ >= 95%, lib/ >= 85%. The figures are
-# printed, not enforced, unless COVERAGE_ENFORCE=1. Exit status: 1 when a
-# test or a replay failed (or, enforcing, a goal is missed).
+#   2. runs the integration tests too (real erl; what lib/ is measured by;
+#      about 3 minutes here) and prints the figures again; COVERAGE_INTEGRATION=0
+#      skips them.
+# Goals (issue 16): dist/ and epmd/ >= 95%, lib/ >= 85% (with the integration
+# tests). The figures are printed; with COVERAGE_ENFORCE=1 (scripts/test.sh
+# sets it: the goals are met) a figure below its goal fails. Exit status: 1
+# when a test or a replay failed, or, enforcing, a goal is missed.
 # Files: BUILD_DIR/coverage/*.info (lcov tracefiles; genhtml makes HTML).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,11 +32,12 @@ lc --capture --initial --no-external --base-directory "$here" --directory "$dir"
 
 # "dist/ 96.1% (5012 of 5214 lines)" for each folder; misses: folders below goal.
 misses=0
+# report TITLE TRACEFILE LIBGOAL (lib/'s goal counts only with the integration tests)
 report() {
-  local title=$1 info=$2 d goal pct line
+  local title=$1 info=$2 libgoal=$3 d goal pct line
   echo "coverage ($title):"
   for d in dist epmd lib tools; do
-    case $d in dist|epmd) goal=95 ;; lib) goal=85 ;; *) goal= ;; esac
+    case $d in dist|epmd) goal=95 ;; lib) goal=$libgoal ;; *) goal= ;; esac
     lc --extract "$info" "$here/$d/*" --output-file "$out/$d.info" 2>/dev/null || { echo "  $d/: no data"; continue; }
     line=$(lcov --rc lcov_branch_coverage=0 --summary "$out/$d.info" 2>&1 | grep -E '^ *lines')
     pct=$(sed -E 's/.*: *([0-9.]+)%.*/\1/' <<<"$line")
@@ -64,9 +67,9 @@ done
 
 lc --capture --no-external --base-directory "$here" --directory "$dir" --output-file "$out/unit.info"
 lc --add-tracefile "$out/base.info" --add-tracefile "$out/unit.info" --output-file "$out/unit_total.info"
-report "unit tests + corpora" "$out/unit_total.info"
+report "unit tests + corpora" "$out/unit_total.info" ""
 
-if [ "${COVERAGE_INTEGRATION:-0}" = 1 ]; then
+if [ "${COVERAGE_INTEGRATION:-1}" = 1 ]; then
   misses=0
   echo "coverage: integration tests"
   (cd "$dir" && ctest -L integration -j2 --timeout 900 --output-on-failure >"$out/integration.log" 2>&1) \
@@ -75,9 +78,9 @@ if [ "${COVERAGE_INTEGRATION:-0}" = 1 ]; then
   # the counters kept running: this capture holds all three
   lc --capture --no-external --base-directory "$here" --directory "$dir" --output-file "$out/all.info"
   lc --add-tracefile "$out/base.info" --add-tracefile "$out/all.info" --output-file "$out/all_total.info"
-  report "unit tests + corpora + integration tests" "$out/all_total.info"
+  report "unit tests + corpora + integration tests" "$out/all_total.info" 85
 else
-  echo "coverage: lib/ is measured by the integration tests: COVERAGE_INTEGRATION=1 runs them"
+  echo "coverage: integration tests skipped (COVERAGE_INTEGRATION=0): lib/ is measured by them"
 fi
 
 if [ "${COVERAGE_ENFORCE:-0}" = 1 ] && [ "$misses" != 0 ]; then

@@ -3,12 +3,14 @@
 #   1. build with -Werror and run every test (unit + integration vs real erl),
 #   2. the same suite built with ASan+UBSan,
 #   3. every fuzz target briefly (clang + libFuzzer), seeded from the vectors,
-#   4. line coverage (gcov/lcov) of dist/, epmd/ and lib/ from the unit tests
-#      and the fuzz corpora (scripts/coverage.sh; printed, not enforced),
+#   4. line coverage (gcov/lcov) of dist/, epmd/ and lib/ from the unit tests,
+#      the fuzz corpora and the integration tests (scripts/coverage.sh),
+#      printed and held to the issue's goals (95% dist/ and epmd/, 85% lib/),
 #   5. install into a temporary prefix and build a consumer project against it.
 # Environment: FUZZ_SECONDS (per target, default 60), SKIP_ASAN=1, SKIP_FUZZ=1,
-# SKIP_COVERAGE=1, COVERAGE_INTEGRATION=1 (lib/'s figure: the integration tests
-# run again under coverage), COVERAGE_ENFORCE=1 (fail below the goals).
+# SKIP_COVERAGE=1, COVERAGE_INTEGRATION=0 (coverage without running the
+# integration tests again: no figure for lib/), COVERAGE_ENFORCE=0 (print the
+# figures only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -37,7 +39,7 @@ fi
 
 if [ "${SKIP_COVERAGE:-0}" != 1 ]; then
   stage "line coverage"
-  bash scripts/coverage.sh build-cov || failed=1
+  COVERAGE_ENFORCE=${COVERAGE_ENFORCE:-1} bash scripts/coverage.sh build-cov || failed=1
 fi
 
 stage "install and consume"
