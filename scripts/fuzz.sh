@@ -6,6 +6,8 @@
 # corpus), DIR/<target>/crash-* etc. (findings), DIR/<target>/log, and one
 # line per target in DIR/stats.tsv: target, executions, seconds, corpus
 # files, findings (the campaign in docs/fuzzing.md was recorded this way).
+# With FUZZ_RESUME=1 a run also starts from DIR/<target>/corpus, so rounds
+# of a campaign add up.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(cd "$1" && pwd); secs=$2; shift 2; rc=0
@@ -23,6 +25,9 @@ for f in "${targets[@]}"; do
   name=$(basename "$f")
   work=$(mktemp -d); mkdir -p "$work/corpus"
   [ -d "$here/tests/fuzz/corpus/$name" ] && cp -r "$here/tests/fuzz/corpus/$name/." "$work/corpus/"
+  if [ -n "$out" ] && [ "${FUZZ_RESUME:-0}" = 1 ] && [ -d "$out/$name/corpus" ]; then
+    cp -r "$out/$name/corpus/." "$work/corpus/"
+  fi
   echo "fuzz: $name for ${secs}s ($(ls "$work/corpus" | wc -l) seeds)"
   frc=0
   (cd "$work" && "$f" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
