@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
       libssl-dev libuv1-dev check zlib1g-dev libmicrohttpd-dev prometheus curl jq
       erlang-nox erlang-dev erlang-src
-      clang libclang-rt-14-dev debootstrap locales)
+      clang libclang-rt-14-dev debootstrap locales lcov)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,8 +2,10 @@
  *
  * stdin is read by a thread that hands complete lines to the loop through a
  * uv_async (stdin may be a file, a pipe or a terminal; only a thread reads
- * all three the same way). Commands run one at a time, in order; output and
- * down notices are written whenever they happen, each as one line. */
+ * all three the same way). Each line is read into a command by
+ * ep_scmd_parse (tool_session.c, no I/O: unit-tested and fuzzed). Commands
+ * run one at a time, in order; output and down notices are written whenever
+ * they happen, each as one line. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,9 @@
 #include "ep_error.h"
 #include "ep_etf.h"
 #include "ep_peer.h"
-#include "tool_node.h"
 #include "ep_text.h"
+#include "tool_node.h"
+#include "tool_session.h"
 
 static const char help[] =
     "usage: erlpeer session [--origin NAME@HOST] [--net-ticktime S] [--ssl-dist-optfile FILE | --tls]\n"
@@ -103,14 +106,15 @@ typedef struct session {
   const char *tls_file; /* TLS distribution for every dist peer */
 } session;
 
-/* A start map's peer is distributed: connection dist, or a name and no
- * connection. */
-static bool starts_dist(ep_term map) {
+/* A start command's peer is distributed: connection dist, or a name and
+ * no connection. */
+static bool starts_dist(const ep_scmd *c) {
   bool named = false;
-  for (uint32_t i = 0; i < map.n; i++) {
-    ep_term k = map.v.items[2 * i], v = map.v.items[2 * i + 1];
-    if (ep_atom_eq(k, "connection")) return ep_atom_eq(v, "dist");
-    if (ep_atom_eq(k, "name")) named = true;
+  for (size_t i = 0; i < c->nopts; i++) {
+    ep_sopt_key k = c->opts[i].key;
+    if (k == EP_SOPT_CONN_DIST) return true;
+    if (k == EP_SOPT_CONN_STDIO || k == EP_SOPT_CONN_TCP) return false;
+    if (k == EP_SOPT_NAME) named = true;
   }
   return named;
 }
@@ -291,137 +295,76 @@ static void on_stopped(ep_peer *p, void *ud) {
 
 /* --- commands ------------------------------------------------------------------------- */
 
-static int text_of(ep_arena *a, ep_term t, const char **out) {
-  size_t n;
-  return ep_get_text(a, t, out, &n);
-}
+_Static_assert(EP_PEER_INFINITY == UINT32_MAX, "tool_session.h writes infinity as UINT32_MAX");
 
-static int build_opts(ep_arena *a, ep_term map, ep_peer_opts *o, const char **why) {
-  int rc = 0;
-  const char *s;
-  for (uint32_t i = 0; i < map.n && !rc; i++) {
-    ep_term k = map.v.items[2 * i], v = map.v.items[2 * i + 1];
-    *why = "bad start option";
-    if (ep_atom_eq(k, "name")) {
-      rc = text_of(a, v, &s);
-      if (!rc) rc = ep_peer_opts_set_name(o, s);
-    } else if (ep_atom_eq(k, "host")) {
-      rc = text_of(a, v, &s);
-      if (!rc) rc = ep_peer_opts_set_host(o, s);
-    } else if (ep_atom_eq(k, "longnames")) {
-      rc = ep_peer_opts_set_longnames(o, ep_atom_eq(v, "true"));
-    } else if (ep_atom_eq(k, "connection")) {
-      *why = "connection: 0 | Port | {IP, Port} | standard_io | dist";
-      int64_t port = 0;
-      if (ep_atom_eq(v, "standard_io"))
+/* Applies the options that parsed, in map order; the first refusal, or else
+ * the option that did not parse, gives the report. */
+static int apply_opts(const ep_scmd *c, ep_peer_opts *o, const char **why) {
+  for (size_t i = 0; i < c->nopts; i++) {
+    const ep_sopt *x = &c->opts[i];
+    int rc = 0;
+    switch (x->key) {
+      case EP_SOPT_NAME:
+        rc = ep_peer_opts_set_name(o, x->str);
+        break;
+      case EP_SOPT_HOST:
+        rc = ep_peer_opts_set_host(o, x->str);
+        break;
+      case EP_SOPT_LONGNAMES:
+        rc = ep_peer_opts_set_longnames(o, x->mode);
+        break;
+      case EP_SOPT_CONN_STDIO:
         rc = ep_peer_opts_set_connection_stdio(o);
-      else if (ep_atom_eq(v, "dist"))
+        break;
+      case EP_SOPT_CONN_DIST:
         rc = ep_peer_opts_set_connection_dist(o);
-      /* Ranges checked before narrowing: 4294967376 must not become 80. */
-      else if (ep_get_int64(v, &port) == 0)
-        rc = port < 0 || port > 65535 ? EP_EINVAL : ep_peer_opts_set_connection_tcp(o, NULL, (int)port);
-      else if (v.type == EP_T_TUPLE && v.n == 2 && ep_get_int64(v.v.items[1], &port) == 0) {
-        if (port < 0 || port > 65535) return EP_EINVAL;
-        ep_term ip = v.v.items[0];
-        char buf[64];
-        if (ip.type == EP_T_TUPLE && ip.n == 4) {
-          int64_t q[4];
-          for (int j = 0; j < 4; j++)
-            if (ep_get_int64(ip.v.items[j], &q[j]) || q[j] < 0 || q[j] > 255) return EP_EINVAL;
-          snprintf(buf, sizeof buf, "%d.%d.%d.%d", (int)q[0], (int)q[1], (int)q[2], (int)q[3]);
-          rc = ep_peer_opts_set_connection_tcp(o, buf, (int)port);
-        } else if (text_of(a, ip, &s) == 0) {
-          rc = ep_peer_opts_set_connection_tcp(o, s, (int)port);
-        } else
-          rc = EP_EINVAL;
-      } else
-        rc = EP_EINVAL;
-    } else if (ep_atom_eq(k, "exec")) {
-      *why = "exec: Prog | {Prog, [Arg]}";
-      if (v.type == EP_T_TUPLE && v.n == 2) {
-        ptrdiff_t n = ep_list_len(v.v.items[1]);
-        if (n < 0 || text_of(a, v.v.items[0], &s)) return EP_EINVAL;
-        const char **pre = ep_arena_alloc(a, ((size_t)n + 1) * sizeof *pre);
-        for (ptrdiff_t j = 0; j < n; j++)
-          if (text_of(a, ep_list_at(v.v.items[1], (size_t)j), &pre[j])) return EP_EINVAL;
-        pre[n] = NULL;
-        rc = ep_peer_opts_set_exec(o, s, pre);
-      } else {
-        rc = text_of(a, v, &s);
-        if (!rc) rc = ep_peer_opts_set_exec(o, s, NULL);
-      }
-    } else if (ep_atom_eq(k, "args")) {
-      *why = "args: [string()]";
-      ptrdiff_t n = ep_list_len(v);
-      if (n < 0) return EP_EINVAL;
-      for (ptrdiff_t j = 0; j < n && !rc; j++) {
-        rc = text_of(a, ep_list_at(v, (size_t)j), &s);
-        if (!rc) rc = ep_peer_opts_add_arg(o, s);
-      }
-    } else if (ep_atom_eq(k, "env")) {
-      *why = "env: [{K, V}]";
-      ptrdiff_t n = ep_list_len(v);
-      if (n < 0) return EP_EINVAL;
-      for (ptrdiff_t j = 0; j < n && !rc; j++) {
-        ep_term kv = ep_list_at(v, (size_t)j);
-        const char *ks, *vs;
-        if (kv.type != EP_T_TUPLE || kv.n != 2 || text_of(a, kv.v.items[0], &ks) ||
-            text_of(a, kv.v.items[1], &vs))
-          return EP_EINVAL;
-        rc = ep_peer_opts_set_env(o, ks, vs);
-      }
-    } else if (ep_atom_eq(k, "wait_boot")) {
-      *why = "wait_boot: ms | infinity | false";
-      int64_t ms;
-      if (ep_atom_eq(v, "false"))
-        rc = ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_NONE);
-      else if (ep_atom_eq(v, "infinity"))
-        rc = ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
-      else if (ep_get_int64(v, &ms) == 0)
-        rc = ep_peer_opts_set_wait_boot(o, ms);
-      else
-        rc = EP_EINVAL;
-    } else if (ep_atom_eq(k, "shutdown")) {
-      *why = "shutdown: close | halt | {halt, T} | T | infinity (T >= 1000)";
-      int64_t ms;
-      if (ep_atom_eq(v, "close"))
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_CLOSE, 0);
-      else if (ep_atom_eq(v, "halt"))
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 5000);
-      else if (ep_atom_eq(v, "infinity"))
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY);
-      else if (ep_is_record(v, "halt", 2) && ep_atom_eq(v.v.items[1], "infinity"))
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_PEER_INFINITY);
-      else if (ep_is_record(v, "halt", 2) && ep_get_int64(v.v.items[1], &ms) == 0 && ms >= 0 &&
-               ms <= UINT32_MAX)
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, (uint32_t)ms);
-      else if (ep_get_int64(v, &ms) == 0 && ms >= 0 && ms <= UINT32_MAX)
-        rc = ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, (uint32_t)ms);
-      else
-        rc = EP_EINVAL;
-    } else if (ep_atom_eq(k, "peer_down")) {
-      *why = "peer_down: stop | continue | crash";
-      rc = ep_atom_eq(v, "stop")       ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_STOP)
-           : ep_atom_eq(v, "continue") ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CONTINUE)
-           : ep_atom_eq(v, "crash")    ? ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH)
-                                       : EP_EINVAL;
-    } else if (ep_atom_eq(k, "detached")) {
-      rc = ep_peer_opts_set_detached(o, ep_atom_eq(v, "true"));
-    } else {
-      *why = "unknown start option";
-      return EP_EINVAL;
+        break;
+      case EP_SOPT_CONN_TCP:
+        rc = ep_peer_opts_set_connection_tcp(o, x->str, (int)x->num);
+        break;
+      case EP_SOPT_EXEC:
+        rc = ep_peer_opts_set_exec(o, x->str, x->list);
+        break;
+      case EP_SOPT_ARGS:
+        for (size_t j = 0; j < x->n && !rc; j++) rc = ep_peer_opts_add_arg(o, x->list[j]);
+        break;
+      case EP_SOPT_ENV:
+        for (size_t j = 0; j < x->n && !rc; j++) rc = ep_peer_opts_set_env(o, x->list[2 * j], x->list[2 * j + 1]);
+        break;
+      case EP_SOPT_WAIT_BOOT:
+        rc = ep_peer_opts_set_wait_boot(o, x->mode == EP_SWAIT_FALSE      ? EP_PEER_WAIT_NONE
+                                           : x->mode == EP_SWAIT_INFINITY ? EP_PEER_WAIT_ASYNC
+                                                                          : x->num);
+        break;
+      case EP_SOPT_SHUTDOWN: /* num is UINT32_MAX (EP_PEER_INFINITY) for infinity */
+        rc = ep_peer_opts_set_shutdown(o, x->mode == EP_SSHUT_CLOSE  ? EP_PEER_SHUTDOWN_CLOSE
+                                          : x->mode == EP_SSHUT_HALT ? EP_PEER_SHUTDOWN_HALT
+                                                                     : EP_PEER_SHUTDOWN_STOP,
+                                       (uint32_t)x->num);
+        break;
+      case EP_SOPT_PEER_DOWN:
+        rc = ep_peer_opts_set_peer_down(o, x->mode == EP_SDOWN_STOP       ? EP_PEER_DOWN_STOP
+                                           : x->mode == EP_SDOWN_CONTINUE ? EP_PEER_DOWN_CONTINUE
+                                                                          : EP_PEER_DOWN_CRASH);
+        break;
+      case EP_SOPT_DETACHED:
+        rc = ep_peer_opts_set_detached(o, x->mode);
+        break;
+    }
+    if (rc) {
+      *why = x->why;
+      return rc;
     }
   }
-  return rc;
+  if (c->late_why) {
+    *why = c->late_why;
+    return EP_EINVAL;
+  }
+  return 0;
 }
 
-static void cmd_start(session *s, ep_arena *a, ep_term t) {
-  ep_term id = t.v.items[1], map = t.v.items[2];
-  if (map.type != EP_T_MAP) {
-    emit_badarg("start wants {start, Id, #{...}}");
-    done(s);
-    return;
-  }
+static void cmd_start(session *s, ep_arena *a, const ep_scmd *c) {
+  ep_term id = c->id;
   if (find(s, id)) {
     emit(EP_TUPLE(a, ep_atom("error"), id, ep_atom("already_started")));
     done(s);
@@ -429,8 +372,8 @@ static void cmd_start(session *s, ep_arena *a, ep_term t) {
   }
   ep_peer_opts *o = ep_peer_opts_new();
   const char *why = "bad start option";
-  int rc = build_opts(a, map, o, &why);
-  if (!rc && s->tls_file && starts_dist(map)) rc = ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
+  int rc = apply_opts(c, o, &why);
+  if (!rc && s->tls_file && starts_dist(c)) rc = ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
   if (rc) {
     ep_peer_opts_free(o);
     emit_badarg(why);
@@ -454,26 +397,19 @@ static void cmd_start(session *s, ep_arena *a, ep_term t) {
   }
 }
 
-static void handle(session *s, ep_arena *a, ep_term t) {
-  if (t.type != EP_T_TUPLE || t.n < 2 || t.v.items[0].type != EP_T_ATOM) {
-    emit_badarg("a command is a tuple {Command, Id, ...}");
+/* A command read by ep_scmd_parse (not SKIP or SYNTAX), with s->busy set. */
+static void handle(session *s, ep_arena *a, const ep_scmd *c) {
+  if (c->kind == EP_SCMD_BADARG) {
+    emit_badarg(c->why);
     done(s);
     return;
   }
-  if (ep_is_record(t, "start", 3)) {
-    cmd_start(s, a, t);
+  if (c->kind == EP_SCMD_START) {
+    cmd_start(s, a, c);
     return;
   }
-  ep_term id = t.v.items[1];
+  ep_term id = c->id;
   entry *e = find(s, id);
-  bool known = ep_is_record(t, "call", 5) || ep_is_record(t, "call", 6) ||
-               ep_is_record(t, "cast", 5) || ep_is_record(t, "send", 4) ||
-               ep_is_record(t, "state", 2) || ep_is_record(t, "stop", 2);
-  if (!known) {
-    emit_badarg("unknown command (start, call, cast, send, state, stop)");
-    done(s);
-    return;
-  }
   if (!e) {
     emit(EP_TUPLE(a, ep_atom("error"), id, ep_atom("no_such_peer")));
     done(s);
@@ -481,37 +417,30 @@ static void handle(session *s, ep_arena *a, ep_term t) {
   }
   ep_peer *p = e->peer;
   int rc = 0;
-  if (ep_is_record(t, "call", 5) || ep_is_record(t, "call", 6)) {
-    uint32_t ms = EP_PEER_DEFAULT_CALL_MS;
-    if (t.n == 6) {
-      int64_t v;
-      if (ep_atom_eq(t.v.items[5], "infinity"))
-        ms = EP_PEER_INFINITY;
-      else if (ep_get_int64(t.v.items[5], &v) == 0 && v >= 0 && v < UINT32_MAX)
-        ms = (uint32_t)v;
-      else {
-        emit_badarg("call timeout: ms | infinity");
-        done(s);
-        return;
-      }
+  if (c->kind == EP_SCMD_CALL) {
+    if (c->late_why) {
+      emit_badarg(c->late_why);
+      done(s);
+      return;
     }
-    call_ctx *c = calloc(1, sizeof *c);
-    c->s = s;
-    c->a = ep_arena_new(NULL);
-    c->id = ep_term_copy(c->a, id);
-    rc = ep_peer_call(p, t.v.items[2], t.v.items[3], t.v.items[4], ms, on_call, c);
+    uint32_t ms = c->timeout_ms < 0 ? EP_PEER_DEFAULT_CALL_MS : (uint32_t)c->timeout_ms;
+    call_ctx *cc = calloc(1, sizeof *cc);
+    cc->s = s;
+    cc->a = ep_arena_new(NULL);
+    cc->id = ep_term_copy(cc->a, id);
+    rc = ep_peer_call(p, c->args[0], c->args[1], c->args[2], ms, on_call, cc);
     if (rc) {
       ep_peer_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       emit(EP_TUPLE(a, ep_atom("error"), id, ep_tool_failure_term(a, &r)));
-      ep_arena_free(c->a);
-      free(c);
+      ep_arena_free(cc->a);
+      free(cc);
       done(s);
     }
     return;
   }
-  if (ep_is_record(t, "cast", 5) || ep_is_record(t, "send", 4)) {
-    rc = ep_is_record(t, "cast", 5) ? ep_peer_cast(p, t.v.items[2], t.v.items[3], t.v.items[4])
-                                    : ep_peer_send(p, t.v.items[2], t.v.items[3]);
+  if (c->kind == EP_SCMD_CAST || c->kind == EP_SCMD_SEND) {
+    rc = c->kind == EP_SCMD_CAST ? ep_peer_cast(p, c->args[0], c->args[1], c->args[2])
+                                 : ep_peer_send(p, c->args[0], c->args[1]);
     if (rc == EP_EINVAL)
       emit_badarg("cast wants a list of arguments; send wants a pid or an atom");
     else if (rc) {
@@ -522,7 +451,7 @@ static void handle(session *s, ep_arena *a, ep_term t) {
     done(s);
     return;
   }
-  if (ep_is_record(t, "state", 2)) {
+  if (c->kind == EP_SCMD_STATE) {
     ep_peer_state st = ep_peer_get_state(p);
     ep_term v = st == EP_PEER_BOOTING   ? ep_atom("booting")
                 : st == EP_PEER_RUNNING ? ep_atom("running")
@@ -533,13 +462,13 @@ static void handle(session *s, ep_arena *a, ep_term t) {
     return;
   }
   /* stop */
-  stop_ctx *c = calloc(1, sizeof *c);
-  c->s = s;
-  c->e = e;
-  c->reply = 1;
+  stop_ctx *sc = calloc(1, sizeof *sc);
+  sc->s = s;
+  sc->e = e;
+  sc->reply = 1;
   e->stopping = 1;
-  if (ep_peer_stop(p, on_stopped, c)) {
-    free(c);
+  if (ep_peer_stop(p, on_stopped, sc)) {
+    free(sc);
     emit(EP_TUPLE(a, ep_atom("stopped"), id));
     ep_peer_free(p);
     remove_entry(s, e);
@@ -592,25 +521,13 @@ static void process_next(session *s) {
       return;
     }
     ep_arena *a = ep_arena_new(NULL);
-    ep_term t;
-    ep_text_error err;
-    memset(&err, 0, sizeof err);
-    size_t pos = 0, len = strlen(l->text);
-    if (!ep_parse_more(l->text, len, &pos)) { /* blank line or comment */
-      ep_arena_free(a);
-      free(l->text);
-      free(l);
-      continue;
-    }
-    int rc = ep_parse_str(a, l->text, &t, &err);
-    if (rc) {
-      char why[200];
-      snprintf(why, sizeof why, "%u:%u: %s", err.line, err.column,
-               err.message ? err.message : ep_strerror(rc));
-      emit_badarg(why);
-    } else {
+    ep_scmd c;
+    ep_scmd_parse(a, l->text, strlen(l->text), &c);
+    if (c.kind == EP_SCMD_SYNTAX) {
+      emit_badarg(c.why);
+    } else if (c.kind != EP_SCMD_SKIP) { /* SKIP: a blank line or a comment */
       s->busy = 1;
-      handle(s, a, t);
+      handle(s, a, &c);
     }
     ep_arena_free(a);
     free(l->text);

@@ -166,8 +166,11 @@ ep_run_examples() {
     name=$(basename "$f" .c)
     if ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I"$src/dist" -I"$src/lib" \
          "$f" "$lib" -luv -lssl -lcrypto -lz -lm -lpthread -o "$work/$name" $( [ -n "${EP_ASAN:-}" ] && echo -fsanitize=address,undefined ) 2>"$work/$name.log"; then
-      # an ASan build's archive needs the sanitizer runtime
+      # an ASan build's archive needs the sanitizer runtime, a coverage
+      # build's (scripts/coverage.sh) gcov's
       if ! cc -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -I"$src/dist" -I"$src/lib" "$f" "$lib" \
+           -luv -lssl -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log" &&
+         ! cc -std=c11 -D_GNU_SOURCE --coverage -I"$src/dist" -I"$src/lib" "$f" "$lib" \
            -luv -lssl -lcrypto -lz -lm -lpthread -o "$work/$name" 2>>"$work/$name.log"; then
         echo "FAIL build $name"; cat "$work/$name.log"; fails=$((fails+1)); continue
       fi
