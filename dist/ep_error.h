@@ -94,7 +94,9 @@ extern "C" {
   XX(ECONNRESET, -306, "connection reset by peer")                              \
   XX(EEOF, -307, "end of file")                                                 \
   XX(EPERM, -308, "permission denied")                                          \
-  XX(ENOENT, -309, "no such file or directory")
+  XX(ENOENT, -309, "no such file or directory")                                 \
+  XX(EBACKPRESSURE, -214, "the connection's send queue is full: the peer is not reading") \
+  XX(ETOOMANYCALLS, -215, "too many calls in flight to this node")
 
 #define EP_OK 0
 #define EP__ERRDEF(name, val, msg) EP_##name = (val),
