@@ -357,7 +357,7 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   S.seconds = env_u64("SOAK_SECONDS", 120);
   S.ncalls = env_u64("SOAK_CALLS", 100000);
-  if (S.seconds < 8) S.seconds = 8;
+  if (S.seconds < 15) S.seconds = 15; /* enough samples for the quarters past the warm-up */
   /* The program's own bookkeeping touched up front, so its pages do not
    * show in the RSS curve as it fills. */
   S.seen = malloc(S.ncalls / 8 + 1);
