@@ -94,7 +94,9 @@ extern "C" {
   XX(ECONNRESET, -306, "connection reset by peer")                              \
   XX(EEOF, -307, "end of file")                                                 \
   XX(EPERM, -308, "permission denied")                                          \
-  XX(ENOENT, -309, "no such file or directory") \
+  XX(ENOENT, -309, "no such file or directory")                                 \
+  XX(EBACKPRESSURE, -214, "the connection's send queue is full: the peer is not reading") \
+  XX(ETOOMANYCALLS, -215, "too many calls in flight to this node")             \
   XX(ETLS, -350, "TLS handshake failed")                                        \
   XX(ETLSOPT, -351, "bad or unsupported TLS distribution option")             \
   XX(ENOTTLS, -352, "the node does not speak TLS distribution (plain -proto_dist inet_tcp?)") \

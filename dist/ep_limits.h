@@ -131,8 +131,16 @@ extern "C" {
 #define EP_LIMIT_FRAGMENTED_SIZE ((size_t)1 << 30)
 #define EP_LIMIT_FRAGMENT_SEQUENCES 1024u
 
-/* Unsent bytes queued per connection before senders get EP_ENOMEM: 1 GiB. */
+/* Unsent bytes queued per connection before senders get EP_EBACKPRESSURE
+ * (a peer that stops reading must not grow our memory without bound): 1 GiB,
+ * the largest frame, by default; ep_node_opts_set_send_queue_limit. */
 #define EP_LIMIT_SEND_QUEUE ((size_t)1 << 30)
+
+/* Calls (ep_rpc_call, ep_rpc_multi) in flight to one node before a new one
+ * fails with EP_ETOOMANYCALLS: each holds a table slot and a deadline here
+ * and a worker process there, so a caller that never waits cannot grow both
+ * without bound; ep_node_opts_set_max_calls. */
+#define EP_LIMIT_CALLS_IN_FLIGHT 65536u
 
 /* Not a guard but a tuning value, kept with them: binaries of at least
  * 64 KiB in a message sent on an idle connection are written straight from

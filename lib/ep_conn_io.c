@@ -268,7 +268,7 @@ int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel) {
     if (!q && rel) ep__release_later(c->node, rel);
     return q;
   }
-  if (c->out.len > EP_LIMIT_SEND_QUEUE) return EP_ENOMEM;
+  if (c->out.len > c->node->send_queue_limit) return EP_EBACKPRESSURE;
   size_t before = c->out.len;
   /* One arena per connection for building control tuples, reset after
    * each: a send costs no allocation once it has grown. */

@@ -39,6 +39,8 @@ struct ep_node_opts {
   const ep_mem *mem;
   bool client;
   uint32_t setuptime_ms;
+  size_t send_queue_limit;
+  uint32_t max_calls;
   /* The environment, read once when the options are made, never in the
    * middle of a start: ERL_EPMD_PORT (as erl reads it: a port number or
    * nothing; 70000 must not become 4464, nor "abc" the default) and
@@ -121,6 +123,8 @@ void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud)
 void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
 void ep_node_opts_set_client(ep_node_opts *o, bool on) { o->client = on; }
 void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) { o->setuptime_ms = ms; }
+void ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes) { o->send_queue_limit = bytes; }
+void ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls) { o->max_calls = calls; }
 void ep_node_get_stats(const ep_node *n, ep_node_stats *out) { *out = n->stats; }
 
 /* --- for the peer controller and the blocking layer (ep_node_ctl_int.h) ---------------- */
@@ -385,6 +389,8 @@ int ep__node_start(uv_loop_t *loop, const ep_node_opts *o, bool serve_epmd, ep_n
   n->debug = o->debug;
   n->setuptime_ms = o->setuptime_ms ? o->setuptime_ms : EP_LIMIT_HANDSHAKE_MS;
   n->tls = ep__tls_conf_ref(o->tls);
+  n->send_queue_limit = o->send_queue_limit ? o->send_queue_limit : EP_LIMIT_SEND_QUEUE;
+  n->max_calls = o->max_calls ? o->max_calls : EP_LIMIT_CALLS_IN_FLIGHT;
   n->next_id = 1;
   int r = o->epmd_port ? (o->epmd_port > 0 && o->epmd_port <= 65535 ? 0 : EP_EINVAL) : o->env_epmd_err;
   n->epmd_port = o->epmd_port ? o->epmd_port : o->env_epmd_port;

@@ -111,6 +111,18 @@ void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
  * client that has not authenticated by then is dropped. 0 keeps the
  * default. */
 void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
+/* Backpressure. Unsent bytes a connection may hold (default
+ * EP_LIMIT_SEND_QUEUE, 1 GiB): once past it, as when the peer stops
+ * reading, a send or call to that node fails with EP_EBACKPRESSURE until the
+ * queue drains (ep_node_queued). The check is made before a message is
+ * queued, so the queue may exceed the limit by one message. 0 keeps the
+ * default. */
+void ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes);
+/* Calls (ep_rpc_call, ep_rpc_multi: a batch counts as one) in flight to
+ * one node at once (default EP_LIMIT_CALLS_IN_FLIGHT, 65536); a call past
+ * it fails at once with EP_ETOOMANYCALLS, and goes through again once
+ * answers (or timeouts) bring the count back under. 0 keeps the default. */
+void ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls);
 /* The client profile, for a node that only dials out (a monitoring agent,
  * a one-shot call): no listening socket, no EPMD registration, never an
  * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
@@ -195,7 +207,8 @@ const char *ep_node_conn_error(const ep_node *node);
  * (ep_send_lent) included (0 when not connected; messages sent before the
  * connection is up are counted once it is). Sends never block: a fast sender watches this and lets the
  * loop run (backpressure) instead of queueing without bound; past
- * EP_LIMIT_SEND_QUEUE sends fail with EP_ENOMEM. */
+ * the send queue limit (ep_node_opts_set_send_queue_limit) sends fail with
+ * EP_EBACKPRESSURE. */
 size_t ep_node_queued(const ep_node *node, const char *peer);
 /* Drops the connection (links and monitors to it fire with noconnection). */
 int ep_node_disconnect(ep_node *node, const char *peer);
@@ -294,6 +307,9 @@ typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
  * own: see docs/node.md). args is a proper list. Many calls may
  * be in flight on one connection; each cb fires exactly once. timeout_ms 0
  * means infinity. Returns 0 (cb will fire), or an error and cb will not:
+ * EP_ETOOMANYCALLS past the node's calls in flight to that peer
+ * (ep_node_opts_set_max_calls), EP_EBACKPRESSURE when the connection's
+ * send queue is full (ep_node_opts_set_send_queue_limit),
  * EP_ENODEDOWN when the connection is found dead while the request is
  * written. */
 int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,

@@ -155,6 +155,9 @@ struct ep_node {
   ep__map procs;  /* key (serial << 32 | id) -> ep_proc */
   ep__map names;  /* key hash(name) -> ep_proc */
   ep__map rpcs;   /* key ref counter -> ep__rpc */
+  struct ep__inflight *inflight; /* calls in flight per peer (lib/ep_rpc.c) */
+  uint32_t max_calls;            /* per peer (EP_LIMIT_CALLS_IN_FLIGHT) */
+  size_t send_queue_limit;       /* per connection (EP_LIMIT_SEND_QUEUE) */
   uint32_t next_id, next_serial;
   uint64_t next_ref;
   uint32_t ref_salt;

@@ -28,10 +28,46 @@ struct ep__rpc {
   ep_node *node;
   uint64_t key;
   char *peer;
+  struct ep__inflight *count; /* its peer's count of calls in flight */
   ep_rpc_cb cb;
   void *ud;
   bool done;
 };
+
+/* Calls in flight per peer node, against the limit (n->max_calls): kept
+ * by peer name, not on the connection, so a call outliving a connection it
+ * was sent on (replaced in a simultaneous connect, say) still finds its
+ * count. A node talks to few peers: a list, an entry only while that peer
+ * has calls in flight. */
+struct ep__inflight {
+  struct ep__inflight *next;
+  uint32_t calls;
+  char peer[];
+};
+
+static struct ep__inflight *inflight_get(ep_node *n, const char *peer, bool make) {
+  for (struct ep__inflight *f = n->inflight; f; f = f->next)
+    if (strcmp(f->peer, peer) == 0) return f;
+  if (!make) return NULL;
+  size_t l = strlen(peer);
+  struct ep__inflight *f = ep_malloc(n->mem, sizeof *f + l + 1);
+  if (!f) return NULL;
+  f->calls = 0;
+  memcpy(f->peer, peer, l + 1);
+  f->next = n->inflight;
+  n->inflight = f;
+  return f;
+}
+
+static void inflight_drop(ep_node *n, struct ep__inflight *f) {
+  if (!f || --f->calls) return;
+  for (struct ep__inflight **p = &n->inflight; *p; p = &(*p)->next)
+    if (*p == f) {
+      *p = f->next;
+      ep_free(n->mem, f);
+      return;
+    }
+}
 
 /* Completes a call exactly once and frees it. */
 static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
@@ -39,6 +75,7 @@ static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
   if (c->done) return;
   c->done = true;
   ep__map_del(&n->rpcs, c->key);
+  inflight_drop(n, c->count);
   ep__timers_cancel(&n->tm, &c->dl);
   c->cb(n, r, c->ud);
   ep_free(n->mem, c->peer);
@@ -180,6 +217,17 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   if (n->closing) return EP_ECLOSED;
   if (!cb) return EP_EINVAL;
   ep_arena_reset(n->scratch);
+  /* The limit before anything is sent: a call refused here costs the peer
+   * nothing. (A short name is counted under its full name.) */
+  char full[EP__NODE_NAME_MAX];
+  const char *name = peer;
+  if (!strchr(peer, '@')) {
+    int fr = ep__full_name(n, peer, full, sizeof full);
+    if (fr) return fr;
+    name = full;
+  }
+  struct ep__inflight *f = inflight_get(n, name, false);
+  if (f && f->calls >= n->max_calls) return EP_ETOOMANYCALLS;
   uint64_t key = ++n->next_ref & INT64_MAX;
   if (!key) key = ++n->next_ref;
   ep_term reqid = ep_int((int64_t)key);
@@ -207,7 +255,9 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
     if (!(c->peer = ep_malloc(n->mem, l + 1))) r = EP_ENOMEM;
     else memcpy(c->peer, conn->peer, l + 1);
   }
-  if (!r) r = ep__map_put(&n->rpcs, key, c);
+  if (!r && !(c->count = inflight_get(n, c->peer, true))) r = EP_ENOMEM;
+  if (!r) c->count->calls++;
+  if (!r && (r = ep__map_put(&n->rpcs, key, c))) inflight_drop(n, c->count);
   if (r) {
     ep__timers_cancel(&n->tm, &c->dl);
     ep_free(n->mem, c->peer);
