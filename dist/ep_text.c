@@ -1590,10 +1590,31 @@ static bool printable_unicode(int64_t c) {
   return c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\b' || c == '\f' || c == 27;
 }
 
-static bool printable_latin1(uint8_t c) {
-  return (c >= 0x20 && c <= 0x7E) || c >= 0xA0 || c == '\n' || c == '\r' || c == '\t' || c == '\v' ||
-         c == '\b' || c == '\f' || c == 27;
-}
+/* One table for the two per-byte questions the string writers ask, so a
+ * large binary costs one load per byte (in every build, -O0 too: a 64 MiB
+ * reply is formatted on the loop, between ticks). */
+enum { BYTE_LATIN1 = 1, BYTE_PLAIN = 2 };
+#define R4(c) c, c, c, c
+#define R16(c) R4(c), R4(c), R4(c), R4(c)
+static const uint8_t byte_class[256] = {
+    /* 0x00-0x07 */ 0, 0, 0, 0, 0, 0, 0, 0,
+    /* \b \t \n \v \f \r */ BYTE_LATIN1, BYTE_LATIN1, BYTE_LATIN1, BYTE_LATIN1, BYTE_LATIN1, BYTE_LATIN1, 0, 0,
+    /* 0x10-0x1A */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* ESC */ BYTE_LATIN1, 0, 0, 0, 0,
+    /* ' ' and '!' */ BYTE_LATIN1 | BYTE_PLAIN, BYTE_LATIN1 | BYTE_PLAIN,
+    /* '"' */ BYTE_LATIN1,
+    /* 0x23-0x5B */ R16(BYTE_LATIN1 | BYTE_PLAIN), R16(BYTE_LATIN1 | BYTE_PLAIN), R16(BYTE_LATIN1 | BYTE_PLAIN),
+    R4(BYTE_LATIN1 | BYTE_PLAIN), R4(BYTE_LATIN1 | BYTE_PLAIN), BYTE_LATIN1 | BYTE_PLAIN,
+    /* '\\' */ BYTE_LATIN1,
+    /* 0x5D-0x7E */ R16(BYTE_LATIN1 | BYTE_PLAIN), R16(BYTE_LATIN1 | BYTE_PLAIN), BYTE_LATIN1 | BYTE_PLAIN,
+    BYTE_LATIN1 | BYTE_PLAIN,
+    /* DEL, 0x80-0x9F */ 0, R16(0), R16(0),
+    /* 0xA0-0xFF */ R16(BYTE_LATIN1), R16(BYTE_LATIN1), R16(BYTE_LATIN1), R16(BYTE_LATIN1), R16(BYTE_LATIN1),
+    R16(BYTE_LATIN1)};
+#undef R16
+#undef R4
+
+static bool printable_latin1(uint8_t c) { return byte_class[c] & BYTE_LATIN1; }
 
 static bool list_printable(const ep_term *t) {
   if (t->type == EP_T_STRING) {
@@ -1610,7 +1631,7 @@ static bool list_printable(const ep_term *t) {
 }
 
 /* Bytes that need no escape inside "...": printable ASCII except " and \. */
-static bool plain_ascii(uint8_t c) { return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\'; }
+static bool plain_ascii(uint8_t c) { return byte_class[c] & BYTE_PLAIN; }
 
 static void put_string_bytes(ep_buf *b, const uint8_t *s, size_t n, bool utf8) {
   if (ep_buf_reserve(b, n + 2)) return;
@@ -1678,12 +1699,22 @@ static void put_binary(ep_buf *b, const ep_term *t, bool numeric) {
   } else if (n > 0 && numeric) {
     put_bytes_numeric(b, s, n, false);
   } else if (n > 0) {
-    bool ascii = true, latin1 = true, utf8 = true;
-    for (size_t i = 0; i < n && latin1; i++) {
-      if (s[i] >= 0x80) ascii = false;
-      if (!printable_latin1(s[i])) latin1 = ascii = false;
+    /* one pass, branch-free within each 4 KiB stretch: the AND of the
+     * bytes' classes and the OR of their values */
+    unsigned all = BYTE_LATIN1 | BYTE_PLAIN, any = 0;
+    for (size_t i = 0; i < n && (all & BYTE_LATIN1);) {
+      size_t end = n - i > 4096 ? i + 4096 : n;
+      for (; i < end; i++) all &= byte_class[s[i]], any |= s[i];
     }
-    if (ascii) {
+    bool latin1 = all & BYTE_LATIN1, ascii = latin1 && any < 0x80, utf8 = true;
+    if (all & BYTE_PLAIN) {
+      /* nothing to escape: the common case, one copy */
+      if (ep_buf_reserve(b, n + 2) == 0) {
+        b->data[b->len++] = '"';
+        ep_buf_append(b, s, n);
+        b->data[b->len++] = '"';
+      }
+    } else if (ascii) {
       put_string_bytes(b, s, n, false);
     } else {
       for (size_t i = 0; i < n && utf8;) {

@@ -73,7 +73,7 @@ if [ "${COVERAGE_INTEGRATION:-1}" = 1 ]; then
   misses=0
   echo "coverage: integration tests"
   (cd "$dir" && ctest -L integration -j2 --timeout 900 --output-on-failure >"$out/integration.log" 2>&1) \
-    || { failed=1; grep -E 'Failed|\*\*\*' "$out/integration.log" | tail -20; }
+    || { failed=1; grep -E 'Failed|\*\*\*|^FAIL|^not ok' "$out/integration.log" | cut -c1-300 | tail -20; }
   grep -E 'tests passed|tests failed' "$out/integration.log" || true
   # the counters kept running: this capture holds all three
   lc --capture --no-external --base-directory "$here" --directory "$dir" --output-file "$out/all.info"

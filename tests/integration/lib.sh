@@ -39,8 +39,9 @@ ep_cleanup() {
 
 fail() {
   echo "FAIL: $*" >&2
-  [ -f "$OUT" ] && { echo "--- stdout:" >&2; cat "$OUT" >&2; }
-  [ -f "$ERR" ] && { echo "--- stderr:" >&2; cat "$ERR" >&2; }
+  # bounded: an output can be a 64 MiB reply
+  [ -f "$OUT" ] && { echo "--- stdout:" >&2; head -c 4096 "$OUT" | cut -c1-400 >&2; }
+  [ -f "$ERR" ] && { echo "--- stderr:" >&2; head -c 4096 "$ERR" | cut -c1-400 >&2; }
   echo "0 passed, 1 failed"
   exit 1
 }
