@@ -118,16 +118,27 @@ int ep_peer_opts_add_arg(ep_peer_opts *o, const char *arg);
  * TLS too: start it (ep_ctl_start_node) with options given the same file
  * (ep_node_opts_set_ssl_dist_optfile). EP_EINVAL for an empty path. */
 int ep_peer_opts_set_ssl_dist_optfile(ep_peer_opts *o, const char *optfile);
-/* TLS without setup: a private 0700 folder in $TMPDIR with a new CA, a
- * certificate for this host's nodes (its short and full names, localhost,
- * 127.0.0.1, ::1) and an optfile for mutual TLS (verify_peer and a client
- * certificate required both ways) that the controller's node and the
- * peers use. ep_tls_throwaway_free removes the folder: call it once the
- * peers have stopped (after ep_ctl_free). Returns 0, EP_ENOMEM, EP_ESYS. */
+/* TLS without setup: a private 0700 folder in $TMPDIR with a new CA and
+ * a certificate, key and optfile of its own for the controller's node
+ * (ep_tls_throwaway_optfile: give it to ep_node_opts_set_ssl_dist_optfile)
+ * and for each peer (ep_tls_throwaway_add_peer, or in one step
+ * ep_peer_opts_set_tls_throwaway). Every certificate names this host (its
+ * short and full names, localhost, 127.0.0.1, ::1); each has its own key,
+ * serial and CN ("erlpeer controller", "erlpeer peer N"). The optfiles are
+ * for mutual TLS: verify_peer both ways, a client certificate required.
+ * ep_tls_throwaway_free removes the folder: call it once the peers have
+ * stopped (after ep_ctl_free). Returns 0, EP_ENOMEM, EP_ESYS, EP_EIO. */
 typedef struct ep_tls_throwaway ep_tls_throwaway;
 int ep_tls_throwaway_new(ep_tls_throwaway **out);
+/* The controller's optfile. */
 const char *ep_tls_throwaway_optfile(const ep_tls_throwaway *t);
 const char *ep_tls_throwaway_dir(const ep_tls_throwaway *t);
+/* A new certificate and key for one more peer and the optfile that uses
+ * them, its path into *optfile (valid until ep_tls_throwaway_free). */
+int ep_tls_throwaway_add_peer(ep_tls_throwaway *t, const char **optfile);
+/* ep_tls_throwaway_add_peer, then ep_peer_opts_set_ssl_dist_optfile with
+ * the new optfile. */
+int ep_peer_opts_set_tls_throwaway(ep_peer_opts *o, ep_tls_throwaway *t);
 void ep_tls_throwaway_free(ep_tls_throwaway *t);
 /* Sets a variable in the environment of the program started locally. */
 int ep_peer_opts_set_env(ep_peer_opts *o, const char *key, const char *value);

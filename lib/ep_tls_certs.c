@@ -125,7 +125,7 @@ int ep__tls_ca_issue(const ep__tls_ca *ca, const char *cn, const char *san, long
 
 /* --- the throwaway folder ------------------------------------------------------ */
 
-int ep__tls_throwaway_new(const char *host, const char *fqdn, char *dir, size_t cap) {
+int ep__tls_throwaway_new(char *dir, size_t cap, ep__tls_ca **out) {
   const char *tmp = getenv("TMPDIR");
   if (!tmp || !*tmp) tmp = "/tmp";
   if (snprintf(dir, cap, "%s/erlpeer-tls.XXXXXX", tmp) >= (int)cap) return EP_EINVAL;
@@ -136,35 +136,44 @@ int ep__tls_throwaway_new(const char *host, const char *fqdn, char *dir, size_t 
     rmdir(dir);
     return r;
   }
-  char p[4200], k[4200], san[600], opt[4200];
+  char p[4200];
   snprintf(p, sizeof p, "%s/ca.pem", dir);
   r = ep__tls_ca_write(ca, p);
-  /* One certificate for every node of the set (controller and peers are
-   * all local): the names OTP's clients check are this host's. */
+  if (r) {
+    ep__tls_ca_free(ca);
+    ep__tls_throwaway_remove(dir);
+    return r;
+  }
+  *out = ca;
+  return 0;
+}
+
+int ep__tls_throwaway_node(const ep__tls_ca *ca, const char *dir, const char *host, const char *fqdn,
+                           const char *stem, const char *cn, char *optfile, size_t cap) {
+  char p[4200], k[4200], san[600];
+  /* Every node of the set is local: the names OTP's clients check are this
+   * host's, the same in each certificate; the CN (and the serial) tell the
+   * nodes apart. */
   if (!host || !*host) host = "localhost";
   if (fqdn && *fqdn && strcmp(fqdn, host))
     snprintf(san, sizeof san, "DNS:%s,DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host, fqdn);
   else snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host);
-  snprintf(p, sizeof p, "%s/node.pem", dir);
-  snprintf(k, sizeof k, "%s/node.key", dir);
-  if (!r) r = ep__tls_ca_issue(ca, "erlpeer node", san, -3600, 86400L * 2, p, k);
-  ep__tls_ca_free(ca);
-  if (!r) {
-    snprintf(opt, sizeof opt, "%s/ssl_dist.conf", dir);
-    FILE *f = fopen(opt, "w");
-    if (!f) r = EP_ESYS;
-    else {
-      for (int side = 0; side < 2; side++)
-        fprintf(f,
-                "%s{%s, [{certfile, \"%s/node.pem\"}, {keyfile, \"%s/node.key\"}, {cacertfile, \"%s/ca.pem\"},\n"
-                "          {verify, verify_peer}%s]}%s\n",
-                side ? " " : "[", side ? "client" : "server", dir, dir, dir,
-                side ? "" : ", {fail_if_no_peer_cert, true}", side ? "]." : ",");
-      if (fclose(f) != 0) r = EP_EIO;
-    }
-  }
-  if (r) ep__tls_throwaway_remove(dir);
-  return r;
+  if (snprintf(p, sizeof p, "%s/%s.pem", dir, stem) >= (int)sizeof p ||
+      snprintf(k, sizeof k, "%s/%s.key", dir, stem) >= (int)sizeof k ||
+      snprintf(optfile, cap, "%s/%s.conf", dir, stem) >= (int)cap)
+    return EP_EINVAL;
+  int r = ep__tls_ca_issue(ca, cn, san, -3600, 86400L * 2, p, k);
+  if (r) return r;
+  FILE *f = fopen(optfile, "w");
+  if (!f) return EP_ESYS;
+  for (int side = 0; side < 2; side++)
+    fprintf(f,
+            "%s{%s, [{certfile, \"%s\"}, {keyfile, \"%s\"}, {cacertfile, \"%s/ca.pem\"},\n"
+            "          {verify, verify_peer}%s]}%s\n",
+            side ? " " : "[", side ? "client" : "server", p, k, dir, side ? "" : ", {fail_if_no_peer_cert, true}",
+            side ? "]." : ",");
+  if (fclose(f) != 0) return EP_EIO;
+  return 0;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {

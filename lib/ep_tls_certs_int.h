@@ -19,11 +19,16 @@ int ep__tls_ca_write(const ep__tls_ca *ca, const char *certpath);
 int ep__tls_ca_issue(const ep__tls_ca *ca, const char *cn, const char *san, long from_s, long until_s,
                      const char *certpath, const char *keypath);
 
-/* A private 0700 folder in $TMPDIR with a new CA (ca.pem), one certificate
- * and key for this host (node.pem, node.key: every local node of the set
- * uses them) and an OTP -ssl_dist_optfile for mutual TLS (ssl_dist.conf);
- * the folder's path into dir. */
-int ep__tls_throwaway_new(const char *host, const char *fqdn, char *dir, size_t cap);
+/* A private 0700 folder in $TMPDIR with a new CA (ca.pem); the folder's
+ * path into dir, the CA (for ep__tls_throwaway_node) into *ca. */
+int ep__tls_throwaway_new(char *dir, size_t cap, ep__tls_ca **ca);
+/* One node of the set: a certificate of its own from ca for cn (the names
+ * of this host: host, fqdn, localhost, 127.0.0.1, ::1) in dir/STEM.pem, its
+ * key in dir/STEM.key, and an OTP -ssl_dist_optfile for mutual TLS that
+ * uses them (verify_peer both ways, fail_if_no_peer_cert) in
+ * dir/STEM.conf, whose path goes to optfile. */
+int ep__tls_throwaway_node(const ep__tls_ca *ca, const char *dir, const char *host, const char *fqdn,
+                           const char *stem, const char *cn, char *optfile, size_t cap);
 /* Removes the folder and what is in it. */
 int ep__tls_throwaway_remove(const char *dir);
 

@@ -113,6 +113,9 @@ static void log_state(agent_target *t, int what, int status) {
   if (t->logged == what) return;
   t->logged = what;
   if (what == 1) agent_log(t->ag, "%s: up", t->name);
+  /* a TLS failure in the node's words (the certificate, OpenSSL's reason):
+   * it is the last failed dial's, this one's as we are in its callback */
+  else if (status == EP_ETLS) agent_log(t->ag, "%s: not up: %s", t->name, ep_tool_conn_reason(t->ag->node, status));
   else agent_log(t->ag, "%s: not up: %s", t->name, ep_tool_connect_reason(status));
 }
 

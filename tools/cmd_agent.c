@@ -18,7 +18,7 @@ static void help(void) {
       "usage: erlpeer agent [--listen ADDR:PORT] [--interval MS] [--json] [--textfile PATH]\n"
       "                     [--cookie C] [--sname N | --name N] [--ipv6]\n"
       "                     [--discover HOST]... [--include GLOB]... [--exclude GLOB]...\n"
-      "                     [--names current|classic] [NODE...]\n"
+      "                     [--names current|classic] [--ssl-dist-optfile FILE] [NODE...]\n"
       "\n"
       "Watches BEAM nodes from outside and serves their VM metrics to Prometheus.\n"
       "It attaches to each NODE as a hidden node that dials out only (no listening\n"
@@ -52,7 +52,14 @@ static void help(void) {
       "                      current (default): prometheus.erl 6.x names, which promtool\n"
       "                      accepts; classic: the pre-6.0 names (erlang_vm_process_count,\n"
       "                      erlang_vm_memory_bytes_total, ...) for older dashboards.\n"
-      "  --ssl-dist-optfile F  not supported yet (TLS distribution, issue 14).\n"
+      "  --ssl-dist-optfile FILE\n"
+      "                      TLS distribution (as -proto_dist inet_tls): talk to every\n"
+      "                      node over TLS with the certificates and checks of OTP's\n"
+      "                      own -ssl_dist_optfile FILE (its client part; the nodes'\n"
+      "                      file works). EPMD stays plain. A handshake that fails\n"
+      "                      (unknown CA, expired, no client certificate) counts in\n"
+      "                      erlpeer_scrape_errors_total and is logged with OpenSSL's\n"
+      "                      reason once per change.\n"
       "  NODE                a node to watch: name@host, or name for this host.\n"
       "\n"
       "A node that cannot be reached is retried with exponential backoff (from %u ms,\n"
@@ -217,9 +224,6 @@ int ep_cmd_agent(int argc, char **argv) {
         fprintf(stderr, "erlpeer agent: --names is current or classic, not '%s'\n", v);
         goto out;
       }
-    } else if ((v = opt_value(argc, argv, &i, "--ssl-dist-optfile", &bad))) {
-      fprintf(stderr, "erlpeer agent: --ssl-dist-optfile: not supported yet: TLS distribution (issue 14)\n");
-      goto out;
     } else if (!strncmp(argv[i], "--timeout", 9)) {
       fprintf(stderr, "erlpeer agent: unexpected argument '%s' (the timeout follows --interval; see --help)\n",
               argv[i]);
@@ -272,10 +276,15 @@ int ep_cmd_agent(int argc, char **argv) {
     ep_node_opts_set_client(o, true); /* dials out only: no listener, no EPMD */
     ep_node_opts_set_event_cb(o, agent_on_node_event, &ag);
   }
+  /* TLS distribution to every target: the optfile's client part (its
+   * server part would be for nodes dialing in, which a client node has none
+   * of). The reason of a bad file is printed by ep_tool_node_tls. */
+  bool tls_bad = false;
+  if (!r && na.ssl_dist_optfile) tls_bad = (r = ep_tool_node_tls(&na, o)) != 0;
   if (!r) r = ep_node_start(&loop, o, on_started, &ag, &ag.node);
   ep_node_opts_free(o);
   if (r) {
-    fprintf(stderr, "erlpeer agent: cannot start a node: %s\n", ep_strerror(r));
+    if (!tls_bad) fprintf(stderr, "erlpeer agent: cannot start a node: %s\n", ep_strerror(r));
     ag.node = NULL;
     agent_stop(&ag, 2);
   } else {

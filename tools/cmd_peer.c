@@ -55,7 +55,8 @@ static const char help[] =
     "  --ssl-dist-optfile FILE  TLS distribution (dist only): the peer runs with\n"
     "                      -proto_dist inet_tls -ssl_dist_optfile FILE and this\n"
     "                      program's node speaks TLS from the same OTP file\n"
-    "  --tls               the same without setup: a throwaway CA and certificate\n"
+    "  --tls               the same without setup: a throwaway CA and a certificate\n"
+    "                      of its own for this program's node and for the peer,\n"
     "                      in a private 0700 folder, removed when the peer stops\n"
     "  --call 'M:F(A, ...)' call M:F with the given arguments (Erlang terms)\n"
     "  --eval 'Exprs.'     evaluate expressions on the peer (erl_scan, erl_parse\n"
@@ -240,9 +241,12 @@ int ep_cmd_peer(int argc, char **argv) {
       status = 2;
       goto out;
     }
-    tls_file = ep_tls_throwaway_optfile(tls_tmp);
+    tls_file = ep_tls_throwaway_optfile(tls_tmp); /* the controller's own */
   }
-  if (tls_file && (rc = ep_peer_opts_set_ssl_dist_optfile(o, tls_file))) {
+  rc = tls_tmp ? ep_peer_opts_set_tls_throwaway(o, tls_tmp) /* the peer's own */
+       : tls_file ? ep_peer_opts_set_ssl_dist_optfile(o, tls_file)
+                  : 0;
+  if (rc) {
     fprintf(stderr, "erlpeer peer: --ssl-dist-optfile: %s\n", ep_strerror(rc));
     status = 2;
     goto out;

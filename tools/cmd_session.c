@@ -60,8 +60,9 @@ static const char help[] =
     "connection is dist (this program then runs a hidden node the peer dials).\n"
     "--ssl-dist-optfile FILE: every dist peer runs -proto_dist inet_tls\n"
     "-ssl_dist_optfile FILE and this program's node speaks TLS from the same OTP\n"
-    "file (short names); --tls: the same with a throwaway CA and certificate in\n"
-    "a private 0700 folder, removed when the session ends.\n"
+    "file (short names); --tls: the same with a throwaway CA and a certificate\n"
+    "of its own for this program's node and for each dist peer, in a private\n"
+    "0700 folder, removed when the session ends.\n"
     "\n"
     "options:\n"
     "  --origin NAME@HOST  this program's node name, for dist peers on other\n"
@@ -104,6 +105,7 @@ typedef struct session {
   int pending_stops;
   entry *peers;
   const char *tls_file; /* TLS distribution for every dist peer */
+  ep_tls_throwaway *tls_tmp; /* --tls: a certificate of its own for each */
 } session;
 
 /* A start command's peer is distributed: connection dist, or a name and
@@ -373,7 +375,8 @@ static void cmd_start(session *s, ep_arena *a, const ep_scmd *c) {
   ep_peer_opts *o = ep_peer_opts_new();
   const char *why = "bad start option";
   int rc = apply_opts(c, o, &why);
-  if (!rc && s->tls_file && starts_dist(c)) rc = ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
+  if (!rc && s->tls_file && starts_dist(c))
+    rc = s->tls_tmp ? ep_peer_opts_set_tls_throwaway(o, s->tls_tmp) : ep_peer_opts_set_ssl_dist_optfile(o, s->tls_file);
   if (rc) {
     ep_peer_opts_free(o);
     emit_badarg(why);
@@ -638,6 +641,7 @@ int ep_cmd_session(int argc, char **argv) {
     tls_file = ep_tls_throwaway_optfile(tls_tmp);
   }
   s.tls_file = tls_file;
+  s.tls_tmp = tls_tmp;
   s.ctl = ep_ctl_new(NULL);
   if (s.ctl) ep_ctl_set_notice_cb(s.ctl, ep_tool_notice, NULL);
   if (!s.ctl) {

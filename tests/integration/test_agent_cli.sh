@@ -78,8 +78,8 @@ expect_rc 0 "$EP_CLI" agent --help
 expect_out "exit status: 0 stopped by SIGINT or SIGTERM; 1 cannot listen on the --listen"
 expect_rc 2 "$EP_CLI" agent
 expect_err "which nodes?"
-expect_rc 2 "$EP_CLI" agent --ssl-dist-optfile /x a
-expect_err "not supported yet: TLS distribution (issue 14)"
+expect_rc 2 "$EP_CLI" agent --ssl-dist-optfile "$EP_TMP/none.conf" a
+expect_err "none.conf"
 expect_rc 2 "$EP_CLI" agent --interval 10 a
 expect_rc 2 "$EP_CLI" agent --names modern a
 expect_rc 2 "$EP_CLI" agent --include 'x*' a

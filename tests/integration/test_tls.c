@@ -15,6 +15,7 @@
 #include "ep_error.h"
 #include "ep_node.h"
 #include "ep_otproot.h"
+#include "ep_peer.h"
 #include "ep_testenv.h"
 #include "ep_text.h"
 #include "ep_tls_certs_int.h"
@@ -454,14 +455,103 @@ START_TEST(peers_over_tls) {
   ck_assert_str_eq(out, "{ok,[[\"inet_tls\"]]}\n448\n"); /* 448 = 8#700 */
   free(out), free(err);
   ck_assert_int_eq(count_throwaways(tmp), 0);
+  /* the peer's certificate is its own, beside the controller's */
+  const char *own[] = {getenv("EP_CLI"), "peer", "--name", "tp4", "--tls", "--eval",
+                       "{ok, [[F]]} = init:get_argument(ssl_dist_optfile), {ok, [L]} = file:consult(F), "
+                       "[filename:basename(proplists:get_value(certfile, O)) || {_, O} <- L] ++ "
+                       "[lists:member(\"controller.pem\", element(2, file:list_dir(filename:dirname(F))))].",
+                       NULL};
+  st = ep_testenv_run(own, NULL, 0, &out, NULL, &err, 60000);
+  ck_assert_msg(st == 0, "exit %d: %s", st, err);
+  ck_assert_str_eq(out, "[\"peer1.pem\",\"peer1.pem\",true]\n");
+  free(out), free(err);
+  ck_assert_int_eq(count_throwaways(tmp), 0);
+  /* a session: each dist peer has an optfile (and certificate) of its own */
   const char *session[] = {getenv("EP_CLI"), "session", "--tls", NULL};
-  const char *cmds = "{start, s, #{name => \"tp3\"}}.\n{call, s, init, get_argument, [proto_dist]}.\n";
+  const char *cmds = "{start, s, #{name => \"tp3\"}}.\n{start, t, #{name => \"tp5\"}}.\n"
+                     "{call, s, init, get_argument, [proto_dist]}.\n"
+                     "{call, s, init, get_argument, [ssl_dist_optfile]}.\n"
+                     "{call, t, init, get_argument, [ssl_dist_optfile]}.\n";
   st = ep_testenv_run(session, cmds, strlen(cmds), &out, NULL, &err, 60000);
   ck_assert_msg(st == 0, "exit %d: %s", st, err);
   ck_assert_msg(strstr(out, "{ok,s,{ok,[[\"inet_tls\"]]}}."), "session: %s", out);
+  ck_assert_msg(strstr(out, "/peer1.conf\"]]}}.") && strstr(out, "/peer2.conf\"]]}}."), "session: %s", out);
   free(out), free(err);
   ck_assert_int_eq(count_throwaways(tmp), 0);
   unsetenv("TMPDIR");
+}
+END_TEST
+
+/* The library's throwaway set: the controller and each peer have a
+ * certificate and key of their own (another serial, another CN, another
+ * key) from one CA, in a 0700 folder that ep_tls_throwaway_free removes. */
+static void x509_line(const char *file, const char *what, char *buf, size_t cap) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "openssl %s -noout -in '%s' 2>&1", what, file);
+  FILE *f = popen(cmd, "r");
+  buf[0] = 0;
+  if (f && !fgets(buf, (int)cap, f)) buf[0] = 0;
+  if (f) pclose(f);
+}
+
+START_TEST(throwaway_certificates_are_each_nodes_own) {
+  char tmp[700];
+  snprintf(tmp, sizeof tmp, "%s/tmp2", ep_testenv_home(env));
+  mkdir(tmp, 0700);
+  setenv("TMPDIR", tmp, 1);
+  ep_tls_throwaway *t;
+  ck_assert_int_eq(ep_tls_throwaway_new(&t), 0);
+  unsetenv("TMPDIR");
+  const char *p1, *p2;
+  ck_assert_int_eq(ep_tls_throwaway_add_peer(t, &p1), 0);
+  ck_assert_int_eq(ep_tls_throwaway_add_peer(t, &p2), 0);
+  const char *conf[3] = {ep_tls_throwaway_optfile(t), p1, p2};
+  ck_assert_str_ne(conf[0], conf[1]);
+  ck_assert_str_ne(conf[1], conf[2]);
+  struct stat sb;
+  ck_assert_int_eq(stat(ep_tls_throwaway_dir(t), &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 0777, 0700);
+  const char *stem[3] = {"controller", "peer1", "peer2"};
+  char serial[3][200], subject[3][200], pub[3][400];
+  for (int i = 0; i < 3; i++) {
+    char f[800], k[800];
+    snprintf(f, sizeof f, "%s/%s.pem", ep_tls_throwaway_dir(t), stem[i]);
+    snprintf(k, sizeof k, "%s/%s.key", ep_tls_throwaway_dir(t), stem[i]);
+    ck_assert_int_eq(stat(k, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    x509_line(f, "x509 -serial", serial[i], sizeof serial[i]);
+    x509_line(f, "x509 -subject", subject[i], sizeof subject[i]);
+    char cmd[1200]; /* the public key's first base64 line (line 1 is the PEM header) */
+    snprintf(cmd, sizeof cmd, "openssl pkey -pubout -in '%s' 2>&1 | sed -n 2p", k);
+    FILE *pf = popen(cmd, "r");
+    if (!pf || !fgets(pub[i], sizeof pub[i], pf)) pub[i][0] = 0;
+    if (pf) pclose(pf);
+    ck_assert_msg(!strncmp(serial[i], "serial=", 7), "%s: %s", f, serial[i]);
+    ck_assert_msg(strlen(pub[i]) > 20, "%s: %s", k, pub[i]);
+    /* the optfile names this node's own files */
+    char *text = NULL;
+    FILE *cf = fopen(conf[i], "r");
+    ck_assert_ptr_nonnull(cf);
+    char line[2000];
+    size_t n = fread(line, 1, sizeof line - 1, cf);
+    fclose(cf);
+    line[n] = 0;
+    text = strstr(line, f);
+    ck_assert_msg(text != NULL, "%s does not name %s: %s", conf[i], f, line);
+  }
+  ck_assert_msg(strstr(subject[0], "erlpeer controller"), "%s", subject[0]);
+  ck_assert_msg(strstr(subject[1], "erlpeer peer 1"), "%s", subject[1]);
+  ck_assert_msg(strstr(subject[2], "erlpeer peer 2"), "%s", subject[2]);
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++) {
+      ck_assert_str_ne(serial[i], serial[j]);
+      ck_assert_str_ne(pub[i], pub[j]);
+    }
+  char d[600];
+  snprintf(d, sizeof d, "%s", ep_tls_throwaway_dir(t));
+  ep_tls_throwaway_free(t);
+  ck_assert_int_eq(stat(d, &sb), -1); /* gone, with everything in it */
+  ck_assert_int_eq(count_throwaways(tmp), 0);
 }
 END_TEST
 
@@ -482,6 +572,7 @@ static int run_suite(const char *label, bool all) {
     tcase_add_test(tc, unsupported_option_is_named);
     tcase_add_test(tc, cli_says_why_and_exits_2);
     tcase_add_test(tc, peers_over_tls);
+    tcase_add_test(tc, throwaway_certificates_are_each_nodes_own);
   }
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL);
