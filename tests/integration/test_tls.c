@@ -433,19 +433,32 @@ static int count_throwaways(const char *tmp) {
   return n;
 }
 
-START_TEST(peers_over_tls) {
-  char tmp[700], conf[700];
-  snprintf(tmp, sizeof tmp, "%s/tmp", ep_testenv_home(env));
-  mkdir(tmp, 0700);
-  setenv("TMPDIR", tmp, 1);
+/* A dist peer of this release over TLS distribution, from an optfile the
+ * user gives (mirrored into the release's root at the same path). */
+START_TEST(peer_over_tls_from_optfile) {
+  char conf[700];
   path(conf, sizeof conf, "ctl.conf");
   const char *with_file[] = {getenv("EP_CLI"), "peer", "--name", "tp1", "--ssl-dist-optfile", conf,
-                             "--call", "init:get_argument(proto_dist)", NULL};
+                             "--call", "init:get_argument(proto_dist)", "--call", "erlang:nodes(hidden)", NULL};
   char *out = NULL, *err = NULL;
   int st = ep_testenv_run(with_file, NULL, 0, &out, NULL, &err, 60000);
   ck_assert_msg(st == 0, "exit %d: %s", st, err);
-  ck_assert_str_eq(out, "{ok,[[\"inet_tls\"]]}\n");
+  /* TLS, and this program's node among the peer's hidden nodes */
+  static const char want[] = "{ok,[[\"inet_tls\"]]}\n['";
+  ck_assert_msg(strncmp(out, want, sizeof want - 1) == 0, "%s", out);
   free(out), free(err);
+}
+END_TEST
+
+/* --tls (throwaway certificates in TMPDIR, outside the releases' roots:
+ * the system's OTP only) */
+START_TEST(peers_over_tls) {
+  char tmp[700];
+  snprintf(tmp, sizeof tmp, "%s/tmp", ep_testenv_home(env));
+  mkdir(tmp, 0700);
+  setenv("TMPDIR", tmp, 1);
+  char *out = NULL, *err = NULL;
+  int st;
   const char *throwaway[] = {getenv("EP_CLI"), "peer", "--name", "tp2", "--tls", "--call",
                              "init:get_argument(proto_dist)", "--eval",
                              "{ok, [[F]]} = init:get_argument(ssl_dist_optfile), {ok, S} = file:read_file_info(filename:dirname(F)), element(8, S) band 8#777.",
@@ -568,6 +581,7 @@ static int run_suite(const char *label, bool all) {
   tcase_add_test(tc, explicit_files);
   tcase_add_test(tc, encrypted_key);
   tcase_add_loop_test(tc, each_failure_in_one_line, 0, sizeof failures / sizeof failures[0]);
+  tcase_add_test(tc, peer_over_tls_from_optfile);
   if (all) {
     tcase_add_test(tc, unsupported_option_is_named);
     tcase_add_test(tc, cli_says_why_and_exits_2);
