@@ -211,6 +211,7 @@ bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms,
  * called once it ends; false when there is none to run. */
 bool agent_top_start(agent_target *t);
 void agent_top_free(agent_target *t);
+void agent_top_forget(agent_target *t); /* a failed scrape: the last scan is not shown */
 void agent_top_render_text(const agent *ag, ep_buf *b);
 void agent_top_render_json(const agent_target *t, ep_buf *b); /* ,"top_processes":{...} */
 /* agent_target.c: t's scrape is over (its round's outputs may follow). */

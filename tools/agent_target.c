@@ -121,6 +121,7 @@ static void failed(agent_target *t, int status) {
   agent_err e = agent_err_of(status);
   t->errors[e]++;
   t->have = false; /* nothing stale */
+  agent_top_forget(t);
   log_state(t, -1 - (int)e, status);
 }
 

@@ -89,6 +89,10 @@ typedef struct {
   size_t first, count;
 } top_batch;
 
+void agent_top_forget(agent_target *t) {
+  if (t->top) t->top->last.valid = false;
+}
+
 void agent_top_free(agent_target *t) {
   if (!t->top) return;
   free(t->top->pids);
