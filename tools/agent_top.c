@@ -166,7 +166,9 @@ static void finish(agent_top *top) {
   top->n_pids = top->next = 0;
   top->cur.duration_s = (double)(uv_hrtime() - top->started_ns) / 1e9;
   top->cur.valid = true;
-  if (!t->removed && !t->ag->stopping) top->last = top->cur;
+  /* shown only for the connection it ran on: a node lost meanwhile shows
+   * nothing until a scan on its new connection ends */
+  if (!t->removed && !t->ag->stopping && t->have && t->state == AT_UP) top->last = top->cur;
   agent_scrape_done(t);
 }
 
@@ -236,6 +238,7 @@ static void pump(agent_top *top) {
       b->top = top;
       b->first = top->next;
       b->count = k;
+      top->next += k; /* before the call: a failure it reports for another call re-enters pump */
       t->pending++;
       top->inflight++;
       r = ep_rpc_call(ag->node, t->name, "lists", "zipwith", args, top->deadline_ms - now, on_batch, b);
@@ -248,7 +251,6 @@ static void pump(agent_top *top) {
       top->stop = true;
       break;
     }
-    top->next += k;
   }
   if (top->inflight == 0) finish(top);
 }
