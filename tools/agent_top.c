@@ -15,7 +15,9 @@
  *     works on the next batch while the last answer travels;
  *  3. no new batch once the time budget (--top-budget, from the start of
  *     step 1, at most 9/10 of the interval) is spent: the scan is then
- *     partial and erlpeer_top_processes_truncated says so.
+ *     partial and erlpeer_top_processes_truncated says so;
+ *  4. on OTP 26 and later, for the winners started through proc_lib, their
+ *     dictionary's '$initial_call' key alone (names_or_finish).
  * A pid that exited meanwhile answers `undefined` and is skipped. The
  * scrape (and the round's --json and --textfile) ends when the scan does;
  * /metrics shows the last finished scan. */
@@ -56,6 +58,7 @@ static void agent_escape(ep_buf *b, const char *s) {
 typedef struct {
   uint32_t id, serial;
   int64_t value;
+  bool proc_lib; /* not registered, initial call proc_lib:init_p/5 */
   char name[AGENT_TOP_NAME_MAX + 1];
 } top_entry;
 
@@ -76,6 +79,7 @@ typedef struct agent_top agent_top;
 struct agent_top {
   agent_target *t;
   uint32_t *pids; /* id, serial, creation: 3 per pid */
+  uint32_t creation; /* of the node's pids (the last one listed) */
   size_t n_pids, next;
   unsigned inflight;
   bool stop; /* send no more batches */
@@ -143,6 +147,7 @@ static void consider(top_list *l, size_t n, uint32_t id, uint32_t serial, int64_
   e->serial = serial;
   e->value = v;
   entry_name(e->name, reg, ic);
+  e->proc_lib = reg.type != EP_T_ATOM && !strcmp(e->name, "proc_lib:init_p/5");
 }
 
 /* {Key, Value} from a process_info list. */
@@ -156,6 +161,7 @@ static ep_term pi_get(ep_term list, const char *key) {
 }
 
 static void pump(agent_top *top);
+static void names_or_finish(agent_top *top);
 
 /* The scan is over: exported, and the scrape ends. top may be freed with t
  * by agent_scrape_done: nothing of it is touched after. */
@@ -252,7 +258,71 @@ static void pump(agent_top *top) {
       break;
     }
   }
-  if (top->inflight == 0) finish(top);
+  if (top->inflight == 0) names_or_finish(top);
+}
+
+/* The winners started through proc_lib: their real initial call. */
+static void on_names(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
+  agent_top *top = ud;
+  agent_target *t = top->t;
+  (void)n;
+  t->pending--;
+  size_t k = 0;
+  top_list *lists[2] = {&top->cur.mem, &top->cur.mql};
+  for (int l = 0; r->status == 0 && l < 2; l++)
+    for (size_t i = 0; i < lists[l]->n; i++) {
+      top_entry *e = &lists[l]->e[i];
+      if (!e->proc_lib) continue;
+      if (k < r->n && r->items[k].status == 0 && r->items[k].value.type == EP_T_TUPLE && r->items[k].value.n == 2) {
+        char name[AGENT_TOP_NAME_MAX + 1];
+        entry_name(name, ep_none(), r->items[k].value.v.items[1]); /* undefined: no such key */
+        if (name[0]) memcpy(e->name, name, sizeof name);
+      }
+      k++;
+    }
+  finish(top);
+}
+
+/* A winner started through proc_lib shows proc_lib:init_p/5; the call it
+ * stands for is in its dictionary under '$initial_call'. From OTP 26.2,
+ * process_info(Pid, {dictionary, Key}) reads that one key (not the whole
+ * dictionary, a copy of any size); before, it raises badarg, and the name
+ * stays proc_lib:init_p/5. The atom '$initial_call' is one of proc_lib's
+ * literals, and a process whose initial call is proc_lib:init_p/5 proves
+ * proc_lib was loaded on that node: sending it makes no atom. One
+ * ep_rpc_multi of at most 2N items, while budget is left. */
+static void names_or_finish(agent_top *top) {
+  agent_target *t = top->t;
+  agent *ag = t->ag;
+  uint64_t now = agent_now_ms(ag);
+  ep_rpc_item items[2 * AGENT_TOP_MAX];
+  size_t n = 0;
+  ep_arena *a = NULL;
+  if (!t->removed && !ag->stopping && t->state == AT_UP && atoi(t->sample.otp_release) >= 26 &&
+      now < top->deadline_ms && (a = ep_arena_new(NULL))) {
+    ep_term key = EP_TUPLE(a, ep_atom("dictionary"), ep_atom("$initial_call"));
+    top_list *lists[2] = {&top->cur.mem, &top->cur.mql};
+    for (int l = 0; l < 2; l++)
+      for (size_t i = 0; i < lists[l]->n; i++) {
+        top_entry *e = &lists[l]->e[i];
+        if (!e->proc_lib) continue;
+        ep_term pid = ep_pid(a, t->name, e->id, e->serial, top->creation);
+        ep_rpc_item it = {"erlang", "process_info", EP_LIST(a, pid, key)};
+        items[n++] = it;
+      }
+    for (size_t i = 0; i < n; i++)
+      if (ep_is_none(items[i].args)) n = 0;
+  }
+  if (n) {
+    t->pending++;
+    int r = ep_rpc_multi(ag->node, t->name, items, n, top->deadline_ms - now, on_names, top);
+    if (r) t->pending--;
+    ep_arena_free(a);
+    if (!r) return;
+  } else {
+    ep_arena_free(a);
+  }
+  finish(top);
 }
 
 static void on_processes(ep_node *n, const ep_rpc_result *r, void *ud) {
@@ -277,7 +347,7 @@ static void on_processes(ep_node *n, const ep_rpc_result *r, void *ud) {
       ep_term p = ep_list_at(r->value, i);
       if (p.type != EP_T_PID) continue;
       uint32_t *d = &top->pids[3 * top->n_pids++];
-      d[0] = p.v.pid.id, d[1] = p.v.pid.serial, d[2] = p.v.pid.creation;
+      d[0] = p.v.pid.id, d[1] = p.v.pid.serial, d[2] = top->creation = p.v.pid.creation;
     }
   }
   pump(top);
