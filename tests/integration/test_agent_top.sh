@@ -5,7 +5,9 @@
 # message_queue_len, names are the registered name (escaped as the text
 # format wants: promtool accepts the page) or the initial call M:F/A; a
 # time budget too small for the scan marks it truncated; atoms and loaded
-# modules of the target are unchanged across scrapes with the flag on.
+# modules of the target are unchanged across scrapes with the flag on; on
+# OTP 27 (a root, when there is one), a proc_lib process is named by the
+# initial call in its dictionary.
 # Waits are for log lines and JSON lines (tail -F), each with a deadline.
 set -Eeuo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -122,4 +124,31 @@ grep -qx "erlpeer_top_processes_truncated{node=\"b@$host\"} 1" "$EP_TMP/cut.txt"
 grep -qx "erlpeer_node_up{node=\"b@$host\"} 1" "$EP_TMP/cut.txt" || fail "a truncated scan took the node down"
 stop_agent
 echo "ok   --top-budget 1: truncated, node up"
-echo "4 passed, 0 failed"
+
+# --- OTP 26+: a proc_lib process is named by its real initial call ---------------------------------
+# (an OTP 27 root from scripts/otp-roots.sh, run through chroot as the C
+# tests do; skipped without it)
+R=${EP_TRIXIE_ROOT:-/var/cache/erlpeer/roots/trixie}
+if [ "$(id -u)" = 0 ] && [ -x "$R/usr/bin/erl" ]; then
+  RH=/tmp/ep_agent_top.$$ # the HOME inside the root, with the test's cookie; removed on exit
+  mkdir -p "$R$RH" "$EP_TMP/bin"
+  trap 'rm -rf "${R:?}$RH"; ep_cleanup' EXIT
+  cp "$HOME/.erlang.cookie" "$R$RH/"
+  chmod 400 "$R$RH/.erlang.cookie"
+  printf '#!/bin/sh\nexec chroot "%s" env HOME="%s" erl "$@"\n' "$R" "$RH" > "$EP_TMP/bin/erl"
+  chmod +x "$EP_TMP/bin/erl"
+  PATH="$EP_TMP/bin:$PATH" ep_start_erl n27 -eval '
+    P = proc_lib:spawn(timer, sleep, [infinity]), [P ! I || I <- lists:seq(1, 3000)].'
+  start_agent n27 --sname agent_n27 --listen 127.0.0.1:0 --interval $IV --json --top-processes 2 "n27@$host"
+  wait_scrapes n27 2 10
+  curl -sf --max-time 5 "$URL" > "$EP_TMP/n27.txt" || fail "GET /metrics failed"
+  grep '^erlpeer_process_message_queue_len{' "$EP_TMP/n27.txt" | head -1 | grep -q ',name="timer:sleep/1"} 3000$' \
+    || fail "OTP 27: the proc_lib process is not named timer:sleep/1: $(grep '^erlpeer_process_' "$EP_TMP/n27.txt")"
+  stop_agent
+  echo "ok   OTP 27: proc_lib:spawn(timer, sleep, ...) named timer:sleep/1"
+  passed=5
+else
+  echo "skip OTP 27 names: no OTP 27 root at $R (scripts/otp-roots.sh), or not root"
+  passed=4
+fi
+echo "$passed passed, 0 failed"
