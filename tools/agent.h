@@ -48,6 +48,16 @@
 #define AGENT_HTTP_IDLE_S 10u
 /* --json output waiting for a slow reader beyond this is dropped. */
 #define AGENT_OUT_MAX_QUEUED ((size_t)4 << 20)
+/* --top-processes (agent_top.c): at most this N; a node with more
+ * processes than AGENT_TOP_MAX_PIDS is not scanned; process_info is asked
+ * AGENT_TOP_BATCH pids per call, AGENT_TOP_WINDOW calls in flight; the
+ * default time budget of a scan; bytes of a name label. */
+#define AGENT_TOP_MAX 20u
+#define AGENT_TOP_MAX_PIDS 262144u
+#define AGENT_TOP_BATCH 1000u
+#define AGENT_TOP_WINDOW 2u
+#define AGENT_TOP_DEFAULT_BUDGET_MS 1000u
+#define AGENT_TOP_NAME_MAX 128u
 
 typedef enum agent_names { AGENT_NAMES_CURRENT, AGENT_NAMES_CLASSIC } agent_names;
 
@@ -134,6 +144,7 @@ struct agent_target {
   bool seen;         /* in the listing being read */
   bool in_round;     /* its scrape belongs to the current round */
   bool removed;
+  struct agent_top *top; /* --top-processes: the scan and its last result */
 };
 
 typedef struct agent_opts {
@@ -146,6 +157,8 @@ typedef struct agent_opts {
   size_t n_discover;
   const char **include, **exclude; /* globs for discovered names */
   size_t n_include, n_exclude;
+  unsigned top_n;         /* --top-processes (0: off) */
+  uint64_t top_budget_ms; /* --top-budget */
 } agent_opts;
 
 typedef struct agent_http agent_http;
@@ -192,6 +205,17 @@ void agent_round_done(agent *ag);
 bool agent_render_text(const agent *ag, ep_buf *b);
 /* One JSON object (one line) for target t. */
 bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms, ep_buf *b);
+
+/* agent_top.c: the top-N processes of a target (--top-processes). After
+ * a successful scrape: true when a scan runs, and agent_scrape_done(t) is
+ * called once it ends; false when there is none to run. */
+bool agent_top_start(agent_target *t);
+void agent_top_free(agent_target *t);
+void agent_top_forget(agent_target *t); /* a failed scrape: the last scan is not shown */
+void agent_top_render_text(const agent *ag, ep_buf *b);
+void agent_top_render_json(const agent_target *t, ep_buf *b); /* ,"top_processes":{...} */
+/* agent_target.c: t's scrape is over (its round's outputs may follow). */
+void agent_scrape_done(agent_target *t);
 
 /* agent_http.c: listens on ag->o.listen; prints the bound address. */
 int agent_http_start(agent *ag, char *bound, size_t cap);

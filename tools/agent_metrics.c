@@ -517,6 +517,7 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
       }
     }
   }
+  agent_top_render_text(ag, b);
   /* The agent's own series. */
   header(b, "erlpeer_agent_build_info", "gauge", "erlpeer agent build information; always 1.");
   bprintf(b, "erlpeer_agent_build_info{version=\"%s\",names=\"%s\"} 1\n", AGENT_VERSION,
@@ -615,6 +616,8 @@ bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms,
     }
     ep_buf_put8(b, '}');
   }
-  ep_buf_append(b, "}}\n", 3);
+  ep_buf_put8(b, '}');
+  if (t->have) agent_top_render_json(t, b);
+  ep_buf_append(b, "}\n", 2);
   return b->err == 0;
 }

@@ -49,6 +49,7 @@ static void on_retry(uv_timer_t *tm) { try_connect(tm->data); }
 static bool maybe_free(agent_target *t) {
   if (!t->removed || t->pending || t->retry_open) return false;
   agent_sample_clear(&t->sample);
+  agent_top_free(t);
   free(t->name);
   free(t);
   return true;
@@ -123,6 +124,7 @@ static void failed(agent_target *t, int status) {
   agent_err e = agent_err_of(status);
   t->errors[e]++;
   t->have = false; /* nothing stale */
+  agent_top_forget(t);
   log_state(t, -1 - (int)e, status);
 }
 
@@ -181,10 +183,11 @@ static void lost(agent_target *t, int status) {
   schedule_retry(t);
 }
 
-/* The scrape's answer into t (nothing when t is going). */
-static void scrape_answer(agent_target *t, const ep_rpc_multi_result *r) {
+/* The scrape's answer into t (nothing when t is going). True when the
+ * top-processes scan follows (it ends the scrape). */
+static bool scrape_answer(agent_target *t, const ep_rpc_multi_result *r) {
   agent *ag = t->ag;
-  if (t->removed || ag->stopping) return;
+  if (t->removed || ag->stopping) return false;
   if (r->status == 0) {
     agent_items_read(ag->items, !t->have_static, r, &t->sample);
     t->have_static = true;
@@ -192,20 +195,25 @@ static void scrape_answer(agent_target *t, const ep_rpc_multi_result *r) {
     t->scrapes++;
     t->duration_s = (double)(uv_hrtime() - t->started_ns) / 1e9;
     log_state(t, 1, 0);
-    return;
+    return agent_top_start(t);
   }
-  if (t->state != AT_UP) return; /* the node-down event came first and said it */
+  if (t->state != AT_UP) return false; /* the node-down event came first and said it */
   if (!ep_node_is_connected(ag->node, t->name)) lost(t, r->status);
   else failed(t, r->status); /* timeout, badrpc: the connection stays; the next interval tries again */
+  return false;
 }
 
 static void on_scrape(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
   agent_target *t = ud;
-  agent *ag = t->ag;
   (void)n;
-  t->scraping = false;
   t->pending--;
-  scrape_answer(t, r);
+  if (scrape_answer(t, r)) return; /* t->scraping until the scan ends */
+  agent_scrape_done(t);
+}
+
+void agent_scrape_done(agent_target *t) {
+  agent *ag = t->ag;
+  t->scraping = false;
   /* the round's outputs are written once its last answer is in t */
   bool in_round = t->in_round;
   t->in_round = false;

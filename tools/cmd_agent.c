@@ -18,7 +18,8 @@ static void help(void) {
       "usage: erlpeer agent [--listen ADDR:PORT] [--interval MS] [--json] [--textfile PATH]\n"
       "                     [--cookie C] [--sname N | --name N] [--ipv6]\n"
       "                     [--discover HOST]... [--include GLOB]... [--exclude GLOB]...\n"
-      "                     [--names current|classic] [--ssl-dist-optfile FILE] [NODE...]\n"
+      "                     [--names current|classic] [--ssl-dist-optfile FILE]\n"
+      "                     [--top-processes N [--top-budget MS]] [NODE...]\n"
       "\n"
       "Watches BEAM nodes from outside and serves their VM metrics to Prometheus.\n"
       "It attaches to each NODE as a hidden node that dials out only (no listening\n"
@@ -35,6 +36,16 @@ static void help(void) {
       "  --interval MS       scrape every MS milliseconds (default %u, at least 50);\n"
       "                      each request times out after 9/10 of it.\n"
       "  --json              also print one JSON object per node per interval on stdout.\n"
+      "  --top-processes N   also export each node's N (1 to %u) processes with the most\n"
+      "                      memory and the N with the longest message queues\n"
+      "                      (erlpeer_process_memory_bytes, erlpeer_process_message_queue_len,\n"
+      "                      labels pid and name). Off by default: it costs the node one\n"
+      "                      erlang:processes() and one process_info/2 per process per\n"
+      "                      interval (docs/agent.md); not done on a node with more than\n"
+      "                      %u processes.\n"
+      "  --top-budget MS     stop a node's top-processes scan after MS milliseconds (default\n"
+      "                      %u, at most 9/10 of the interval); a cut scan says\n"
+      "                      erlpeer_top_processes_truncated 1.\n"
       "  --textfile PATH     also write the metrics to PATH each interval, for\n"
       "                      node_exporter's textfile collector (written to a temporary\n"
       "                      file, then renamed over PATH).\n"
@@ -75,7 +86,8 @@ static void help(void) {
       "exit status: 0 stopped by SIGINT or SIGTERM; 1 cannot listen on the --listen\n"
       "             address; 2 bad usage, or this program's node could not start\n"
       "             (no cookie, bad name).\n",
-      AGENT_DEFAULT_PORT, AGENT_DEFAULT_INTERVAL_MS, AGENT_DEFAULT_NAME, AGENT_DISCOVER_EVERY,
+      AGENT_DEFAULT_PORT, AGENT_DEFAULT_INTERVAL_MS, AGENT_TOP_MAX, AGENT_TOP_MAX_PIDS, AGENT_TOP_DEFAULT_BUDGET_MS,
+      AGENT_DEFAULT_NAME, AGENT_DISCOVER_EVERY,
       AGENT_DISCOVER_GRACE, AGENT_BACKOFF_FIRST_MS, AGENT_BACKOFF_CAP_MS);
 }
 
@@ -184,6 +196,7 @@ int ep_cmd_agent(int argc, char **argv) {
   memset(&ag, 0, sizeof ag);
   ag.o.listen = "127.0.0.1:9477";
   ag.o.interval_ms = AGENT_DEFAULT_INTERVAL_MS;
+  ag.o.top_budget_ms = AGENT_TOP_DEFAULT_BUDGET_MS;
   ep_tool_node_args na = {0};
   na.name = AGENT_DEFAULT_NAME;
   const char **nodes = NULL;
@@ -209,6 +222,22 @@ int ep_cmd_agent(int argc, char **argv) {
       ag.o.interval_ms = ms;
     } else if (!strcmp(argv[i], "--json")) {
       ag.o.json = true;
+    } else if (!strncmp(argv[i], "--top-", 6)) {
+      bool top = !strncmp(argv[i], "--top-processes", 15);
+      if (!(v = opt_value(argc, argv, &i, top ? "--top-processes" : "--top-budget", &bad))) {
+        fprintf(stderr, "erlpeer agent: unexpected argument '%s' (see --help)\n", argv[i]);
+        goto out;
+      }
+      char *end;
+      unsigned long long x = strtoull(v, &end, 10);
+      unsigned long long max = top ? AGENT_TOP_MAX : 60000;
+      if (bad || !*v || *end || x < 1 || x > max) {
+        fprintf(stderr, "erlpeer agent: %s takes %s (1 to %llu), not '%s'\n", top ? "--top-processes" : "--top-budget",
+                top ? "a number of processes" : "milliseconds", max, v);
+        goto out;
+      }
+      if (top) ag.o.top_n = (unsigned)x;
+      else ag.o.top_budget_ms = x;
     } else if ((v = opt_value(argc, argv, &i, "--textfile", &bad))) {
       ag.o.textfile = v;
     } else if ((v = opt_value(argc, argv, &i, "--discover", &bad))) {
