@@ -97,7 +97,7 @@ void agent_sample_clear(agent_sample *s);
 /* Error kinds of erlpeer_scrape_errors_total{reason}. */
 typedef enum agent_err {
   AE_AUTH, AE_TIMEOUT, AE_REFUSED, AE_NOT_REGISTERED, AE_NO_EPMD, AE_NO_HOST, AE_NOT_ALLOWED,
-  AE_NODEDOWN, AE_BADRPC, AE_OTHER, AE_COUNT
+  AE_NODEDOWN, AE_BADRPC, AE_TLS, AE_OTHER, AE_COUNT
 } agent_err;
 const char *agent_err_name(agent_err e);
 agent_err agent_err_of(int status);

@@ -288,7 +288,7 @@ void agent_items_read(const agent_items *it, bool with_static, const ep_rpc_mult
 
 static const char *const err_names[AE_COUNT] = {
     "auth", "timeout", "refused", "not_registered", "no_epmd", "no_host", "not_allowed",
-    "nodedown", "badrpc", "other"};
+    "nodedown", "badrpc", "tls", "other"};
 
 const char *agent_err_name(agent_err e) { return e < AE_COUNT ? err_names[e] : "other"; }
 
@@ -303,6 +303,7 @@ agent_err agent_err_of(int status) {
     case EP_ENOTALLOWED: case EP_ENOK: case EP_EALIVE: case EP_EWRONGNODE: return AE_NOT_ALLOWED;
     case EP_ENODEDOWN: case EP_ECONNRESET: case EP_EEOF: case EP_ENOTCONN: return AE_NODEDOWN;
     case EP_EBADRPC: case EP_EEXCEPTION: return AE_BADRPC;
+    case EP_ETLS: case EP_ENOTTLS: case EP_EISTLS: return AE_TLS;
     default: return AE_OTHER;
   }
 }

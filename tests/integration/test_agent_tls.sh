@@ -119,6 +119,9 @@ for tag in distrust stranger; do
   [ "$n" = 1 ] || fail "$tag: $n log lines for t's failures, want 1: $(cat "$EP_TMP/$tag.err")"
   echo "     $tag: $(grep "t@$host: not up" "$EP_TMP/$tag.err" | sed 's/^[^ ]* //') / $(grep -o 'reason="[a-z_]*"} [0-9]*' "$EP_TMP/$tag.txt" | head -1)"
 done
+# a failed handshake counts as reason="tls"
+grep -q "^erlpeer_scrape_errors_total{node=\"t@$host\",reason=\"tls\"} [1-9]" "$EP_TMP/distrust.txt" \
+  || fail "distrust: no reason=\"tls\" series: $(grep scrape_errors "$EP_TMP/distrust.txt")"
 # the agent that does not trust the node's CA says why, in OpenSSL's words
 grep -q "t@$host: not up: .*certificate" "$EP_TMP/distrust.err" || fail "distrust: the log does not name the certificate: $(cat "$EP_TMP/distrust.err")"
 kill -0 "$D" && kill -0 "$S" || fail "an agent died on a TLS failure"
