@@ -260,7 +260,7 @@ static double epb_lat(long k) {
   double t0 = epb_now_s();
   for (long i = 0; i < k; i++) {
     ep_arena_reset(a);
-    int st = ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), 0, a, &r);
+    int st = ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), EP_INFINITY, a, &r);
     if (st || r.value.type != EP_T_ATOM) fail("erlpeer call", ep_strerror(st));
   }
   double el = epb_now_s() - t0;
@@ -286,7 +286,7 @@ static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
 static void epb_pipe_issue(epb_pipe *p) {
   while (p->issued < p->total && p->issued - p->done < p->window) {
     p->issued++;
-    int st = ep_rpc_call(node, target, "erlang", "node", ep_nil(), 0, on_pipe_reply, p);
+    int st = ep_rpc_call(node, target, "erlang", "node", ep_nil(), EP_INFINITY, on_pipe_reply, p);
     if (st) {
       p->failed = st;
       p->done++;

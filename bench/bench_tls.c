@@ -158,7 +158,7 @@ static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
 static void pipe_issue(pipe_st *p) {
   while (p->issued < PIPE_N && p->issued - p->done < PIPE_W) {
     p->issued++;
-    int st = ep_rpc_call(p->w->node, p->w->target, "erlang", "node", ep_nil(), 0, on_pipe_reply, p);
+    int st = ep_rpc_call(p->w->node, p->w->target, "erlang", "node", ep_nil(), EP_INFINITY, on_pipe_reply, p);
     if (st) p->failed = st, p->done++;
   }
 }

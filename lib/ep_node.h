@@ -42,6 +42,15 @@ typedef struct uv_loop_s uv_loop_t;
 extern "C" {
 #endif
 
+/* Timeouts, node and peer alike, are uint64_t milliseconds. EP_INFINITY is
+ * a timeout that never fires; 0 is a deadline already due (a call made
+ * with it is sent, then times out on the loop's next turn; a run or poll
+ * does what is ready now). */
+#define EP_INFINITY UINT64_MAX
+
+#ifdef __cplusplus
+#endif
+
 typedef struct ep_node ep_node;
 typedef struct ep_node_opts ep_node_opts;
 typedef struct ep_proc ep_proc;
@@ -196,7 +205,9 @@ int ep_node_port(const ep_node *node);
 typedef void (*ep_node_connect_cb)(ep_node *node, const char *peer, int status, void *ud);
 /* Connects to peer ("name@host", or "name" for the local host) unless
  * connected; cb with 0 or the reason: EP_ENOEPMD, EP_ENOTREG,
- * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ... */
+ * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ...
+ * timeout_ms bounds the attempt; it ends at the node's setup time
+ * (ep_node_opts_set_setuptime) in any case, EP_INFINITY included. */
 int ep_node_connect(ep_node *node, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud);
 bool ep_node_is_connected(const ep_node *node, const char *peer);
 /* The last failed connection's cause in words, where its error code says
@@ -212,7 +223,7 @@ const char *ep_node_conn_error(const ep_node *node);
 size_t ep_node_queued(const ep_node *node, const char *peer);
 /* Drops the connection (links and monitors to it fire with noconnection). */
 int ep_node_disconnect(ep_node *node, const char *peer);
-/* Blocking: 0 (pong) or the reason (pang). */
+/* Blocking: 0 (pong) or the reason (pang). timeout_ms as ep_node_connect. */
 int ep_node_ping_sync(ep_node *node, const char *peer, uint64_t timeout_ms);
 
 /* --- C processes --------------------------------------------------------------------------- */
@@ -305,8 +316,8 @@ typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
 
 /* Calls M:F(Args) on peer (rex runs erpc:execute_call/4 in a worker of its
  * own: see docs/node.md). args is a proper list. Many calls may
- * be in flight on one connection; each cb fires exactly once. timeout_ms 0
- * means infinity. Returns 0 (cb will fire), or an error and cb will not:
+ * be in flight on one connection; each cb fires exactly once. timeout_ms:
+ * EP_INFINITY for none. Returns 0 (cb will fire), or an error and cb will not:
  * EP_ETOOMANYCALLS past the node's calls in flight to that peer
  * (ep_node_opts_set_max_calls), EP_EBACKPRESSURE when the connection's
  * send queue is full (ep_node_opts_set_send_queue_limit),
@@ -352,7 +363,7 @@ typedef void (*ep_rpc_multi_cb)(ep_node *node, const ep_rpc_multi_result *r, voi
  * values costs one round trip and one worker (the reads do not count
  * calls of their own), and nothing is loaded on the target (no erl_eval:
  * the batch is lists:zipwith of export funs, see docs/node.md). An item's
- * exception ends only that item. timeout_ms (0: infinity) bounds the whole
+ * exception ends only that item. timeout_ms (EP_INFINITY: none) bounds the whole
  * request; items still running then go on running on the target, as after
  * ep_rpc_call's timeout. Returns 0 (cb will fire once) or an error and cb
  * will not: EP_EINVAL (no cb, an item without mod/fun or whose args are
@@ -365,7 +376,7 @@ int ep_rpc_multi_sync(ep_node *node, const char *peer, const ep_rpc_item *items,
                       ep_arena *a, ep_rpc_multi_result *r);
 
 /* Runs the node's private loop until cond(ud) is true or timeout_ms passes
- * (0 = no timeout); for blocking programs waiting on their own events. (A
+ * (EP_INFINITY: no timeout; 0: what is ready now); for blocking programs waiting on their own events. (A
  * node on your own loop needs no such call: your uv_run delivers every
  * callback.) Returns 0 or EP_ETIMEDOUT. */
 int ep_node_run_until(ep_node *node, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms);

@@ -288,7 +288,7 @@ static int dist_rpc(ep_peer *p, uint64_t seq, bool halt, ep_term m, ep_term f, e
     c->seq = seq;
     c->halt = halt;
     /* The core keeps the call's deadline: no timeout here. */
-    r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, 0, on_dist_reply, c);
+    r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, EP_INFINITY, on_dist_reply, c);
   }
   if (r) {
     ep_free(p->mem, c);

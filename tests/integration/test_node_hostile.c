@@ -271,7 +271,7 @@ START_TEST(call_on_a_connection_reset_unseen_is_answered) {
   /* Its write finds the reset: the connection ends inside this call,
    * before the call could be in flight. Refused then (no callback), or
    * answered; never left waiting (no timeout: nothing else would end it). */
-  int r = ep_rpc_call(n, "quitter@localhost", "erlang", "node", ep_nil(), 0, on_rpc, NULL);
+  int r = ep_rpc_call(n, "quitter@localhost", "erlang", "node", ep_nil(), EP_INFINITY, on_rpc, NULL);
   if (r == 0) {
     ck_assert_int_eq(ep_node_run_until(n, rpc_answered, NULL, 5000), 0);
     ck_assert_int_ne(rpc_status, 0);
