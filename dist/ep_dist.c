@@ -97,11 +97,13 @@ int ep_dist_reader_new(const ep_mem *mem, uint64_t flags, const ep_limits *lim, 
   return 0;
 }
 
-void ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
-                               size_t sequences) {
+int ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
+                              size_t sequences) {
+  if (!r) return EP_EINVAL;
   r->frame_limit = frame_size ? frame_size : EP_LIMIT_FRAME_SIZE;
   r->frag_limit = fragmented_size ? fragmented_size : EP_LIMIT_FRAGMENTED_SIZE;
   r->seq_limit = sequences ? sequences : EP_LIMIT_FRAGMENT_SEQUENCES;
+  return 0;
 }
 
 size_t ep_dist_reader_pending(const ep_dist_reader *r) { return r->nseqs; }

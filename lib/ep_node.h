@@ -96,47 +96,47 @@ void ep_node_opts_free(ep_node_opts *o);
  * EP_EBADNAME for an invalid name. */
 int ep_node_opts_set_name(ep_node_opts *o, const char *name);
 /* Long names (name@fqdn or name@ip) instead of short names. */
-void ep_node_opts_set_longnames(ep_node_opts *o, bool on);
+int ep_node_opts_set_longnames(ep_node_opts *o, bool on);
 /* Explicit cookie instead of ~/.erlang.cookie. Copied. */
 int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie);
 /* net_ticktime in seconds (default 60; min 1). */
-void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
+int ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
 /* EPMD port (default: ERL_EPMD_PORT, else 4369) and mode (default AUTO).
  * A port outside 1..65535, or an ERL_EPMD_PORT that is not one, makes
  * ep_node_start return EP_EINVAL. */
-void ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
-void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
+int ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
+int ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
 /* Use IPv6 (inet6_tcp) for distribution and EPMD. */
-void ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
+int ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
 /* Port to listen on (default 0: any free port). */
-void ep_node_opts_set_listen_port(ep_node_opts *o, int port);
-void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
-void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud);
+int ep_node_opts_set_listen_port(ep_node_opts *o, int port);
+int ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
+int ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud);
 /* Default: written to stderr. */
-void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
-void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
+int ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
+int ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
 /* Milliseconds a connection may take to be set up, handshake included
  * (default EP_LIMIT_HANDSHAKE_MS, OTP's net_setuptime: 7 s); an accepted
  * client that has not authenticated by then is dropped. 0 keeps the
  * default. */
-void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
+int ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
 /* Backpressure. Unsent bytes a connection may hold (default
  * EP_LIMIT_SEND_QUEUE, 1 GiB): once past it, as when the peer stops
  * reading, a send or call to that node fails with EP_EBACKPRESSURE until the
  * queue drains (ep_node_queued). The check is made before a message is
  * queued, so the queue may exceed the limit by one message. 0 keeps the
  * default. */
-void ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes);
+int ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes);
 /* Calls (ep_rpc_call, ep_rpc_multi: a batch counts as one) in flight to
  * one node at once (default EP_LIMIT_CALLS_IN_FLIGHT, 65536); a call past
  * it fails at once with EP_ETOOMANYCALLS, and goes through again once
  * answers (or timeouts) bring the count back under. 0 keeps the default. */
-void ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls);
+int ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls);
 /* The client profile, for a node that only dials out (a monitoring agent,
  * a one-shot call): no listening socket, no EPMD registration, never an
  * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
  * cannot dial it; it dials them. */
-void ep_node_opts_set_client(ep_node_opts *o, bool on);
+int ep_node_opts_set_client(ep_node_opts *o, bool on);
 /* TLS distribution, as OTP's -proto_dist inet_tls: every connection runs
  * TLS first, then the handshake (4-byte lengths) and frames inside it; EPMD
  * stays plain. From OTP's own -ssl_dist_optfile (the
