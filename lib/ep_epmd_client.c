@@ -122,15 +122,15 @@ static void complete(ep_epmd_req *r, int status, const void *a, size_t n, uint32
   r->cb_done = 1;
   switch (r->kind) {
     case K_PORT:
-      r->port_cb(r->ud, status, status ? NULL : a);
+      r->port_cb(status, status ? NULL : a, r->ud);
       break;
     case K_NAMES:
-      r->names_cb(r->ud, status, status ? NULL : a, status ? 0 : n, status ? 0 : v);
+      r->names_cb(status, status ? NULL : a, status ? 0 : n, status ? 0 : v, r->ud);
       break;
     case K_REG:
       /* Closed by the user before the answer: the answer is moot. */
       if (r->user_closed) status = EP_ECANCELED;
-      r->reg_cb((ep_epmd_reg *)r, r->ud, status, status ? 0 : v);
+      r->reg_cb((ep_epmd_reg *)r, status, status ? 0 : v, r->ud);
       break;
   }
 }
@@ -262,7 +262,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     close_tcp(r);
     r->state = S_DONE;
-    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, r->ud, ep__err_from_uv((int)nread));
+    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, ep__err_from_uv((int)nread), r->ud);
     return;
   }
   if (nread == 0) return;
@@ -545,7 +545,7 @@ typedef struct sync_port {
 static _Thread_local char sync_name[EP_EPMD_NAME_BYTES + 1];
 static _Thread_local uint8_t sync_extra[EP_EPMD_EXTRA_BYTES];
 
-static void sync_port_cb(void *ud, int status, const ep_epmd_port_info *info) {
+static void sync_port_cb(int status, const ep_epmd_port_info *info, void *ud) {
   sync_port *s = ud;
   s->status = status;
   s->done = 1;
@@ -581,7 +581,7 @@ typedef struct sync_names {
   uint32_t eport;
 } sync_names;
 
-static void sync_names_cb(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t eport) {
+static void sync_names_cb(int status, const ep_epmd_name *names, size_t n, uint32_t eport, void *ud) {
   sync_names *s = ud;
   s->status = status;
   if (status) return;

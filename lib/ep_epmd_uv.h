@@ -78,7 +78,7 @@ typedef struct ep_epmd_port_info {
 } ep_epmd_port_info;
 
 /* status 0: info is valid during the call. Otherwise info is NULL. */
-typedef void (*ep_epmd_port_cb)(void *ud, int status, const ep_epmd_port_info *info);
+typedef void (*ep_epmd_port_cb)(int status, const ep_epmd_port_info *info, void *ud);
 
 /* Asks the EPMD on opts->host for the port of node `name` (the part before
  * '@'). *req (may be NULL) receives a handle for ep_epmd_req_cancel.
@@ -95,7 +95,7 @@ typedef struct ep_epmd_name {
 
 /* status 0: names[0..n) and epmd_port (the port EPMD says it listens on)
  * are valid during the call. */
-typedef void (*ep_epmd_names_cb)(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port);
+typedef void (*ep_epmd_names_cb)(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud);
 
 /* Lists the nodes registered in the EPMD on opts->host. Same errors as
  * ep_epmd_port_please (without EP_EBADNAME). */
@@ -119,11 +119,11 @@ typedef struct ep_epmd_register_opts {
  * ALIVE2_X_RESP, or the 16-bit one from a legacy ALIVE2_RESP), or an error
  * (EP_ENAMETAKEN when the name is taken). After an error the registration is
  * dead; the handle must still be closed. */
-typedef void (*ep_epmd_register_cb)(ep_epmd_reg *reg, void *ud, int status, uint32_t creation);
+typedef void (*ep_epmd_register_cb)(ep_epmd_reg *reg, int status, uint32_t creation, void *ud);
 
 /* Called at most once, after a successful registration, when EPMD drops the
  * connection (EPMD stopped, or `epmd -stop`): the registration is gone. */
-typedef void (*ep_epmd_lost_cb)(ep_epmd_reg *reg, void *ud, int status);
+typedef void (*ep_epmd_lost_cb)(ep_epmd_reg *reg, int status, void *ud);
 
 /* Registers opts->name with EPMD. *out receives the handle before this
  * returns (on success). Returns 0, or EP_EINVAL, EP_EBADNAME, EP_ENOMEM,
@@ -173,7 +173,7 @@ typedef struct ep_epmd_event {
 /* Called from the loop, synchronously with the event. It may call
  * ep_epmd_server_close (the close then happens once the current request has
  * been handled). */
-typedef void (*ep_epmd_log_cb)(void *ud, const ep_epmd_event *ev);
+typedef void (*ep_epmd_log_cb)(const ep_epmd_event *ev, void *ud);
 
 typedef struct ep_epmd_server_opts {
   ep_epmd_log_cb log; /* may be NULL */

@@ -35,7 +35,7 @@ static void lookup_free(ep__lookup *l) {
   free(l);
 }
 
-static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   ep__lookup *l = ud;
   ep__conn *c = l->conn;
   l->req = NULL;
@@ -162,7 +162,7 @@ void ep__epmd_lookup_cancel(ep__conn *c) {
 
 static int start_register(ep_node *n);
 
-static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
+static void on_lost(ep_epmd_reg *reg, int status, void *ud) {
   ep_node *n = ud;
   (void)reg;
   if (n->debug) ep_log("%s: EPMD dropped our registration: %s", n->name, ep_strerror(status));
@@ -193,7 +193,7 @@ static int start_server(ep_node *n) {
   return 0;
 }
 
-static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void on_registered(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   ep_node *n = ud;
   n->reg_pending = false;
   if (n->closing) {

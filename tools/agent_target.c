@@ -262,7 +262,7 @@ static bool glob_ok(const agent *ag, const char *name) {
   return in;
 }
 
-static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port) {
+static void on_names(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud) {
   struct agent_disc *d = ud;
   agent *ag = d->ag;
   const char *host = ag->o.discover[d->host];

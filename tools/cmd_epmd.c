@@ -52,7 +52,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   stop(st);
 }
 
-static void on_log(void *ud, const ep_epmd_event *ev) {
+static void on_log(const ep_epmd_event *ev, void *ud) {
   run_state *st = ud;
   switch (ev->kind) {
     case EP_EPMD_EV_REGISTERED:

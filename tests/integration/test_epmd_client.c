@@ -55,14 +55,14 @@ typedef struct cb_count {
   uint32_t creation;
 } cb_count;
 
-static void on_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void on_reg(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   cb_count *c = ud;
   (void)reg;
   c->calls++;
   c->status = status;
   c->creation = creation;
 }
-static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
+static void on_lost(ep_epmd_reg *reg, int status, void *ud) {
   cb_count *c = ud;
   (void)reg, (void)status;
   c->lost++;
@@ -157,13 +157,13 @@ END_TEST
 typedef struct port_res {
   int calls, status;
 } port_res;
-static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   port_res *r = ud;
   r->calls++;
   r->status = status;
   ck_assert((status == 0) == (info != NULL));
 }
-static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t eport) {
+static void on_names(int status, const ep_epmd_name *names, size_t n, uint32_t eport, void *ud) {
   port_res *r = ud;
   (void)names, (void)n, (void)eport;
   r->calls++;

@@ -216,14 +216,14 @@ typedef struct selfclose {
   ep_epmd_server *srv;
   int closed, reg_calls, lost, status;
 } selfclose;
-static void sc_log(void *ud, const ep_epmd_event *ev) {
+static void sc_log(const ep_epmd_event *ev, void *ud) {
   selfclose *s = ud;
   if (ev->kind == EP_EPMD_EV_REGISTERED && s->srv) {
     ep_epmd_server_close(s->srv, NULL, NULL);
     s->srv = NULL;
   }
 }
-static void sc_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void sc_reg(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   selfclose *s = ud;
   (void)reg, (void)creation;
   s->reg_calls++;
@@ -231,7 +231,7 @@ static void sc_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
   /* The server went away before its reply was written: refused. */
   if (status) ep_epmd_reg_close(reg);
 }
-static void sc_lost(ep_epmd_reg *reg, void *ud, int status) {
+static void sc_lost(ep_epmd_reg *reg, int status, void *ud) {
   selfclose *s = ud;
   (void)status;
   s->lost++;

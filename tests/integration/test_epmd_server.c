@@ -152,7 +152,7 @@ typedef struct reg_state {
   uint32_t creation;
 } reg_state;
 
-static void on_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void on_reg(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   reg_state *s = ud;
   (void)reg;
   s->calls++;

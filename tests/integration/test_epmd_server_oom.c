@@ -26,14 +26,14 @@ typedef struct world {
   int calls, status[8];
 } world;
 
-static void on_log(void *ud, const ep_epmd_event *ev) {
+static void on_log(const ep_epmd_event *ev, void *ud) {
   world *w = ud;
   if (ev->kind != EP_EPMD_EV_CUT) return;
   if (ev->error == EP_ENOMEM) w->cuts_nomem++;
   else w->cuts_other++;
 }
 
-static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port) {
+static void on_names(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud) {
   world *w = ud;
   (void)names, (void)n, (void)epmd_port;
   if (w->calls < 8) w->status[w->calls] = status;

@@ -46,7 +46,7 @@ __attribute__((unused)) static long long util_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-__attribute__((unused)) static void srv_log(void *ud, const ep_epmd_event *ev) {
+__attribute__((unused)) static void srv_log(const ep_epmd_event *ev, void *ud) {
   srv_thread *t = ud;
   pthread_mutex_lock(&t->mu);
   char line[300] = "";

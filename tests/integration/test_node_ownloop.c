@@ -140,7 +140,7 @@ static void on_connected(ep_node *n, const char *peer, int status, void *ud) {
   S.connect_status = status;
 }
 
-static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   (void)ud;
   S.port_done = true;
   S.port_status = status;
