@@ -521,7 +521,7 @@ static void collect(ep_dist_writer *w, const ep_term *t, int depth, size_t *budg
   for (size_t i = 0; i < nk && *budget; i++) collect(w, &t->v.items[i], depth + 1, budget);
 }
 
-static int ref_of_atom(void *ud, const char *s, size_t n) {
+static int ref_of_atom(const char *s, size_t n, void *ud) {
   ep_dist_writer *w = ud;
   if (n == 0 || n > 255) return -1;
   int k = w->ref_of[slot_of(w, s, n)];
