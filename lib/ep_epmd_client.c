@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "ep_epmd_int.h"
 #include "ep_epmd_uv.h"
 #include "ep_sync_int.h"
 #include "ep_error.h"
@@ -47,7 +48,7 @@ struct ep_epmd_req {
   int last_error;    /* of the last connect attempt */
   int all_refused;
   uint16_t port;
-  uint32_t timeout_ms;
+  uint64_t timeout_ms; /* EP_INFINITY: never (libuv clamps it) */
   ep_buf out, in;
   char portstr[8];
   char *host;
@@ -387,8 +388,9 @@ static bool numeric_host(const char *host) {
 /* Allocates and starts a call; on error nothing is left behind. */
 static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, const char *name, ep_epmd_req **out,
                  int (*encode)(ep_buf *, const void *), const void *enc_arg) {
-  ep_epmd_client_opts opts = {0};
+  ep_epmd_client_opts opts;
   if (o) opts = *o;
+  else ep__epmd_client_opts_init(&opts);
   const ep_mem *mem = opts.mem ? opts.mem : ep_mem_default();
   ep_epmd_req *r = ep_malloc(mem, sizeof(struct ep_epmd_reg));
   if (!r) return EP_ENOMEM;
@@ -401,8 +403,8 @@ static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, c
   if (name) snprintf(r->name, sizeof r->name, "%s", name);
   r->port = opts.port;
   if (!r->port && ep_epmd_port_from_env(&r->port) != 0) r->port = EP_EPMD_PORT_DEFAULT;
-  r->timeout_ms = opts.timeout_ms ? opts.timeout_ms : EP_EPMD_CLIENT_TIMEOUT_MS;
-  const char *host = opts.host && *opts.host ? opts.host : "localhost";
+  r->timeout_ms = opts.timeout_ms;
+  const char *host = *opts.host ? opts.host : "localhost";
   size_t hl = strlen(host);
   r->host = ep_malloc(mem, hl + 1);
   int rc = r->host ? encode(&r->out, enc_arg) : EP_ENOMEM;

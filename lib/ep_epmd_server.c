@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "ep_epmd_registry.h"
+#include "ep_epmd_int.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_limits.h"

@@ -37,6 +37,7 @@
 #include "ep_error.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
+#include "ep_testepmd.h"
 #include "ep_text.h"
 
 /* --- the caller: its loop, and a guard timer that bounds every wait -------------------- */
@@ -287,10 +288,10 @@ static void whole_life(uv_run_mode mode) {
   idle_second("started, no connection");
 
   /* Registered: the EPMD gives out our listening port. */
-  ep_epmd_client_opts eo = {0};
+  t_client eo = {0};
   eo.host = "127.0.0.1";
   eo.port = (uint16_t)ep_testenv_epmd_port(env);
-  ck_assert_int_eq(ep_epmd_port_please(&L.loop, &eo, "own", on_port, NULL, NULL), 0);
+  ck_assert_int_eq(ep_epmd_port_please(&L.loop, t_c(&eo), "own", on_port, NULL, NULL), 0);
   WAIT(S.port_done, 10000, "EPMD lookup of our node");
   ck_assert_int_eq(S.port_status, 0);
   ck_assert_int_eq(S.port, ep_node_port(S.node));
