@@ -215,7 +215,7 @@ bool ep_node_is_connected(const ep_node *node, const char *peer);
  * when there is none. Valid until the next connection fails. */
 const char *ep_node_conn_error(const ep_node *node);
 /* Bytes queued for peer and not yet written to its socket, lent ones
- * (ep_send_lent) included (0 when not connected; messages sent before the
+ * (ep_node_send_lent) included (0 when not connected; messages sent before the
  * connection is up are counted once it is). Sends never block: a fast sender watches this and lets the
  * loop run (backpressure) instead of queueing without bound; past
  * the send queue limit (ep_node_opts_set_send_queue_limit) sends fail with
@@ -265,14 +265,14 @@ ep_node *ep_proc_node(const ep_proc *p);
  * next runs, before it polls (on your own loop: your next uv_run call; on
  * a private one: any blocking call, ep_node_run_until, or ep_node_free),
  * see docs/node.md. */
-int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
+int ep_node_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
 
-/* Called once the memory of a message given to ep_send_lent is no longer
+/* Called once the memory of a message given to ep_node_send_lent is no longer
  * needed. status: 0, or the error that ended the connection before the
  * message was written. */
-typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
+typedef void (*ep_node_send_done_cb)(ep_node *node, int status, void *ud);
 
-/* ep_send without copying large binaries even when the socket is full:
+/* ep_node_send without copying large binaries even when the socket is full:
  * msg's binaries of 64 KiB and more are lent, as uv_write's buffers are,
  * and must stay valid and unchanged until done runs. done runs exactly
  * once, from the loop, never inside this call: when the message has been
@@ -281,20 +281,20 @@ typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
  * message (a sender streaming buffers): each loop turn runs only the done
  * callbacks queued before it began, so such a chain advances at most one
  * link per turn and reads, timers and other connections are served in
- * between. Returns 0 (done will run) or the errors of ep_send, and
+ * between. Returns 0 (done will run) or the errors of ep_node_send, and
  * EP_ENOMEM (done will not run). */
-int ep_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud);
-int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
+int ep_node_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_node_send_done_cb done, void *ud);
+int ep_node_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 /* Links p and a remote pid. EP_ENODEDOWN when the connection is found
  * dead while the link is written (no EXIT will come: there is no link). */
-int ep_link(ep_proc *p, ep_term pid);
-int ep_unlink(ep_proc *p, ep_term pid);
+int ep_proc_link(ep_proc *p, ep_term pid);
+int ep_proc_unlink(ep_proc *p, ep_term pid);
 /* Monitors a pid, or a registered name on peer ({Name, Node}); the ref is
- * written to *ref (in arena a). EP_ENODEDOWN as ep_link: no DOWN will come. */
-int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
-int ep_demonitor(ep_proc *p, ep_term ref);
+ * written to *ref (in arena a). EP_ENODEDOWN as ep_proc_link: no DOWN will come. */
+int ep_proc_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
+int ep_proc_demonitor(ep_proc *p, ep_term ref);
 /* A fresh reference of this node. */
-ep_term ep_make_ref(ep_node *node, ep_arena *a);
+ep_term ep_node_make_ref(ep_node *node, ep_arena *a);
 
 /* --- remote calls --------------------------------------------------------------------------- */
 
