@@ -12,7 +12,7 @@
  *             ep_rpc_call with N calls in flight (each reply issues the
  *             next call, matched by its reference inside the library;
  *             calls go through rex, docs/node.md);
- *             ep_send_named to the sink for small messages, ep_send_lent
+ *             ep_node_send_named to the sink for small messages, ep_node_send_lent
  *             (the binary lent, not copied) for the 1 MiB ones.
  *   ei      - erl_interface's libei.a, one blocking connection: ei_rpc for
  *             latency; ei_rpc_to/ei_rpc_from with N calls in flight (rex
@@ -34,7 +34,7 @@
  * last message has been received by the sink process).
  *
  * Message sources are built the way each API is used: erlpeer builds the
- * term of each small message and sends it (ep_send encodes); ei encodes each
+ * term of each small message and sends it (ep_node_send encodes); ei encodes each
  * small message into an ei_x_buff; the 1 MiB binary is built once as a term
  * (erlpeer), encoded once (ei) or made once (Erlang) and sent N times.
  *
@@ -260,7 +260,7 @@ static double epb_lat(long k) {
   double t0 = epb_now_s();
   for (long i = 0; i < k; i++) {
     ep_arena_reset(a);
-    int st = ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), 0, a, &r);
+    int st = ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), EP_INFINITY, a, &r);
     if (st || r.value.type != EP_T_ATOM) fail("erlpeer call", ep_strerror(st));
   }
   double el = epb_now_s() - t0;
@@ -286,7 +286,7 @@ static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
 static void epb_pipe_issue(epb_pipe *p) {
   while (p->issued < p->total && p->issued - p->done < p->window) {
     p->issued++;
-    int st = ep_rpc_call(node, target, "erlang", "node", ep_nil(), 0, on_pipe_reply, p);
+    int st = ep_rpc_call(node, target, "erlang", "node", ep_nil(), EP_INFINITY, on_pipe_reply, p);
     if (st) {
       p->failed = st;
       p->done++;
@@ -312,7 +312,7 @@ static double epb_pipeline(long total, long window) {
 static void epb_start_sink(ep_arena *a, long n) {
   inbox.done = false;
   ep_term start = EP_TUPLE(a, ep_atom("start"), ep_proc_pid(me), ep_int(n));
-  int st = ep_send_named(node, me, target, "sink", start);
+  int st = ep_node_send_named(node, me, target, "sink", start);
   if (st) fail("erlpeer send", ep_strerror(st));
 }
 
@@ -330,7 +330,7 @@ static double epb_small(long n) {
   epb_start_sink(a, n);
   for (long i = 0; i < n; i++) {
     ep_arena_reset(a);
-    int st = ep_send_named(node, me, target, "sink", EP_TUPLE(a, ep_atom("msg"), ep_int(i)));
+    int st = ep_node_send_named(node, me, target, "sink", EP_TUPLE(a, ep_atom("msg"), ep_int(i)));
     if (st) fail("erlpeer send", ep_strerror(st));
     if ((i & 63) == 63) uv_run(loop, UV_RUN_NOWAIT);
   }
@@ -355,10 +355,10 @@ static double epb_big(long n, ep_term bin) {
   epb_start_sink(a, n);
   ep_term to = EP_TUPLE(a, ep_atom("sink"), ep_atom(target));
   for (long i = 0; i < n; i++) {
-    /* The binary is lent (ep_send_lent, as uv_write's buffers are): what
+    /* The binary is lent (ep_node_send_lent, as uv_write's buffers are): what
      * the socket does not take at once is written later from our memory
      * instead of being copied, as ei's blocking writev does. */
-    int st = ep_send_lent(node, me, to, bin, on_big_released, released);
+    int st = ep_node_send_lent(node, me, to, bin, on_big_released, released);
     if (st) fail("erlpeer send", ep_strerror(st));
     /* As ei's blocking writes: the next send starts once this one is on
      * the socket (a loop run with nothing queued would wait for the next
@@ -379,7 +379,7 @@ static double epb_big(long n, ep_term bin) {
 static double erl_run(ep_arena *a, ep_term spec) {
   inbox.result = false;
   ep_term req = EP_TUPLE(a, ep_atom("run"), ep_proc_pid(me), ep_atom(target), spec);
-  int st = ep_send_named(node, me, origin, "bench_origin", req);
+  int st = ep_node_send_named(node, me, origin, "bench_origin", req);
   if (st) fail("send to origin", ep_strerror(st));
   if (ep_node_run_until(node, inbox_result, NULL, WAIT_MS)) fail("origin", "no answer");
   if (inbox.ns <= 0) fail("origin", "its run failed (see its output)");

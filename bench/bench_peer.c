@@ -268,10 +268,10 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     ep_peer_shutdown mode;
-    uint32_t ms;
+    uint64_t ms;
   } modes[] = {{"close", EP_PEER_SHUTDOWN_CLOSE, 0},
                {"halt", EP_PEER_SHUTDOWN_HALT, 5000},
-               {"stop (init:stop, infinity)", EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY}};
+               {"stop (init:stop, infinity)", EP_PEER_SHUTDOWN_STOP, EP_INFINITY}};
   double start_ms = 0, floor_ms = 0;
   for (size_t m = 0; m < 3; m++) {
     for (int i = 0; i < runs; i++) {

@@ -158,7 +158,7 @@ static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
 static void pipe_issue(pipe_st *p) {
   while (p->issued < PIPE_N && p->issued - p->done < PIPE_W) {
     p->issued++;
-    int st = ep_rpc_call(p->w->node, p->w->target, "erlang", "node", ep_nil(), 0, on_pipe_reply, p);
+    int st = ep_rpc_call(p->w->node, p->w->target, "erlang", "node", ep_nil(), EP_INFINITY, on_pipe_reply, p);
     if (st) p->failed = st, p->done++;
   }
 }
@@ -185,11 +185,11 @@ static double epb_big_send(world *w) {
   ep_arena *a = ep_arena_new(NULL);
   w->done = false;
   double t0 = epb_now_s();
-  int st = ep_send_named(w->node, w->me, w->target, "sink",
+  int st = ep_node_send_named(w->node, w->me, w->target, "sink",
                          EP_TUPLE(a, ep_atom("start"), ep_proc_pid(w->me), ep_int(BIG_N)));
   if (st) fail("erlpeer send", ep_strerror(st));
   for (int i = 0; i < BIG_N; i++) {
-    if ((st = ep_send_named(w->node, w->me, w->target, "sink", big_bin))) fail("erlpeer send", ep_strerror(st));
+    if ((st = ep_node_send_named(w->node, w->me, w->target, "sink", big_bin))) fail("erlpeer send", ep_strerror(st));
     if (ep_node_run_until(w->node, drained, w, WAIT_MS)) fail("erlpeer send", "the queue never drained");
   }
   if (ep_node_run_until(w->node, w_done, w, WAIT_MS)) fail("erlpeer sink", "no answer");
@@ -201,7 +201,7 @@ static double epb_big_send(world *w) {
 static double erl_run(world *w, ep_term spec, ep_arena *a) {
   w->result = false;
   ep_term req = EP_TUPLE(a, ep_atom("run"), ep_proc_pid(w->me), ep_atom(w->target), spec);
-  int st = ep_send_named(w->node, w->me, w->origin, "bench_origin", req);
+  int st = ep_node_send_named(w->node, w->me, w->origin, "bench_origin", req);
   if (st) fail("send to origin", ep_strerror(st));
   if (ep_node_run_until(w->node, w_result, w, WAIT_MS)) fail("origin", "no answer");
   if (w->ns <= 0) fail("origin", "its run failed (see its output)");

@@ -97,11 +97,13 @@ int ep_dist_reader_new(const ep_mem *mem, uint64_t flags, const ep_limits *lim, 
   return 0;
 }
 
-void ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
-                               size_t sequences) {
+int ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
+                              size_t sequences) {
+  if (!r) return EP_EINVAL;
   r->frame_limit = frame_size ? frame_size : EP_LIMIT_FRAME_SIZE;
   r->frag_limit = fragmented_size ? fragmented_size : EP_LIMIT_FRAGMENTED_SIZE;
   r->seq_limit = sequences ? sequences : EP_LIMIT_FRAGMENT_SEQUENCES;
+  return 0;
 }
 
 size_t ep_dist_reader_pending(const ep_dist_reader *r) { return r->nseqs; }
@@ -519,7 +521,7 @@ static void collect(ep_dist_writer *w, const ep_term *t, int depth, size_t *budg
   for (size_t i = 0; i < nk && *budget; i++) collect(w, &t->v.items[i], depth + 1, budget);
 }
 
-static int ref_of_atom(void *ud, const char *s, size_t n) {
+static int ref_of_atom(const char *s, size_t n, void *ud) {
   ep_dist_writer *w = ud;
   if (n == 0 || n > 255) return -1;
   int k = w->ref_of[slot_of(w, s, n)];

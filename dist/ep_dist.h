@@ -155,9 +155,9 @@ void ep_dist_reader_free(ep_dist_reader *r);
  * frame (EP_LIMIT_FRAME_SIZE), bytes held by all half-received fragmented
  * messages together (EP_LIMIT_FRAGMENTED_SIZE; so memory stays bounded
  * however many sequences are open), open sequences
- * (EP_LIMIT_FRAGMENT_SEQUENCES). */
-void ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
-                               size_t sequences);
+ * (EP_LIMIT_FRAGMENT_SEQUENCES). Returns 0, or EP_EINVAL for no reader. */
+int ep_dist_reader_set_limits(ep_dist_reader *r, size_t frame_size, size_t fragmented_size,
+                              size_t sequences);
 /* Fragmented messages begun and not yet complete. */
 size_t ep_dist_reader_pending(const ep_dist_reader *r);
 

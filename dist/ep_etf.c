@@ -1248,7 +1248,7 @@ typedef struct {
 
 static inline uint8_t *put_atom(uint8_t *p, const char *s, size_t n, const aenc *ae) {
   if (ae) {
-    int k = ae->fn(ae->ud, s, n);
+    int k = ae->fn(s, n, ae->ud);
     if (k >= 0 && k < 255) {
       *p++ = TAG_ATOM_CACHE_REF;
       *p++ = (uint8_t)k;

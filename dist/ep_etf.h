@@ -73,7 +73,7 @@ int ep_decode_body_refs(ep_arena *a, const uint8_t *buf, size_t len, size_t *pos
 
 /* For ep_encode_body_refs: the index (0..254) under which the frame's
  * header lists the atom s[0..n), or -1 to write the atom in full. */
-typedef int (*ep_atom_ref_fn)(void *ud, const char *s, size_t n);
+typedef int (*ep_atom_ref_fn)(const char *s, size_t n, void *ud);
 
 
 /* Appends 131 and the encoding of t to out. Returns 0, EP_ENOMEM, or

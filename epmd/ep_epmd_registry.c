@@ -142,8 +142,8 @@ int ep_epmd_registry_lookup(const ep_epmd_registry *r, const uint8_t *name, size
 
 static void emit(ep_epmd_registry *r, ep_epmd_reg_event_kind k, const entry *e, const char *name, ep_epmd_conn *owner) {
   if (!r->o.event) return;
-  if (e) r->o.event(r->o.event_ud, k, e->name, e->port, creation_of(e), owner);
-  else r->o.event(r->o.event_ud, k, name, 0, 0, owner);
+  if (e) r->o.event(k, e->name, e->port, creation_of(e), owner, r->o.event_ud);
+  else r->o.event(k, name, 0, 0, owner, r->o.event_ud);
 }
 
 /* epmd's bump: +1, skipping 0..3 (reserved for 2-bit creations). */

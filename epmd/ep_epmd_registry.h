@@ -39,8 +39,8 @@ typedef enum ep_epmd_reg_event_kind {
 /* Called synchronously from inside ep_epmd_conn_recv / ep_epmd_conn_free.
  * name is NUL-terminated and valid during the call. owner is the connection
  * holding the registration (its user pointer: ep_epmd_conn_user). */
-typedef void (*ep_epmd_reg_event_cb)(void *ud, ep_epmd_reg_event_kind kind, const char *name, uint16_t port,
-                                     uint32_t creation, ep_epmd_conn *owner);
+typedef void (*ep_epmd_reg_event_cb)(ep_epmd_reg_event_kind kind, const char *name, uint16_t port,
+                                     uint32_t creation, ep_epmd_conn *owner, void *ud);
 
 typedef struct ep_epmd_registry_opts {
   const ep_mem *mem;      /* NULL = libc */

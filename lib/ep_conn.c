@@ -538,7 +538,7 @@ int ep_node_connect(ep_node *n, const char *peer, uint64_t timeout_ms, ep_node_c
   w->ud = ud;
   /* The attempt ends at the earliest deadline anyone asked for
    * (EP_LIMIT_HANDSHAKE_MS at most): it fails for all with EP_ETIMEDOUT. */
-  if (timeout_ms && timeout_ms < uv_timer_get_due_in(&c->timer))
+  if (timeout_ms != EP_INFINITY && timeout_ms < uv_timer_get_due_in(&c->timer))
     uv_timer_start(&c->timer, ep__conn_on_hs_timeout, timeout_ms, 0);
   w->next = c->waiters;
   c->waiters = w;

@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "ep_epmd_int.h"
 #include "ep_epmd_uv.h"
 #include "ep_sync_int.h"
 #include "ep_error.h"
@@ -47,7 +48,7 @@ struct ep_epmd_req {
   int last_error;    /* of the last connect attempt */
   int all_refused;
   uint16_t port;
-  uint32_t timeout_ms;
+  uint64_t timeout_ms; /* EP_INFINITY: never (libuv clamps it) */
   ep_buf out, in;
   char portstr[8];
   char *host;
@@ -122,15 +123,15 @@ static void complete(ep_epmd_req *r, int status, const void *a, size_t n, uint32
   r->cb_done = 1;
   switch (r->kind) {
     case K_PORT:
-      r->port_cb(r->ud, status, status ? NULL : a);
+      r->port_cb(status, status ? NULL : a, r->ud);
       break;
     case K_NAMES:
-      r->names_cb(r->ud, status, status ? NULL : a, status ? 0 : n, status ? 0 : v);
+      r->names_cb(status, status ? NULL : a, status ? 0 : n, status ? 0 : v, r->ud);
       break;
     case K_REG:
       /* Closed by the user before the answer: the answer is moot. */
       if (r->user_closed) status = EP_ECANCELED;
-      r->reg_cb((ep_epmd_reg *)r, r->ud, status, status ? 0 : v);
+      r->reg_cb((ep_epmd_reg *)r, status, status ? 0 : v, r->ud);
       break;
   }
 }
@@ -262,7 +263,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     close_tcp(r);
     r->state = S_DONE;
-    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, r->ud, ep__err_from_uv((int)nread));
+    if (r->lost_cb && !r->user_closed) r->lost_cb((ep_epmd_reg *)r, ep__err_from_uv((int)nread), r->ud);
     return;
   }
   if (nread == 0) return;
@@ -387,8 +388,9 @@ static bool numeric_host(const char *host) {
 /* Allocates and starts a call; on error nothing is left behind. */
 static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, const char *name, ep_epmd_req **out,
                  int (*encode)(ep_buf *, const void *), const void *enc_arg) {
-  ep_epmd_client_opts opts = {0};
+  ep_epmd_client_opts opts;
   if (o) opts = *o;
+  else ep__epmd_client_opts_init(&opts);
   const ep_mem *mem = opts.mem ? opts.mem : ep_mem_default();
   ep_epmd_req *r = ep_malloc(mem, sizeof(struct ep_epmd_reg));
   if (!r) return EP_ENOMEM;
@@ -401,8 +403,8 @@ static int start(uv_loop_t *loop, const ep_epmd_client_opts *o, req_kind kind, c
   if (name) snprintf(r->name, sizeof r->name, "%s", name);
   r->port = opts.port;
   if (!r->port && ep_epmd_port_from_env(&r->port) != 0) r->port = EP_EPMD_PORT_DEFAULT;
-  r->timeout_ms = opts.timeout_ms ? opts.timeout_ms : EP_EPMD_CLIENT_TIMEOUT_MS;
-  const char *host = opts.host && *opts.host ? opts.host : "localhost";
+  r->timeout_ms = opts.timeout_ms;
+  const char *host = *opts.host ? opts.host : "localhost";
   size_t hl = strlen(host);
   r->host = ep_malloc(mem, hl + 1);
   int rc = r->host ? encode(&r->out, enc_arg) : EP_ENOMEM;
@@ -545,7 +547,7 @@ typedef struct sync_port {
 static _Thread_local char sync_name[EP_EPMD_NAME_BYTES + 1];
 static _Thread_local uint8_t sync_extra[EP_EPMD_EXTRA_BYTES];
 
-static void sync_port_cb(void *ud, int status, const ep_epmd_port_info *info) {
+static void sync_port_cb(int status, const ep_epmd_port_info *info, void *ud) {
   sync_port *s = ud;
   s->status = status;
   s->done = 1;
@@ -581,7 +583,7 @@ typedef struct sync_names {
   uint32_t eport;
 } sync_names;
 
-static void sync_names_cb(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t eport) {
+static void sync_names_cb(int status, const ep_epmd_name *names, size_t n, uint32_t eport, void *ud) {
   sync_names *s = ud;
   s->status = status;
   if (status) return;

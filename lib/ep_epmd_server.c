@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "ep_epmd_registry.h"
+#include "ep_epmd_int.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_limits.h"
@@ -68,7 +69,7 @@ static void log_ev(ep_epmd_server *s, ep_epmd_event_kind k, const char *name, ui
                    int error) {
   if (!s->o.log) return;
   ep_epmd_event ev = {k, name, port, creation, error};
-  s->o.log(s->o.log_ud, &ev);
+  s->o.log(&ev, s->o.log_ud);
 }
 
 static void maybe_free_server(ep_epmd_server *s) {
@@ -288,8 +289,7 @@ static void on_connection(uv_stream_t *ls, int status) {
 }
 
 /* Registry events: log them; a STOP_REQ's victim is closed here. */
-static void on_reg_event(void *ud, ep_epmd_reg_event_kind k, const char *name, uint16_t port, uint32_t creation,
-                         ep_epmd_conn *owner) {
+static void on_reg_event(ep_epmd_reg_event_kind k, const char *name, uint16_t port, uint32_t creation, ep_epmd_conn *owner, void *ud) {
   ep_epmd_server *s = ud;
   switch (k) {
     case EP_EPMD_REG_ADDED:

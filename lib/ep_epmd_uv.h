@@ -24,6 +24,7 @@
 #ifndef EP_EPMD_UV_H
 #define EP_EPMD_UV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 /* Only the loop type is needed: declared here rather than by including
@@ -47,14 +48,24 @@ extern "C" {
  * not a decimal number in 1..65535 (*port is then left untouched). */
 int ep_epmd_port_from_env(uint16_t *port);
 
-/* Where and how a client call talks to EPMD. Zeroed fields take defaults. */
-typedef struct ep_epmd_client_opts {
-  const char *host;    /* host name (short or long) or IPv4/IPv6 literal;
-                          NULL = "localhost" */
-  uint16_t port;       /* 0 = ep_epmd_port_from_env() (4369 if that fails) */
-  uint32_t timeout_ms; /* 0 = EP_EPMD_CLIENT_TIMEOUT_MS */
-  const ep_mem *mem;   /* NULL = libc */
-} ep_epmd_client_opts;
+/* Where and how a client call talks to EPMD: opaque, like ep_node_opts.
+ * Every call that takes one copies what it needs before it returns (the
+ * options may be freed then); NULL options take every default. */
+typedef struct ep_epmd_client_opts ep_epmd_client_opts;
+/* NULL when out of memory. */
+ep_epmd_client_opts *ep_epmd_client_opts_new(void);
+void ep_epmd_client_opts_free(ep_epmd_client_opts *o);
+/* Host name (short or long) or IPv4/IPv6 literal, copied; NULL or ""
+ * (default): "localhost". EP_EINVAL when longer than 255 bytes. */
+int ep_epmd_client_opts_set_host(ep_epmd_client_opts *o, const char *host);
+/* 0 (default): ep_epmd_port_from_env() (4369 if that fails). */
+int ep_epmd_client_opts_set_port(ep_epmd_client_opts *o, uint16_t port);
+/* The whole call's time (resolve, connect, reply): default
+ * EP_EPMD_CLIENT_TIMEOUT_MS; EP_INFINITY (ep_node.h, UINT64_MAX): none;
+ * 0 a deadline already due. */
+int ep_epmd_client_opts_set_timeout(ep_epmd_client_opts *o, uint64_t ms);
+/* NULL (default): libc. */
+int ep_epmd_client_opts_set_mem(ep_epmd_client_opts *o, const ep_mem *mem);
 
 /* A pending port_please or names call, for cancellation. It belongs to the
  * library and is freed once the callback has returned: do not use it after
@@ -78,7 +89,7 @@ typedef struct ep_epmd_port_info {
 } ep_epmd_port_info;
 
 /* status 0: info is valid during the call. Otherwise info is NULL. */
-typedef void (*ep_epmd_port_cb)(void *ud, int status, const ep_epmd_port_info *info);
+typedef void (*ep_epmd_port_cb)(int status, const ep_epmd_port_info *info, void *ud);
 
 /* Asks the EPMD on opts->host for the port of node `name` (the part before
  * '@'). *req (may be NULL) receives a handle for ep_epmd_req_cancel.
@@ -95,7 +106,7 @@ typedef struct ep_epmd_name {
 
 /* status 0: names[0..n) and epmd_port (the port EPMD says it listens on)
  * are valid during the call. */
-typedef void (*ep_epmd_names_cb)(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port);
+typedef void (*ep_epmd_names_cb)(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud);
 
 /* Lists the nodes registered in the EPMD on opts->host. Same errors as
  * ep_epmd_port_please (without EP_EBADNAME). */
@@ -105,25 +116,34 @@ int ep_epmd_names(uv_loop_t *loop, const ep_epmd_client_opts *opts, ep_epmd_name
  * EPMD) stays open. */
 typedef struct ep_epmd_reg ep_epmd_reg;
 
-typedef struct ep_epmd_register_opts {
-  ep_epmd_client_opts client; /* host NULL = the local EPMD (localhost) */
-  const char *name;           /* the node name without '@host' */
-  uint16_t port;              /* the node's distribution port (required) */
-  uint8_t node_type;          /* 0 = EP_EPMD_NODE_HIDDEN; or NORMAL */
-  uint16_t high, low;         /* 0 = 6 and 6 */
-  const uint8_t *extra;
-  size_t extra_len;
-} ep_epmd_register_opts;
+/* What to register: opaque. name (the node name without '@host') and port
+ * (the node's distribution port) are required. */
+typedef struct ep_epmd_register_opts ep_epmd_register_opts;
+/* NULL when out of memory. */
+ep_epmd_register_opts *ep_epmd_register_opts_new(void);
+void ep_epmd_register_opts_free(ep_epmd_register_opts *o);
+/* Copied; EP_EINVAL when longer than 255 bytes (ep_epmd_register checks
+ * the rest: EP_EBADNAME). */
+int ep_epmd_register_opts_set_name(ep_epmd_register_opts *o, const char *name);
+int ep_epmd_register_opts_set_port(ep_epmd_register_opts *o, uint16_t port);
+/* EP_EPMD_NODE_HIDDEN (default) or EP_EPMD_NODE_NORMAL. */
+int ep_epmd_register_opts_set_node_type(ep_epmd_register_opts *o, uint8_t node_type);
+/* Distribution versions: 0 (default) for 6. */
+int ep_epmd_register_opts_set_versions(ep_epmd_register_opts *o, uint16_t high, uint16_t low);
+/* Extra bytes (borrowed until ep_epmd_register returns). */
+int ep_epmd_register_opts_set_extra(ep_epmd_register_opts *o, const uint8_t *extra, size_t len);
+/* How to reach EPMD (copied; NULL: the defaults, the local EPMD). */
+int ep_epmd_register_opts_set_client(ep_epmd_register_opts *o, const ep_epmd_client_opts *client);
 
 /* Called once: status 0 and the creation EPMD assigned (the 32-bit one from
  * ALIVE2_X_RESP, or the 16-bit one from a legacy ALIVE2_RESP), or an error
  * (EP_ENAMETAKEN when the name is taken). After an error the registration is
  * dead; the handle must still be closed. */
-typedef void (*ep_epmd_register_cb)(ep_epmd_reg *reg, void *ud, int status, uint32_t creation);
+typedef void (*ep_epmd_register_cb)(ep_epmd_reg *reg, int status, uint32_t creation, void *ud);
 
 /* Called at most once, after a successful registration, when EPMD drops the
  * connection (EPMD stopped, or `epmd -stop`): the registration is gone. */
-typedef void (*ep_epmd_lost_cb)(ep_epmd_reg *reg, void *ud, int status);
+typedef void (*ep_epmd_lost_cb)(ep_epmd_reg *reg, int status, void *ud);
 
 /* Registers opts->name with EPMD. *out receives the handle before this
  * returns (on success). Returns 0, or EP_EINVAL, EP_EBADNAME, EP_ENOMEM,
@@ -173,23 +193,30 @@ typedef struct ep_epmd_event {
 /* Called from the loop, synchronously with the event. It may call
  * ep_epmd_server_close (the close then happens once the current request has
  * been handled). */
-typedef void (*ep_epmd_log_cb)(void *ud, const ep_epmd_event *ev);
+typedef void (*ep_epmd_log_cb)(const ep_epmd_event *ev, void *ud);
 
-typedef struct ep_epmd_server_opts {
-  ep_epmd_log_cb log; /* may be NULL */
-  void *log_ud;
-  uint32_t idle_ms;       /* 0 = EP_LIMIT_EPMD_IDLE_MS: time to send a request */
-  size_t max_connections; /* 0 = EP_LIMIT_EPMD_CONNECTIONS */
-  /* KILL_REQ: 0 (default) answers "NO" always (an embedded server is not
-   * the caller's to kill); 1 answers like epmd: "OK" and stop listening when
-   * no node is registered, else "NO". */
-  int allow_kill;
-  /* epmd's -relaxed_command_check: KILL even with live nodes, and STOP_REQ
-   * (otherwise STOP is closed without a reply, as epmd does). */
-  int relaxed;
-  uint32_t creation_seed; /* 0 = derived from the wall clock, as epmd does */
-  const ep_mem *mem;      /* NULL = libc */
-} ep_epmd_server_opts;
+/* How the embedded server runs: opaque; NULL options take every default. */
+typedef struct ep_epmd_server_opts ep_epmd_server_opts;
+/* NULL when out of memory. */
+ep_epmd_server_opts *ep_epmd_server_opts_new(void);
+void ep_epmd_server_opts_free(ep_epmd_server_opts *o);
+/* cb may be NULL (default: no log). */
+int ep_epmd_server_opts_set_log(ep_epmd_server_opts *o, ep_epmd_log_cb cb, void *ud);
+/* Time a client has to send a request: 0 (default) EP_LIMIT_EPMD_IDLE_MS. */
+int ep_epmd_server_opts_set_idle(ep_epmd_server_opts *o, uint32_t ms);
+/* 0 (default): EP_LIMIT_EPMD_CONNECTIONS. */
+int ep_epmd_server_opts_set_max_connections(ep_epmd_server_opts *o, size_t n);
+/* KILL_REQ: false (default) answers "NO" always (an embedded server is not
+ * the caller's to kill); true answers like epmd: "OK" and stop listening
+ * when no node is registered, else "NO". */
+int ep_epmd_server_opts_set_allow_kill(ep_epmd_server_opts *o, bool on);
+/* epmd's -relaxed_command_check: KILL even with live nodes, and STOP_REQ
+ * (otherwise STOP is closed without a reply, as epmd does). */
+int ep_epmd_server_opts_set_relaxed(ep_epmd_server_opts *o, bool on);
+/* 0 (default): derived from the wall clock, as epmd does. */
+int ep_epmd_server_opts_set_creation_seed(ep_epmd_server_opts *o, uint32_t seed);
+/* NULL (default): libc. */
+int ep_epmd_server_opts_set_mem(ep_epmd_server_opts *o, const ep_mem *mem);
 
 /* Listens on address:port. address NULL = every interface (IPv4 and IPv6,
  * as epmd); otherwise a comma-separated list of IP literals, plus loopback

@@ -57,6 +57,6 @@ void ep__io_request(ep_node *n, ep_proc *gl, ep_term msg, ep_node_output_cb cb, 
   node_out o = {n, cb, ud};
   ep_term reply = ep__io_serve(n->mem, a, req, to_node_output, &o);
   ep_term m = ep_is_none(reply) ? reply : ep_ioserv_reply(a, reply_as, reply);
-  if (!ep_is_none(m)) ep_send(n, gl, from, m);
+  if (!ep_is_none(m)) ep_node_send(n, gl, from, m);
   ep_arena_free(a);
 }

@@ -98,7 +98,11 @@ int ep_node_opts_set_name(ep_node_opts *o, const char *name) {
   o->name = d;
   return 0;
 }
-void ep_node_opts_set_longnames(ep_node_opts *o, bool on) { o->longnames = on; }
+int ep_node_opts_set_longnames(ep_node_opts *o, bool on) {
+  if (!o) return EP_EINVAL;
+  o->longnames = on;
+  return 0;
+}
 int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie) {
   if (!cookie || !*cookie || strlen(cookie) > 255) return EP_EINVAL;
   char *d = strdup(cookie);
@@ -107,24 +111,68 @@ int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie) {
   o->cookie = d;
   return 0;
 }
-void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned s) { o->ticktime = s ? s : 1; }
-void ep_node_opts_set_epmd_port(ep_node_opts *o, int port) { o->epmd_port = port; }
-void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode) { o->epmd_mode = mode; }
-void ep_node_opts_set_ipv6(ep_node_opts *o, bool on) { o->ipv6 = on; }
-void ep_node_opts_set_listen_port(ep_node_opts *o, int port) { o->listen_port = port; }
-void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud) {
+int ep_node_opts_set_ticktime(ep_node_opts *o, unsigned s) {
+  if (!o) return EP_EINVAL;
+  o->ticktime = s ? s : 1;
+  return 0;
+}
+int ep_node_opts_set_epmd_port(ep_node_opts *o, int port) {
+  if (!o) return EP_EINVAL;
+  o->epmd_port = port;
+  return 0;
+}
+int ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode) {
+  if (!o) return EP_EINVAL;
+  o->epmd_mode = mode;
+  return 0;
+}
+int ep_node_opts_set_ipv6(ep_node_opts *o, bool on) {
+  if (!o) return EP_EINVAL;
+  o->ipv6 = on;
+  return 0;
+}
+int ep_node_opts_set_listen_port(ep_node_opts *o, int port) {
+  if (!o) return EP_EINVAL;
+  o->listen_port = port;
+  return 0;
+}
+int ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
   o->event_cb = cb;
   o->event_ud = ud;
+  return 0;
 }
-void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud) {
+int ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
   o->output_cb = cb;
   o->output_ud = ud;
+  return 0;
 }
-void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) { o->mem = mem; }
-void ep_node_opts_set_client(ep_node_opts *o, bool on) { o->client = on; }
-void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) { o->setuptime_ms = ms; }
-void ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes) { o->send_queue_limit = bytes; }
-void ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls) { o->max_calls = calls; }
+int ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem) {
+  if (!o) return EP_EINVAL;
+  o->mem = mem;
+  return 0;
+}
+int ep_node_opts_set_client(ep_node_opts *o, bool on) {
+  if (!o) return EP_EINVAL;
+  o->client = on;
+  return 0;
+}
+int ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) {
+  if (!o) return EP_EINVAL;
+  o->setuptime_ms = ms;
+  return 0;
+}
+int ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes) {
+  if (!o) return EP_EINVAL;
+  o->send_queue_limit = bytes;
+  return 0;
+}
+int ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls) {
+  if (!o) return EP_EINVAL;
+  o->max_calls = calls;
+  return 0;
+}
 void ep_node_get_stats(const ep_node *n, ep_node_stats *out) { *out = n->stats; }
 
 /* --- for the peer controller and the blocking layer (ep_node_ctl_int.h) ---------------- */
@@ -151,9 +199,11 @@ const uint8_t *ep__node_cookie(const ep_node *n, size_t *len, bool *explicit_) {
   if (explicit_) *explicit_ = n->cookie_explicit;
   return n->cookie;
 }
-void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud) {
+int ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud) {
+  if (!o) return EP_EINVAL;
   o->notice_cb = cb;
   o->notice_ud = ud;
+  return 0;
 }
 int ep_node_opts_set_ssl_dist_optfile(ep_node_opts *o, const char *path) {
   o->why[0] = 0;

@@ -42,6 +42,15 @@ typedef struct uv_loop_s uv_loop_t;
 extern "C" {
 #endif
 
+/* Timeouts, node and peer alike, are uint64_t milliseconds. EP_INFINITY is
+ * a timeout that never fires; 0 is a deadline already due (a call made
+ * with it is sent, then times out on the loop's next turn; a run or poll
+ * does what is ready now). */
+#define EP_INFINITY UINT64_MAX
+
+#ifdef __cplusplus
+#endif
+
 typedef struct ep_node ep_node;
 typedef struct ep_node_opts ep_node_opts;
 typedef struct ep_proc ep_proc;
@@ -87,47 +96,47 @@ void ep_node_opts_free(ep_node_opts *o);
  * EP_EBADNAME for an invalid name. */
 int ep_node_opts_set_name(ep_node_opts *o, const char *name);
 /* Long names (name@fqdn or name@ip) instead of short names. */
-void ep_node_opts_set_longnames(ep_node_opts *o, bool on);
+int ep_node_opts_set_longnames(ep_node_opts *o, bool on);
 /* Explicit cookie instead of ~/.erlang.cookie. Copied. */
 int ep_node_opts_set_cookie(ep_node_opts *o, const char *cookie);
 /* net_ticktime in seconds (default 60; min 1). */
-void ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
+int ep_node_opts_set_ticktime(ep_node_opts *o, unsigned seconds);
 /* EPMD port (default: ERL_EPMD_PORT, else 4369) and mode (default AUTO).
  * A port outside 1..65535, or an ERL_EPMD_PORT that is not one, makes
  * ep_node_start return EP_EINVAL. */
-void ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
-void ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
+int ep_node_opts_set_epmd_port(ep_node_opts *o, int port);
+int ep_node_opts_set_epmd_mode(ep_node_opts *o, ep_epmd_mode mode);
 /* Use IPv6 (inet6_tcp) for distribution and EPMD. */
-void ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
+int ep_node_opts_set_ipv6(ep_node_opts *o, bool on);
 /* Port to listen on (default 0: any free port). */
-void ep_node_opts_set_listen_port(ep_node_opts *o, int port);
-void ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
-void ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud);
+int ep_node_opts_set_listen_port(ep_node_opts *o, int port);
+int ep_node_opts_set_event_cb(ep_node_opts *o, ep_node_event_cb cb, void *ud);
+int ep_node_opts_set_notice_cb(ep_node_opts *o, ep_node_notice_cb cb, void *ud);
 /* Default: written to stderr. */
-void ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
-void ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
+int ep_node_opts_set_output_cb(ep_node_opts *o, ep_node_output_cb cb, void *ud);
+int ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
 /* Milliseconds a connection may take to be set up, handshake included
  * (default EP_LIMIT_HANDSHAKE_MS, OTP's net_setuptime: 7 s); an accepted
  * client that has not authenticated by then is dropped. 0 keeps the
  * default. */
-void ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
+int ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
 /* Backpressure. Unsent bytes a connection may hold (default
  * EP_LIMIT_SEND_QUEUE, 1 GiB): once past it, as when the peer stops
  * reading, a send or call to that node fails with EP_EBACKPRESSURE until the
  * queue drains (ep_node_queued). The check is made before a message is
  * queued, so the queue may exceed the limit by one message. 0 keeps the
  * default. */
-void ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes);
+int ep_node_opts_set_send_queue_limit(ep_node_opts *o, size_t bytes);
 /* Calls (ep_rpc_call, ep_rpc_multi: a batch counts as one) in flight to
  * one node at once (default EP_LIMIT_CALLS_IN_FLIGHT, 65536); a call past
  * it fails at once with EP_ETOOMANYCALLS, and goes through again once
  * answers (or timeouts) bring the count back under. 0 keeps the default. */
-void ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls);
+int ep_node_opts_set_max_calls(ep_node_opts *o, uint32_t calls);
 /* The client profile, for a node that only dials out (a monitoring agent,
  * a one-shot call): no listening socket, no EPMD registration, never an
  * EPMD served (the mode is EP_EPMD_NONE whatever was set). Other nodes
  * cannot dial it; it dials them. */
-void ep_node_opts_set_client(ep_node_opts *o, bool on);
+int ep_node_opts_set_client(ep_node_opts *o, bool on);
 /* TLS distribution, as OTP's -proto_dist inet_tls: every connection runs
  * TLS first, then the handshake (4-byte lengths) and frames inside it; EPMD
  * stays plain. From OTP's own -ssl_dist_optfile (the
@@ -196,7 +205,9 @@ int ep_node_port(const ep_node *node);
 typedef void (*ep_node_connect_cb)(ep_node *node, const char *peer, int status, void *ud);
 /* Connects to peer ("name@host", or "name" for the local host) unless
  * connected; cb with 0 or the reason: EP_ENOEPMD, EP_ENOTREG,
- * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ... */
+ * EP_ECONNREFUSED, EP_EAUTH, EP_ENOTALLOWED, EP_ETIMEDOUT, ...
+ * timeout_ms bounds the attempt; it ends at the node's setup time
+ * (ep_node_opts_set_setuptime) in any case, EP_INFINITY included. */
 int ep_node_connect(ep_node *node, const char *peer, uint64_t timeout_ms, ep_node_connect_cb cb, void *ud);
 bool ep_node_is_connected(const ep_node *node, const char *peer);
 /* The last failed connection's cause in words, where its error code says
@@ -204,7 +215,7 @@ bool ep_node_is_connected(const ep_node *node, const char *peer);
  * when there is none. Valid until the next connection fails. */
 const char *ep_node_conn_error(const ep_node *node);
 /* Bytes queued for peer and not yet written to its socket, lent ones
- * (ep_send_lent) included (0 when not connected; messages sent before the
+ * (ep_node_send_lent) included (0 when not connected; messages sent before the
  * connection is up are counted once it is). Sends never block: a fast sender watches this and lets the
  * loop run (backpressure) instead of queueing without bound; past
  * the send queue limit (ep_node_opts_set_send_queue_limit) sends fail with
@@ -212,7 +223,7 @@ const char *ep_node_conn_error(const ep_node *node);
 size_t ep_node_queued(const ep_node *node, const char *peer);
 /* Drops the connection (links and monitors to it fire with noconnection). */
 int ep_node_disconnect(ep_node *node, const char *peer);
-/* Blocking: 0 (pong) or the reason (pang). */
+/* Blocking: 0 (pong) or the reason (pang). timeout_ms as ep_node_connect. */
 int ep_node_ping_sync(ep_node *node, const char *peer, uint64_t timeout_ms);
 
 /* --- C processes --------------------------------------------------------------------------- */
@@ -254,14 +265,14 @@ ep_node *ep_proc_node(const ep_proc *p);
  * next runs, before it polls (on your own loop: your next uv_run call; on
  * a private one: any blocking call, ep_node_run_until, or ep_node_free),
  * see docs/node.md. */
-int ep_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
+int ep_node_send(ep_node *node, ep_proc *from, ep_term to, ep_term msg);
 
-/* Called once the memory of a message given to ep_send_lent is no longer
+/* Called once the memory of a message given to ep_node_send_lent is no longer
  * needed. status: 0, or the error that ended the connection before the
  * message was written. */
-typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
+typedef void (*ep_node_send_done_cb)(ep_node *node, int status, void *ud);
 
-/* ep_send without copying large binaries even when the socket is full:
+/* ep_node_send without copying large binaries even when the socket is full:
  * msg's binaries of 64 KiB and more are lent, as uv_write's buffers are,
  * and must stay valid and unchanged until done runs. done runs exactly
  * once, from the loop, never inside this call: when the message has been
@@ -270,20 +281,20 @@ typedef void (*ep_send_done_cb)(ep_node *node, int status, void *ud);
  * message (a sender streaming buffers): each loop turn runs only the done
  * callbacks queued before it began, so such a chain advances at most one
  * link per turn and reads, timers and other connections are served in
- * between. Returns 0 (done will run) or the errors of ep_send, and
+ * between. Returns 0 (done will run) or the errors of ep_node_send, and
  * EP_ENOMEM (done will not run). */
-int ep_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud);
-int ep_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
+int ep_node_send_lent(ep_node *node, ep_proc *from, ep_term to, ep_term msg, ep_node_send_done_cb done, void *ud);
+int ep_node_send_named(ep_node *node, ep_proc *from, const char *peer, const char *name, ep_term msg);
 /* Links p and a remote pid. EP_ENODEDOWN when the connection is found
  * dead while the link is written (no EXIT will come: there is no link). */
-int ep_link(ep_proc *p, ep_term pid);
-int ep_unlink(ep_proc *p, ep_term pid);
+int ep_proc_link(ep_proc *p, ep_term pid);
+int ep_proc_unlink(ep_proc *p, ep_term pid);
 /* Monitors a pid, or a registered name on peer ({Name, Node}); the ref is
- * written to *ref (in arena a). EP_ENODEDOWN as ep_link: no DOWN will come. */
-int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
-int ep_demonitor(ep_proc *p, ep_term ref);
+ * written to *ref (in arena a). EP_ENODEDOWN as ep_proc_link: no DOWN will come. */
+int ep_proc_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref);
+int ep_proc_demonitor(ep_proc *p, ep_term ref);
 /* A fresh reference of this node. */
-ep_term ep_make_ref(ep_node *node, ep_arena *a);
+ep_term ep_node_make_ref(ep_node *node, ep_arena *a);
 
 /* --- remote calls --------------------------------------------------------------------------- */
 
@@ -305,8 +316,8 @@ typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
 
 /* Calls M:F(Args) on peer (rex runs erpc:execute_call/4 in a worker of its
  * own: see docs/node.md). args is a proper list. Many calls may
- * be in flight on one connection; each cb fires exactly once. timeout_ms 0
- * means infinity. Returns 0 (cb will fire), or an error and cb will not:
+ * be in flight on one connection; each cb fires exactly once. timeout_ms:
+ * EP_INFINITY for none. Returns 0 (cb will fire), or an error and cb will not:
  * EP_ETOOMANYCALLS past the node's calls in flight to that peer
  * (ep_node_opts_set_max_calls), EP_EBACKPRESSURE when the connection's
  * send queue is full (ep_node_opts_set_send_queue_limit),
@@ -352,7 +363,7 @@ typedef void (*ep_rpc_multi_cb)(ep_node *node, const ep_rpc_multi_result *r, voi
  * values costs one round trip and one worker (the reads do not count
  * calls of their own), and nothing is loaded on the target (no erl_eval:
  * the batch is lists:zipwith of export funs, see docs/node.md). An item's
- * exception ends only that item. timeout_ms (0: infinity) bounds the whole
+ * exception ends only that item. timeout_ms (EP_INFINITY: none) bounds the whole
  * request; items still running then go on running on the target, as after
  * ep_rpc_call's timeout. Returns 0 (cb will fire once) or an error and cb
  * will not: EP_EINVAL (no cb, an item without mod/fun or whose args are
@@ -365,7 +376,7 @@ int ep_rpc_multi_sync(ep_node *node, const char *peer, const ep_rpc_item *items,
                       ep_arena *a, ep_rpc_multi_result *r);
 
 /* Runs the node's private loop until cond(ud) is true or timeout_ms passes
- * (0 = no timeout); for blocking programs waiting on their own events. (A
+ * (EP_INFINITY: no timeout; 0: what is ready now); for blocking programs waiting on their own events. (A
  * node on your own loop needs no such call: your uv_run delivers every
  * callback.) Returns 0 or EP_ETIMEDOUT. */
 int ep_node_run_until(ep_node *node, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms);

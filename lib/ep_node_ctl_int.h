@@ -44,7 +44,7 @@ int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
 bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req);
 /* The one gen:call reply of the node's processes: {Tag, reply} from self
  * to the caller From (its alias when Tag is [alias | Ref]), built in a.
- * ep_send's result, EP_EINVAL (from is no {Pid, Tag}) or EP_ENOMEM. */
+ * ep_node_send's result, EP_EINVAL (from is no {Pid, Tag}) or EP_ENOMEM. */
 int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_arena *a);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ep_epmd_int.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
 #include "ep_log.h"
@@ -35,7 +36,7 @@ static void lookup_free(ep__lookup *l) {
   free(l);
 }
 
-static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   ep__lookup *l = ud;
   ep__conn *c = l->conn;
   l->req = NULL;
@@ -58,8 +59,9 @@ static int ask_port(ep__lookup *l) {
   char ip[64];
   if (l->addr.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&l->addr, ip, sizeof ip);
   else uv_ip4_name((struct sockaddr_in *)&l->addr, ip, sizeof ip);
-  ep_epmd_client_opts o = {0};
-  o.host = ip;
+  ep_epmd_client_opts o;
+  ep__epmd_client_opts_init(&o);
+  snprintf(o.host, sizeof o.host, "%s", ip);
   o.port = (uint16_t)l->node->epmd_port;
   o.mem = l->node->mem;
   return ep_epmd_port_please(l->node->loop, &o, l->name, on_port, l, &l->req);
@@ -162,7 +164,7 @@ void ep__epmd_lookup_cancel(ep__conn *c) {
 
 static int start_register(ep_node *n);
 
-static void on_lost(ep_epmd_reg *reg, void *ud, int status) {
+static void on_lost(ep_epmd_reg *reg, int status, void *ud) {
   ep_node *n = ud;
   (void)reg;
   if (n->debug) ep_log("%s: EPMD dropped our registration: %s", n->name, ep_strerror(status));
@@ -193,7 +195,7 @@ static int start_server(ep_node *n) {
   return 0;
 }
 
-static void on_registered(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void on_registered(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   ep_node *n = ud;
   n->reg_pending = false;
   if (n->closing) {
@@ -241,10 +243,11 @@ static int start_register(ep_node *n) {
   char alive[256];
   snprintf(alive, sizeof alive, "%.*s", (int)(at - n->name), n->name);
   ep_epmd_register_opts o = {0};
-  o.client.host = n->ipv6 ? "::1" : "127.0.0.1";
+  ep__epmd_client_opts_init(&o.client);
+  snprintf(o.client.host, sizeof o.client.host, "%s", n->ipv6 ? "::1" : "127.0.0.1");
   o.client.port = (uint16_t)n->epmd_port;
   o.client.mem = n->mem;
-  o.name = alive;
+  snprintf(o.name, sizeof o.name, "%s", alive);
   o.port = (uint16_t)n->listen_port;
   o.node_type = EP_EPMD_NODE_HIDDEN;
   ep_epmd_reg *reg;

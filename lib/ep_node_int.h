@@ -78,10 +78,10 @@ struct ep__conn {
   size_t lent_left;          /* its bytes still to write when the write began */
 };
 
-/* A pending ep_send_lent completion. */
+/* A pending ep_node_send_lent completion. */
 typedef struct ep__release {
   struct ep__release *next;
-  ep_send_done_cb cb;
+  ep_node_send_done_cb cb;
   void *ud;
   int status;
 } ep__release;
@@ -203,7 +203,7 @@ int ep__conn_get(ep_node *n, const char *peer, ep__conn **out);
 /* Appends a control message to the connection's output (queued while the
  * connection is being set up). */
 int ep__conn_send(ep__conn *c, const ep_ctrl *ctrl);
-/* The same for ep_send_lent: on success rel is owned by the node and its
+/* The same for ep_node_send_lent: on success rel is owned by the node and its
  * callback will run (after the write when the frame went out from the
  * caller's memory, else from the loop); on error it is the caller's. */
 int ep__conn_send_lent(ep__conn *c, const ep_ctrl *ctrl, ep__release *rel);

@@ -88,7 +88,7 @@ ep_term ep_proc_pid(const ep_proc *p) {
 
 ep_node *ep_proc_node(const ep_proc *p) { return p->node; }
 
-ep_term ep_make_ref(ep_node *n, ep_arena *a) {
+ep_term ep_node_make_ref(ep_node *n, ep_arena *a) {
   uint64_t c = ++n->next_ref;
   uint32_t ids[3] = {(uint32_t)(c & 0x3ffff), (uint32_t)(c >> 18), n->ref_salt};
   return ep_ref(a, n->name, n->creation, 3, ids);
@@ -161,7 +161,7 @@ static ep_ctrl ctrl_init(ep_ctrl_op op) {
   return c;
 }
 
-int ep_link(ep_proc *p, ep_term pid) {
+int ep_proc_link(ep_proc *p, ep_term pid) {
   ep_node *n = p->node;
   if (pid.type != EP_T_PID) return EP_EINVAL;
   ep__rel *r = rel_new(n, pid, ep_none());
@@ -178,7 +178,7 @@ int ep_link(ep_proc *p, ep_term pid) {
   return 0;
 }
 
-int ep_unlink(ep_proc *p, ep_term pid) {
+int ep_proc_unlink(ep_proc *p, ep_term pid) {
   ep_node *n = p->node;
   if (!rel_remove(n, &p->links, pid, ep_none())) return 0;
   ep_ctrl c = ctrl_init(EP_CTRL_UNLINK_ID);
@@ -188,7 +188,7 @@ int ep_unlink(ep_proc *p, ep_term pid) {
   return send_ctrl_to(n, pid.v.pid.node, &c);
 }
 
-int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref) {
+int ep_proc_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref) {
   ep_node *n = p->node;
   ep_term to = target;
   const char *peer = NULL;
@@ -201,7 +201,7 @@ int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref) {
   } else {
     return EP_EINVAL;
   }
-  ep_term r = ep_make_ref(n, a);
+  ep_term r = ep_node_make_ref(n, a);
   if (ep_is_none(r)) return EP_ENOMEM;
   ep__rel *rel = rel_new(n, target, r);
   if (!rel) return EP_ENOMEM;
@@ -219,7 +219,7 @@ int ep_monitor(ep_proc *p, ep_term target, ep_arena *a, ep_term *ref) {
   return 0;
 }
 
-int ep_demonitor(ep_proc *p, ep_term ref) {
+int ep_proc_demonitor(ep_proc *p, ep_term ref) {
   ep_node *n = p->node;
   for (ep__rel *r = p->monitors; r; r = r->next) {
     if (!ep_term_eq(r->ref, ref)) continue;
@@ -283,7 +283,7 @@ void ep_proc_exit(ep_proc *p, ep_term reason) {
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-/* ep_send and ep_send_lent: rel (may be NULL) is the node's on success. */
+/* ep_node_send and ep_node_send_lent: rel (may be NULL) is the node's on success. */
 static int send_msg(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep__release *rel) {
   if (n->closing) return EP_ECLOSED;
   ep_term self = from ? ep_proc_pid(from) : ep_proc_pid(n->net);
@@ -314,7 +314,7 @@ static int send_msg(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep__rele
   return EP_EINVAL;
 }
 
-int ep_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) { return send_msg(n, from, to, msg, NULL); }
+int ep_node_send(ep_node *n, ep_proc *from, ep_term to, ep_term msg) { return send_msg(n, from, to, msg, NULL); }
 
 bool ep__gen_call(ep_term msg, ep_term *from, ep_term *req) {
   if (!ep_is_record(msg, "$gen_call", 3)) return false;
@@ -335,10 +335,10 @@ int ep__gen_reply(ep_node *n, ep_proc *self, ep_term from, ep_term reply, ep_are
     to = tag.v.items[1];
   ep_term msg = EP_TUPLE(a, tag, reply);
   if (ep_is_none(msg)) return EP_ENOMEM;
-  return ep_send(n, self, to, msg);
+  return ep_node_send(n, self, to, msg);
 }
 
-int ep_send_lent(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep_send_done_cb done, void *ud) {
+int ep_node_send_lent(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep_node_send_done_cb done, void *ud) {
   if (!done) return EP_EINVAL;
   ep__release *rel = ep_malloc(n->mem, sizeof *rel);
   if (!rel) return EP_ENOMEM;
@@ -348,11 +348,11 @@ int ep_send_lent(ep_node *n, ep_proc *from, ep_term to, ep_term msg, ep_send_don
   return r;
 }
 
-int ep_send_named(ep_node *n, ep_proc *from, const char *peer, const char *name, ep_term msg) {
+int ep_node_send_named(ep_node *n, ep_proc *from, const char *peer, const char *name, ep_term msg) {
   ep_arena_reset(n->scratch);
   ep_term to = EP_TUPLE(n->scratch, ep_atom(name), ep_atom(peer));
   if (ep_is_none(to)) return EP_ENOMEM;
-  /* ep_send's REG_SEND path takes the node from the tuple (and refuses a
+  /* ep_node_send's REG_SEND path takes the node from the tuple (and refuses a
    * closing node, whose own process, the default sender, is gone). */
   return send_msg(n, from, to, msg, NULL);
 }

@@ -387,7 +387,7 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
     p->defer_start_err = EP_ECANCELED;
   }
   watch_pid(p);
-  uint32_t ms = p->o.shutdown_ms;
+  uint64_t ms = p->o.shutdown_ms;
   if (p->vt->shutdown) {
     if (p->vt->shutdown(p, p->o.shutdown)) p->vt->close(p);
   } else switch (p->o.shutdown) {
@@ -403,7 +403,7 @@ int ep_peer_stop(ep_peer *p, ep_peer_stop_cb cb, void *ud) {
         p->vt->close(p);
       break;
   }
-  if (p->o.shutdown != EP_PEER_SHUTDOWN_CLOSE && ms != EP_PEER_INFINITY)
+  if (p->o.shutdown != EP_PEER_SHUTDOWN_CLOSE && ms != EP_INFINITY)
     uv_timer_start(&p->t_stop, ep__peer_on_stop_timeout, ms, 0);
   p->stop_pending_cb = true; /* re-checked from the loop: cb never inline */
   uv_timer_start(&p->t_defer, ep__peer_on_defer, 0, 0);

@@ -86,7 +86,8 @@ typedef enum ep_peer_shutdown {
   EP_PEER_SHUTDOWN_STOP
 } ep_peer_shutdown;
 
-#define EP_PEER_INFINITY UINT32_MAX   /* a timeout that never fires */
+/* Deprecated: EP_INFINITY (ep_node.h), the one infinite timeout. */
+#define EP_PEER_INFINITY EP_INFINITY
 #define EP_PEER_WAIT_ASYNC (-1)       /* wait_boot: start cb fires on boot, no timeout */
 #define EP_PEER_WAIT_NONE (-2)        /* wait_boot: start cb fires right after spawn */
 #define EP_PEER_DEFAULT_WAIT_MS 15000 /* the reference's wait_boot */
@@ -146,9 +147,10 @@ int ep_peer_opts_set_env(ep_peer_opts *o, const char *key, const char *value);
 int ep_peer_opts_set_wait_boot(ep_peer_opts *o, int64_t ms);
 /* How long the controller waits for a TCP peer to connect back: default
  * 60000 (the reference's accept timeout); EP_ENOCONNECT after it. */
-int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint32_t ms);
-/* CLOSE ignores timeout_ms; HALT and STOP want 1000..EP_PEER_INFINITY. */
-int ep_peer_opts_set_shutdown(ep_peer_opts *o, ep_peer_shutdown mode, uint32_t timeout_ms);
+int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint64_t ms);
+/* CLOSE ignores timeout_ms; HALT and STOP want 1000..UINT32_MAX (the
+ * reference's range) or EP_INFINITY. */
+int ep_peer_opts_set_shutdown(ep_peer_opts *o, ep_peer_shutdown mode, uint64_t timeout_ms);
 int ep_peer_opts_set_peer_down(ep_peer_opts *o, ep_peer_down_mode mode);
 /* Default true. false with standard_io is EP_EINVAL at start. When false,
  * a TCP peer stays attached: its stdout and stderr are relayed as output. */
@@ -214,9 +216,10 @@ int ep_ctl_set_notice_cb(ep_ctl *c, ep_node_notice_cb cb, void *ud);
 int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o);
 int ep_ctl_set_node(ep_ctl *c, ep_node *n);
 ep_node *ep_ctl_node(const ep_ctl *c);
-/* Runs the private loop for up to timeout_ms (0: what is ready now) so
- * output and message callbacks fire in a blocking program. */
-int ep_ctl_poll(ep_ctl *c, uint32_t timeout_ms);
+/* Runs the private loop for up to timeout_ms (0: what is ready now;
+ * EP_INFINITY: until the controller is freed) so output and message
+ * callbacks fire in a blocking program. */
+int ep_ctl_poll(ep_ctl *c, uint64_t timeout_ms);
 
 /* "prefix-N-OSPID", unique among the controllers running on this host
  * (prefix NULL: "peer"). Writes at most cap bytes. EP_ERANGE when cap is
@@ -261,9 +264,9 @@ void ep_peer_result_free(ep_peer_result *r);
 typedef void (*ep_peer_call_cb)(ep_peer *p, ep_peer_result *r, void *ud);
 
 /* apply(M, F, Args) on the peer. The terms are encoded before return (the
- * caller's arena can go). timeout_ms: EP_PEER_INFINITY for none. Errors:
+ * caller's arena can go). timeout_ms: EP_INFINITY for none. Errors:
  * EP_ESTATE (not running), EP_EPEERDOWN, EP_EPEERCRASH, EP_EINVAL, EP_ENOMEM. */
-int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
+int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms,
                  ep_peer_call_cb cb, void *ud);
 /* apply(M, F, Args) in a new process on the peer; no answer. */
 int ep_peer_cast(ep_peer *p, ep_term m, ep_term f, ep_term args);
@@ -312,7 +315,7 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
 const char *ep_ctl_last_start_reason(const ep_ctl *c);
 /* Fills *r (free with ep_peer_result_free); returns r->status, or an error
  * from ep_peer_call (then *r holds no arena). */
-int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms,
                       ep_peer_result *r);
 /* Stops with the shutdown mode and waits. */
 int ep_peer_stop_sync(ep_peer *p);

@@ -234,7 +234,7 @@ static int usable(const ep_peer *p) {
   return 0;
 }
 
-int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms,
+int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms,
                  ep_peer_call_cb cb, void *ud) {
   int rc = usable(p);
   if (rc) return rc;
@@ -245,7 +245,7 @@ int ep_peer_call(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeou
   memset(c, 0, sizeof *c);
   c->peer = p;
   /* The deadline first: a call that cannot have one sends nothing. */
-  if (timeout_ms != EP_PEER_INFINITY && (rc = ep__timers_add(&p->ctl->tm, &c->dl, timeout_ms, on_call_timeout))) {
+  if (timeout_ms != EP_INFINITY && (rc = ep__timers_add(&p->ctl->tm, &c->dl, timeout_ms, on_call_timeout))) {
     ep_free(p->mem, c);
     return rc;
   }

@@ -288,7 +288,7 @@ static int dist_rpc(ep_peer *p, uint64_t seq, bool halt, ep_term m, ep_term f, e
     c->seq = seq;
     c->halt = halt;
     /* The core keeps the call's deadline: no timeout here. */
-    r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, 0, on_dist_reply, c);
+    r = ep__rpc_call_gl(p->ctl->node, d->gl, p->node, mod, fun, args, EP_INFINITY, on_dist_reply, c);
   }
   if (r) {
     ep_free(p->mem, c);
@@ -321,18 +321,18 @@ static int dist_send(ep_peer *p, ep_term to, ep_term msg) {
   if (to.type == EP_T_ATOM) {
     ep_arena *a = ep_arena_new(p->mem);
     if (!a) return EP_ENOMEM;
-    int r = ep_send(p->ctl->node, D(p)->origin, EP_TUPLE(a, to, ep_atom(p->node)), msg);
+    int r = ep_node_send(p->ctl->node, D(p)->origin, EP_TUPLE(a, to, ep_atom(p->node)), msg);
     ep_arena_free(a);
     return r;
   }
-  return ep_send(p->ctl->node, D(p)->origin, to, msg);
+  return ep_node_send(p->ctl->node, D(p)->origin, to, msg);
 }
 
 static int dist_io_reply(ep_peer *p, ep_term from, ep_term ref, ep_term reply) {
   if (!D(p)) return EP_EPEERDOWN;
   ep_arena *a = ep_arena_new(p->mem);
   if (!a) return EP_ENOMEM;
-  int r = ep_send(p->ctl->node, D(p)->gl, from, EP_TUPLE(a, ep_atom("io_reply"), ref, reply));
+  int r = ep_node_send(p->ctl->node, D(p)->gl, from, EP_TUPLE(a, ep_atom("io_reply"), ref, reply));
   ep_arena_free(a);
   return r;
 }

@@ -56,9 +56,9 @@ struct ep_peer_opts {
   char *prog;
   ep__strv pre_args, args, env; /* env: "K=V" */
   int64_t wait_boot;
-  uint32_t accept_ms;
+  uint64_t accept_ms;   /* EP_INFINITY: no accept timeout */
   ep_peer_shutdown shutdown;
-  uint32_t shutdown_ms;
+  uint64_t shutdown_ms; /* EP_INFINITY: wait for ever */
   ep_peer_down_mode peer_down;
   bool detached;
   ep_peer_args_fn post_fn;

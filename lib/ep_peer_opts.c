@@ -221,16 +221,16 @@ int ep_peer_opts_set_wait_boot(ep_peer_opts *o, int64_t ms) {
   return 0;
 }
 
-int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint32_t ms) {
+int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint64_t ms) {
   if (!o || ms == 0) return EP_EINVAL;
   o->accept_ms = ms;
   return 0;
 }
 
-int ep_peer_opts_set_shutdown(ep_peer_opts *o, ep_peer_shutdown mode, uint32_t ms) {
+int ep_peer_opts_set_shutdown(ep_peer_opts *o, ep_peer_shutdown mode, uint64_t ms) {
   if (!o || mode > EP_PEER_SHUTDOWN_STOP) return EP_EINVAL;
   /* The reference's disconnect_timeout(): 1000..2^32-1 or infinity. */
-  if (mode != EP_PEER_SHUTDOWN_CLOSE && ms < 1000) return EP_EINVAL;
+  if (mode != EP_PEER_SHUTDOWN_CLOSE && (ms < 1000 || (ms > UINT32_MAX && ms != EP_INFINITY))) return EP_EINVAL;
   o->shutdown = mode;
   o->shutdown_ms = ms;
   return 0;

@@ -239,7 +239,7 @@ int ep__rpc_call_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   c->cb = cb;
   c->ud = ud;
   /* The deadline first: a call that cannot have one sends nothing. */
-  int r = timeout_ms ? ep__timers_add(&n->tm, &c->dl, timeout_ms, on_rpc_timeout) : 0;
+  int r = timeout_ms != EP_INFINITY ? ep__timers_add(&n->tm, &c->dl, timeout_ms, on_rpc_timeout) : 0;
   if (r) {
     ep_free(n->mem, c);
     return r;

@@ -196,10 +196,13 @@ void ep_node_free(ep_node *n) {
   if (own) ep__sloop_free(s);
 }
 
+/* A public timeout (EP_INFINITY: none) as ep__sloop_run's. */
+static int64_t sloop_ms(uint64_t ms) { return ms == EP_INFINITY || ms > INT64_MAX ? EP__SLOOP_FOREVER : (int64_t)ms; }
+
 int ep_node_run_until(ep_node *n, bool (*cond)(void *ud), void *ud, uint64_t timeout_ms) {
   int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (e) return e;
-  return ep__sloop_run(ep__node_sloop(n, NULL), cond, ud, timeout_ms ? (int64_t)timeout_ms : EP__SLOOP_FOREVER);
+  return ep__sloop_run(ep__node_sloop(n, NULL), cond, ud, sloop_ms(timeout_ms));
 }
 
 static void on_ping(ep_node *n, const char *peer, int status, void *ud) {
@@ -320,9 +323,9 @@ ep_ctl *ep_ctl_new_with(uv_loop_t *loop, const ep_mem *mem) {
 
 ep_ctl *ep_ctl_new(uv_loop_t *loop) { return ep_ctl_new_with(loop, NULL); }
 
-int ep_ctl_poll(ep_ctl *c, uint32_t ms) {
+int ep_ctl_poll(ep_ctl *c, uint64_t ms) {
   if (!c || !c->sloop) return EP_EINVAL;
-  int e = ep__sloop_run(c->sloop, NULL, NULL, ms);
+  int e = ep__sloop_run(c->sloop, NULL, NULL, sloop_ms(ms));
   return e == EP_ETIMEDOUT ? 0 : e;
 }
 
@@ -402,7 +405,7 @@ static void on_peer_call(ep_peer *p, ep_peer_result *r, void *ud) {
   w->done = true;
 }
 
-int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint32_t timeout_ms, ep_peer_result *r) {
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_peer_result *r) {
   if (!p || !r || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
   memset(r, 0, sizeof *r);
   int e = ep__sloop_enter(p->ctl->sloop);

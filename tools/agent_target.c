@@ -273,7 +273,7 @@ static bool glob_ok(const agent *ag, const char *name) {
   return in;
 }
 
-static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port) {
+static void on_names(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud) {
   struct agent_disc *d = ud;
   agent *ag = d->ag;
   const char *host = ag->o.discover[d->host];
@@ -322,11 +322,13 @@ void agent_discover(agent *ag) {
   for (size_t h = 0; h < ag->o.n_discover; h++) {
     struct agent_disc *d = &ag->disc[h];
     if (d->pending) continue;
-    ep_epmd_client_opts co = {0};
-    co.host = ag->o.discover[h];
-    co.timeout_ms = (uint32_t)(ag->o.interval_ms < 10000 ? (ag->o.interval_ms < 1000 ? 1000 : ag->o.interval_ms)
-                                                          : 10000);
-    if (ep_epmd_names(ag->loop, &co, on_names, d, &d->req) == 0) d->pending = true;
+    ep_epmd_client_opts *co = ep_epmd_client_opts_new();
+    if (!co) return;
+    ep_epmd_client_opts_set_host(co, ag->o.discover[h]);
+    ep_epmd_client_opts_set_timeout(co, ag->o.interval_ms < 10000 ? (ag->o.interval_ms < 1000 ? 1000 : ag->o.interval_ms)
+                                                                 : 10000);
+    if (ep_epmd_names(ag->loop, co, on_names, d, &d->req) == 0) d->pending = true;
+    ep_epmd_client_opts_free(co);
   }
 }
 

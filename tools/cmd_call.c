@@ -200,7 +200,7 @@ static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, si
 }
 
 int ep_cmd_call(int argc, char **argv) {
-  ep_tool_node_args a = {0};
+  ep_tool_node_args a = {.timeout_ms = EP_INFINITY};
   const char *eval = NULL, *pos[4] = {0};
   int npos = 0;
   const char **calls = NULL; /* the --call texts, in order */
@@ -297,7 +297,7 @@ int ep_cmd_call(int argc, char **argv) {
   ep_node *n;
   bool started;
   const char *node = pos[0];
-  int r = ep_tool_node_connect(&a, node, a.timeout_ms ? a.timeout_ms : 30000, &n, &started);
+  int r = ep_tool_node_connect(&a, node, a.timeout_ms != EP_INFINITY ? a.timeout_ms : 30000, &n, &started);
   if (r) {
     if (started) fprintf(stderr, "erlpeer call: could not connect to %s: %s\n", node, ep_tool_last_reason(r));
     free(items);

@@ -52,7 +52,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   stop(st);
 }
 
-static void on_log(void *ud, const ep_epmd_event *ev) {
+static void on_log(const ep_epmd_event *ev, void *ud) {
   run_state *st = ud;
   switch (ev->kind) {
     case EP_EPMD_EV_REGISTERED:
@@ -81,7 +81,7 @@ static void on_log(void *ud, const ep_epmd_event *ev) {
 int ep_cmd_epmd(int argc, char **argv) {
   const char *address = NULL;
   long port = -1;
-  ep_epmd_server_opts o = {0};
+  bool relaxed = false;
   run_state st;
   memset(&st, 0, sizeof st);
   for (int i = 1; i < argc; i++) {
@@ -104,7 +104,7 @@ int ep_cmd_epmd(int argc, char **argv) {
       }
       address = argv[++i];
     } else if (!strcmp(a, "--relaxed-command-check")) {
-      o.relaxed = 1;
+      relaxed = true;
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       st.quiet = 1;
     } else {
@@ -127,10 +127,17 @@ int ep_cmd_epmd(int argc, char **argv) {
     return 1;
   }
   st.loop = &loop;
-  o.log = on_log;
-  o.log_ud = &st;
-  o.allow_kill = 1;
-  int rc = ep_epmd_server_start(&loop, address, (uint16_t)port, &o, &st.srv);
+  ep_epmd_server_opts *o = ep_epmd_server_opts_new();
+  if (!o) {
+    fprintf(stderr, "erlpeer epmd: out of memory\n");
+    uv_loop_close(&loop);
+    return 1;
+  }
+  ep_epmd_server_opts_set_log(o, on_log, &st);
+  ep_epmd_server_opts_set_allow_kill(o, true);
+  ep_epmd_server_opts_set_relaxed(o, relaxed);
+  int rc = ep_epmd_server_start(&loop, address, (uint16_t)port, o, &st.srv);
+  ep_epmd_server_opts_free(o);
   if (rc) {
     if (rc == EP_EADDRINUSE)
       fprintf(stderr, "erlpeer epmd: port %ld is in use (another EPMD running?)\n", port);

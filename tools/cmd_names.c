@@ -20,7 +20,8 @@ static void help(FILE *f) {
 }
 
 int ep_cmd_names(int argc, char **argv) {
-  ep_epmd_client_opts o = {0};
+  uint16_t port = 0;
+  unsigned long timeout = 0; /* 0: the default */
   const char *host = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -33,8 +34,8 @@ int ep_cmd_names(int argc, char **argv) {
         fprintf(stderr, "erlpeer names: %s needs a number\n", a);
         return 2;
       }
-      if (!strcmp(a, "--port")) o.port = (uint16_t)v;
-      else o.timeout_ms = (uint32_t)v;
+      if (!strcmp(a, "--port")) port = (uint16_t)v;
+      else timeout = v;
       i++;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "erlpeer names: unknown option '%s' (see --help)\n", a);
@@ -46,16 +47,23 @@ int ep_cmd_names(int argc, char **argv) {
       return 2;
     }
   }
-  if (!o.port && ep_epmd_port_from_env(&o.port) != 0) {
+  if (!port && ep_epmd_port_from_env(&port) != 0) {
     fprintf(stderr, "erlpeer names: ERL_EPMD_PORT is not a port number\n");
     return 2;
   }
-  o.host = host;
+  ep_epmd_client_opts *o = ep_epmd_client_opts_new();
+  if (!o || ep_epmd_client_opts_set_host(o, host) || ep_epmd_client_opts_set_port(o, port) ||
+      (timeout && ep_epmd_client_opts_set_timeout(o, timeout))) {
+    ep_epmd_client_opts_free(o);
+    fprintf(stderr, "erlpeer names: %s\n", o ? "host name too long" : "out of memory");
+    return 2;
+  }
   ep_epmd_name *names = NULL;
   size_t n = 0;
-  int rc = ep_epmd_names_sync(&o, &names, &n, NULL);
+  int rc = ep_epmd_names_sync(o, &names, &n, NULL);
+  ep_epmd_client_opts_free(o);
   if (rc) {
-    tool_epmd_error("names", host, o.port, rc);
+    tool_epmd_error("names", host, port, rc);
     return 1;
   }
   for (size_t i = 0; i < n; i++) printf("name %s at port %u\n", names[i].name, (unsigned)names[i].port);

@@ -23,10 +23,10 @@ int ep_tool_parse_shutdown(ep_peer_opts *o, const char *s) {
   if (!strcmp(s, "close")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_CLOSE, 0);
   if (!strcmp(s, "halt")) return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 5000);
   if (!strcmp(s, "infinity"))
-    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY);
+    return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_STOP, EP_INFINITY);
   if (!strncmp(s, "halt:", 5)) {
     if (!strcmp(s + 5, "infinity"))
-      return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_PEER_INFINITY);
+      return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, EP_INFINITY);
     if (ep_tool_parse_ms(s + 5, &v)) return EP_EINVAL;
     return ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, v);
   }

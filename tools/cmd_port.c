@@ -22,8 +22,9 @@ static void help(FILE *f) {
 }
 
 int ep_cmd_port(int argc, char **argv) {
-  ep_epmd_client_opts o = {0};
-  const char *node = NULL;
+  uint16_t port = 0;
+  unsigned long timeout = 0; /* 0: the default */
+  const char *host = NULL, *node = NULL;
   int verbose = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -38,8 +39,8 @@ int ep_cmd_port(int argc, char **argv) {
         fprintf(stderr, "erlpeer port: %s needs a number\n", a);
         return 2;
       }
-      if (!strcmp(a, "--port")) o.port = (uint16_t)v;
-      else o.timeout_ms = (uint32_t)v;
+      if (!strcmp(a, "--port")) port = (uint16_t)v;
+      else timeout = v;
       i++;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "erlpeer port: unknown option '%s' (see --help)\n", a);
@@ -55,7 +56,7 @@ int ep_cmd_port(int argc, char **argv) {
     fprintf(stderr, "erlpeer port: which node? (usage: erlpeer port NAME[@HOST])\n");
     return 2;
   }
-  if (!o.port && ep_epmd_port_from_env(&o.port) != 0) {
+  if (!port && ep_epmd_port_from_env(&port) != 0) {
     fprintf(stderr, "erlpeer port: ERL_EPMD_PORT is not a port number\n");
     return 2;
   }
@@ -64,25 +65,33 @@ int ep_cmd_port(int argc, char **argv) {
   char *at = strchr(name, '@');
   if (at) {
     *at = 0;
-    o.host = at + 1;
-    if (!*o.host) {
+    host = at + 1;
+    if (!*host) {
       fprintf(stderr, "erlpeer port: empty host in '%s'\n", node);
       return 2;
     }
   }
+  ep_epmd_client_opts *o = ep_epmd_client_opts_new();
+  if (!o || ep_epmd_client_opts_set_host(o, host) || ep_epmd_client_opts_set_port(o, port) ||
+      (timeout && ep_epmd_client_opts_set_timeout(o, timeout))) {
+    ep_epmd_client_opts_free(o);
+    fprintf(stderr, "erlpeer port: %s\n", o ? "host name too long" : "out of memory");
+    return 2;
+  }
   ep_epmd_port_info info;
-  int rc = ep_epmd_port_please_sync(&o, name, &info);
+  int rc = ep_epmd_port_please_sync(o, name, &info);
+  ep_epmd_client_opts_free(o);
   if (rc == EP_EBADNAME) {
     fprintf(stderr, "erlpeer port: '%s' is not a valid node name\n", node);
     return 2;
   }
   if (rc == EP_ENOTREG) {
     fprintf(stderr, "erlpeer port: node '%s' is not registered in EPMD on %s port %u\n", name,
-            o.host ? o.host : "localhost", (unsigned)o.port);
+            host ? host : "localhost", (unsigned)port);
     return 1;
   }
   if (rc) {
-    tool_epmd_error("port", o.host, o.port, rc);
+    tool_epmd_error("port", host, port, rc);
     return 1;
   }
   if (verbose)

@@ -297,7 +297,8 @@ static void on_stopped(ep_peer *p, void *ud) {
 
 /* --- commands ------------------------------------------------------------------------- */
 
-_Static_assert(EP_PEER_INFINITY == UINT32_MAX, "tool_session.h writes infinity as UINT32_MAX");
+/* tool_session.h writes infinity as UINT32_MAX. */
+static uint64_t session_ms(int64_t v) { return v == UINT32_MAX ? EP_INFINITY : (uint64_t)v; }
 
 /* Applies the options that parsed, in map order; the first refusal, or else
  * the option that did not parse, gives the report. */
@@ -338,11 +339,11 @@ static int apply_opts(const ep_scmd *c, ep_peer_opts *o, const char **why) {
                                            : x->mode == EP_SWAIT_INFINITY ? EP_PEER_WAIT_ASYNC
                                                                           : x->num);
         break;
-      case EP_SOPT_SHUTDOWN: /* num is UINT32_MAX (EP_PEER_INFINITY) for infinity */
+      case EP_SOPT_SHUTDOWN: /* num is UINT32_MAX for infinity */
         rc = ep_peer_opts_set_shutdown(o, x->mode == EP_SSHUT_CLOSE  ? EP_PEER_SHUTDOWN_CLOSE
                                           : x->mode == EP_SSHUT_HALT ? EP_PEER_SHUTDOWN_HALT
                                                                      : EP_PEER_SHUTDOWN_STOP,
-                                       (uint32_t)x->num);
+                                       session_ms(x->num));
         break;
       case EP_SOPT_PEER_DOWN:
         rc = ep_peer_opts_set_peer_down(o, x->mode == EP_SDOWN_STOP       ? EP_PEER_DOWN_STOP
@@ -426,7 +427,7 @@ static void handle(session *s, ep_arena *a, const ep_scmd *c) {
       done(s);
       return;
     }
-    uint32_t ms = c->timeout_ms < 0 ? EP_PEER_DEFAULT_CALL_MS : (uint32_t)c->timeout_ms;
+    uint64_t ms = c->timeout_ms < 0 ? EP_PEER_DEFAULT_CALL_MS : session_ms(c->timeout_ms);
     call_ctx *cc = calloc(1, sizeof *cc);
     cc->s = s;
     cc->a = ep_arena_new(NULL);

@@ -70,7 +70,7 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
       fprintf(stderr, "erlpeer: --timeout takes milliseconds, not '%s'\n", v);
       return -1;
     }
-    a->timeout_ms = t;
+    a->timeout_ms = t ? t : EP_INFINITY; /* --timeout 0: infinity, as before */
     return 1;
   }
   return 0;
@@ -175,14 +175,14 @@ int ep_tool_node_connect(const ep_tool_node_args *a, const char *node, uint64_t 
   int r = EP_EALIVE, auth_fails = 0;
   for (int k = 0; k < EP_TOOL_NAMES; k++) {
     uint64_t spent = uv_hrtime() / 1000000 - t0;
-    if (k && spent >= timeout_ms) return EP_ETIMEDOUT;
+    if (k && timeout_ms != EP_INFINITY && spent >= timeout_ms) return EP_ETIMEDOUT;
     char name[32];
     snprintf(name, sizeof name, "_erlpeer_c%d", k);
     ep_node *n;
     if (start_named(a, name, &n)) return EP_ESYS;
     *started = true;
     probing = true;
-    r = ep_node_ping_sync(n, node, timeout_ms - (k ? spent : 0));
+    r = ep_node_ping_sync(n, node, timeout_ms == EP_INFINITY ? timeout_ms : timeout_ms - (k ? spent : 0));
     probing = false;
     if (!r) {
       *out = n;

@@ -27,13 +27,13 @@ static size_t exchange(uint16_t port, const char *req, size_t n, char *reply, si
 
 /* The server still answers a well-formed client. */
 static void still_serving(uint16_t port) {
-  ep_epmd_client_opts o = {0};
+  t_client o = {0};
   o.host = "127.0.0.1";
   o.port = port;
   o.timeout_ms = 3000;
   ep_epmd_name *names;
   size_t n;
-  ck_assert_int_eq(ep_epmd_names_sync(&o, &names, &n, NULL), 0);
+  ck_assert_int_eq(ep_epmd_names_sync(t_c(&o), &names, &n, NULL), 0);
   ep_epmd_names_free(names);
 }
 
@@ -179,7 +179,7 @@ END_TEST
 
 START_TEST(connection_limit_refuses_extra_clients) {
   srv_thread t;
-  ep_epmd_server_opts so = {0};
+  t_server so = {0};
   so.idle_ms = 5000;
   so.max_connections = 10;
   ck_assert_int_eq(srv_start_opts(&t, "127.0.0.1", 0, &so), 0);
@@ -197,13 +197,13 @@ START_TEST(connection_limit_refuses_extra_clients) {
   long long deadline = util_now_ms() + 3000;
   int ok = 0;
   while (!ok && util_now_ms() < deadline) {
-    ep_epmd_client_opts o = {0};
+    t_client o = {0};
     o.host = "127.0.0.1";
     o.port = t.port;
     o.timeout_ms = 1000;
     ep_epmd_name *names;
     size_t n;
-    ok = ep_epmd_names_sync(&o, &names, &n, NULL) == 0;
+    ok = ep_epmd_names_sync(t_c(&o), &names, &n, NULL) == 0;
     if (ok) ep_epmd_names_free(names);
   }
   ck_assert(ok);
@@ -216,14 +216,14 @@ typedef struct selfclose {
   ep_epmd_server *srv;
   int closed, reg_calls, lost, status;
 } selfclose;
-static void sc_log(void *ud, const ep_epmd_event *ev) {
+static void sc_log(const ep_epmd_event *ev, void *ud) {
   selfclose *s = ud;
   if (ev->kind == EP_EPMD_EV_REGISTERED && s->srv) {
     ep_epmd_server_close(s->srv, NULL, NULL);
     s->srv = NULL;
   }
 }
-static void sc_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void sc_reg(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   selfclose *s = ud;
   (void)reg, (void)creation;
   s->reg_calls++;
@@ -231,7 +231,7 @@ static void sc_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
   /* The server went away before its reply was written: refused. */
   if (status) ep_epmd_reg_close(reg);
 }
-static void sc_lost(ep_epmd_reg *reg, void *ud, int status) {
+static void sc_lost(ep_epmd_reg *reg, int status, void *ud) {
   selfclose *s = ud;
   (void)status;
   s->lost++;
@@ -242,17 +242,17 @@ START_TEST(server_closed_from_its_log_callback) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   selfclose sc = {0};
-  ep_epmd_server_opts o = {0};
+  t_server o = {0};
   o.log = sc_log;
   o.log_ud = &sc;
-  ck_assert_int_eq(ep_epmd_server_start(&loop, "127.0.0.1", 0, &o, &sc.srv), 0);
-  ep_epmd_register_opts ro = {0};
+  ck_assert_int_eq(ep_epmd_server_start(&loop, "127.0.0.1", 0, t_s(&o), &sc.srv), 0);
+  t_register ro = {0};
   ro.client.host = "127.0.0.1";
   ro.client.port = ep_epmd_server_port(sc.srv);
   ro.name = "selfclose";
   ro.port = 1;
   ep_epmd_reg *reg;
-  ck_assert_int_eq(ep_epmd_register(&loop, &ro, sc_reg, sc_lost, &sc, &reg), 0);
+  ck_assert_int_eq(ep_epmd_register(&loop, t_r(&ro), sc_reg, sc_lost, &sc, &reg), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(sc.reg_calls, 1);
   ck_assert(sc.status == EP_EEPMDREFUSED || (sc.status == 0 && sc.lost == 1));

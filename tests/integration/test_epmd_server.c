@@ -17,10 +17,10 @@ static const char *const no_epmd[] = {"-start_epmd", "false", NULL};
 /* 1 or 0: name is listed by the server on 127.0.0.1, ERL_EPMD_PORT (a
  * negative error when NAMES fails). */
 static int names_contains(const char *name) {
-  ep_epmd_client_opts o = {0};
+  t_client o = {0};
   o.host = "127.0.0.1";
   o.timeout_ms = 3000;
-  return names_has(&o, name, NULL);
+  return names_has(t_c(&o), name, NULL);
 }
 
 START_TEST(erl_nodes_register_and_ping_through_our_server) {
@@ -53,16 +53,16 @@ START_TEST(erl_nodes_register_and_ping_through_our_server) {
   free(out);
 
   /* Our client agrees with itself: the port from NAMES is PORT_PLEASE2's. */
-  ep_epmd_client_opts o = {0};
+  t_client o = {0};
   ep_epmd_port_info info;
-  ck_assert_int_eq(ep_epmd_port_please_sync(&o, "epa", &info), 0);
+  ck_assert_int_eq(ep_epmd_port_please_sync(t_c(&o), "epa", &info), 0);
   ck_assert_uint_eq(info.node_type, EP_EPMD_NODE_NORMAL);
   ck_assert_uint_eq(info.high, 6);
   ck_assert_str_eq(info.name, "epa");
   /* Over IPv6 too (the default address listens on :: as well). */
   ep_epmd_port_info info6;
   o.host = "::1";
-  ck_assert_int_eq(ep_epmd_port_please_sync(&o, "epa", &info6), 0);
+  ck_assert_int_eq(ep_epmd_port_please_sync(t_c(&o), "epa", &info6), 0);
   ck_assert_uint_eq(info6.port, info.port);
 
   /* Node a finds node b through our server. */
@@ -90,9 +90,9 @@ START_TEST(registration_vanishes_when_node_stops) {
   ep_testenv_kill(env, pid);
   ck_assert_int_eq(srv_wait_event(&t, "unregistered epgone", 5000), 0);
   ck_assert_int_eq(names_contains("epgone"), 0);
-  ep_epmd_client_opts o = {0};
+  t_client o = {0};
   ep_epmd_port_info info;
-  ck_assert_int_eq(ep_epmd_port_please_sync(&o, "epgone", &info), EP_ENOTREG);
+  ck_assert_int_eq(ep_epmd_port_please_sync(t_c(&o), "epgone", &info), EP_ENOTREG);
   ep_testenv_free(env);
   ck_assert_int_eq(srv_stop(&t), 0);
 }
@@ -152,7 +152,7 @@ typedef struct reg_state {
   uint32_t creation;
 } reg_state;
 
-static void on_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
+static void on_reg(ep_epmd_reg *reg, int status, uint32_t creation, void *ud) {
   reg_state *s = ud;
   (void)reg;
   s->calls++;
@@ -161,7 +161,7 @@ static void on_reg(ep_epmd_reg *reg, void *ud, int status, uint32_t creation) {
 }
 
 static int register_once(uint16_t port, const char *name, uint32_t *creation, ep_epmd_reg **keep, uv_loop_t *loop) {
-  ep_epmd_register_opts o = {0};
+  t_register o = {0};
   o.client.host = "127.0.0.1";
   o.client.port = port;
   o.client.timeout_ms = 3000;
@@ -169,7 +169,7 @@ static int register_once(uint16_t port, const char *name, uint32_t *creation, ep
   o.port = 5555;
   reg_state s = {0};
   ep_epmd_reg *reg;
-  ck_assert_int_eq(ep_epmd_register(loop, &o, on_reg, NULL, &s, &reg), 0);
+  ck_assert_int_eq(ep_epmd_register(loop, t_r(&o), on_reg, NULL, &s, &reg), 0);
   while (s.calls == 0) uv_run(loop, UV_RUN_ONCE);
   ck_assert_int_eq(s.calls, 1);
   *creation = s.creation;

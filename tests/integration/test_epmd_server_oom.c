@@ -17,6 +17,7 @@
 #include "ep_checkrun.h"
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
+#include "ep_testepmd.h"
 
 typedef struct world {
   uv_loop_t loop;
@@ -26,14 +27,14 @@ typedef struct world {
   int calls, status[8];
 } world;
 
-static void on_log(void *ud, const ep_epmd_event *ev) {
+static void on_log(const ep_epmd_event *ev, void *ud) {
   world *w = ud;
   if (ev->kind != EP_EPMD_EV_CUT) return;
   if (ev->error == EP_ENOMEM) w->cuts_nomem++;
   else w->cuts_other++;
 }
 
-static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port) {
+static void on_names(int status, const ep_epmd_name *names, size_t n, uint32_t epmd_port, void *ud) {
   world *w = ud;
   (void)names, (void)n, (void)epmd_port;
   if (w->calls < 8) w->status[w->calls] = status;
@@ -42,12 +43,12 @@ static void on_names(void *ud, int status, const ep_epmd_name *names, size_t n, 
 
 /* k NAMES requests at once; runs the loop until all have answered. */
 static void names_burst(world *w, int k) {
-  ep_epmd_client_opts o = {0};
+  t_client o = {0};
   o.host = "127.0.0.1";
   o.port = ep_epmd_server_port(w->srv);
   o.timeout_ms = 3000; /* a server that never accepts shows as EP_ETIMEDOUT */
   w->calls = 0;
-  for (int i = 0; i < k; i++) ck_assert_int_eq(ep_epmd_names(&w->loop, &o, on_names, w, NULL), 0);
+  for (int i = 0; i < k; i++) ck_assert_int_eq(ep_epmd_names(&w->loop, t_c(&o), on_names, w, NULL), 0);
   while (w->calls < k) uv_run(&w->loop, UV_RUN_ONCE);
 }
 
@@ -59,13 +60,13 @@ static void world_start(world *w, unsigned max_connections, unsigned idle_ms) {
   memset(w, 0, sizeof *w);
   uv_loop_init(&w->loop);
   ep_failmem_init(&w->fm);
-  ep_epmd_server_opts so = {0};
+  t_server so = {0};
   so.mem = &w->fm.mem;
   so.max_connections = max_connections;
   so.idle_ms = idle_ms;
   so.log = on_log;
   so.log_ud = w;
-  ck_assert_int_eq(ep_epmd_server_start(&w->loop, "127.0.0.1", 0, &so, &w->srv), 0);
+  ck_assert_int_eq(ep_epmd_server_start(&w->loop, "127.0.0.1", 0, t_s(&so), &w->srv), 0);
 }
 
 /* Closes the server; nothing it allocated, and no handle, is left. */

@@ -22,6 +22,7 @@
 
 #include "ep_epmd_uv.h"
 #include "ep_error.h"
+#include "ep_testepmd.h"
 
 #define SRV_MAX_EVENTS 512
 
@@ -32,7 +33,7 @@ typedef struct srv_thread {
   ep_epmd_server *srv;
   const char *address;
   uint16_t port;
-  ep_epmd_server_opts opts;
+  t_server opts;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int ready, start_rc, loop_close_rc;
@@ -46,7 +47,7 @@ __attribute__((unused)) static long long util_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-__attribute__((unused)) static void srv_log(void *ud, const ep_epmd_event *ev) {
+__attribute__((unused)) static void srv_log(const ep_epmd_event *ev, void *ud) {
   srv_thread *t = ud;
   pthread_mutex_lock(&t->mu);
   char line[300] = "";
@@ -86,7 +87,7 @@ __attribute__((unused)) static void *srv_main(void *arg) {
   t->stop.data = t;
   t->opts.log = srv_log;
   t->opts.log_ud = t;
-  int rc = ep_epmd_server_start(&t->loop, t->address, t->port, &t->opts, &t->srv);
+  int rc = ep_epmd_server_start(&t->loop, t->address, t->port, t_s(&t->opts), &t->srv);
   pthread_mutex_lock(&t->mu);
   t->start_rc = rc;
   t->ready = 1;
@@ -102,7 +103,7 @@ __attribute__((unused)) static void *srv_main(void *arg) {
 /* Starts our server on address:port (port 0 = any; see t->port) with opts
  * (its log callback is the thread's own). 0 or the server's start error. */
 __attribute__((unused)) static int srv_start_opts(srv_thread *t, const char *address, uint16_t port,
-                                                  const ep_epmd_server_opts *opts) {
+                                                  const t_server *opts) {
   memset(t, 0, sizeof *t);
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
@@ -120,10 +121,9 @@ __attribute__((unused)) static int srv_start_opts(srv_thread *t, const char *add
 
 /* The same with an idle timeout and KILL_REQ allowed. */
 __attribute__((unused)) static int srv_start(srv_thread *t, const char *address, uint16_t port, uint32_t idle_ms) {
-  ep_epmd_server_opts o;
-  memset(&o, 0, sizeof o);
+  t_server o = {0};
   o.idle_ms = idle_ms;
-  o.allow_kill = 1;
+  o.allow_kill = true;
   return srv_start_opts(t, address, port, &o);
 }
 

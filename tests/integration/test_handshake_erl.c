@@ -58,7 +58,7 @@ static void start_node(void) {
   erl_pid = ep_testenv_start_erl(env, "hsnode", args, node, sizeof node);
   ck_assert_int_gt(erl_pid, 0);
   ep_epmd_port_info info;
-  ck_assert_int_eq(ep_epmd_port_please_sync(&(ep_epmd_client_opts){0}, "hsnode", &info), 0);
+  ck_assert_int_eq(ep_epmd_port_please_sync(NULL, "hsnode", &info), 0);
   dist_port = info.port;
 }
 

@@ -195,7 +195,7 @@ static void node_pings_us(ep_node *n, const char *tnode) {
                            " {box, N} ! {pinged, R, node()} end).",
                            bnd);
   ck_assert_int_eq(pinger.type, EP_T_PID);
-  ck_assert_int_eq(ep_send(n, NULL, pinger, ep_atom("go")), 0);
+  ck_assert_int_eq(ep_node_send(n, NULL, pinger, ep_atom("go")), 0);
   b.want = 1;
   ck_assert_int_eq(ep_node_run_until(n, ep_testinbox_has, &b, 15000), 0);
   ck_assert_msg(ep_term_eq(b.msg[0], EP_TUPLE(A, ep_atom("pinged"), ep_atom("pong"), ep_atom(tnode))), "%s: %s",
@@ -284,7 +284,7 @@ START_TEST(rpc_every_term_kind) {
   ck_assert(ep_term_eq(call_ok(target, "erlang", "hd", EP_LIST(A, EP_LIST(A, v))), v));
   ck_assert(ep_atom_eq(call_ok(target, "erlang", "node", EP_LIST(A, v.v.items[1])), target));
   /* our own pid and ref go there and back too */
-  ep_term mine = EP_TUPLE(A, ep_make_ref(N, A), ep_atom(ep_node_name(N)));
+  ep_term mine = EP_TUPLE(A, ep_node_make_ref(N, A), ep_atom(ep_node_name(N)));
   ck_assert(ep_term_eq(call_ok(target, "erlang", "hd", EP_LIST(A, EP_LIST(A, mine))), mine));
   ck_assert(ep_atom_eq(call_ok(target, "erlang", "node", EP_LIST(A, mine.v.items[0])), ep_node_name(N)));
 }
@@ -341,10 +341,10 @@ START_TEST(links_and_monitors) {
   ep_term rp = eval_on(target, "spawn(fun() -> receive _ -> ok end end).", ep_nil());
   ep_term rp2 = eval_on(target, "spawn(fun() -> receive _ -> ok end end).", ep_nil());
   ep_term ref;
-  ck_assert_int_eq(ep_monitor(q, rp, A, &ref), 0);
-  ck_assert_int_eq(ep_link(q, rp), 0);
-  ck_assert_int_eq(ep_link(q, rp2), 0);
-  ck_assert_int_eq(ep_unlink(q, rp2), 0);
+  ck_assert_int_eq(ep_proc_monitor(q, rp, A, &ref), 0);
+  ck_assert_int_eq(ep_proc_link(q, rp), 0);
+  ck_assert_int_eq(ep_proc_link(q, rp2), 0);
+  ck_assert_int_eq(ep_proc_unlink(q, rp2), 0);
   ep_term links = call_ok(target, "erlang", "process_info", EP_LIST(A, rp, ep_atom("links")));
   ck_assert_msg(ep_list_len(links.v.items[1]) == 1, "%s: links %s", REL->label, show(links));
   call_ok(target, "erlang", "exit", EP_LIST(A, rp, ep_atom("kill")));
@@ -378,7 +378,7 @@ START_TEST(sixty_four_mib_message) {
   eval_on(target,
           "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, erlang:md5(M), M}, L() end end)).",
           ep_nil());
-  ck_assert_int_eq(ep_send_named(N, q, target, "echo", EP_TUPLE(A, ep_proc_pid(q), ep_binary(A, big, n))), 0);
+  ck_assert_int_eq(ep_node_send_named(N, q, target, "echo", EP_TUPLE(A, ep_proc_pid(q), ep_binary(A, big, n))), 0);
   b.want = 1;
   ck_assert_int_eq(ep_node_run_until(N, ep_testinbox_has, &b, 60000), 0);
   ep_term m = b.msg[0];

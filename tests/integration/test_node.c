@@ -325,8 +325,8 @@ START_TEST(links_and_monitors_both_ways) {
   /* Our monitor and link on a remote process. */
   ep_term rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
   ep_term ref;
-  ck_assert_int_eq(ep_monitor(q, rp, W.a, &ref), 0);
-  ck_assert_int_eq(ep_link(q, rp), 0);
+  ck_assert_int_eq(ep_proc_monitor(q, rp, W.a, &ref), 0);
+  ck_assert_int_eq(ep_proc_link(q, rp), 0);
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, rp, ep_atom("kill")), 5000, W.a, &r),
                    0);
@@ -342,7 +342,7 @@ START_TEST(links_and_monitors_both_ways) {
 
   /* A link to a process on a node that dies: EXIT noconnection. */
   rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
-  ck_assert_int_eq(ep_link(q, rp), 0);
+  ck_assert_int_eq(ep_proc_link(q, rp), 0);
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "is_process_alive", EP_LIST(W.a, rp), 5000, W.a, &r), 0);
   kill(W.target_pid, SIGKILL);
   qb.want = 5;
@@ -366,8 +366,8 @@ START_TEST(links_and_monitors_to_an_unreachable_node_fire) {
   snprintf(nosuch, sizeof nosuch, "nosuch%s", strchr(W.target, '@'));
   ep_term ref;
   ep_term name = EP_TUPLE(W.a, ep_atom("someone"), ep_atom_copy(W.a, nosuch, strlen(nosuch)));
-  ck_assert_int_eq(ep_monitor(q, name, W.a, &ref), 0);
-  ck_assert_int_eq(ep_link(q, ep_pid(W.a, nosuch, 40, 0, 1)), 0);
+  ck_assert_int_eq(ep_proc_monitor(q, name, W.a, &ref), 0);
+  ck_assert_int_eq(ep_proc_link(q, ep_pid(W.a, nosuch, 40, 0, 1)), 0);
   b.want = 2;
   ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   int downs = 0, exits = 0;
@@ -390,7 +390,7 @@ START_TEST(send_to_names_and_pids) {
   /* A remote process registered as echo sends back what it gets. */
   eval_on("target", "register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, M}, L() end end)).",
           ep_nil());
-  ck_assert_int_eq(ep_send_named(W.node, q, "target", "echo", EP_TUPLE(W.a, ep_proc_pid(q), ep_atom("hi"))), 0);
+  ck_assert_int_eq(ep_node_send_named(W.node, q, "target", "echo", EP_TUPLE(W.a, ep_proc_pid(q), ep_atom("hi"))), 0);
   b.want = 1;
   ck_assert_int_eq(ep_node_run_until(W.node, ep_testinbox_has, &b, 10000), 0);
   ck_assert(ep_term_eq(b.msg[0], parse("{echo, hi}")));
@@ -565,7 +565,7 @@ START_TEST(process_may_end_itself_when_its_links_go) {
   ck_assert_int_eq(ep_proc_new(W.node, NULL, exit_on_exit, NULL, &p), 0);
   for (int i = 0; i < 3; i++) {
     ep_term rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
-    ck_assert_int_eq(ep_link(p, rp), 0);
+    ck_assert_int_eq(ep_proc_link(p, rp), 0);
   }
   ep_rpc_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);

@@ -82,7 +82,7 @@ START_TEST(a_node_that_stops_reading_meets_the_send_queue_limit) {
   int r = 0;
   size_t sent = 0;
   for (; sent < 4096 && !r; sent++) {
-    r = ep_send_named(W.node, NULL, W.slow, "nobody", msg);
+    r = ep_node_send_named(W.node, NULL, W.slow, "nobody", msg);
     run_one_turn();
   }
   ck_assert_msg(r == EP_EBACKPRESSURE, "after %zu sends: %s", sent, ep_strerror(r));
@@ -90,19 +90,19 @@ START_TEST(a_node_that_stops_reading_meets_the_send_queue_limit) {
   ck_assert_uint_gt(q, LIMIT);
   ck_assert_uint_le(q, LIMIT + 2 * CHUNK); /* past by one message at most */
   /* It stays refused, for a call too, and the queue does not grow. */
-  ck_assert_int_eq(ep_send_named(W.node, NULL, W.slow, "nobody", msg), EP_EBACKPRESSURE);
+  ck_assert_int_eq(ep_node_send_named(W.node, NULL, W.slow, "nobody", msg), EP_EBACKPRESSURE);
   ep_rpc_result rr;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, W.slow, "erlang", "node", ep_nil(), 2000, W.a, &rr), EP_EBACKPRESSURE);
   ck_assert_uint_eq(ep_node_queued(W.node, W.slow), q);
   ck_assert_str_eq(ep_strerror(EP_EBACKPRESSURE), "the connection's send queue is full: the peer is not reading");
   /* The other node is served meanwhile. */
   for (int i = 0; i < 20; i++) call_ok(W.other);
-  ck_assert_int_eq(ep_send_named(W.node, NULL, W.other, "nobody", msg), 0);
+  ck_assert_int_eq(ep_node_send_named(W.node, NULL, W.other, "nobody", msg), 0);
   /* Running again, the slow one reads the queue and takes sends again. */
   ck_assert_int_eq(kill(W.slow_pid, SIGCONT), 0);
   W.stopped = false;
   ck_assert_int_eq(ep_node_run_until(W.node, drained, W.slow, 30000), 0);
-  ck_assert_int_eq(ep_send_named(W.node, NULL, W.slow, "nobody", msg), 0);
+  ck_assert_int_eq(ep_node_send_named(W.node, NULL, W.slow, "nobody", msg), 0);
   call_ok(W.slow);
   free(b);
   down();

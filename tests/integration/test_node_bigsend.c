@@ -113,7 +113,7 @@ static ep_term summary(ep_term t) {
 static void send(ep_term msg) {
   ck_assert_uint_lt(T.nwant, MAXMSG);
   T.want[T.nwant++] = summary(msg);
-  int r = ep_send_named(W.node, T.me, "target", "sink", msg);
+  int r = ep_node_send_named(W.node, T.me, "target", "sink", msg);
   ck_assert_msg(r == 0, "send: %s", ep_strerror(r));
 }
 
@@ -262,7 +262,7 @@ START_TEST(bursts_into_a_full_socket) {
 }
 END_TEST
 
-/* ep_send_lent: buffers stay the sender's until done runs, and only then.
+/* ep_node_send_lent: buffers stay the sender's until done runs, and only then.
  * Each lent buffer is its own; done overwrites it (so a write still
  * reading it would deliver garbage and fail the comparison) and frees it. */
 #define NLENT 24
@@ -270,7 +270,7 @@ static struct {
   uint8_t *buf[NLENT];
   size_t len[NLENT];
   int done[NLENT], status[NLENT];
-  bool in_send; /* done must never run inside ep_send_lent */
+  bool in_send; /* done must never run inside ep_node_send_lent */
   int called_inside;
   int ndone;
 } L;
@@ -295,7 +295,7 @@ static void send_lent(size_t i, size_t len, uint32_t seed) {
   ck_assert_uint_lt(T.nwant, MAXMSG);
   T.want[T.nwant++] = summary(msg);
   L.in_send = true;
-  int r = ep_send_lent(W.node, T.me, ep_tuple(W.a, 2, (ep_term[]){ep_atom("sink"), ep_atom(W.target)}), msg,
+  int r = ep_node_send_lent(W.node, T.me, ep_tuple(W.a, 2, (ep_term[]){ep_atom("sink"), ep_atom(W.target)}), msg,
                        on_lent_done, (void *)(uintptr_t)i);
   L.in_send = false;
   ck_assert_msg(r == 0, "send_lent: %s", ep_strerror(r));

@@ -21,8 +21,8 @@ START_TEST(sends_while_closing_are_refused) {
   ep_node_close(n, NULL, NULL);
   /* Its processes (the node's own, the default sender, among them) have
    * ended. */
-  ck_assert_int_eq(ep_send_named(n, NULL, "nobody@localhost", "x", ep_atom("hi")), EP_ECLOSED);
-  ck_assert_int_eq(ep_send(n, NULL, EP_TUPLE(a, ep_atom("x"), ep_atom("nobody@localhost")), ep_atom("hi")),
+  ck_assert_int_eq(ep_node_send_named(n, NULL, "nobody@localhost", "x", ep_atom("hi")), EP_ECLOSED);
+  ck_assert_int_eq(ep_node_send(n, NULL, EP_TUPLE(a, ep_atom("x"), ep_atom("nobody@localhost")), ep_atom("hi")),
                    EP_ECLOSED);
   ep_node_free(n); /* finishes the close under way */
   ep_arena_free(a);

@@ -271,7 +271,7 @@ START_TEST(call_on_a_connection_reset_unseen_is_answered) {
   /* Its write finds the reset: the connection ends inside this call,
    * before the call could be in flight. Refused then (no callback), or
    * answered; never left waiting (no timeout: nothing else would end it). */
-  int r = ep_rpc_call(n, "quitter@localhost", "erlang", "node", ep_nil(), 0, on_rpc, NULL);
+  int r = ep_rpc_call(n, "quitter@localhost", "erlang", "node", ep_nil(), EP_INFINITY, on_rpc, NULL);
   if (r == 0) {
     ck_assert_int_eq(ep_node_run_until(n, rpc_answered, NULL, 5000), 0);
     ck_assert_int_ne(rpc_status, 0);
@@ -308,8 +308,8 @@ static void relation_on_reset(bool link) {
   ck_assert_int_eq(ep_proc_new(n, NULL, on_proc, NULL, &p), 0);
   ep_arena *a = ep_arena_new(NULL);
   ep_term ref;
-  int r = link ? ep_link(p, ep_pid(a, "quitter@localhost", 7, 0, 0x1234567u))
-               : ep_monitor(p, EP_TUPLE(a, ep_atom("someone"), ep_atom("quitter@localhost")), a, &ref);
+  int r = link ? ep_proc_link(p, ep_pid(a, "quitter@localhost", 7, 0, 0x1234567u))
+               : ep_proc_monitor(p, EP_TUPLE(a, ep_atom("someone"), ep_atom("quitter@localhost")), a, &ref);
   if (r == 0) {
     ck_assert_int_eq(ep_node_run_until(n, proc_told, NULL, 5000), 0);
     ck_assert_int_eq(link ? proc_exits : proc_downs, 1);
@@ -343,8 +343,8 @@ START_TEST(process_ending_on_a_connection_reset_unseen) {
   ck_assert_int_eq(ep_proc_new(n, NULL, on_proc, NULL, &p), 0);
   ep_arena *a = ep_arena_new(NULL);
   ep_term ref;
-  for (uint32_t i = 0; i < 3; i++) ck_assert_int_eq(ep_link(p, ep_pid(a, "quitter@localhost", 7 + i, 0, 0x1234567u)), 0);
-  ck_assert_int_eq(ep_monitor(p, EP_TUPLE(a, ep_atom("someone"), ep_atom("quitter@localhost")), a, &ref), 0);
+  for (uint32_t i = 0; i < 3; i++) ck_assert_int_eq(ep_proc_link(p, ep_pid(a, "quitter@localhost", 7 + i, 0, 0x1234567u)), 0);
+  ck_assert_int_eq(ep_proc_monitor(p, EP_TUPLE(a, ep_atom("someone"), ep_atom("quitter@localhost")), a, &ref), 0);
   /* Written (the last of them waited for the loop's next turn), so that
    * the EXIT below is written at once. */
   ck_assert_int_eq(ep_node_run_until(n, nothing_queued, n, 5000), 0);

@@ -18,7 +18,7 @@
  * left active, or a 0 ms timer re-armed, would spin). So must a node that
  * waits at close for a stalled peer to take its last frames.
  *
- * A sender that streams with ep_send_lent, sending the next message from
+ * A sender that streams with ep_node_send_lent, sending the next message from
  * the previous one's done callback, must not run its whole chain in one
  * loop turn: timers, reads and other connections get their turn between
  * the links. */
@@ -37,6 +37,7 @@
 #include "ep_error.h"
 #include "ep_node.h"
 #include "ep_testenv.h"
+#include "ep_testepmd.h"
 #include "ep_text.h"
 
 /* --- the caller: its loop, and a guard timer that bounds every wait -------------------- */
@@ -140,7 +141,7 @@ static void on_connected(ep_node *n, const char *peer, int status, void *ud) {
   S.connect_status = status;
 }
 
-static void on_port(void *ud, int status, const ep_epmd_port_info *info) {
+static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   (void)ud;
   S.port_done = true;
   S.port_status = status;
@@ -287,10 +288,10 @@ static void whole_life(uv_run_mode mode) {
   idle_second("started, no connection");
 
   /* Registered: the EPMD gives out our listening port. */
-  ep_epmd_client_opts eo = {0};
+  t_client eo = {0};
   eo.host = "127.0.0.1";
   eo.port = (uint16_t)ep_testenv_epmd_port(env);
-  ck_assert_int_eq(ep_epmd_port_please(&L.loop, &eo, "own", on_port, NULL, NULL), 0);
+  ck_assert_int_eq(ep_epmd_port_please(&L.loop, t_c(&eo), "own", on_port, NULL, NULL), 0);
   WAIT(S.port_done, 10000, "EPMD lookup of our node");
   ck_assert_int_eq(S.port_status, 0);
   ck_assert_int_eq(S.port, ep_node_port(S.node));
@@ -317,22 +318,22 @@ static void whole_life(uv_run_mode mode) {
   ck_assert(ep_atom_eq(S.msgs[0], "hello"));
 
   /* A message to the target, answered. */
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("ping"))), 0);
+  ck_assert_int_eq(ep_node_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("ping"))), 0);
   WAIT(S.nmsg >= 2, 5000, "echo");
   ck_assert_msg(ep_is_record(S.msgs[1], "echo", 2) && ep_atom_eq(S.msgs[1].v.items[1], "ping"), "echo: %s",
                 ep_print_str(a, S.msgs[1]));
 
   /* Two frames in one go from the caller's code (the second waits for the
    * loop): both leave with the next uv_run. */
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("one"))), 0);
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("two"))), 0);
+  ck_assert_int_eq(ep_node_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("one"))), 0);
+  ck_assert_int_eq(ep_node_send_named(S.node, S.box, target, "echo", EP_TUPLE(a, ep_proc_pid(S.box), ep_atom("two"))), 0);
   WAIT(S.nmsg >= 4, 5000, "two echoes");
   ck_assert(ep_atom_eq(S.msgs[2].v.items[1], "one") && ep_atom_eq(S.msgs[3].v.items[1], "two"));
 
   /* A lent send to ourselves: delivered inside the call, its done from
    * the loop before the poll; uv_run returns all the same. */
   bool lent_done = false;
-  ck_assert_int_eq(ep_send_lent(S.node, S.box, ep_proc_pid(S.box), ep_atom("self"), on_flag_done, &lent_done), 0);
+  ck_assert_int_eq(ep_node_send_lent(S.node, S.box, ep_proc_pid(S.box), ep_atom("self"), on_flag_done, &lent_done), 0);
   ck_assert(!lent_done);
   WAIT(lent_done, 5000, "lent send's done");
   ck_assert(S.nmsg == 5 && ep_atom_eq(S.msgs[4], "self"));
@@ -460,7 +461,7 @@ START_TEST(close_waiting_for_a_stalled_peer_does_not_spin) {
   size_t len = (size_t)32 << 20;
   uint8_t *big = calloc(1, len);
   ck_assert_ptr_nonnull(big);
-  ck_assert_int_eq(ep_send_named(S.node, NULL, target, "nobody", ep_binary(S.a, big, len)), 0);
+  ck_assert_int_eq(ep_node_send_named(S.node, NULL, target, "nobody", ep_binary(S.a, big, len)), 0);
   free(big);
   ck_assert_uint_gt(ep_node_queued(S.node, target), 0);
   long c0 = cpu_us();
@@ -507,7 +508,7 @@ static void on_link_done(ep_node *n, int status, void *ud) {
     c->finished = true;
     return;
   }
-  int r = ep_send_lent(n, S.box, c->to, c->msg, on_link_done, c);
+  int r = ep_node_send_lent(n, S.box, c->to, c->msg, on_link_done, c);
   if (r) {
     c->err = r;
     c->finished = true;
@@ -521,7 +522,7 @@ static void run_chain(chain *c) {
   c->ticks0 = S.ticks;
   c->cap = CHAIN_CAP;
   uint64_t h0 = uv_hrtime();
-  ck_assert_int_eq(ep_send_lent(S.node, S.box, c->to, c->msg, on_link_done, c), 0);
+  ck_assert_int_eq(ep_node_send_lent(S.node, S.box, c->to, c->msg, on_link_done, c), 0);
   ck_assert_int_eq(c->done, 0); /* never inside the call */
   WAIT(c->finished, 20000, "the chain");
   uint64_t ms = (uv_hrtime() - h0) / 1000000;
@@ -555,7 +556,7 @@ static void start_chain_with_ticks(void) {
   start_node("chain");
   connect_target();
   ck_assert_int_eq(ep_proc_new(S.node, "box", box_cb, NULL, &S.box), 0);
-  ck_assert_int_eq(ep_send_named(S.node, S.box, target, "pinger", EP_TUPLE(S.a, ep_proc_pid(S.box), ep_int(3000))), 0);
+  ck_assert_int_eq(ep_node_send_named(S.node, S.box, target, "pinger", EP_TUPLE(S.a, ep_proc_pid(S.box), ep_int(3000))), 0);
   WAIT(S.ticks >= 1, 5000, "first tick");
 }
 

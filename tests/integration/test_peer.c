@@ -438,12 +438,12 @@ END_TEST
 START_TEST(shutdown_modes) {
   static const struct {
     ep_peer_shutdown mode;
-    uint32_t ms;
+    uint64_t ms;
   } modes[] = {{EP_PEER_SHUTDOWN_CLOSE, 0},
                {EP_PEER_SHUTDOWN_HALT, 5000},
                {EP_PEER_SHUTDOWN_HALT, 1000},
                {EP_PEER_SHUTDOWN_STOP, 3000},
-               {EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY}};
+               {EP_PEER_SHUTDOWN_STOP, EP_INFINITY}};
   for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
     ep_peer_opts *o = pf_opts(_i);
     ck_assert_int_eq(ep_peer_opts_set_shutdown(o, modes[i].mode, modes[i].ms), 0);
@@ -453,7 +453,7 @@ START_TEST(shutdown_modes) {
     double t0 = now_ms();
     ck_assert_int_eq(ep_peer_stop_sync(p), 0);
     double took = now_ms() - t0;
-    uint32_t bound = modes[i].ms == EP_PEER_INFINITY ? 10000 : modes[i].ms + 1000;
+    uint32_t bound = modes[i].ms == EP_INFINITY ? 10000 : modes[i].ms + 1000;
     ck_assert_msg(took < bound, "%s mode %d took %.0f ms", kind_name[_i], (int)i, took);
     ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
     if (modes[i].mode != EP_PEER_SHUTDOWN_CLOSE) {
@@ -465,6 +465,9 @@ START_TEST(shutdown_modes) {
     ep_peer_free(p);
   }
   ck_assert_int_eq(ep_peer_opts_set_shutdown(pf_new_opts(), EP_PEER_SHUTDOWN_STOP, 999), EP_EINVAL);
+  /* The reference's range, 1000..2^32-1, or EP_INFINITY. */
+  ck_assert_int_eq(ep_peer_opts_set_shutdown(pf_new_opts(), EP_PEER_SHUTDOWN_STOP, (uint64_t)UINT32_MAX + 1), EP_EINVAL);
+  ck_assert_int_eq(ep_peer_opts_set_shutdown(pf_new_opts(), EP_PEER_SHUTDOWN_HALT, UINT32_MAX), 0);
 }
 END_TEST
 

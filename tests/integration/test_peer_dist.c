@@ -293,12 +293,12 @@ END_TEST
 static const struct {
   const char *name;
   ep_peer_shutdown mode;
-  uint32_t ms;
+  uint64_t ms;
   int block, stop_while_blocked, max_wait;
 } shutdowns[] = {
     {"shutdown_halt", EP_PEER_SHUTDOWN_HALT, 5000, 500, 0, 1000},
     {"shutdown_halt_timeout", EP_PEER_SHUTDOWN_HALT, 1000, 5000, 1, 1500},
-    {"shutdown_stop", EP_PEER_SHUTDOWN_STOP, EP_PEER_INFINITY, 500, 0, 2000},
+    {"shutdown_stop", EP_PEER_SHUTDOWN_STOP, EP_INFINITY, 500, 0, 2000},
     {"shutdown_stop_timeout", EP_PEER_SHUTDOWN_STOP, 1000, 5000, 1, 2500},
     {"shutdown_close", EP_PEER_SHUTDOWN_CLOSE, 0, 5000, 1, 200},
 };

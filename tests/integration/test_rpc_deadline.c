@@ -103,7 +103,7 @@ START_TEST(a_call_without_a_deadline_slot_fails_and_is_never_called) {
   /* No deadline yet: the heap is empty and has no array. A call without a
    * timeout needs none and goes through while the growth is refused. */
   fail_heap_growth = true;
-  ck_assert_int_eq(ep_rpc_call(node, W.target, "erlang", "node", ep_nil(), 0, on_later, NULL), 0);
+  ck_assert_int_eq(ep_rpc_call(node, W.target, "erlang", "node", ep_nil(), EP_INFINITY, on_later, NULL), 0);
   ck_assert(fail_heap_growth);
   ck_assert_int_eq(heap_refusals, 0);
   /* With a timeout: refused, nothing sent, no callback. */
@@ -120,6 +120,41 @@ START_TEST(a_call_without_a_deadline_slot_fails_and_is_never_called) {
 }
 END_TEST
 
+/* One timeout convention: 0 is a deadline already due (it meant infinity
+ * before EP_INFINITY), EP_INFINITY never fires. */
+static int zero_status = 1, zero_done, inf_done;
+static void on_zero(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n, (void)ud;
+  zero_status = r->status;
+  zero_done++;
+}
+static void on_inf(ep_node *n, const ep_rpc_result *r, void *ud) {
+  (void)n, (void)r, (void)ud;
+  inf_done++;
+}
+static bool zero_fired(void *ud) {
+  (void)ud;
+  return zero_done == 1;
+}
+static bool never_true(void *ud) {
+  (void)ud;
+  return false;
+}
+
+START_TEST(zero_is_due_and_infinity_never_fires) {
+  ck_assert_int_eq(ep_rpc_call(node, W.target, "timer", "sleep", EP_LIST(W.a, ep_atom("infinity")), EP_INFINITY,
+                               on_inf, NULL),
+                   0);
+  ck_assert_int_eq(ep_rpc_call(node, W.target, "timer", "sleep", EP_LIST(W.a, ep_int(2000)), 0, on_zero, NULL), 0);
+  ck_assert_int_eq(ep_node_run_until(node, zero_fired, NULL, 1000), 0);
+  ck_assert_int_eq(zero_status, EP_ETIMEDOUT);
+  /* A run with 0 does what is ready and returns. */
+  ck_assert_int_eq(ep_node_run_until(node, never_true, NULL, 0), EP_ETIMEDOUT);
+  ck_assert_int_eq(ep_node_run_until(node, never_true, NULL, 300), EP_ETIMEDOUT);
+  ck_assert_int_eq(inf_done, 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("rpc_deadline");
   TCase *tc = tcase_create("core");
@@ -127,6 +162,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, calls_time_out_in_deadline_order);
   tcase_add_test(tc, a_call_without_a_deadline_slot_fails_and_is_never_called);
+  tcase_add_test(tc, zero_is_due_and_infinity_never_fires);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -45,7 +45,7 @@ START_TEST(every_call_fails_when_a_callback_calls_again) {
    * infinity): only the lost connection ends them */
   for (int i = 0; i < OLD_CALLS; i++)
     ck_assert_int_eq(
-        ep_rpc_call(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_atom("infinity")), 0, on_old, NULL), 0);
+        ep_rpc_call(W.node, "target", "timer", "sleep", EP_LIST(W.a, ep_atom("infinity")), EP_INFINITY, on_old, NULL), 0);
   ck_assert_int_eq(ep_node_disconnect(W.node, "target"), 0);
   /* Failed at once, from inside ep_node_disconnect. */
   ck_assert_int_eq(old_failed, OLD_CALLS);

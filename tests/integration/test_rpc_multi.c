@@ -267,7 +267,7 @@ START_TEST(nodedown_in_the_middle) {
   ep_rpc_item items[] = {ITEM("erlang", "node", ep_nil()), ITEM("timer", "sleep", EP_LIST(A, ep_atom("infinity"))),
                          ITEM("erlang", "node", ep_nil())};
   multi_seen seen = {0, 0, NULL};
-  ck_assert_int_eq(ep_rpc_multi(node, target, items, NITEMS(items), 0, on_multi, &seen), 0);
+  ck_assert_int_eq(ep_rpc_multi(node, target, items, NITEMS(items), EP_INFINITY, on_multi, &seen), 0);
   /* A call behind it on the same connection: once it is answered, rex has
    * started the batch's worker. */
   ep_rpc_result r;

@@ -238,8 +238,7 @@ typedef struct evlog {
   ep_epmd_conn *last_owner;
 } evlog;
 
-static void on_ev(void *ud, ep_epmd_reg_event_kind k, const char *name, uint16_t port, uint32_t cr,
-                  ep_epmd_conn *owner) {
+static void on_ev(ep_epmd_reg_event_kind k, const char *name, uint16_t port, uint32_t cr, ep_epmd_conn *owner, void *ud) {
   evlog *l = ud;
   (void)name, (void)port, (void)cr;
   if (k == EP_EPMD_REG_ADDED) l->added++;
