@@ -99,6 +99,11 @@ typedef enum agent_err {
   AE_AUTH, AE_TIMEOUT, AE_REFUSED, AE_NOT_REGISTERED, AE_NO_EPMD, AE_NO_HOST, AE_NOT_ALLOWED,
   AE_NODEDOWN, AE_BADRPC, AE_TLS, AE_OTHER, AE_COUNT
 } agent_err;
+/* Text output (agent_metrics.c): printf onto b (false when out of
+ * memory), and a label value (or JSON string body) with backslash, quote
+ * and newline escaped. */
+bool agent_bprintf(ep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void agent_escape(ep_buf *b, const char *s);
 const char *agent_err_name(agent_err e);
 agent_err agent_err_of(int status);
 

@@ -430,8 +430,7 @@ static const family families[] = {
 };
 #define N_FAMILIES (sizeof families / sizeof families[0])
 
-static bool bprintf(ep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool bprintf(ep_buf *b, const char *fmt, ...) {
+bool agent_bprintf(ep_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
@@ -446,7 +445,7 @@ static bool bprintf(ep_buf *b, const char *fmt, ...) {
 
 /* A label value (or a JSON string's body: the same three escapes, and
  * node names hold none of them anyway). */
-static void put_escaped(ep_buf *b, const char *s) {
+void agent_escape(ep_buf *b, const char *s) {
   for (; *s; s++) {
     if (*s == '\\') ep_buf_append(b, "\\\\", 2);
     else if (*s == '"') ep_buf_append(b, "\\\"", 2);
@@ -456,17 +455,17 @@ static void put_escaped(ep_buf *b, const char *s) {
 }
 
 static void put_value(ep_buf *b, int64_t v, bool seconds) {
-  if (seconds) bprintf(b, "%" PRId64 ".%03d", v / 1000, (int)(v % 1000));
-  else bprintf(b, "%" PRId64, v);
+  if (seconds) agent_bprintf(b, "%" PRId64 ".%03d", v / 1000, (int)(v % 1000));
+  else agent_bprintf(b, "%" PRId64, v);
 }
 
 static void header(ep_buf *b, const char *name, const char *type, const char *help) {
-  bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  agent_bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void series_start(ep_buf *b, const char *name, const agent_target *t) {
-  bprintf(b, "%s{node=\"", name);
-  put_escaped(b, t->name);
+  agent_bprintf(b, "%s{node=\"", name);
+  agent_escape(b, t->name);
   ep_buf_put8(b, '"');
 }
 
@@ -492,7 +491,7 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
         agent_metric m = fa->series[k].m;
         if (!t->sample.has[m]) continue;
         series_start(b, name, t);
-        if (fa->label) bprintf(b, ",%s=\"%s\"", fa->label, fa->series[k].value);
+        if (fa->label) agent_bprintf(b, ",%s=\"%s\"", fa->label, fa->series[k].value);
         ep_buf_append(b, "} ", 2);
         put_value(b, t->sample.values[m], fa->scale_ms && !classic);
         ep_buf_put8(b, '\n');
@@ -513,7 +512,7 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
       for (size_t off = 0; off < t->sample.peers_len; off += strlen(t->sample.peers + off) + 1) {
         series_start(b, "erlang_vm_dist_node_state", t);
         ep_buf_append(b, ",peer=\"", 7);
-        put_escaped(b, t->sample.peers + off);
+        agent_escape(b, t->sample.peers + off);
         ep_buf_append(b, "\"} 3\n", 5);
       }
     }
@@ -521,14 +520,14 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
   agent_top_render_text(ag, b);
   /* The agent's own series. */
   header(b, "erlpeer_agent_build_info", "gauge", "erlpeer agent build information; always 1.");
-  bprintf(b, "erlpeer_agent_build_info{version=\"%s\",names=\"%s\"} 1\n", AGENT_VERSION,
+  agent_bprintf(b, "erlpeer_agent_build_info{version=\"%s\",names=\"%s\"} 1\n", AGENT_VERSION,
           classic ? "classic" : "current");
   header(b, "erlpeer_node_up", "gauge", "1 when the last scrape of the node succeeded, else 0.");
   for (size_t i = 0; i < ag->n_targets; i++) {
     const agent_target *t = ag->targets[i];
     if (!target_listed(t)) continue;
     series_start(b, "erlpeer_node_up", t);
-    bprintf(b, "} %d\n", t->have ? 1 : 0);
+    agent_bprintf(b, "} %d\n", t->have ? 1 : 0);
   }
   bool any = false;
   for (size_t i = 0; i < ag->n_targets; i++) any |= ag->targets[i]->have && target_listed(ag->targets[i]);
@@ -539,14 +538,14 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
       const agent_target *t = ag->targets[i];
       if (!t->have || !target_listed(t)) continue;
       series_start(b, "erlpeer_scrape_duration_seconds", t);
-      bprintf(b, "} %.6f\n", t->duration_s);
+      agent_bprintf(b, "} %.6f\n", t->duration_s);
     }
     header(b, "erlpeer_node_info", "gauge", "The node's OTP release; always 1.");
     for (size_t i = 0; i < ag->n_targets; i++) {
       const agent_target *t = ag->targets[i];
       if (!t->have || !target_listed(t) || !t->sample.otp_release[0]) continue;
       series_start(b, "erlpeer_node_info", t);
-      bprintf(b, ",otp_release=\"%s\"} 1\n", t->sample.otp_release);
+      agent_bprintf(b, ",otp_release=\"%s\"} 1\n", t->sample.otp_release);
     }
   }
   header(b, "erlpeer_scrapes_total", "counter", "Successful scrapes of the node.");
@@ -554,7 +553,7 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
     const agent_target *t = ag->targets[i];
     if (!target_listed(t)) continue;
     series_start(b, "erlpeer_scrapes_total", t);
-    bprintf(b, "} %" PRIu64 "\n", t->scrapes);
+    agent_bprintf(b, "} %" PRIu64 "\n", t->scrapes);
   }
   any = false;
   for (size_t i = 0; i < ag->n_targets; i++)
@@ -568,7 +567,7 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
       for (int e = 0; e < AE_COUNT; e++) {
         if (!t->errors[e]) continue;
         series_start(b, "erlpeer_scrape_errors_total", t);
-        bprintf(b, ",reason=\"%s\"} %" PRIu64 "\n", agent_err_name((agent_err)e), t->errors[e]);
+        agent_bprintf(b, ",reason=\"%s\"} %" PRIu64 "\n", agent_err_name((agent_err)e), t->errors[e]);
       }
     }
   }
@@ -578,15 +577,15 @@ bool agent_render_text(const agent *ag, ep_buf *b) {
 bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms, ep_buf *b) {
   bool classic = ag->o.names == AGENT_NAMES_CLASSIC;
   ep_buf_append(b, "{\"node\":\"", 9);
-  put_escaped(b, t->name);
-  bprintf(b, "\",\"time_ms\":%" PRIu64 ",\"up\":%s", time_ms, t->have ? "true" : "false");
-  if (t->have) bprintf(b, ",\"scrape_duration_seconds\":%.6f", t->duration_s);
-  if (t->have && t->sample.otp_release[0]) bprintf(b, ",\"otp_release\":\"%s\"", t->sample.otp_release);
-  bprintf(b, ",\"scrapes_total\":%" PRIu64 ",\"errors\":{", t->scrapes);
+  agent_escape(b, t->name);
+  agent_bprintf(b, "\",\"time_ms\":%" PRIu64 ",\"up\":%s", time_ms, t->have ? "true" : "false");
+  if (t->have) agent_bprintf(b, ",\"scrape_duration_seconds\":%.6f", t->duration_s);
+  if (t->have && t->sample.otp_release[0]) agent_bprintf(b, ",\"otp_release\":\"%s\"", t->sample.otp_release);
+  agent_bprintf(b, ",\"scrapes_total\":%" PRIu64 ",\"errors\":{", t->scrapes);
   bool first = true;
   for (int e = 0; e < AE_COUNT; e++) {
     if (!t->errors[e]) continue;
-    bprintf(b, "%s\"%s\":%" PRIu64, first ? "" : ",", agent_err_name((agent_err)e), t->errors[e]);
+    agent_bprintf(b, "%s\"%s\":%" PRIu64, first ? "" : ",", agent_err_name((agent_err)e), t->errors[e]);
     first = false;
   }
   ep_buf_append(b, "},\"metrics\":{", 13);
@@ -595,7 +594,7 @@ bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms,
     const family *fa = &families[f];
     if (!t->sample.has[fa->series[0].m]) continue;
     const char *name = classic && fa->classic ? fa->classic : fa->name;
-    bprintf(b, "%s\"%s\":", first ? "" : ",", name);
+    agent_bprintf(b, "%s\"%s\":", first ? "" : ",", name);
     first = false;
     if (!fa->label) {
       put_value(b, t->sample.values[fa->series[0].m], fa->scale_ms && !classic);
@@ -603,16 +602,16 @@ bool agent_render_json(const agent *ag, const agent_target *t, uint64_t time_ms,
     }
     ep_buf_put8(b, '{');
     for (size_t k = 0; k < 5 && fa->series[k].value; k++) {
-      bprintf(b, "%s\"%s\":", k ? "," : "", fa->series[k].value);
+      agent_bprintf(b, "%s\"%s\":", k ? "," : "", fa->series[k].value);
       put_value(b, t->sample.values[fa->series[k].m], false);
     }
     ep_buf_put8(b, '}');
   }
   if (t->have && t->sample.has_peers) {
-    bprintf(b, "%s\"erlang_vm_dist_node_state\":{", first ? "" : ",");
+    agent_bprintf(b, "%s\"erlang_vm_dist_node_state\":{", first ? "" : ",");
     for (size_t off = 0; off < t->sample.peers_len; off += strlen(t->sample.peers + off) + 1) {
-      bprintf(b, "%s\"", off ? "," : "");
-      put_escaped(b, t->sample.peers + off);
+      agent_bprintf(b, "%s\"", off ? "," : "");
+      agent_escape(b, t->sample.peers + off);
       ep_buf_append(b, "\":3", 3);
     }
     ep_buf_put8(b, '}');

@@ -31,30 +31,6 @@
 #include "ep_error.h"
 #include "ep_term.h"
 
-static bool agent_bprintf(ep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool agent_bprintf(ep_buf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0 || ep_buf_reserve(b, (size_t)n + 1)) return false;
-  va_start(ap, fmt);
-  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)n;
-  return true;
-}
-
-/* A label value, escaped as the text format wants (backslash, quote, newline). */
-static void agent_escape(ep_buf *b, const char *s) {
-  for (; *s; s++) {
-    if (*s == '\\') ep_buf_append(b, "\\\\", 2);
-    else if (*s == '"') ep_buf_append(b, "\\\"", 2);
-    else if (*s == '\n') ep_buf_append(b, "\\n", 2);
-    else ep_buf_put8(b, (uint8_t)*s);
-  }
-}
-
 typedef struct {
   uint32_t id, serial;
   int64_t value;

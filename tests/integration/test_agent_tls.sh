@@ -11,6 +11,7 @@
 # lines and JSON lines, each bounded.
 set -Eeuo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/agent_lib.sh"
 ep_world
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 command -v openssl >/dev/null || fail "openssl missing"
@@ -54,19 +55,6 @@ ep_start_epmd
 ep_start_erl t -proto_dist inet_tls -ssl_dist_optfile "$C/node.conf"
 ep_start_erl p # plain, to tell TLS from plain
 
-# start_agent TAG ARGS...: as in test_agent_cli.sh
-start_agent() {
-  local tag=$1; shift
-  : > "$EP_TMP/$tag.err"
-  "$EP_CLI" agent "$@" > "$EP_TMP/$tag.json" 2> "$EP_TMP/$tag.err" &
-  AGENT_PID=$!
-  URL=
-  if ep_wait_for "$EP_TMP/$tag.err" 'serving /metrics on' 10 "$AGENT_PID"; then
-    URL=$(grep -o 'http://[^ ]*/metrics' "$EP_TMP/$tag.err" | head -1)
-  fi
-  [ -n "$URL" ] || fail "$tag: the agent does not serve HTTP: $(cat "$EP_TMP/$tag.err")"
-}
-wait_log() { ep_wait_for "$EP_TMP/$1.err" "$2" "${3:-10}" || { cat "$EP_TMP/$1.err" >&2; fail "$1: no '$2' in the log"; }; }
 # wait_errors TAG NODE SECS: until a JSON line counts at least 3 errors for NODE
 wait_errors() {
   ep_wait_for "$EP_TMP/$1.json" "\"node\":\"$2\".*\"errors\":{[^}]*\":\([3-9]\|[1-9][0-9][0-9]*\)[,}]" "$3" \
@@ -83,7 +71,7 @@ expect_err "crl_check"
 echo "ok   a bad optfile: exit 2, named"
 
 # --- scraped over TLS ---------------------------------------------------------------
-start_agent good --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/agent.conf" t
+start_agent_http good --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/agent.conf" t
 GOOD=$AGENT_PID
 wait_log good "t@$host: up"
 ep_wait_for "$EP_TMP/good.json" "\"node\":\"t@$host\".*\"scrapes_total\":[2-9]" 10 \
@@ -103,9 +91,9 @@ kill -TERM "$GOOD"
 ep_wait_child "$GOOD" 10 || fail "good agent: exit $?"
 
 # --- untrusted certificates, both ways ----------------------------------------------
-start_agent distrust --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/distrust.conf" t
+start_agent_http distrust --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/distrust.conf" t
 D=$AGENT_PID D_URL=$URL
-start_agent stranger --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/stranger.conf" t
+start_agent_http stranger --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/stranger.conf" t
 S=$AGENT_PID S_URL=$URL
 wait_errors distrust "t@$host" 15
 wait_errors stranger "t@$host" 15
@@ -131,7 +119,7 @@ ep_wait_child "$S" 10 || fail "stranger agent: exit $?"
 echo "ok   untrusted certificates either way: erlpeer_node_up 0, an error series, one log line, no crash"
 
 # --- a TLS agent against a plain node: an error series, not a crash ----------------
-start_agent plain --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/agent.conf" p
+start_agent_http plain --listen 127.0.0.1:0 --interval $IV --json --ssl-dist-optfile "$C/agent.conf" p
 P=$AGENT_PID
 wait_errors plain "p@$host" 15
 kill -0 "$P" || fail "the agent died against a plain node"

@@ -11,6 +11,7 @@
 # Waits are for log lines and JSON lines (tail -F), each with a deadline.
 set -Eeuo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/agent_lib.sh"
 ep_world
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 command -v promtool >/dev/null || fail "promtool missing (Debian package prometheus; scripts/setup.sh)"
@@ -40,19 +41,6 @@ ep_start_erl a -eval '
   register(list_to_atom("we\"ird\\na\nme"), W = spawn(Park)), [W ! I || I <- lists:seq(1, 500)],
   U = spawn(Park), [U ! I || I <- lists:seq(1, 1000)].'
 
-# --- start_agent TAG ARGS...: stderr in TAG.err, stdout (--json) in TAG.json; sets AGENT_PID, URL
-start_agent() {
-  local tag=$1; shift
-  : > "$EP_TMP/$tag.err"
-  "$EP_CLI" agent "$@" > "$EP_TMP/$tag.json" 2> "$EP_TMP/$tag.err" &
-  AGENT_PID=$!
-  URL=
-  if ep_wait_for "$EP_TMP/$tag.err" 'serving /metrics on' 10 "$AGENT_PID"; then
-    URL=$(grep -o 'http://[^ ]*/metrics' "$EP_TMP/$tag.err" | head -1)
-  fi
-  [ -n "$URL" ] || fail "$tag: the agent does not serve HTTP: $(cat "$EP_TMP/$tag.err")"
-}
-if awk -W version 2>&1 | grep -q mawk; then FOLLOW_AWK=(awk -W interactive); else FOLLOW_AWK=(awk); fi
 # wait_scrapes TAG MIN SECS: until a JSON line says a@host has MIN successful scrapes
 wait_scrapes() {
   local fd tp rc
@@ -74,7 +62,7 @@ footprint() {
 }
 
 # --- off by default ------------------------------------------------------------------------
-start_agent off --listen 127.0.0.1:0 --interval $IV --json "a@$host"
+start_agent_http off --listen 127.0.0.1:0 --interval $IV --json "a@$host"
 wait_scrapes off 2 10
 curl -sf --max-time 5 "$URL" > "$EP_TMP/off.txt" || fail "GET /metrics failed"
 grep -q "^erlang_vm_processes{node=\"a@$host\"}" "$EP_TMP/off.txt" || fail "no erlang_vm_processes"
@@ -84,7 +72,7 @@ stop_agent
 echo "ok   off by default: no top-processes series"
 
 # --- on: the hog first by message_queue_len; nothing left on the target ------------------------
-start_agent on --sname agent_top --listen 127.0.0.1:0 --interval $IV --json --top-processes 3 "a@$host"
+start_agent_http on --sname agent_top --listen 127.0.0.1:0 --interval $IV --json --top-processes 3 "a@$host"
 wait_scrapes on 2 10
 footprint > /dev/null; footprint > /dev/null # the measuring node's own name atom
 before=$(footprint) # after the first scrapes: the agent's own name is an atom there by now
@@ -116,7 +104,7 @@ echo "ok   --top-processes 3: hog first ($ex examined), names escaped, promtool;
 # --- a budget too small for the scan: truncated --------------------------------------------------
 # b: 10000 more processes, ten batches: a 1 ms budget cannot cover them
 ep_start_erl b -eval '[spawn(fun() -> receive stop_never_sent -> ok end end) || _ <- lists:seq(1, 10000)].'
-start_agent cut --sname agent_cut --listen 127.0.0.1:0 --interval $IV --json --top-processes 20 --top-budget 1 "b@$host"
+start_agent_http cut --sname agent_cut --listen 127.0.0.1:0 --interval $IV --json --top-processes 20 --top-budget 1 "b@$host"
 wait_scrapes cut 2 10
 curl -sf --max-time 5 "$URL" > "$EP_TMP/cut.txt" || fail "GET /metrics failed"
 grep -qx "erlpeer_top_processes_truncated{node=\"b@$host\"} 1" "$EP_TMP/cut.txt" \
@@ -139,7 +127,7 @@ if [ "$(id -u)" = 0 ] && [ -x "$R/usr/bin/erl" ]; then
   chmod +x "$EP_TMP/bin/erl"
   PATH="$EP_TMP/bin:$PATH" ep_start_erl n27 -eval '
     P = proc_lib:spawn(timer, sleep, [infinity]), [P ! I || I <- lists:seq(1, 3000)].'
-  start_agent n27 --sname agent_n27 --listen 127.0.0.1:0 --interval $IV --json --top-processes 2 "n27@$host"
+  start_agent_http n27 --sname agent_n27 --listen 127.0.0.1:0 --interval $IV --json --top-processes 2 "n27@$host"
   wait_scrapes n27 2 10
   curl -sf --max-time 5 "$URL" > "$EP_TMP/n27.txt" || fail "GET /metrics failed"
   grep '^erlpeer_process_message_queue_len{' "$EP_TMP/n27.txt" | head -1 | grep -q ',name="timer:sleep/1"} 3000$' \
