@@ -396,8 +396,8 @@ void agent_top_render_text(const agent *ag, ep_buf *b) {
                                        "erlpeer_top_processes_duration_seconds"};
   static const char *const helps[3] = {
       "Processes examined by the last top-processes scan of the node.",
-      "1 when the last top-processes scan did not examine every process (time budget, too many processes, "
-      "an error), else 0.",
+      ("1 when the last top-processes scan did not examine every process (time budget, too many processes, "
+       "an error), else 0."),
       "How long the last top-processes scan of the node took."};
   bool any = false;
   for (size_t i = 0; i < ag->n_targets; i++) any |= top_shown(ag->targets[i]);
