@@ -230,26 +230,15 @@ static double erl_big(world *w) {
 /* --- certificates ------------------------------------------------------------------------ */
 
 static void make_certs(const char *dir, char *optfile, size_t cap) {
-  char p[700], k[700], san[300];
+  char p[700];
   ep__tls_ca *ca;
   if (ep__tls_ca_new("bench CA", &ca)) fail("cannot make a CA", NULL);
   snprintf(p, sizeof p, "%s/ca.pem", dir);
   if (ep__tls_ca_write(ca, p)) fail("cannot write the CA", NULL);
-  snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1", ep_testenv_host());
-  snprintf(p, sizeof p, "%s/node.pem", dir);
-  snprintf(k, sizeof k, "%s/node.key", dir);
-  if (ep__tls_ca_issue(ca, "bench node", san, -3600, 86400, p, k)) fail("cannot make a certificate", NULL);
+  /* the library's own writer of a node's certificate and mutual-TLS optfile */
+  int r = ep__tls_throwaway_node(ca, dir, ep_testenv_host(), NULL, "node", "bench node", optfile, cap);
   ep__tls_ca_free(ca);
-  snprintf(optfile, cap, "%s/ssl_dist.conf", dir);
-  FILE *f = fopen(optfile, "w");
-  if (!f) fail("cannot write the optfile", strerror(errno));
-  for (int s = 0; s < 2; s++)
-    fprintf(f,
-            "%s{%s, [{certfile, \"%s/node.pem\"}, {keyfile, \"%s/node.key\"}, {cacertfile, \"%s/ca.pem\"}, "
-            "{verify, verify_peer}%s]}%s\n",
-            s ? " " : "[", s ? "client" : "server", dir, dir, dir, s ? "" : ", {fail_if_no_peer_cert, true}",
-            s ? "]." : ",");
-  fclose(f);
+  if (r) fail("cannot make the certificate and optfile", ep_strerror(r));
 }
 
 /* --- main -------------------------------------------------------------------------------- */
