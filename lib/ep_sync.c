@@ -16,7 +16,7 @@
 struct ep__sloop {
   uv_loop_t loop;
   const ep_mem *mem;
-  uv_prepare_t check;  /* before each poll of a run: stops the loop once the wait is over */
+  uv_prepare_t check;  /* before each poll, after every other prepare handle: ends a run whose wait is over */
   uv_timer_t deadline; /* the run's timeout */
   bool running;
   bool expired;
@@ -26,6 +26,14 @@ struct ep__sloop {
   void (*release)(void *ud);
   void *release_ud;
 };
+
+/* libuv runs due timers first thing in a turn, then polls with a timeout it
+ * computed before them: a timer callback that ends the wait would leave the
+ * poll blocked. Checking just before each poll stops the loop instead. */
+static void on_check(uv_prepare_t *h) {
+  ep__sloop *s = h->data;
+  if (s->done && (s->doomed || s->done(s->ud))) uv_stop(&s->loop);
+}
 
 int ep__sloop_new(const ep_mem *mem, ep__sloop **out) {
   if (!mem) mem = ep_mem_default();
@@ -39,6 +47,12 @@ int ep__sloop_new(const ep_mem *mem, ep__sloop **out) {
   }
   uv_prepare_init(&s->loop, &s->check);
   s->check.data = s;
+  /* Started now and never stopped: libuv runs the prepare handles started
+   * last first, so this one runs after all the others, such as the node's
+   * flusher, which may end a wait by writing everything queued. Checked
+   * before them, a wait they end would be noticed only after the poll: at
+   * the next packet, tick or the deadline. */
+  uv_prepare_start(&s->check, on_check);
   uv_unref((uv_handle_t *)&s->check); /* never what keeps the loop alive */
   uv_timer_init(&s->loop, &s->deadline);
   s->deadline.data = s;
@@ -55,14 +69,6 @@ int ep__sloop_enter(ep__sloop *s) {
    * deadline) would be due at once. */
   uv_update_time(&s->loop);
   return 0;
-}
-
-/* libuv runs due timers first thing in a turn, then polls with a timeout it
- * computed before them: a timer callback that ends the wait would leave the
- * poll blocked. Checking just before each poll stops the loop instead. */
-static void on_check(uv_prepare_t *h) {
-  ep__sloop *s = h->data;
-  if (s->doomed || s->done(s->ud)) uv_stop(&s->loop);
 }
 
 static void on_deadline(uv_timer_t *t) {
@@ -99,16 +105,15 @@ int ep__sloop_run(ep__sloop *s, bool (*done)(void *ud), void *ud, int64_t timeou
   s->done = done;
   s->ud = ud;
   s->expired = false;
-  uv_prepare_start(&s->check, on_check);
   if (timeout_ms >= 0) uv_timer_start(&s->deadline, on_deadline, (uint64_t)timeout_ms, 0);
   bool alive = true;
   /* One turn at a time, checked after each: the turn that completes the
    * wait ends the run, with no further poll (UV_RUN_DEFAULT stopped from
    * the prepare handle costs one more epoll_wait per blocking call). */
   while (alive && !s->doomed && !s->expired && !done(ud)) alive = uv_run(&s->loop, UV_RUN_ONCE) != 0;
-  uv_prepare_stop(&s->check);
   uv_timer_stop(&s->deadline);
   s->running = false;
+  s->done = NULL;
   if (s->doomed) {
     void (*release)(void *) = s->release;
     void *rud = s->release_ud;

@@ -514,6 +514,34 @@ START_TEST(timeout_counts_from_the_call_after_an_idle_while) {
 }
 END_TEST
 
+/* Frames sent in a burst wait for the flusher, which runs before the loop
+ * polls and may write them all at once: a wait that this completes ends
+ * then, not at the next packet, tick or deadline. */
+static bool nothing_queued(void *ud) {
+  (void)ud;
+  return ep_node_queued(W.node, "target") == 0;
+}
+
+START_TEST(wait_completed_by_the_flush_ends_at_once) {
+  ep_rpc_result r;
+  ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
+  ep_testinbox b = {0};
+  ep_proc *q;
+  ck_assert_int_eq(ep_proc_new(W.node, NULL, ep_testinbox_collect, &b, &q), 0);
+  /* The first is written at once, the second waits for the flusher. */
+  ck_assert_int_eq(ep_node_send_named(W.node, q, "target", "nobody", ep_atom("first")), 0);
+  ck_assert_int_eq(ep_node_send_named(W.node, q, "target", "nobody", ep_atom("second")), 0);
+  ck_assert_uint_gt(ep_node_queued(W.node, "target"), 0);
+  /* Nothing else wakes the loop until a tick (seconds away), or the
+   * deadline, which also returns 0 as the condition holds by then: the
+   * time the wait took is what tells. */
+  uint64_t t0 = uv_hrtime();
+  ck_assert_int_eq(ep_node_run_until(W.node, nothing_queued, NULL, 3000), 0);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  ck_assert_msg(ms < 1500, "the wait ended after %.0f ms, not when the flusher had written everything", ms);
+}
+END_TEST
+
 /* A call made before the connection is up waits in the queue; a nodeup
  * callback that tries to block until its answer is refused, and the call
  * is still answered. */
@@ -592,6 +620,7 @@ int main(void) {
   tcase_add_test(tc, calls_run_in_parallel_and_each_gets_its_answer);
   tcase_add_test(tc, blocking_call_inside_a_callback);
   tcase_add_test(tc, timeout_counts_from_the_call_after_an_idle_while);
+  tcase_add_test(tc, wait_completed_by_the_flush_ends_at_once);
   tcase_add_test(tc, sixty_four_mib_both_ways);
   tcase_add_test(tc, silent_peer_detected_within_tick_time);
   tcase_add_test(tc, listed_as_hidden);
