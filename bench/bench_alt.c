@@ -36,10 +36,9 @@ typedef struct run {
 
 static void issue(run *r);
 
-static void on_reply(ep_peer *p, ep_peer_result *res, void *ud) {
+static void on_reply(ep_peer *p, const ep_result *res, void *ud) {
   run *r = ud;
   if (res->status) r->failed++, r->err = res->status;
-  ep_peer_result_free(res);
   r->done++;
   if (r->issued < r->total) issue(r);
 }

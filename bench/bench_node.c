@@ -256,7 +256,7 @@ static bool inbox_result(void *ud) {
 
 static double epb_lat(long k) {
   ep_arena *a = ep_arena_new(NULL);
-  ep_rpc_result r;
+  ep_result r;
   double t0 = epb_now_s();
   for (long i = 0; i < k; i++) {
     ep_arena_reset(a);
@@ -275,7 +275,7 @@ typedef struct {
 
 static void epb_pipe_issue(epb_pipe *p);
 
-static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_pipe_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   epb_pipe *p = ud;
   if (r->status || r->value.type != EP_T_ATOM) p->failed = r->status ? r->status : EP_EINVAL;

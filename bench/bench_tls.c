@@ -131,7 +131,7 @@ static double epb_lat_calls(world *w) {
   ep_arena *a = ep_arena_new(NULL);
   double t0 = epb_now_s();
   for (int i = 0; i < LAT_N; i++) {
-    ep_rpc_result r;
+    ep_result r;
     int st = ep_rpc_call_sync(w->node, w->target, "erlang", "node", ep_nil(), WAIT_MS, a, &r);
     if (st) fail(w->label, ep_node_conn_error(w->node)[0] ? ep_node_conn_error(w->node) : ep_strerror(st));
     ep_arena_reset(a);
@@ -148,7 +148,7 @@ typedef struct {
 } pipe_st;
 
 static void pipe_issue(pipe_st *p);
-static void on_pipe_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_pipe_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   pipe_st *p = ud;
   if (r->status) p->failed = r->status;

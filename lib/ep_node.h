@@ -298,21 +298,31 @@ ep_term ep_node_make_ref(ep_node *node, ep_arena *a);
 
 /* --- remote calls --------------------------------------------------------------------------- */
 
-/* How a call ended. status: 0 (value holds the result), EP_EEXCEPTION
- * (class/reason/stack hold the exception: error, exit or throw),
- * EP_EBADRPC (reason {'EXIT', Why}: the remote worker was killed, or could
- * not be spawned), EP_ETIMEDOUT, EP_ENODEDOWN (reason: the cause), or a
- * connection error from ep_node_connect. */
-typedef struct ep_rpc_result {
+/* How a call ended: the one result type of the node's calls (ep_rpc_call,
+ * ep_rpc_multi's items) and the peer controller's (ep_peer_call).
+ * status 0: value holds the result. EP_EEXCEPTION: cls (error, exit or
+ * throw; crash from a peer whose call process died) with reason and stack.
+ * Any other status: the call did not complete; reason may say why (see
+ * each call for its errors).
+ *
+ * One ownership rule: a result handed to a callback is the library's, with
+ * every term in it, and is valid until the callback returns (ep_term_copy
+ * what you keep); a blocking call copies the terms into the arena you pass
+ * it. arena is the one they live in (NULL when there are none); it is never
+ * yours to free. */
+typedef struct ep_result {
   int status;
   ep_term value;
   ep_term cls;
   ep_term reason;
   ep_term stack;
   ep_arena *arena;
-} ep_rpc_result;
+} ep_result;
 
-typedef void (*ep_rpc_cb)(ep_node *node, const ep_rpc_result *r, void *ud);
+/* Deprecated: ep_result (the node's calls used this name). */
+typedef ep_result ep_rpc_result;
+
+typedef void (*ep_rpc_cb)(ep_node *node, const ep_result *r, void *ud);
 
 /* Calls M:F(Args) on peer (rex runs erpc:execute_call/4 in a worker of its
  * own: see docs/node.md). args is a proper list. Many calls may
@@ -328,9 +338,9 @@ int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fu
 /* Fire and forget. */
 int ep_rpc_cast(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args);
 /* Blocking call: fills *r with terms copied into a (the caller's arena).
- * Returns r->status. */
+ * Returns r->status, EP_ENOMEM when a could not hold the terms. */
 int ep_rpc_call_sync(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
-                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r);
+                     uint64_t timeout_ms, ep_arena *a, ep_result *r);
 
 /* One M:F(Args) of a multi-call. args is a proper list. */
 typedef struct ep_rpc_item {
@@ -340,7 +350,7 @@ typedef struct ep_rpc_item {
 } ep_rpc_item;
 
 /* How a multi-call ended. status 0: the target ran the whole batch, and
- * items[i] is item i's ep_rpc_result (status 0 with value, EP_EEXCEPTION
+ * items[i] is item i's ep_result (status 0 with value, EP_EEXCEPTION
  * with cls/reason/stack, or EP_EBADRPC when its answer was not one an item
  * gives), n of them in order. Otherwise the whole request failed and items
  * is NULL: EP_ETIMEDOUT, EP_ENODEDOWN (the connection went; the answers
@@ -352,7 +362,7 @@ typedef struct ep_rpc_multi_result {
   int status;
   ep_term reason; /* the whole request's failure (status != 0) */
   size_t n;
-  const ep_rpc_result *items;
+  const ep_result *items;
   ep_arena *arena;
 } ep_rpc_multi_result;
 

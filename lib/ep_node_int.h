@@ -240,7 +240,7 @@ void ep__rpc_nodedown(ep_node *n, const char *peer, int reason);
 void ep__rpc_close_all(ep_node *n);
 /* Classifies erpc:execute_call(Ref, ...)'s exit reason into r (whose
  * arena is set and status 0): what ep_rpc_multi does with each item. */
-void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r);
+void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_result *r);
 
 /* ep_ioserver.c: ep__io_request, the node's group leader (ep_ioserver_int.h) */
 

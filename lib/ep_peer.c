@@ -177,7 +177,7 @@ static void fail_calls(ep_peer *p, int err) {
     p->ncalls--;
     ep__timers_cancel(&p->ctl->tm, &c->dl);
     if (!c->internal && c->cb && !p->freed) {
-      ep_peer_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      ep_result r = {err, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
     ep_free(p->mem, c);
@@ -335,7 +335,7 @@ static void run_deferred(ep_peer *p) {
     ep__call *c = p->cancelled;
     p->cancelled = c->next;
     if (!c->internal && c->cb && !p->freed) {
-      ep_peer_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      ep_result r = {EP_ECLOSED, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       c->cb(p, &r, c->ud);
     }
     ep_free(p->mem, c); /* its deadline went when it was cancelled */

@@ -173,9 +173,9 @@ int ep_peer_opts_set_output(ep_peer_opts *o, ep_peer_output_cb cb, void *ud);
 
 /* Messages a process on the peer sends to the controller over the
  * connection (`user ! {message, To, Msg}` on the peer, or any process in a
- * call: `group_leader() ! {message, To, Msg}`). The terms live in arena,
- * which the callback owns (ep_arena_free it). */
-typedef void (*ep_peer_message_cb)(ep_peer *p, ep_term to, ep_term msg, ep_arena *arena, void *ud);
+ * call: `group_leader() ! {message, To, Msg}`). The terms are lent for the
+ * callback, as every callback's are (ep_term_copy what you keep). */
+typedef void (*ep_peer_message_cb)(ep_peer *p, ep_term to, ep_term msg, void *ud);
 int ep_peer_opts_set_message(ep_peer_opts *o, ep_peer_message_cb cb, void *ud);
 
 /* Every state change: running (err 0), down (err = the down error:
@@ -242,26 +242,17 @@ typedef void (*ep_peer_start_cb)(ep_peer *p, int err, void *ud);
 int ep_peer_start(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **out,
                   ep_peer_start_cb cb, void *ud);
 
-/* The outcome of a call. status 0: value holds the result. status
- * EP_EEXCEPTION: cls is throw | error | exit | crash, with reason and
- * stacktrace ([] for crash). Any other status: the call did not complete
- * (EP_ETIMEDOUT, EP_EPEERDOWN, EP_EPEERCRASH, EP_ECLOSED; EP_ENOMEM when a
- * reply could not be read for lack of memory, which takes the peer down
- * with that error). The terms live in
- * arena, which the caller owns: ep_peer_result_free (or ep_arena_free). */
-typedef struct ep_peer_result {
-  int status;
-  ep_term value;
-  ep_term cls;
-  ep_term reason;
-  ep_term stacktrace;
-  ep_arena *arena;
-} ep_peer_result;
+/* The outcome of a call: an ep_result (ep_node.h), which is valid until the
+ * callback returns. status 0: value holds the result. EP_EEXCEPTION: cls
+ * is throw | error | exit | crash, with reason and stack ([] for crash).
+ * Any other status: the call did not complete (EP_ETIMEDOUT, EP_EPEERDOWN,
+ * EP_EPEERCRASH, EP_ECLOSED; EP_ENOMEM when a reply could not be read for
+ * lack of memory, which takes the peer down with that error). */
+typedef void (*ep_peer_call_cb)(ep_peer *p, const ep_result *r, void *ud);
 
-void ep_peer_result_free(ep_peer_result *r);
-
-/* cb owns r (and r->arena). */
-typedef void (*ep_peer_call_cb)(ep_peer *p, ep_peer_result *r, void *ud);
+/* Deprecated: ep_result (the peer's results used this name, and the
+ * callback owned them: now it borrows them, as the node's callbacks do). */
+typedef ep_result ep_peer_result;
 
 /* apply(M, F, Args) on the peer. The terms are encoded before return (the
  * caller's arena can go). timeout_ms: EP_INFINITY for none. Errors:
@@ -313,10 +304,11 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
 /* Why the last ep_peer_start_sync on this controller failed, as the down
  * reason text ("{exit_status,1}", "timeout", ...); "" when none. */
 const char *ep_ctl_last_start_reason(const ep_ctl *c);
-/* Fills *r (free with ep_peer_result_free); returns r->status, or an error
- * from ep_peer_call (then *r holds no arena). */
-int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms,
-                      ep_peer_result *r);
+/* Fills *r with terms copied into a (the caller's arena), as
+ * ep_rpc_call_sync does. Returns r->status: the call's, an error from
+ * ep_peer_call, or EP_ENOMEM when a could not hold the terms. */
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_arena *a,
+                      ep_result *r);
 /* Stops with the shutdown mode and waits. */
 int ep_peer_stop_sync(ep_peer *p);
 

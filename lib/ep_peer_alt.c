@@ -97,10 +97,8 @@ static void deliver(ep_peer *p, const uint8_t *etf, size_t n) {
     return;
   }
   ep_alt_msg m;
-  if (ep_alt_parse(t, &m) == 0 && ep__peer_on_event(p, &m, a))
-    s->rx_arena = NULL; /* the core kept it */
-  else
-    ep_arena_reset(a);
+  if (ep_alt_parse(t, &m) == 0) ep__peer_on_event(p, &m, a);
+  ep_arena_reset(a);
 }
 
 /* --- writing ---------------------------------------------------------------------- */

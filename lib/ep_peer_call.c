@@ -129,7 +129,7 @@ static void append_call(ep_peer *p, ep__call *c) {
   p->ncalls++;
 }
 
-bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
+void ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
   ep_alt_msg m = *mp;
   switch (m.kind) {
     case EP_ALT_STARTED:
@@ -175,8 +175,8 @@ bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
         if (p->phase == EP__PH_PID) ep__peer_become_running(p);
         break;
       }
-      ep_peer_result r = {0};
-      r.arena = a; /* handed to the caller */
+      ep_result r = {0};
+      r.arena = a; /* lent for the callback: the connection reuses it */
       if (m.cls == EP_ALT_OK) {
         r.status = 0;
         r.value = m.a;
@@ -184,16 +184,13 @@ bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
         r.status = EP_EEXCEPTION;
         r.cls = ep_atom(ep_alt_class_name(m.cls));
         r.reason = m.a;
-        r.stacktrace = m.b;
+        r.stack = m.b;
       }
       ep_peer_call_cb cb = c->cb;
       void *ud = c->ud;
       ep_free(p->mem, c);
-      if (cb && !p->freed)
-        cb(p, &r, ud);
-      else
-        ep_arena_free(r.arena);
-      return true;
+      if (cb && !p->freed) cb(p, &r, ud);
+      break;
     }
     case EP_ALT_IO_REQUEST: {
       ep_term reply = ep__io_serve(p->mem, a, m.c, io_output, p);
@@ -201,15 +198,11 @@ bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *mp, ep_arena *a) {
       break;
     }
     case EP_ALT_MESSAGE:
-      if (p->o.message_cb && !p->freed) {
-        p->o.message_cb(p, m.a, m.b, a, p->o.message_ud);
-        return true;
-      }
+      if (p->o.message_cb && !p->freed) p->o.message_cb(p, m.a, m.b, p->o.message_ud);
       break;
     default:
       break;
   }
-  return false;
 }
 
 /* --- calls ------------------------------------------------------------------------------------- */
@@ -220,7 +213,7 @@ static void on_call_timeout(ep__deadline *d) {
   ep_peer *p = c->peer;
   unlink_call(p, c);
   if (c->cb && !p->freed) {
-    ep_peer_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+    ep_result r = {EP_ETIMEDOUT, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
     c->cb(p, &r, c->ud);
   }
   ep_free(p->mem, c);
@@ -272,12 +265,5 @@ int ep_peer_send(ep_peer *p, ep_term to, ep_term msg) {
   if (rc) return rc;
   if (to.type != EP_T_PID && to.type != EP_T_ATOM) return EP_EINVAL;
   return p->vt->send(p, to, msg);
-}
-
-void ep_peer_result_free(ep_peer_result *r) {
-  if (r && r->arena) {
-    ep_arena_free(r->arena);
-    r->arena = NULL;
-  }
 }
 

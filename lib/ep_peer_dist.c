@@ -53,9 +53,9 @@ static ep__dist *D(ep_peer *p) { return p->conn_state; }
 static void lost_for_memory(ep_peer *p) { ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory"); }
 
 /* Hands the core a control message ({started, Node}, {reply, ...},
- * {message, ...}, an io_request): its terms copied into an arena of the
- * core's to keep (no encoding and decoding again, as when this went
- * through the alternative connections' frames). */
+ * {message, ...}, an io_request): its terms copied into an arena of their
+ * own (no encoding and decoding again, as when this went through the
+ * alternative connections' frames), which the core lends its callbacks. */
 static void to_core(ep_peer *p, ep_term t) {
   ep_arena *a = ep_is_none(t) ? NULL : ep_arena_new(p->mem); /* none: it could not be built */
   ep_term c = a ? ep_term_copy(a, t) : ep_none();
@@ -65,7 +65,8 @@ static void to_core(ep_peer *p, ep_term t) {
     lost_for_memory(p);
     return;
   }
-  if (ep_alt_parse(c, &m) != 0 || !ep__peer_on_event(p, &m, a)) ep_arena_free(a);
+  if (ep_alt_parse(c, &m) == 0) ep__peer_on_event(p, &m, a);
+  ep_arena_free(a);
 }
 
 /* Whether node is the one p runs (or will run, before it said so: an OTP 25
@@ -231,7 +232,7 @@ static int dist_spawned(ep_peer *p) {
   return 0;
 }
 
-static void on_dist_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_dist_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   ep__dcall *c = ud;
   ep_peer *p = c->p;

@@ -254,10 +254,10 @@ struct ep_peer {
 
 /* From a connection to the core. */
 /* A decoded control message (started, reply, io_request, message) whose
- * terms live in a, an arena of the peer's allocator: true when the core
- * kept a (a reply or message handed to the user's callback, who frees it);
- * false when the connection may reset it and use it again. */
-bool ep__peer_on_event(ep_peer *p, const ep_alt_msg *m, ep_arena *a);
+ * terms live in a, an arena of the peer's allocator. The core keeps
+ * nothing in a once it returns (callbacks borrow the terms): the connection
+ * resets a and uses it again. */
+void ep__peer_on_event(ep_peer *p, const ep_alt_msg *m, ep_arena *a);
 void ep__peer_on_output(ep_peer *p, const char *text, size_t n);
 void ep__peer_on_connected(ep_peer *p);
 /* The connection was lost or is unusable (err: EP_EPEERDOWN for a plain

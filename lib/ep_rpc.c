@@ -70,7 +70,7 @@ static void inflight_drop(ep_node *n, struct ep__inflight *f) {
 }
 
 /* Completes a call exactly once and frees it. */
-static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
+static void rpc_finish(ep__rpc *c, ep_result *r) {
   ep_node *n = c->node;
   if (c->done) return;
   c->done = true;
@@ -83,7 +83,7 @@ static void rpc_finish(ep__rpc *c, ep_rpc_result *r) {
 }
 
 static void rpc_fail(ep__rpc *c, int status, ep_term reason, ep_arena *a) {
-  ep_rpc_result r = {status, ep_none(), ep_none(), reason, ep_none(), a};
+  ep_result r = {status, ep_none(), ep_none(), reason, ep_none(), a};
   rpc_finish(c, &r);
 }
 
@@ -106,7 +106,7 @@ static bool tag_key(ep_term tag, uint64_t *key) {
 }
 
 /* Classifies erpc:execute_call/4's exit reason, as rex hands it back. */
-static void classify(ep_term ref, ep_term rs, ep_rpc_result *r) {
+static void classify(ep_term ref, ep_term rs, ep_result *r) {
   if (rs.type == EP_T_TUPLE && rs.n >= 3 && ep_term_eq(rs.v.items[0], ref) && rs.v.items[1].type == EP_T_ATOM) {
     ep_term cls = rs.v.items[1];
     if (ep_atom_eq(cls, "return") && rs.n == 3) {
@@ -143,7 +143,7 @@ bool ep__rpc_on_reply(ep_node *n, ep_term msg, ep_arena *a) {
   ep_term ref = msg.v.items[0], reply = msg.v.items[1];
   /* The result's terms live in the arena the message was decoded into,
    * which lives through the callback: no allocation per reply. */
-  ep_rpc_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), a};
+  ep_result r = {0, ep_none(), ep_none(), ep_none(), ep_none(), a};
   if (ep_is_record(reply, "badrpc", 2) && ep_is_record(reply.v.items[1], "EXIT", 2)) {
     classify(ref, reply.v.items[1].v.items[1], &r);
   } else {
@@ -278,4 +278,4 @@ int ep__rpc_cast_gl(ep_node *n, ep_proc *gl, const char *peer, const char *mod, 
   return rpc_request(n, gl, peer, mod, fun, args, ep_none(), &conn);
 }
 
-void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_rpc_result *r) { classify(ref, exit_reason, r); }
+void ep__rpc_classify(ep_term ref, ep_term exit_reason, ep_result *r) { classify(ref, exit_reason, r); }

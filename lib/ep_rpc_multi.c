@@ -34,7 +34,7 @@ typedef struct {
 } ep__multi;
 
 /* Item i's answer, {badrpc, {'EXIT', {I, Class, ...}}}, into *r. */
-static void item_result(ep_term v, size_t i, ep_arena *a, ep_rpc_result *r) {
+static void item_result(ep_term v, size_t i, ep_arena *a, ep_result *r) {
   memset(r, 0, sizeof *r);
   r->value = r->cls = r->reason = r->stack = ep_none();
   r->arena = a;
@@ -46,12 +46,12 @@ static void item_result(ep_term v, size_t i, ep_arena *a, ep_rpc_result *r) {
   }
 }
 
-static void on_batch(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_batch(ep_node *n, const ep_result *r, void *ud) {
   ep__multi *m = ud;
   ep_rpc_multi_result mr = {r->status, r->reason, 0, NULL, r->arena};
   if (r->status == 0) {
     ep_term v = r->value;
-    ep_rpc_result *items = NULL;
+    ep_result *items = NULL;
     if (ep_list_len(v) != (ptrdiff_t)m->n || ep_list_tail(v).type != EP_T_NIL) {
       mr.status = EP_EBADRPC; /* not what the batch returns */
       mr.reason = v;

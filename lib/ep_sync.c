@@ -226,28 +226,41 @@ int ep_node_ping_sync(ep_node *n, const char *peer, uint64_t timeout_ms) {
   return e ? e : w.status;
 }
 
+static ep_term copy_or_keep(ep_arena *a, ep_term t, bool *oom) {
+  ep_term c = ep_term_copy(a, t);
+  if (ep_is_none(c) && !ep_is_none(t)) *oom = true;
+  return c;
+}
+
 typedef struct {
   bool done;
   ep_arena *a;
-  ep_rpc_result *r;
+  ep_result *r;
 } ep__wait_call;
 
-static void on_call(ep_node *n, const ep_rpc_result *r, void *ud) {
+/* Copies a result into a; EP_ENOMEM (and no terms) when a cannot hold it. */
+static void copy_result(ep_arena *a, const ep_result *r, ep_result *o) {
+  bool oom = false;
+  *o = *r;
+  o->arena = a;
+  o->value = copy_or_keep(a, r->value, &oom);
+  o->cls = copy_or_keep(a, r->cls, &oom);
+  o->reason = copy_or_keep(a, r->reason, &oom);
+  o->stack = copy_or_keep(a, r->stack, &oom);
+  if (oom) *o = (ep_result){EP_ENOMEM, ep_none(), ep_none(), ep_atom("enomem"), ep_none(), a};
+}
+
+static void on_call(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   ep__wait_call *w = ud;
   w->done = true;
-  *w->r = *r;
-  w->r->arena = w->a;
-  w->r->value = ep_term_copy(w->a, r->value);
-  w->r->cls = ep_term_copy(w->a, r->cls);
-  w->r->reason = ep_term_copy(w->a, r->reason);
-  w->r->stack = ep_term_copy(w->a, r->stack);
+  copy_result(w->a, r, w->r);
 }
 
 static bool call_done(void *ud) { return ((ep__wait_call *)ud)->done; }
 
 int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
-                     uint64_t timeout_ms, ep_arena *a, ep_rpc_result *r) {
+                     uint64_t timeout_ms, ep_arena *a, ep_result *r) {
   memset(r, 0, sizeof *r);
   ep__wait_call w = {false, a, r};
   int e = ep__sloop_enter(ep__node_sloop(n, NULL));
@@ -266,12 +279,6 @@ typedef struct {
   ep_rpc_multi_result *r;
 } ep__sync_multi;
 
-static ep_term copy_or_keep(ep_arena *a, ep_term t, bool *oom) {
-  ep_term c = ep_term_copy(a, t);
-  if (ep_is_none(c) && !ep_is_none(t)) *oom = true;
-  return c;
-}
-
 static void on_sync_multi(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
   (void)n;
   ep__sync_multi *s = ud;
@@ -281,7 +288,7 @@ static void on_sync_multi(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
   *o = *r;
   o->arena = s->a;
   o->reason = copy_or_keep(s->a, r->reason, &oom);
-  ep_rpc_result *items = NULL;
+  ep_result *items = NULL;
   if (r->n && !(items = ep_arena_alloc(s->a, r->n * sizeof *items))) oom = true;
   for (size_t i = 0; items && i < r->n; i++) {
     items[i] = r->items[i];
@@ -359,7 +366,6 @@ int ep_ctl_start_node(ep_ctl *c, const ep_node_opts *o) {
 typedef struct {
   bool done;
   int err;
-  ep_peer_result *res;
 } ep__wait_peer;
 
 static bool peer_done(void *ud) { return ((ep__wait_peer *)ud)->done; }
@@ -386,7 +392,7 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
   if (!c || !c->sloop || !out) return EP_EINVAL;
   int e = ep__sloop_enter(c->sloop);
   if (e) return e;
-  ep__wait_peer w = {false, 0, NULL};
+  ep__wait_peer w = {false, 0};
   ep_peer *p;
   e = ep_peer_start(c, o, link, &p, on_peer_started, &w);
   if (e) return e;
@@ -403,20 +409,29 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
   return 0;
 }
 
-static void on_peer_call(ep_peer *p, ep_peer_result *r, void *ud) {
+typedef struct {
+  bool done;
+  ep_arena *a;
+  ep_result *r;
+} ep__wait_peer_call;
+
+static void on_peer_call(ep_peer *p, const ep_result *r, void *ud) {
   (void)p;
-  ep__wait_peer *w = ud;
-  *w->res = *r;
+  ep__wait_peer_call *w = ud;
   w->done = true;
+  copy_result(w->a, r, w->r);
 }
 
-int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_peer_result *r) {
-  if (!p || !r || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
+static bool peer_call_done(void *ud) { return ((ep__wait_peer_call *)ud)->done; }
+
+int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_arena *a,
+                      ep_result *r) {
+  if (!p || !a || !r || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
   memset(r, 0, sizeof *r);
   int e = ep__sloop_enter(p->ctl->sloop);
-  ep__wait_peer w = {false, 0, r};
+  ep__wait_peer_call w = {false, a, r};
   if (!e) e = ep_peer_call(p, m, f, args, timeout_ms, on_peer_call, &w);
-  if (!e) e = ep__sloop_run(p->ctl->sloop, peer_done, &w, EP__SLOOP_FOREVER);
+  if (!e) e = ep__sloop_run(p->ctl->sloop, peer_call_done, &w, EP__SLOOP_FOREVER);
   if (e && !w.done) r->status = e;
   return r->status;
 }
@@ -430,7 +445,7 @@ int ep_peer_stop_sync(ep_peer *p) {
   if (!p || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
   int e = ep__sloop_enter(p->ctl->sloop);
   if (e) return e;
-  ep__wait_peer w = {false, 0, NULL};
+  ep__wait_peer w = {false, 0};
   e = ep_peer_stop(p, on_peer_stopped, &w);
   if (!e) e = ep__sloop_run(p->ctl->sloop, peer_done, &w, EP__SLOOP_FOREVER);
   return e == EP_ECLOSED && w.done ? 0 : e;

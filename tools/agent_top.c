@@ -154,7 +154,7 @@ static void finish(agent_top *top) {
   agent_scrape_done(t);
 }
 
-static void on_batch(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_batch(ep_node *n, const ep_result *r, void *ud) {
   top_batch *b = ud;
   agent_top *top = b->top;
   agent_target *t = top->t;
@@ -301,7 +301,7 @@ static void names_or_finish(agent_top *top) {
   finish(top);
 }
 
-static void on_processes(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_processes(ep_node *n, const ep_result *r, void *ud) {
   agent_top *top = ud;
   agent_target *t = top->t;
   (void)n;

@@ -62,7 +62,7 @@ static void print_term(FILE *f, ep_term t) {
   ep_buf_free(&b);
 }
 
-static void print_exception(const ep_rpc_result *r) {
+static void print_exception(const ep_result *r) {
   if (r->status == EP_EEXCEPTION) {
     fputs("erlpeer call: exception ", stderr);
     ep_buf b;
@@ -90,7 +90,7 @@ static void print_exception(const ep_rpc_result *r) {
  * evaluator: erl_scan:string/2, erl_parse:parse_exprs/1, erl_eval:exprs/2.
  * A scan or parse error is explained with the module's format_error/1 there. */
 static int eval_remote(ep_node *n, const char *node, const char *text, uint64_t timeout, ep_arena *a,
-                       ep_rpc_result *r) {
+                       ep_result *r) {
   ep_term args = EP_LIST(a, ep_string(a, text), EP_TUPLE(a, ep_int(1), ep_int(1)));
   int s = ep_rpc_call_sync(n, node, "erl_scan", "string", args, timeout, a, r);
   if (s) return s;
@@ -117,7 +117,7 @@ static int eval_remote(ep_node *n, const char *node, const char *text, uint64_t 
     where = v.v.items[1].v.items[0], mod = v.v.items[1].v.items[1], desc = v.v.items[1].v.items[2];
   }
   if (mod.type == EP_T_ATOM) {
-    ep_rpc_result fr;
+    ep_result fr;
     if (ep_rpc_call_sync(n, node, mod.v.str, "format_error", EP_LIST(a, desc), timeout, a, &fr) == 0) {
       ep_buf mb;
       ep_buf_init(&mb, NULL);
@@ -147,7 +147,7 @@ static int eval_remote(ep_node *n, const char *node, const char *text, uint64_t 
 }
 
 /* Prints "Class:Reason" (or the badrpc reason) of a failed item on f. */
-static void print_item_failure(FILE *f, const ep_rpc_result *r) {
+static void print_item_failure(FILE *f, const ep_result *r) {
   ep_buf b;
   ep_buf_init(&b, NULL);
   if (r->status == EP_EEXCEPTION) {
@@ -170,7 +170,7 @@ static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, si
   ep_rpc_multi_result mr;
   int st = ep_rpc_multi_sync(n, node, items, count, timeout, ar, &mr);
   if (st == EP_EBADRPC || st == EP_ETIMEDOUT) {
-    ep_rpc_result whole = {st, ep_none(), ep_none(), mr.reason, ep_none(), ar};
+    ep_result whole = {st, ep_none(), ep_none(), mr.reason, ep_none(), ar};
     print_exception(&whole);
     return 1;
   }
@@ -180,7 +180,7 @@ static int call_multi(ep_node *n, const char *node, const ep_rpc_item *items, si
   }
   int code = 0;
   for (size_t i = 0; i < mr.n; i++) {
-    const ep_rpc_result *r = &mr.items[i];
+    const ep_result *r = &mr.items[i];
     if (r->status == 0) {
       print_term(stdout, r->value);
       continue;
@@ -312,7 +312,7 @@ int ep_cmd_call(int argc, char **argv) {
     ep_arena_free(ar);
     return code;
   }
-  ep_rpc_result res;
+  ep_result res;
   int st = eval ? eval_remote(n, node, eval, a.timeout_ms, ar, &res)
                 : ep_rpc_call_sync(n, node, pos[1], pos[2], args, a.timeout_ms, ar, &res);
   int code;

@@ -311,22 +311,21 @@ int ep_cmd_peer(int argc, char **argv) {
     /* An alternative connection: set over it once the peer runs, never on
      * a command line (erlexec copies ERL_*FLAGS into the emulator's argv). */
     ep_arena *a = ep_arena_new(NULL);
-    ep_peer_result r;
+    ep_result r;
     const char *node = ep_peer_node(p);
     int crc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("set_cookie"),
                                 EP_LIST(a, ep_atom_copy(a, node, strlen(node)),
                                         ep_atom_copy(a, cookie, strlen(cookie))),
-                                timeout, &r);
+                                timeout, a, &r);
     if (crc) {
       ep_tool_print_failure(stderr, &r);
       status = 1;
     }
-    ep_peer_result_free(&r);
     ep_arena_free(a);
   }
   for (size_t i = 0; i < nsteps && status == 0; i++) {
     ep_arena *a = ep_arena_new(NULL);
-    ep_peer_result r;
+    ep_result r;
     int crc = steps[i].is_eval ? ep_tool_eval(p, a, steps[i].text, timeout, &r)
                                : ep_tool_call_text(p, a, steps[i].text, timeout, &r);
     if (crc == EP_ESYNTAX) {
@@ -344,7 +343,6 @@ int ep_cmd_peer(int argc, char **argv) {
       ep_tool_print_failure(stderr, &r);
       status = 1;
     }
-    ep_peer_result_free(&r);
     ep_arena_free(a);
   }
   ep_peer_stop_sync(p);

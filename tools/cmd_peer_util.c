@@ -99,21 +99,21 @@ int ep_tool_parse_call(ep_arena *a, const char *text, ep_term *m, ep_term *f, ep
 }
 
 int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
-                      ep_peer_result *r) {
+                      ep_result *r) {
   memset(r, 0, sizeof *r);
   ep_term m, f, args;
   int rc = ep_tool_parse_call(a, text, &m, &f, &args);
   if (rc) return r->status = rc;
-  return ep_peer_call_sync(p, m, f, args, timeout, r);
+  return ep_peer_call_sync(p, m, f, args, timeout, a, r);
 }
 
 /* A step of ep_tool_eval returned an error tuple E instead of {ok, ...}:
  * hand it on as if it had raised error:{Tag, E}. */
-static int raised(ep_peer_result *step, const char *tag, ep_peer_result *r) {
+static int raised(ep_result *step, const char *tag, ep_result *r) {
   step->status = EP_EEXCEPTION;
   step->cls = ep_atom("error");
   step->reason = EP_TUPLE(step->arena, ep_atom(tag), step->value);
-  step->stacktrace = ep_nil();
+  step->stack = ep_nil();
   *r = *step;
   return r->status;
 }
@@ -121,33 +121,31 @@ static int raised(ep_peer_result *step, const char *tag, ep_peer_result *r) {
 /* erl_scan:string(Text) -> {ok, Tokens, _}; erl_parse:parse_exprs(Tokens) ->
  * {ok, Exprs}; erl_eval:exprs(Exprs, []) -> {value, V, _}: three calls, the
  * parsing runs on the peer so the peer's own syntax applies. */
-int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_peer_result *r) {
-  ep_peer_result r1, r2;
+int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_result *r) {
+  ep_result r1, r2;
   memset(r, 0, sizeof *r);
   int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"),
-                             EP_LIST(a, ep_string(a, text)), timeout, &r1);
+                             EP_LIST(a, ep_string(a, text)), timeout, a, &r1);
   if (rc) {
     *r = r1;
     return rc;
   }
   if (!ep_is_record(r1.value, "ok", 3)) return raised(&r1, "scan_error", r);
   rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"),
-                         EP_LIST(a, r1.value.v.items[1]), timeout, &r2);
-  ep_peer_result_free(&r1);
+                         EP_LIST(a, r1.value.v.items[1]), timeout, a, &r2);
   if (rc) {
     *r = r2;
     return rc;
   }
   if (!ep_is_record(r2.value, "ok", 2)) return raised(&r2, "parse_error", r);
   rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"),
-                         EP_LIST(a, r2.value.v.items[1], ep_nil()), timeout, r);
-  ep_peer_result_free(&r2);
+                         EP_LIST(a, r2.value.v.items[1], ep_nil()), timeout, a, r);
   if (rc) return rc;
   if (ep_is_record(r->value, "value", 3)) r->value = r->value.v.items[1];
   return 0;
 }
 
-ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r) {
+ep_term ep_tool_failure_term(ep_arena *a, const ep_result *r) {
   if (r->status == EP_EEXCEPTION) return EP_TUPLE(a, r->cls, r->reason);
   const char *why;
   switch (r->status) {
@@ -170,16 +168,16 @@ ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r) {
   return EP_TUPLE(a, ep_atom("exit"), ep_atom_copy(a, why, strlen(why)));
 }
 
-void ep_tool_print_failure(FILE *f, const ep_peer_result *r) {
+void ep_tool_print_failure(FILE *f, const ep_result *r) {
   ep_buf b;
   ep_buf_init(&b, NULL);
   if (r->status == EP_EEXCEPTION) {
     ep_print(&b, r->cls);
     ep_buf_append(&b, ": ", 2);
     ep_print(&b, r->reason);
-    if (ep_list_len(r->stacktrace) > 0) {
+    if (ep_list_len(r->stack) > 0) {
       ep_buf_append(&b, " in ", 4);
-      ep_print(&b, ep_list_at(r->stacktrace, 0));
+      ep_print(&b, ep_list_at(r->stack, 0));
     }
     fprintf(f, "erlpeer peer: exception %.*s\n", (int)b.len, (const char *)b.data);
   } else {

@@ -19,14 +19,14 @@ int ep_tool_parse_call(ep_arena *a, const char *text, ep_term *m, ep_term *f, ep
 /* Runs 'Mod:Fun(Arg, ...)' (blocking controller). EP_ESYNTAX when the text
  * does not parse (r->arena is then NULL), else r->status. */
 int ep_tool_call_text(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout,
-                      ep_peer_result *r);
+                      ep_result *r);
 /* Evaluates 'Exprs.' on the peer through erl_scan, erl_parse and erl_eval. */
-int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_peer_result *r);
+int ep_tool_eval(ep_peer *p, ep_arena *a, const char *text, uint32_t timeout, ep_result *r);
 /* One line on f for a failed call: "exception Class: Reason" or the error. */
-void ep_tool_print_failure(FILE *f, const ep_peer_result *r);
+void ep_tool_print_failure(FILE *f, const ep_result *r);
 /* {Class, Reason} for a failed result, built in a ({exit, timeout} for a
  * timeout, {exit, noconnection} for a peer that is down, ...). */
-ep_term ep_tool_failure_term(ep_arena *a, const ep_peer_result *r);
+ep_term ep_tool_failure_term(ep_arena *a, const ep_result *r);
 
 /* Why a start that failed with err (EP_ETIMEDOUT, EP_ENOCONNECT) may have
  * failed, when the peer was a detached tcp peer behind an exec wrapper

@@ -204,11 +204,12 @@ static void on_output(ep_peer *p, const char *text, size_t len, void *ud) {
   ep_arena_free(a);
 }
 
-static void on_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *arena, void *ud) {
+static void on_message(ep_peer *p, ep_term to, ep_term msg, void *ud) {
   session *s = ud;
   entry *e = find_peer(s, p);
-  if (e) emit(EP_TUPLE(arena, ep_atom("message"), e->id, to, msg));
-  ep_arena_free(arena);
+  ep_arena *a = e ? ep_arena_new(NULL) : NULL;
+  if (a) emit(EP_TUPLE(a, ep_atom("message"), e->id, to, msg));
+  ep_arena_free(a);
 }
 
 static void on_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
@@ -253,14 +254,13 @@ typedef struct call_ctx {
   ep_term id;
 } call_ctx;
 
-static void on_call(ep_peer *p, ep_peer_result *r, void *ud) {
+static void on_call(ep_peer *p, const ep_result *r, void *ud) {
   call_ctx *c = ud;
   ep_arena *a = c->a;
   if (r->status == 0)
-    emit(EP_TUPLE(r->arena, ep_atom("ok"), c->id, r->value));
+    emit(EP_TUPLE(a, ep_atom("ok"), c->id, r->value));
   else
     emit(EP_TUPLE(a, ep_atom("error"), c->id, ep_tool_failure_term(a, r)));
-  ep_peer_result_free(r);
   session *s = c->s;
   ep_arena_free(c->a);
   free(c);
@@ -434,7 +434,7 @@ static void handle(session *s, ep_arena *a, const ep_scmd *c) {
     cc->id = ep_term_copy(cc->a, id);
     rc = ep_peer_call(p, c->args[0], c->args[1], c->args[2], ms, on_call, cc);
     if (rc) {
-      ep_peer_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      ep_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       emit(EP_TUPLE(a, ep_atom("error"), id, ep_tool_failure_term(a, &r)));
       ep_arena_free(cc->a);
       free(cc);
@@ -448,7 +448,7 @@ static void handle(session *s, ep_arena *a, const ep_scmd *c) {
     if (rc == EP_EINVAL)
       emit_badarg("cast wants a list of arguments; send wants a pid or an atom");
     else if (rc) {
-      ep_peer_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
+      ep_result r = {rc, ep_none(), ep_none(), ep_none(), ep_none(), NULL};
       emit(EP_TUPLE(a, ep_atom("error"), id, ep_tool_failure_term(a, &r)));
     } else
       emit(EP_TUPLE(a, ep_atom("ok"), id));

@@ -18,7 +18,7 @@ static int check(int rc, const char *what) {
 int main(void) {
   ep_ctl *ctl = ep_ctl_new(NULL); /* blocking API: a private loop */
   ep_peer *peer;
-  ep_peer_result r;
+  ep_result r;
   ep_arena *a = ep_arena_new(NULL); /* terms we build live here */
 
   /* basic: {ok, Peer, _Node} = peer:start_link(#{connection => standard_io}) */
@@ -34,9 +34,8 @@ int main(void) {
   ep_peer_opts_add_arg(o, "2");
   if (check(ep_peer_start_sync(ctl, o, true, &peer), "start with args")) return 1;
   if (ep_peer_call_sync(peer, ep_atom("erlang"), ep_atom("system_info"),
-                        EP_LIST(a, ep_atom("schedulers")), 5000, &r) == 0) {
+                        EP_LIST(a, ep_atom("schedulers")), 5000, a, &r) == 0) {
     printf("args: schedulers = %lld\n", (long long)r.value.v.i);
-    ep_peer_result_free(&r);
   }
   ep_peer_stop_sync(peer);
   ep_peer_free(peer);

@@ -30,13 +30,12 @@ static ep_peer *start(ep_ctl *ctl, const char *prefix, int argc, char **argv) {
   return p;
 }
 
-static void show(const char *what, ep_peer_result *r) {
+static void show(const char *what, const ep_result *r) {
   ep_buf b;
   ep_buf_init(&b, NULL);
   ep_print(&b, r->status == 0 ? r->value : r->reason);
   printf("%s: %.*s\n", what, (int)b.len, (char *)b.data);
   ep_buf_free(&b);
-  ep_peer_result_free(r);
 }
 
 int main(int argc, char **argv) {
@@ -44,12 +43,12 @@ int main(int argc, char **argv) {
   ep_peer *one = start(ctl, "one", argc, argv), *two = start(ctl, "two", argc, argv);
   if (!one || !two) return 1;
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
+  ep_result r;
   const char *node2 = ep_peer_node(two);
   ep_peer_call_sync(one, ep_atom("net_kernel"), ep_atom("connect_node"),
-                    EP_LIST(a, ep_atom_copy(a, node2, strlen(node2))), 5000, &r);
+                    EP_LIST(a, ep_atom_copy(a, node2, strlen(node2))), 5000, a, &r);
   show("connect_node", &r);
-  ep_peer_call_sync(two, ep_atom("erlang"), ep_atom("nodes"), ep_nil(), 5000, &r);
+  ep_peer_call_sync(two, ep_atom("erlang"), ep_atom("nodes"), ep_nil(), 5000, a, &r);
   show("nodes seen by two", &r);
   ep_arena_free(a);
   ep_ctl_free(ctl); /* both were started linked: stopped here */

@@ -22,7 +22,7 @@ static int check(int rc, const char *what) {
 int main(void) {
   ep_ctl *ctl = ep_ctl_new(NULL); /* blocking API: a private loop */
   ep_peer *peer;
-  ep_peer_result r;
+  ep_result r;
   ep_arena *a = ep_arena_new(NULL); /* terms we build live here */
   char name[64];
 
@@ -31,10 +31,9 @@ int main(void) {
   ep_peer_random_name("basic", name, sizeof name);
   ep_peer_opts_set_name(o, name); /* a name and no connection: distribution */
   if (check(ep_peer_start_sync(ctl, o, true, &peer), "start")) return 1;
-  if (ep_peer_call_sync(peer, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, &r) == 0) {
+  if (ep_peer_call_sync(peer, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, a, &r) == 0) {
     printf("basic: %s answers node() = %s (controller %s)\n", ep_peer_node(peer), r.value.v.str,
            ep_node_name(ep_ctl_node(ctl)));
-    ep_peer_result_free(&r);
   }
   ep_peer_stop_sync(peer);
   ep_peer_free(peer);
@@ -47,10 +46,9 @@ int main(void) {
   ep_peer_opts_add_arg(o, "-emu_flavor");
   ep_peer_opts_add_arg(o, "smp");
   if (check(ep_peer_start_sync(ctl, o, true, &peer), "start with args")) return 1;
-  if (ep_peer_call_sync(peer, ep_atom("erlang"), ep_atom("system_info"), EP_LIST(a, ep_atom("emu_flavor")), 5000,
+  if (ep_peer_call_sync(peer, ep_atom("erlang"), ep_atom("system_info"), EP_LIST(a, ep_atom("emu_flavor")), 5000, a,
                         &r) == 0) {
     printf("args: emu_flavor = %s\n", r.value.v.str);
-    ep_peer_result_free(&r);
   }
   ep_peer_stop_sync(peer);
   ep_peer_free(peer);

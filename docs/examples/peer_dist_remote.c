@@ -24,15 +24,16 @@ int main(void) {
     fprintf(stderr, "start: %s (%s)\n", ep_strerror(rc), ep_ctl_last_start_reason(ctl));
     return 1;
   }
-  ep_peer_result r;
-  if (ep_peer_call_sync(peer, ep_atom("net_adm"), ep_atom("localhost"), ep_nil(), 5000, &r) == 0) {
+  ep_arena *a = ep_arena_new(NULL); /* the result's terms */
+  ep_result r;
+  if (ep_peer_call_sync(peer, ep_atom("net_adm"), ep_atom("localhost"), ep_nil(), 5000, a, &r) == 0) {
     const char *host;
-    ep_get_text(r.arena, r.value, &host, NULL);
+    ep_get_text(a, r.value, &host, NULL);
     printf("remote: %s runs on %s, started as:", ep_peer_node(peer), host);
-    for (const char *const *a = ep_peer_argv(peer); *a; a++) printf(" %s", *a);
+    for (const char *const *v = ep_peer_argv(peer); *v; v++) printf(" %s", *v);
     printf("\n");
-    ep_peer_result_free(&r);
   }
+  ep_arena_free(a);
   ep_peer_stop_sync(peer);
   ep_peer_free(peer);
   ep_peer_opts_free(o);

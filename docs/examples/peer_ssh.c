@@ -26,11 +26,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "start: %s %s\n", ep_strerror(rc), ep_ctl_last_start_reason(ctl));
     return 1;
   }
-  ep_peer_result r;
-  if (ep_peer_call_sync(peer, ep_atom("inet"), ep_atom("gethostname"), ep_nil(), 5000, &r) == 0) {
-    printf("remote host: %s\n", ep_print_str(r.arena, r.value)); /* text in the result's arena */
-    ep_peer_result_free(&r);
+  ep_arena *a = ep_arena_new(NULL); /* the result's terms */
+  ep_result r;
+  if (ep_peer_call_sync(peer, ep_atom("inet"), ep_atom("gethostname"), ep_nil(), 5000, a, &r) == 0) {
+    printf("remote host: %s\n", ep_print_str(a, r.value)); /* text in the same arena */
   }
+  ep_arena_free(a);
   ep_peer_stop_sync(peer);
   ep_peer_free(peer);
   ep_peer_opts_free(o);

@@ -54,7 +54,7 @@ static ep_node *start(const char *name, bool client, seen *s) {
 
 /* The hidden nodes the target is connected to, as printed. */
 static const char *hidden(ep_node *n, ep_arena *A) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(n, target, "erlang", "nodes", EP_LIST(A, ep_atom("hidden")), 10000, A, &r), 0);
   return ep_print_str(A, r.value);
 }
@@ -89,7 +89,7 @@ START_TEST(second_client_of_a_name_backs_off) {
   ck_assert_int_eq(sa.notices, 0);
   /* once a is gone, the name is free for b */
   ep_node_free(a);
-  ep_rpc_result r;
+  ep_result r;
   int st = EP_EALIVE;
   for (int i = 0; i < 50 && st == EP_EALIVE; i++) {
     /* the target sees a's close at its own pace: each try is a full

@@ -155,7 +155,7 @@ static void node_teardown(void) {
 }
 
 static ep_term call_ok(const char *node, const char *m, const char *f, ep_term args) {
-  ep_rpc_result r;
+  ep_result r;
   int s = ep_rpc_call_sync(N, node, m, f, args, 20000, A, &r);
   ck_assert_msg(s == 0, "%s: %s:%s: %s %s", REL->label, m, f, ep_strerror(s), show(r.reason));
   return r.value;
@@ -291,7 +291,7 @@ START_TEST(rpc_every_term_kind) {
 END_TEST
 
 START_TEST(each_exception_class) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(N, target, "erlang", "throw", EP_LIST(A, ep_atom("ball")), 5000, A, &r),
                    EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "throw") && ep_atom_eq(r.reason, "ball"));
@@ -478,28 +478,27 @@ static ep_peer_opts *peer_opts(int kind, const char *name, const char *root) {
 }
 
 static ep_term pcall(ep_peer *p, const char *m, const char *f, const char *args, int want_status,
-                     ep_peer_result *r) {
+                     ep_result *r) {
   ep_arena *a = ep_arena_new(NULL);
   ep_term t;
   ck_assert_int_eq(ep_parse_str(a, args, &t, NULL), 0);
-  int s = ep_peer_call_sync(p, ep_atom(m), ep_atom(f), t, 10000, r);
+  int s = ep_peer_call_sync(p, ep_atom(m), ep_atom(f), t, 10000, A, r); /* the result in the test's arena */
   ep_arena_free(a);
   ck_assert_msg(s == want_status, "%s: %s:%s%s gave %s", REL->label, m, f, args, ep_strerror(s));
   return r->value;
 }
 
-static const char *rtext(ep_peer_result *r) {
+static const char *rtext(ep_result *r) {
   return ep_print_str(A, r->status == 0 ? r->value : r->reason);
 }
 
 static long peer_os_pid(ep_peer *p) {
-  ep_peer_result r;
+  ep_result r;
   pcall(p, "os", "getpid", "[]", 0, &r);
   const char *s;
   size_t n;
   ep_get_text(r.arena, r.value, &s, &n);
   long pid = strtol(s, NULL, 10);
-  ep_peer_result_free(&r);
   return pid;
 }
 
@@ -515,36 +514,30 @@ START_TEST(peer_start_call_io) {
   int s = ep_peer_start_sync(c, o, true, &p);
   ck_assert_msg(s == 0, "%s %s: start: %s %s", REL->label, conn_name[_i], ep_strerror(s), ep_ctl_last_start_reason(c));
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_RUNNING);
-  ep_peer_result r;
+  ep_result r;
   pcall(p, "erlang", "system_info", "[otp_release]", 0, &r);
   char want[16];
   snprintf(want, sizeof want, "\"%s\"", REL->release);
   ck_assert_str_eq(rtext(&r), want);
-  ep_peer_result_free(&r);
   pcall(p, "erlang", "node", "[]", 0, &r);
   ck_assert(ep_atom_eq(r.value, ep_peer_node(p)));
   if (_i == 0) ck_assert_msg(strncmp(ep_peer_node(p), "pcall@", 6) == 0, "%s", ep_peer_node(p));
   else ck_assert_str_eq(ep_peer_node(p), "nonode@nohost");
-  ep_peer_result_free(&r);
   pcall(p, "lists", "seq", "[1, 3]", 0, &r);
   ck_assert_str_eq(rtext(&r), "[1,2,3]");
-  ep_peer_result_free(&r);
   static const char *cls[][2] = {{"throw", "[x]"}, {"error", "[boom]"}, {"exit", "[bye]"}};
   for (int i = 0; i < 3; i++) {
     pcall(p, "erlang", cls[i][0], cls[i][1], EP_EEXCEPTION, &r);
     ck_assert(ep_atom_eq(r.cls, cls[i][0]));
-    ep_peer_result_free(&r);
   }
   /* I/O relay: io:format in a call (-peer_detached makes 27+ relay it) and
    * from a process the peer spawns on its own (its group leader is ours) */
   char line[64];
   snprintf(line, sizeof line, "[\"rel ~s ~w~n\", [\"%s\", %d]]", REL->release, _i);
   pcall(p, "io", "format", line, 0, &r);
-  ep_peer_result_free(&r);
   snprintf(line, sizeof line, "rel %s %d\n", REL->release, _i);
   ck_assert_msg(wait_output(c, &col, line), "%s %s: no relayed output", REL->label, conn_name[_i]);
   pcall(p, "io", "put_chars", "[[<<\"unicode \\x{2200}\"/utf8>>, $\\n]]", 0, &r);
-  ep_peer_result_free(&r);
   ck_assert(wait_output(c, &col, "unicode \xe2\x88\x80\n"));
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
@@ -641,11 +634,10 @@ START_TEST(peer_attached_tcp) {
   ep_peer *p;
   int s = ep_peer_start_sync(c, o, true, &p);
   ck_assert_msg(s == 0, "%s: start: %s %s", REL->label, ep_strerror(s), ep_ctl_last_start_reason(c));
-  ep_peer_result r;
+  ep_result r;
   char line[64];
   snprintf(line, sizeof line, "[\"attached ~s~n\", [\"%s\"]]", REL->release);
   pcall(p, "io", "format", line, 0, &r);
-  ep_peer_result_free(&r);
   snprintf(line, sizeof line, "attached %s\n", REL->release);
   ck_assert_msg(wait_output(c, &col, line), "%s: attached output not relayed", REL->label);
   pcall(p, "erlang", "halt", "[4]", EP_EPEERDOWN, &r);
@@ -733,17 +725,15 @@ START_TEST(peer_long_names) {
   int s = ep_peer_start_sync(c, o, true, &p);
   ck_assert_msg(s == 0, "%s %s: start: %s %s", REL->label, conn_name[_i], ep_strerror(s), ep_ctl_last_start_reason(c));
   ck_assert_str_eq(ep_peer_node(p), "plong@127.0.0.1");
-  ep_peer_result r;
+  ep_result r;
   pcall(p, "erlang", "node", "[]", 0, &r);
   ck_assert(ep_atom_eq(r.value, "plong@127.0.0.1"));
-  ep_peer_result_free(&r);
   if (_i == 0) {
     /* the controller's own node followed the peer into long names */
     const char *host = strchr(ep_node_name(ep_ctl_node(c)), '@') + 1;
     ck_assert_msg(strchr(host, '.') || strchr(host, ':'), "%s", ep_node_name(ep_ctl_node(c)));
     pcall(p, "erlang", "nodes", "[hidden]", 0, &r);
     ck_assert(ep_atom_eq(ep_list_at(r.value, 0), ep_node_name(ep_ctl_node(c))));
-    ep_peer_result_free(&r);
   }
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);
   ep_peer_free(p);
@@ -769,15 +759,12 @@ START_TEST(peer_ipv6) {
   int s = ep_peer_start_sync(c, o, true, &p);
   ck_assert_msg(s == 0, "%s %s: start: %s %s", REL->label, conn_name[_i], ep_strerror(s), ep_ctl_last_start_reason(c));
   ck_assert_str_eq(ep_peer_node(p), "pv6@::1");
-  ep_peer_result r;
+  ep_result r;
   pcall(p, "net_kernel", "get_state", "[]", 0, &r);
-  ep_peer_result_free(&r);
   pcall(p, "erlang", "system_info", "[otp_release]", 0, &r);
-  ep_peer_result_free(&r);
   /* the peer's EPMD client registered it over IPv6 */
   pcall(p, "erl_epmd", "names", "[{0,0,0,0,0,0,0,1}]", 0, &r);
   ck_assert_msg(strstr(rtext(&r), "\"pv6\""), "%s", rtext(&r));
-  ep_peer_result_free(&r);
   if (_i == 0) {
     const char *nn = ep_node_name(ep_ctl_node(c));
     ck_assert_msg(strchr(nn, ':'), "the controller's node is not on IPv6: %s", nn);
@@ -825,9 +812,8 @@ START_TEST(naming_mode_mismatch_is_an_error) {
   ck_assert_int_eq(ep_peer_opts_set_longnames(lo, true), 0);
   ck_assert_int_eq(ep_peer_start_sync(c, lo, true, &p), EP_EBADNAME);
   ck_assert_ptr_null(p);
-  ep_peer_result r;
+  ep_result r;
   pcall(first, "erlang", "node", "[]", 0, &r); /* undisturbed */
-  ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_stop_sync(first), 0);
   ep_peer_free(first);
   ck_assert_int_eq(ep_peer_start_sync(c, lo, true, &p), 0); /* now it may follow */
@@ -878,16 +864,14 @@ START_TEST(one_controller_every_release) {
     if (!have[i]) continue;
     REL = &ep_otp_releases[i];
     for (int kind = 0; kind < 3; kind++, k++) {
-      ep_peer_result r;
+      ep_result r;
       pcall(peers[k], "erlang", "system_info", "[otp_release]", 0, &r);
       char want[16];
       snprintf(want, sizeof want, "\"%s\"", ep_otp_releases[i].release);
       ck_assert_msg(strcmp(rtext(&r), want) == 0, "peer %zu: %s", k, rtext(&r));
-      ep_peer_result_free(&r);
       char line[64];
       snprintf(line, sizeof line, "[\"mixed ~b~n\", [%zu]]", k);
       pcall(peers[k], "io", "format", line, 0, &r);
-      ep_peer_result_free(&r);
       pids[k] = peer_os_pid(peers[k]);
     }
   }
@@ -907,11 +891,10 @@ START_TEST(one_controller_every_release) {
     for (size_t j = i + 3; j < np; j += 3) {
       char arg[300];
       snprintf(arg, sizeof arg, "['%s']", ep_peer_node(peers[j]));
-      ep_peer_result r;
+      ep_result r;
       pcall(peers[i], "net_adm", "ping", arg, 0, &r);
       ck_assert_msg(ep_atom_eq(r.value, "pong"), "%s -> %s: %s", ep_peer_node(peers[i]), ep_peer_node(peers[j]),
                     rtext(&r));
-      ep_peer_result_free(&r);
     }
   ep_ctl_free(c); /* stops every linked peer (halt) */
   for (k = 0; k < np; k++) {

@@ -99,36 +99,34 @@ static bool same_text(const ep_buf *x, const ep_buf *y) {
  * "raised" when that raises or is not chardata (io then raises badarg). */
 static void expected_by_peer(ep_peer *p, size_t i, outcome *o) {
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
+  ep_result r;
   ep_buf_init(&o->text, NULL);
-  int rc = ep_peer_call_sync(p, ep_atom(cases[i].ref_m), ep_atom(cases[i].ref_f), args_of(a, cases[i].args), 10000,
+  int rc = ep_peer_call_sync(p, ep_atom(cases[i].ref_m), ep_atom(cases[i].ref_f), args_of(a, cases[i].args), 10000, a,
                              &r);
   ck_assert_msg(rc == 0 || rc == EP_EEXCEPTION, "%s: reference call: %s", cases[i].args, ep_err_name(rc));
   bool ok = rc == 0 && ep_chardata_utf8(r.value, false, &o->text) == 0;
   snprintf(o->status, sizeof o->status, "%s", ok ? "ok" : "raised");
   if (!ok) o->text.len = 0;
-  ep_peer_result_free(&r);
   ep_arena_free(a);
 }
 
 static void through_peer(ep_peer *p, collected *col, size_t i, outcome *o) {
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
+  ep_result r;
   col->out.len = 0;
-  int rc = ep_peer_call_sync(p, ep_atom("io"), ep_atom(cases[i].f), args_of(a, cases[i].args), 10000, &r);
+  int rc = ep_peer_call_sync(p, ep_atom("io"), ep_atom(cases[i].f), args_of(a, cases[i].args), 10000, a, &r);
   ck_assert_msg(rc == 0 || rc == EP_EEXCEPTION, "io:%s(%s): %s", cases[i].f, cases[i].args, ep_err_name(rc));
   if (rc == 0) ck_assert_msg(ep_atom_eq(r.value, "ok"), "io:%s: %s", cases[i].f, result_text(&r));
   if (rc == EP_EEXCEPTION) ck_assert_msg(ep_atom_eq(r.reason, "badarg"), "io:%s: %s", cases[i].f, result_text(&r));
   snprintf(o->status, sizeof o->status, "%s", rc == 0 ? "ok" : "raised");
   ep_buf_init(&o->text, NULL);
   ep_buf_append(&o->text, col->out.data, col->out.len);
-  ep_peer_result_free(&r);
   ep_arena_free(a);
 }
 
 static void through_node(ep_node *n, const char *peer, node_output *no, size_t i, outcome *o) {
   ep_arena *a = ep_arena_new(NULL);
-  ep_rpc_result r;
+  ep_result r;
   no->out.len = 0;
   int rc = ep_rpc_call_sync(n, peer, "io", cases[i].f, args_of(a, cases[i].args), 10000, a, &r);
   ck_assert_msg(rc == 0 || rc == EP_EEXCEPTION, "rpc io:%s(%s): %s", cases[i].f, cases[i].args, ep_err_name(rc));
@@ -248,7 +246,7 @@ START_TEST(node_group_leader_answers_as_a_group_leader_without_input) {
   };
   for (size_t i = 0; i < sizeof rq / sizeof rq[0]; i++) {
     ep_arena *a = ep_arena_new(NULL);
-    ep_rpc_result r;
+    ep_result r;
     no.out.len = 0;
     ck_assert_int_eq(ep_rpc_call_sync(ep_ctl_node(c), ep_peer_node(p), "io", rq[i].f, args_of(a, rq[i].args), 10000,
                                       a, &r),

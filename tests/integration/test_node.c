@@ -102,7 +102,7 @@ static int run_child(const char **argv, char *out, size_t cap) {
 
 START_TEST(ping_and_call) {
   ck_assert_int_eq(ep_node_ping_sync(W.node, W.target, 10000), 0);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
   ck_assert(ep_atom_eq(r.value, W.target));
 }
@@ -148,7 +148,7 @@ START_TEST(every_term_kind_round_trips) {
       "<<1:3>>", "fun lists:seq/2", "[1.0, 2.0e-10, 3]"};
   for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
     ep_term t = parse(terms[i]);
-    ep_rpc_result r;
+    ep_result r;
     ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "hd", EP_LIST(W.a, EP_LIST(W.a, t)), 5000, W.a, &r),
                      0);
     ck_assert_msg(ep_term_eq(r.value, t), "%s came back as %s", terms[i], show(r.value));
@@ -161,7 +161,7 @@ START_TEST(every_term_kind_round_trips) {
   ck_assert_int_eq(v.v.items[2].type, EP_T_PORT);
   ck_assert_int_eq(v.v.items[3].type, EP_T_FUN);
   /* They go back unchanged: the node applies the closure it made. */
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "apply",
                                     EP_LIST(W.a, v.v.items[3], EP_LIST(W.a, ep_int(41))), 5000, W.a, &r),
                    0);
@@ -170,7 +170,7 @@ START_TEST(every_term_kind_round_trips) {
 END_TEST
 
 START_TEST(each_exception_class) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "throw", EP_LIST(W.a, ep_atom("ball")), 5000, W.a, &r),
                    EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "throw") && ep_atom_eq(r.reason, "ball"));
@@ -194,7 +194,7 @@ typedef struct {
   int answered, wrong;
 } counter;
 
-static void on_seq(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_seq(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   counter *c = ud;
   c->answered++;
@@ -216,7 +216,7 @@ END_TEST
 
 static bool md5_done;
 static ep_term md5_value;
-static void on_md5(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_md5(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   md5_done = true;
   md5_value = r->status == 0 ? ep_term_copy(W.a, r->value) : ep_none();
@@ -230,7 +230,7 @@ START_TEST(sixty_four_mib_both_ways) {
   size_t n = (size_t)64 << 20;
   uint8_t *big = malloc(n);
   for (size_t i = 0; i < n; i++) big[i] = (uint8_t)(i * 7);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
   ck_assert_int_eq(ep_rpc_call(W.node, "target", "erlang", "md5", EP_LIST(W.a, ep_binary(W.a, big, n)), 60000,
                                on_md5, &r),
@@ -286,7 +286,7 @@ END_TEST
 
 START_TEST(listed_as_hidden) {
   ck_assert_int_eq(ep_node_ping_sync(W.node, "target", 10000), 0);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "nodes", EP_LIST(W.a, ep_atom("hidden")), 5000, W.a, &r),
                    0);
   ck_assert_msg(ep_list_len(r.value) == 1 && ep_atom_eq(ep_list_at(r.value, 0), ep_node_name(W.node)), "hidden: %s",
@@ -327,7 +327,7 @@ START_TEST(links_and_monitors_both_ways) {
   ep_term ref;
   ck_assert_int_eq(ep_proc_monitor(q, rp, W.a, &ref), 0);
   ck_assert_int_eq(ep_proc_link(q, rp), 0);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "exit", EP_LIST(W.a, rp, ep_atom("kill")), 5000, W.a, &r),
                    0);
   qb.want = 4;
@@ -422,7 +422,7 @@ END_TEST
 typedef struct {
   int order[2], n;
 } finish_order;
-static void on_order(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_order(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   finish_order *o = ud;
   o->order[o->n++] = r->status == 0 && r->value.type == EP_T_INT ? (int)r->value.v.i : -1;
@@ -445,7 +445,7 @@ START_TEST(calls_run_in_parallel_and_each_gets_its_answer) {
   ck_assert_int_eq(o.order[1], -1); /* then timer:sleep's ok */
 
   ep_term kill_self = ep_testworld_parse(&W, "target", "exit(self(), kill).");
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erl_eval", "exprs", EP_LIST(W.a, kill_self, ep_nil()), 10000,
                                     W.a, &r),
                    EP_EBADRPC);
@@ -471,14 +471,14 @@ END_TEST
  * EP_EINCALLBACK, and the loop goes on: the asynchronous call the callback
  * makes instead is answered. */
 static int nested_status = -1, nested_async = -1;
-static void on_nested_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_nested_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   nested_async = r->status == 0 && r->value.type == EP_T_INT && r->value.v.i == 3 ? 0 : -2;
 }
 static void call_from_callback(ep_proc *p, const ep_msg *m, void *ud) {
   (void)ud;
   if (m->kind != EP_MSG_SEND) return;
-  ep_rpc_result r;
+  ep_result r;
   ep_arena *a = ep_arena_new(NULL);
   nested_status = ep_rpc_call_sync(ep_proc_node(p), "target", "erlang", "abs", EP_LIST(a, ep_int(-3)), 5000, a, &r);
   if (ep_rpc_call(ep_proc_node(p), "target", "erlang", "abs", EP_LIST(a, ep_int(-3)), 5000, on_nested_reply, NULL))
@@ -505,7 +505,7 @@ END_TEST
  * given after a while asleep counts from now, not from the loop's last
  * turn (the sleep here is the behaviour under test: an idle program). */
 START_TEST(timeout_counts_from_the_call_after_an_idle_while) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
   struct timespec idle = {1, 500000000};
   nanosleep(&idle, NULL);
@@ -523,7 +523,7 @@ static bool nothing_queued(void *ud) {
 }
 
 START_TEST(wait_completed_by_the_flush_ends_at_once) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
   ep_testinbox b = {0};
   ep_proc *q;
@@ -548,7 +548,7 @@ END_TEST
 typedef struct {
   int reply, up_wait;
 } queued_call;
-static void on_queued_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_queued_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   ((queued_call *)ud)->reply = r->status == 0 && r->value.type == EP_T_ATOM ? 1 : 2;
 }
@@ -595,7 +595,7 @@ START_TEST(process_may_end_itself_when_its_links_go) {
     ep_term rp = eval_on("target", "spawn(fun() -> receive _ -> ok end end).", ep_nil());
     ck_assert_int_eq(ep_proc_link(p, rp), 0);
   }
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, "target", "erlang", "node", ep_nil(), 5000, W.a, &r), 0);
   exits_seen = 0;
   kill(W.target_pid, SIGKILL);

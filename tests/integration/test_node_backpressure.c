@@ -60,7 +60,7 @@ static bool drained(void *ud) { return ep_node_queued(W.node, ud) == 0; }
 
 
 static void call_ok(const char *peer) {
-  ep_rpc_result r;
+  ep_result r;
   int s = ep_rpc_call_sync(W.node, peer, "erlang", "abs", EP_LIST(W.a, ep_int(-7)), 10000, W.a, &r);
   ck_assert_msg(s == 0, "call %s: %s", peer, ep_strerror(s));
   ck_assert(ep_term_eq(r.value, ep_int(7)));
@@ -91,7 +91,7 @@ START_TEST(a_node_that_stops_reading_meets_the_send_queue_limit) {
   ck_assert_uint_le(q, LIMIT + 2 * CHUNK); /* past by one message at most */
   /* It stays refused, for a call too, and the queue does not grow. */
   ck_assert_int_eq(ep_node_send_named(W.node, NULL, W.slow, "nobody", msg), EP_EBACKPRESSURE);
-  ep_rpc_result rr;
+  ep_result rr;
   ck_assert_int_eq(ep_rpc_call_sync(W.node, W.slow, "erlang", "node", ep_nil(), 2000, W.a, &rr), EP_EBACKPRESSURE);
   ck_assert_uint_eq(ep_node_queued(W.node, W.slow), q);
   ck_assert_str_eq(ep_strerror(EP_EBACKPRESSURE), "the connection's send queue is full: the peer is not reading");
@@ -111,7 +111,7 @@ END_TEST
 
 #define MAXCALLS 8
 
-static void on_answer(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_answer(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   W.answered++;
   if (r->status == 0) W.ok++;

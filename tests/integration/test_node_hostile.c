@@ -252,7 +252,7 @@ static ep_node *reset_peer(quitter *q, pthread_t *th) {
 }
 
 static int rpc_results, rpc_status;
-static void on_rpc(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_rpc(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   rpc_results++;
   rpc_status = r->status;

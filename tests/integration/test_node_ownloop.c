@@ -113,7 +113,7 @@ static struct {
   bool port_done;
   int port_status, port;
   bool called;
-  ep_rpc_result r; /* terms copied into a */
+  ep_result r; /* terms copied into a */
   ep_proc *box;
   int nmsg;
   ep_term msgs[MAXMSG];
@@ -148,7 +148,7 @@ static void on_port(int status, const ep_epmd_port_info *info, void *ud) {
   S.port = status ? 0 : info->port;
 }
 
-static void on_call(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_call(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   S.called = true;
   S.r = *r;

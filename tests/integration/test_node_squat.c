@@ -134,7 +134,7 @@ static void teardown(void) { ep_testworld_down(&W); }
 typedef struct {
   int ok, bad;
 } tally;
-static void on_reply(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_reply(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   tally *t = ud;
   if (r->status == 0 && ep_atom_eq(r->value, "ok")) t->ok++;
@@ -158,7 +158,7 @@ static void squat_during_calls(squat_kind kind) {
   ep_node_opts_free(o);
   downs = ups = 0;
   ep_arena *a = ep_arena_new(NULL);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(n, W.target, "erlang", "node", ep_nil(), 10000, a, &r), 0);
   ck_assert_int_eq(ups, 1);
 

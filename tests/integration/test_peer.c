@@ -27,15 +27,18 @@
 #include "ep_testpeer.h"
 #include "ep_text.h"
 
-static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
+static void collect_message(ep_peer *p, ep_term to, ep_term msg, void *ud) {
   collected *c = ud;
   c->messages++;
   ep_buf b;
   ep_buf_init(&b, NULL);
-  ep_print(&b, EP_TUPLE(a, to, msg));
+  ep_buf_append(&b, "{", 1);
+  ep_print(&b, to);
+  ep_buf_append(&b, ",", 1);
+  ep_print(&b, msg);
+  ep_buf_append(&b, "}", 1);
   snprintf(c->last_msg, sizeof c->last_msg, "%.*s", (int)b.len, (char *)b.data);
   ep_buf_free(&b);
-  ep_arena_free(a);
 }
 
 /* --- calls, casts, sends, I/O ---------------------------------------------------------- */
@@ -44,52 +47,45 @@ START_TEST(call_every_reply_class) {
   ep_peer *p = pf_start(pf_opts(_i)); /* asserts it is running */
   ck_assert_str_eq(ep_peer_node(p), "nonode@nohost");
   ep_arena *a = PF.a;
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("lists"), ep_atom("seq"), args_of(a, "[1, 3]"), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("lists"), ep_atom("seq"), args_of(a, "[1, 3]"), 5000, a, &r), 0);
   ck_assert_str_eq(result_text(&r), "[1,2,3]");
-  ep_peer_result_free(&r);
   /* not distributed: no EPMD, no node name */
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, &r), 0);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, a, &r), 0);
   ck_assert(ep_atom_eq(r.value, "false"));
-  ep_peer_result_free(&r);
   static const char *cls[][3] = {{"throw", "[x]", "throw"},
                                  {"error", "[boom]", "error"},
                                  {"exit", "[bye]", "exit"}};
   for (int i = 0; i < 3; i++) {
-    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, &r),
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, a, &r),
                      EP_EEXCEPTION);
     ck_assert(ep_atom_eq(r.cls, cls[i][2]));
-    ck_assert_int_gt(ep_list_len(r.stacktrace), 0);
-    ep_peer_result_free(&r);
+    ck_assert_int_gt(ep_list_len(r.stack), 0);
   }
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("apply"),
-                                     args_of(a, "[erlang, exit, [bye2]]"), 5000, &r),
+                                     args_of(a, "[erlang, exit, [bye2]]"), 5000, a, &r),
                    EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "exit"));
-  ep_peer_result_free(&r);
   /* a timeout, then the late reply is dropped and the peer still answers */
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("timer"), ep_atom("sleep"), args_of(a, "[300]"), 50, &r),
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("timer"), ep_atom("sleep"), args_of(a, "[300]"), 50, a, &r),
                    EP_ETIMEDOUT);
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("abs"), args_of(a, "[-4]"), 5000, &r), 0);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("abs"), args_of(a, "[-4]"), 5000, a, &r), 0);
   ck_assert_int_eq(r.value.v.i, 4);
-  ep_peer_result_free(&r);
   pf_stop(p);
 }
 END_TEST
 
 START_TEST(crash_class_from_killed_call) {
   ep_peer *p = pf_start(pf_opts(_i));
-  ep_peer_result r;
+  ep_result r;
   /* the call's process is killed: no reply of its own, the peer reports
    * {reply, Seq, crash, killed} */
-  ck_assert_int_eq(eval_sync(p, "exit(self(), kill).", &r), EP_EEXCEPTION);
+  ck_assert_int_eq(eval_sync(p, PF.a, "exit(self(), kill).", &r), EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "crash"));
   ck_assert(ep_atom_eq(r.reason, "killed"));
-  ck_assert_int_eq(ep_list_len(r.stacktrace), 0);
-  ep_peer_result_free(&r);
-  ck_assert_int_eq(eval_sync(p, "X = 20, X + 1.", &r), 0);
+  ck_assert_int_eq(ep_list_len(r.stack), 0);
+  ck_assert_int_eq(eval_sync(p, PF.a, "X = 20, X + 1.", &r), 0);
   ck_assert(ep_is_record(r.value, "value", 3));
-  ep_peer_result_free(&r);
 }
 END_TEST
 
@@ -111,18 +107,16 @@ START_TEST(cast_send_and_messages_back) {
   while (col->messages < 2) ep_ctl_poll(c, 20);
   ck_assert_str_eq(col->last_msg, "{casted,42}");
   /* send to a pid */
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("whereis"), args_of(a, "[user]"), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("whereis"), args_of(a, "[user]"), 5000, a, &r), 0);
   ck_assert_int_eq(r.value.type, EP_T_PID);
   ck_assert_int_eq(ep_peer_send(p, r.value, args_of(a, "{message, viapid, ok}")), 0);
-  ep_peer_result_free(&r);
   while (col->messages < 3) ep_ctl_poll(c, 20);
   ck_assert_str_eq(col->last_msg, "{viapid,ok}");
   /* a process on the peer calling back during a call (group leader) */
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("send"),
-                                     args_of(a, "[user, {message, fromcall, [1,2]}]"), 5000, &r),
+                                     args_of(a, "[user, {message, fromcall, [1,2]}]"), 5000, a, &r),
                    0);
-  ep_peer_result_free(&r);
   while (col->messages < 4) ep_ctl_poll(c, 20);
   ck_assert_str_eq(col->last_msg, "{fromcall,[1,2]}");
   ck_assert_int_eq(ep_peer_send(p, ep_int(3), ep_atom("x")), EP_EINVAL);
@@ -133,27 +127,22 @@ START_TEST(io_relay) {
   ep_peer *p = pf_start(pf_collect(pf_opts(_i), PF_OUTPUT));
   collected *col = &PF.col;
   ep_arena *a = PF.a;
-  ep_peer_result r;
+  ep_result r;
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"),
-                                     args_of(a, "[\"fmt ~p ~s ~5.1f|~n\", [{a,1}, \"str\", 2.25]]"), 5000, &r),
+                                     args_of(a, "[\"fmt ~p ~s ~5.1f|~n\", [{a,1}, \"str\", 2.25]]"), 5000, a, &r),
                    0);
   ck_assert(ep_atom_eq(r.value, "ok"));
-  ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("put_chars"),
-                                     args_of(a, "[[<<\"bin \">>, \"list\", 10]]"), 5000, &r),
+                                     args_of(a, "[[<<\"bin \">>, \"list\", 10]]"), 5000, a, &r),
                    0);
-  ep_peer_result_free(&r);
   /* input: eof; options answered */
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("get_line"), args_of(a, "[\"> \"]"), 5000, &r), 0);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("get_line"), args_of(a, "[\"> \"]"), 5000, a, &r), 0);
   ck_assert(ep_atom_eq(r.value, "eof"));
-  ep_peer_result_free(&r);
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("getopts"), ep_nil(), 5000, &r), 0);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("getopts"), ep_nil(), 5000, a, &r), 0);
   ck_assert(ep_is_list(r.value));
-  ep_peer_result_free(&r);
   /* a bad format is badarg on the peer, as with a real group leader */
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"~p\", []]"), 5000, &r),
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"~p\", []]"), 5000, a, &r),
                    EP_EEXCEPTION);
-  ep_peer_result_free(&r);
   ck_assert_msg(out_has(col, "fmt {a,1} str   2.2|\n") || out_has(col, "fmt {a,1} str   2.3|\n"),
                 "output: %.*s", (int)col->out.len, (char *)col->out.data);
   ck_assert(out_has(col, "bin list\n"));
@@ -173,8 +162,8 @@ END_TEST
 
 START_TEST(peer_exit_detected) {
   ep_peer *p = pf_start(pf_collect(pf_opts(_i), PF_STATE));
-  ep_peer_result r;
-  int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(PF.a, "[3]"), 5000, &r);
+  ep_result r;
+  int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(PF.a, "[3]"), 5000, PF.a, &r);
   ck_assert_int_eq(rc, EP_EPEERDOWN);
   ck_assert_int_eq(ep_peer_get_state(p), EP_PEER_DOWN);
   ck_assert_int_eq(PF.col.downs, 1);
@@ -185,7 +174,7 @@ START_TEST(peer_exit_detected) {
   } else {
     ck_assert_str_eq(ep_peer_down_reason(p), "tcp_closed");
   }
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), EP_EPEERDOWN);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, PF.a, &r), EP_EPEERDOWN);
   ck_assert_int_eq(ep_peer_stop_sync(p), 0); /* stopping a down peer completes */
 }
 END_TEST
@@ -198,8 +187,8 @@ START_TEST(peer_down_crash_is_sticky) {
   while (PF.col.downs == 0) ep_ctl_poll(PF.ctl, 20);
   ck_assert_int_eq(PF.col.down_err, EP_EPEERCRASH);
   ck_assert_int_eq(ep_peer_down_err(p), EP_EPEERCRASH);
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), EP_EPEERCRASH);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, PF.a, &r), EP_EPEERCRASH);
   ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), EP_EPEERCRASH);
   ck_assert_int_eq(ep_peer_send(p, ep_atom("user"), ep_atom("x")), EP_EPEERCRASH);
 }
@@ -218,8 +207,8 @@ START_TEST(controller_sigkill_halts_peer) {
     ep_peer *p;
     long pid = 0;
     if (ep_peer_start_sync(c, o, true, &p) == 0) {
-      ep_peer_result r;
-      if (ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r) == 0) {
+      ep_result r;
+      if (ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, PF.a, &r) == 0) {
         const char *s;
         size_t n;
         ep_get_text(r.arena, r.value, &s, &n);
@@ -337,10 +326,9 @@ END_TEST
 static char *getenv_on(ep_peer *p, const char *name) {
   char args[64];
   snprintf(args, sizeof args, "[\"%s\"]", name);
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getenv"), args_of(PF.a, args), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getenv"), args_of(PF.a, args), 5000, PF.a, &r), 0);
   char *s = result_text(&r);
-  ep_peer_result_free(&r);
   return s;
 }
 
@@ -379,10 +367,9 @@ END_TEST
 
 /* --- many peers on one loop, asynchronously ------------------------------------------------- */
 
-static void many_reply(ep_peer *p, ep_peer_result *r, void *ud) {
+static void many_reply(ep_peer *p, const ep_result *r, void *ud) {
   pf_counts *m = ud;
   if (r->status == 0 && r->value.type == EP_T_INT) m->replies++;
-  ep_peer_result_free(r);
 }
 
 START_TEST(eight_concurrent_peers_one_loop) {
@@ -423,10 +410,9 @@ START_TEST(restart_with_same_name) {
     char want[200];
     snprintf(want, sizeof want, "%s@%s", name, ep_testenv_host());
     ck_assert_str_eq(ep_peer_node(p), want);
-    ep_peer_result r;
-    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, &r), 0);
+    ep_result r;
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("is_alive"), ep_nil(), 5000, PF.a, &r), 0);
     ck_assert(ep_atom_eq(r.value, "true"));
-    ep_peer_result_free(&r);
     ck_assert_int_eq(ep_peer_stop_sync(p), 0);
     ep_peer_free(p);
   }
@@ -495,12 +481,10 @@ START_TEST(newer_otp_peer_side) {
   ep_peer_opts_set_exec(o, "chroot", pre);
   ep_peer *p = pf_start(o);
   ep_arena *a = PF.a;
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"), 5000, a, &r), 0);
   ck_assert_str_eq(result_text(&r), want);
-  ep_peer_result_free(&r);
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"v27 ~w~n\", [ok]]"), 5000, &r), 0);
-  ep_peer_result_free(&r);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"v27 ~w~n\", [ok]]"), 5000, a, &r), 0);
   ck_assert(out_has(&PF.col, "v27 ok\n"));
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);
 }
@@ -564,11 +548,10 @@ START_TEST(attached_tcp_peer) {
   ep_peer *p = pf_start(o);
   collected *col = &PF.col;
   ep_arena *a = PF.a;
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"attached ~w~n\", [1]]"), 5000, &r), 0);
-  ep_peer_result_free(&r);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("io"), ep_atom("format"), args_of(a, "[\"attached ~w~n\", [1]]"), 5000, a, &r), 0);
   while (!out_has(col, "attached 1")) ep_ctl_poll(c, 20);
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[4]"), 5000, &r), EP_EPEERDOWN);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[4]"), 5000, a, &r), EP_EPEERDOWN);
   while (ep_peer_exit_status(p) < 0) ep_ctl_poll(c, 20);
   ck_assert_int_eq(ep_peer_exit_status(p), 4);
 }
@@ -620,7 +603,7 @@ START_TEST(attached_tcp_stdin_is_a_held_pipe) {
   }
   collected *col = &PF.col;
   ep_arena *a = PF.a;
-  ep_peer_result r;
+  ep_result r;
   for (int round = 0; round < 2; round++) {
     col->out.len = 0;
     col->downs = 0;
@@ -642,15 +625,14 @@ START_TEST(attached_tcp_stdin_is_a_held_pipe) {
       ck_assert_msg(!col->downs && ep_peer_get_state(p) == EP_PEER_RUNNING, "%s: the peer went down: %s, %.*s",
                     rl->label, ep_peer_down_reason(p), (int)col->out.len, (char *)col->out.data);
       ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("system_info"), args_of(a, "[otp_release]"),
-                                         5000, &r),
+                                         5000, a, &r),
                        0);
-      ep_peer_result_free(&r);
     }
     if (round == 0) {
       ck_assert_int_eq(ep_peer_stop_sync(p), 0);
     } else {
       /* it exits by itself: our end goes once it is reaped */
-      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[3]"), 5000, &r),
+      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), args_of(a, "[3]"), 5000, a, &r),
                        EP_EPEERDOWN);
       double t0 = now_ms();
       while (ep_peer_exit_status(p) < 0 && now_ms() - t0 < 10000) ep_ctl_poll(c, 20);

@@ -35,7 +35,7 @@
 /* --- helpers (the ones shared with test_peer.c are in tests/support/ep_testpeer.h,
  * the fixture in ep_peerfix.h) --- */
 
-static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, void *ud) {
+static void collect_message(ep_peer *p, ep_term to, ep_term msg, void *ud) {
   collected *c = ud;
   c->messages++;
   ep_buf b;
@@ -43,7 +43,6 @@ static void collect_message(ep_peer *p, ep_term to, ep_term msg, ep_arena *a, vo
   ep_print(&b, msg);
   snprintf(c->last_msg, sizeof c->last_msg, "%.*s", (int)b.len, (char *)b.data);
   ep_buf_free(&b);
-  ep_arena_free(a);
 }
 
 /* Runs the controller's private loop until *flag (an int a callback sets)
@@ -64,11 +63,10 @@ static const char *quoted(const char *node) {
 /* M:F(Args text) on the peer; the printed result (value or reason). */
 static char *call_text(ep_peer *p, const char *m, const char *f, const char *args, int *status) {
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
-  int rc = ep_peer_call_sync(p, ep_atom_copy(a, m, strlen(m)), ep_atom_copy(a, f, strlen(f)), args_of(a, args), 10000, &r);
+  ep_result r;
+  int rc = ep_peer_call_sync(p, ep_atom_copy(a, m, strlen(m)), ep_atom_copy(a, f, strlen(f)), args_of(a, args), 10000, a, &r);
   if (status) *status = rc;
   char *s = rc == 0 || rc == EP_EEXCEPTION ? result_text(&r) : (char *)ep_err_name(rc);
-  if (rc == 0 || rc == EP_EEXCEPTION) ep_peer_result_free(&r);
   ep_arena_free(a);
   return s;
 }
@@ -109,26 +107,24 @@ START_TEST(basic_rpc_and_exceptions) {
   ck_assert_str_eq(call_text(p, "lists", "seq", "[1, 3]", &st), "[1,2,3]");
   static const char *cls[][3] = {{"throw", "[ball]", "throw"}, {"error", "[boom]", "error"}, {"exit", "[bye]", "exit"}};
   ep_arena *a = PF.a;
-  ep_peer_result r;
+  ep_result r;
   for (int i = 0; i < 3; i++) {
-    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, &r),
+    ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom(cls[i][0]), args_of(a, cls[i][1]), 5000, a, &r),
                      EP_EEXCEPTION);
     ck_assert(ep_atom_eq(r.cls, cls[i][2]));
     /* erpc carries the stacktrace of errors only */
-    if (i == 1) ck_assert_int_gt(ep_list_len(r.stacktrace), 0);
-    ck_assert(ep_is_list(r.stacktrace));
-    ep_peer_result_free(&r);
+    if (i == 1) ck_assert_int_gt(ep_list_len(r.stack), 0);
+    ck_assert(ep_is_list(r.stack));
   }
   /* a call's process killed: the reference's crash class */
-  ck_assert_int_eq(eval_sync(p, "exit(self(), kill).", &r), EP_EEXCEPTION);
+  ck_assert_int_eq(eval_sync(p, a, "exit(self(), kill).", &r), EP_EEXCEPTION);
   ck_assert(ep_atom_eq(r.cls, "crash") || ep_atom_eq(r.cls, "exit"));
-  ep_peer_result_free(&r);
   /* a timeout, then the late reply is dropped and the peer still answers */
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("timer"), ep_atom("sleep"), args_of(a, "[300]"), 50, &r), EP_ETIMEDOUT);
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("timer"), ep_atom("sleep"), args_of(a, "[300]"), 50, a, &r), EP_ETIMEDOUT);
   ck_assert_str_eq(call_text(p, "erlang", "abs", "[-4]", &st), "4");
   /* basic's "fancy RPC": a process on the peer, told by a message, sends
    * back to the origin (the pid on its -origin) */
-  ck_assert_int_eq(eval_sync(p,
+  ck_assert_int_eq(eval_sync(p, a,
                              "{ok, [[O]]} = init:get_argument(origin), Origin = binary_to_term(base64:decode(O)),"
                              "spawn(fun() -> receive do -> Origin ! done end end).",
                              &r),
@@ -136,16 +132,14 @@ START_TEST(basic_rpc_and_exceptions) {
   ck_assert(ep_is_record(r.value, "value", 3)); /* erl_eval's {value, V, Bindings} */
   ck_assert_int_eq(r.value.v.items[1].type, EP_T_PID);
   ck_assert_int_eq(ep_peer_send(p, r.value.v.items[1], ep_atom("do")), 0);
-  ep_peer_result_free(&r);
   ck_assert(wait_flag(c, &col->messages, 5000));
   ck_assert_str_eq(col->last_msg, "done");
   /* send to a registered name */
-  ck_assert_int_eq(eval_sync(p,
+  ck_assert_int_eq(eval_sync(p, a,
                              "{ok, [[O]]} = init:get_argument(origin), Origin = binary_to_term(base64:decode(O)),"
                              "register(ep_echo, spawn(fun() -> receive M -> Origin ! {echo, M} end end)), ok.",
                              &r),
                    0);
-  ep_peer_result_free(&r);
   ck_assert_int_eq(ep_peer_send(p, ep_atom("ep_echo"), ep_int(42)), 0);
   col->messages = 0;
   ck_assert(wait_flag(c, &col->messages, 5000));
@@ -356,11 +350,11 @@ START_TEST(slow_init_stop) {
     ep_peer_opts_set_shutdown(o, m[i].mode, m[i].ms);
     ep_peer *p = pf_start(o);
     long pid = ep_peer_os_pid(p);
-    ep_peer_result r;
+    ep_result r;
     /* a supervisor child of kernel's: init:stop terminates applications,
      * kernel_sup waits (shutdown 5000) for this child to finish its
      * terminate, which sleeps 1.5 s: the slowness under test, not a wait */
-    ck_assert_int_eq(eval_sync(p,
+    ck_assert_int_eq(eval_sync(p, PF.a,
                                "Parent = self(),"
                                "Pid = proc_lib:spawn(fun() -> process_flag(trap_exit, true),"
                                "  erlang:register(ep_slow, self()),"
@@ -372,7 +366,6 @@ START_TEST(slow_init_stop) {
                                "  shutdown => 5000}), ok.",
                                &r),
                      0);
-    ep_peer_result_free(&r);
     double t0 = now_ms();
     ck_assert_int_eq(ep_peer_stop_sync(p), 0);
     double took = now_ms() - t0;
@@ -415,8 +408,8 @@ START_TEST(peer_down_modes) {
       ck_assert_int_eq(ep_peer_down_err(p), want);
       ck_assert_str_eq(ep_peer_down_reason(p), "noconnection");
       ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer outlived its connection");
-      ep_peer_result r;
-      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, &r), want);
+      ep_result r;
+      ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 1000, PF.a, &r), want);
       ck_assert_int_eq(ep_peer_cast(p, ep_atom("erlang"), ep_atom("node"), ep_nil()), want);
       ck_assert_int_eq(ep_peer_send(p, ep_atom("user"), ep_atom("x")), want);
       stop_down_peer(c, p); /* stopping a down peer completes */
@@ -435,15 +428,14 @@ START_TEST(cntrl_channel_handler_crash) {
   ep_peer *p = pf_start(pf_collect(pf_dist_opts("cch"), PF_STATE));
   collected *col = &PF.col;
   long pid = ep_peer_os_pid(p);
-  ep_peer_result r;
-  ck_assert_int_eq(eval_sync(p,
+  ep_result r;
+  ck_assert_int_eq(eval_sync(p, PF.a,
                              "[H] = [P || P <- processes(), {current_stacktrace, S} <- [process_info(P, current_stacktrace)],"
                              " lists:keymember(origin_link, 2, S)],"
                              "{links, L} = process_info(whereis(peer_supervision), links), true = lists:member(H, L),"
                              "spawn(fun() -> exit(H, kill) end), ok.",
                              &r),
                    0);
-  ep_peer_result_free(&r);
   ck_assert(wait_flag(c, &col->downs, 5000));
   ck_assert_int_eq(col->down_err, EP_EPEERDOWN);
   ck_assert_msg(ep_testenv_wait_pid_gone(pid, 5000), "the peer did not halt");
@@ -457,8 +449,8 @@ START_TEST(call_in_flight_when_down) {
     ep_peer_opts *o = pf_dist_opts("inflight");
     if (crash) ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CRASH);
     ep_peer *p = pf_start(o);
-    ep_peer_result r;
-    int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), ep_nil(), 5000, &r);
+    ep_result r;
+    int rc = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("halt"), ep_nil(), 5000, PF.a, &r);
     ck_assert_int_eq(rc, crash ? EP_EPEERCRASH : EP_EPEERDOWN);
     ep_peer_free(p);
   }
@@ -718,10 +710,9 @@ END_TEST
 
 /* --- many peers, asynchronously, on the caller's loop --------------------------------------- */
 
-static void many_reply(ep_peer *p, ep_peer_result *r, void *ud) {
+static void many_reply(ep_peer *p, const ep_result *r, void *ud) {
   pf_counts *m = ud;
   if (r->status == 0 && r->value.type == EP_T_ATOM && strcmp(r->value.v.str, ep_peer_node(p)) == 0) m->replies++;
-  ep_peer_result_free(r);
 }
 
 

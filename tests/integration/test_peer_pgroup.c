@@ -162,13 +162,12 @@ START_TEST(forced_stop_kills_the_grandchild_beam) {
   read_ids(file, &leader, &pgid, &unused);
   ck_assert_msg(pgid == leader, "%s: the wrapper %ld runs in group %ld, not its own", kinds[kind], leader, pgid);
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, a, &r), 0);
   const char *s;
   size_t n;
   ck_assert_int_eq(ep_get_text(r.arena, r.value, &s, &n), 0);
   long beam = strtol(s, NULL, 10);
-  ep_peer_result_free(&r);
   ep_arena_free(a);
   ck_assert_int_ne(beam, leader); /* the beam is the wrapper's child, not the wrapper */
   ck_assert_int_eq(kill((pid_t)beam, SIGSTOP), 0);
@@ -194,13 +193,12 @@ START_TEST(no_wrapper_no_new_group) {
   ep_peer *p = NULL;
   ck_assert_int_eq(ep_peer_start_sync(c, o, true, &p), 0);
   ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, a, &r), 0);
   const char *s;
   size_t n;
   ck_assert_int_eq(ep_get_text(r.arena, r.value, &s, &n), 0);
   long beam = strtol(s, NULL, 10);
-  ep_peer_result_free(&r);
   ep_arena_free(a);
   if (_i == 0) ck_assert_int_eq(getpgid((pid_t)beam), getpgrp()); /* standard_io: our child, our group */
   ck_assert_int_eq(ep_peer_stop_sync(p), 0);

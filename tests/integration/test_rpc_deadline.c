@@ -57,7 +57,7 @@ static void teardown(void) {
 
 static int order[CALLS], nfired, nwrong;
 
-static void on_timeout(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_timeout(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   if (r->status != EP_ETIMEDOUT) nwrong++;
   order[nfired++] = (int)(intptr_t)ud;
@@ -83,12 +83,12 @@ END_TEST
 
 static int refused_cb_runs, later_done, later_status = 1;
 
-static void on_refused(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_refused(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)r, (void)ud;
   refused_cb_runs++;
 }
 
-static void on_later(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_later(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   later_done++;
   later_status = r->status;
@@ -123,12 +123,12 @@ END_TEST
 /* One timeout convention: 0 is a deadline already due (it meant infinity
  * before EP_INFINITY), EP_INFINITY never fires. */
 static int zero_status = 1, zero_done, inf_done;
-static void on_zero(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_zero(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   zero_status = r->status;
   zero_done++;
 }
-static void on_inf(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_inf(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)r, (void)ud;
   inf_done++;
 }

@@ -19,13 +19,13 @@ static void teardown(void) { ep_testworld_down(&W); }
 
 static int old_failed, old_wrong, new_done, new_ok;
 
-static void on_new(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_new(ep_node *n, const ep_result *r, void *ud) {
   (void)n, (void)ud;
   new_done++;
   if (r->status == 0) new_ok++;
 }
 
-static void on_old(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_old(ep_node *n, const ep_result *r, void *ud) {
   (void)ud;
   old_failed++;
   if (r->status != EP_ENODEDOWN) old_wrong++;

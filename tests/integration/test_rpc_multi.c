@@ -40,7 +40,7 @@ static void setup(void) {
   ep_node_opts_free(o);
   A = ep_arena_new(NULL);
   if (expected_release) {
-    ep_rpc_result r;
+    ep_result r;
     ck_assert_int_eq(
         ep_rpc_call_sync(node, target, "erlang", "system_info", EP_LIST(A, ep_atom("otp_release")), 10000, A, &r), 0);
     ck_assert_str_eq(ep_print_str(A, r.value), ep_print_str(A, ep_string(A, expected_release)));
@@ -59,7 +59,7 @@ static void teardown(void) {
 #define ITEM(m, f, args) ((ep_rpc_item){(m), (f), (args)})
 #define NITEMS(a) (sizeof(a) / sizeof(a)[0])
 
-static void assert_same_result(const ep_rpc_result *x, const ep_rpc_result *y, const char *what) {
+static void assert_same_result(const ep_result *x, const ep_result *y, const char *what) {
   ck_assert_msg(x->status == y->status, "%s: status %s, single call %s", what, ep_err_name(x->status),
                 ep_err_name(y->status));
   ep_term xs[] = {x->value, x->cls, x->reason, x->stack}, ys[] = {y->value, y->cls, y->reason, y->stack};
@@ -86,7 +86,7 @@ START_TEST(results_and_exceptions_per_item) {
   ck_assert_int_eq(ep_rpc_multi_sync(node, target, items, NITEMS(items), 20000, A, &mr), 0);
   ck_assert_uint_eq(mr.n, NITEMS(items));
   ck_assert_ptr_eq(mr.arena, A);
-  const ep_rpc_result *r = mr.items;
+  const ep_result *r = mr.items;
   ck_assert_int_eq(r[0].status, 0);
   ck_assert_str_eq(ep_print_str(A, r[0].value), target);
   ck_assert_int_eq(r[1].status, EP_EEXCEPTION);
@@ -111,7 +111,7 @@ START_TEST(results_and_exceptions_per_item) {
   ck_assert_int_eq(r[8].status, 0);
   ck_assert_str_eq(ep_print_str(A, r[8].value), "2");
   for (size_t i = 0; i < NITEMS(items); i++) {
-    ep_rpc_result one;
+    ep_result one;
     ep_rpc_call_sync(node, target, items[i].mod, items[i].fun, items[i].args, 20000, A, &one);
     char what[64];
     snprintf(what, sizeof what, "item %zu (%s:%s)", i + 1, items[i].mod, items[i].fun);
@@ -170,7 +170,7 @@ static bool same_modules(ep_term x, ep_term y) {
 }
 
 static ep_term all_loaded(void) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(node, target, "code", "all_loaded", ep_nil(), 10000, A, &r), 0);
   ck_assert_int_gt(ep_list_len(r.value), 10);
   return r.value;
@@ -181,7 +181,7 @@ static ep_term all_loaded(void) {
  * loaded after only if it was before. A module loaded by a call does
  * change that list: what makes the check able to fail. */
 START_TEST(nothing_loaded_on_the_target) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(
       ep_rpc_call_sync(node, target, "erlang", "module_loaded", EP_LIST(A, ep_atom("erl_eval")), 10000, A, &r), 0);
   ep_term eval_before = r.value;
@@ -248,7 +248,7 @@ END_TEST
 typedef struct {
   int calls;
   int status;
-  const ep_rpc_result *items;
+  const ep_result *items;
 } multi_seen;
 
 static void on_multi(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
@@ -270,7 +270,7 @@ START_TEST(nodedown_in_the_middle) {
   ck_assert_int_eq(ep_rpc_multi(node, target, items, NITEMS(items), EP_INFINITY, on_multi, &seen), 0);
   /* A call behind it on the same connection: once it is answered, rex has
    * started the batch's worker. */
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), 10000, A, &r), 0);
   ck_assert_int_eq(seen.calls, 0);
   ck_assert_int_eq(ep_rpc_cast(node, target, "erlang", "halt", ep_nil()), 0);

@@ -40,9 +40,10 @@ static void on_state(ep_peer *p, ep_peer_state st, int err, void *ud) {
   if (st != EP_PEER_RUNNING) return;
   in->runnings++;
   in->pid = ep_peer_os_pid(p);
-  ep_peer_result r;
-  in->call = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, &r);
-  ep_peer_result_free(&r);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_result r;
+  in->call = ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, a, &r);
+  ep_arena_free(a);
   in->poll = ep_ctl_poll(in->ctl, 10);
   ep_peer *q;
   ep_peer_opts *o = stdio_opts();
@@ -63,10 +64,11 @@ START_TEST(peer_blocking_calls_inside_a_callback_are_refused) {
   ck_assert_int_eq(in.poll, EP_EINCALLBACK);
   ck_assert_int_eq(in.start, EP_EINCALLBACK);
   /* The loop went on: the peer answers, from outside any callback. */
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, &r), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, a, &r), 0);
   ck_assert(ep_atom_eq(r.value, "nonode@nohost"));
-  ep_peer_result_free(&r);
+  ep_arena_free(a);
   ck_assert_int_eq(ep_ctl_poll(in.ctl, 0), 0);
   ep_ctl_free(in.ctl);
 }
@@ -110,7 +112,7 @@ START_TEST(node_on_the_callers_loop_refuses_blocking_calls) {
   while (!st) uv_run(&loop, UV_RUN_ONCE);
   ck_assert_int_eq(st, 1);
   ep_arena *a = ep_arena_new(NULL);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(n, "x@localhost", "erlang", "node", ep_nil(), 100, a, &r), EP_EINCALLBACK);
   ck_assert_int_eq(ep_node_ping_sync(n, "x@localhost", 100), EP_EINCALLBACK);
   ep_arena_free(a);

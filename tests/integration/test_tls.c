@@ -169,12 +169,12 @@ START_TEST(rpc_of_every_kind_over_tls) {
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
     ep_term t;
     ck_assert_int_eq(ep_parse_str(a, texts[i], &t, NULL), 0);
-    ep_rpc_result r;
+    ep_result r;
     ck_assert_int_eq(ep_rpc_call_sync(n, tnode, "erlang", "hd", EP_LIST(a, EP_LIST(a, t)), 10000, a, &r), 0);
     ck_assert_msg(ep_term_eq(r.value, t), "%s came back as %s", texts[i], ep_print_str(a, r.value));
   }
   /* kinds only the remote node makes: a pid, a ref, its name */
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(n, tnode, "erlang", "whereis", EP_LIST(a, ep_atom("init")), 10000, a, &r), 0);
   ck_assert_int_eq(r.value.type, EP_T_PID);
   ck_assert_int_eq(ep_rpc_call_sync(n, tnode, "erlang", "make_ref", ep_nil(), 10000, a, &r), 0);
@@ -290,7 +290,7 @@ START_TEST(their_ping_reaches_us_over_tls) {
   /* one call in to have it schedule the ping, then hang up: the ping must
    * make a new connection, this time from their side */
   ep_arena *a = ep_arena_new(NULL);
-  ep_rpc_result r;
+  ep_result r;
   char ours[300];
   snprintf(ours, sizeof ours, "%s", ep_node_name(n));
   ep_term args = EP_LIST(a, ep_int(300), ep_atom("net_adm"), ep_atom("ping"), EP_LIST(a, ep_atom(ours)));
@@ -315,7 +315,7 @@ START_TEST(sixty_four_mib_both_ways) {
   uint8_t *b = malloc(big);
   ck_assert_ptr_nonnull(b);
   for (size_t i = 0; i < big; i++) b[i] = (uint8_t)(i * 131 + 7);
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(n, tnode, "erlang", "md5", EP_LIST(a, ep_binary(a, b, big)), 60000, a, &r), 0);
   ck_assert_int_eq(r.value.type, EP_T_BINARY);
   ck_assert_uint_eq(r.value.n, 16);
@@ -329,7 +329,7 @@ START_TEST(sixty_four_mib_both_ways) {
   ck_assert_int_eq(r.value.type, EP_T_BINARY);
   ck_assert_uint_eq(r.value.n, big);
   ck_assert(r.value.v.bytes[0] == 0x5a && r.value.v.bytes[big - 1] == 0x5a);
-  ep_rpc_result r2;
+  ep_result r2;
   ck_assert_int_eq(ep_rpc_call_sync(n, tnode, "erlang", "md5", EP_LIST(a, ep_binary(a, b, big)), 60000, a, &r2), 0);
   ck_assert(memcmp(r2.value.v.bytes, theirs, 16) == 0);
   free(b);

@@ -151,7 +151,7 @@ static void on_sample(uv_timer_t *t) {
 
 static void issue_calls(void);
 
-static void on_answer(ep_node *n, const ep_rpc_result *r, void *ud) {
+static void on_answer(ep_node *n, const ep_result *r, void *ud) {
   (void)n;
   uint64_t id = (uint64_t)(uintptr_t)ud;
   S.inflight--;
@@ -215,10 +215,9 @@ static void stop_peer(ep_peer *p) {
   }
 }
 
-static void on_peer_call(ep_peer *p, ep_peer_result *r, void *ud) {
+static void on_peer_call(ep_peer *p, const ep_result *r, void *ud) {
   (void)ud;
   if (r->status) fail("peer %s: call", kind_name[S.kind], r->status);
-  ep_peer_result_free(r);
   stop_peer(p);
 }
 

@@ -109,7 +109,7 @@ static inline char *term_text(ep_term t) {
 }
 
 /* A call's value, or its reason when it failed, printed (as term_text). */
-static inline char *result_text(ep_peer_result *r) { return term_text(r->status == 0 ? r->value : r->reason); }
+static inline char *result_text(ep_result *r) { return term_text(r->status == 0 ? r->value : r->reason); }
 
 /* Erlang text parsed into a term in a (the arguments of a call). */
 static inline ep_term args_of(ep_arena *a, const char *text) {
@@ -120,29 +120,26 @@ static inline ep_term args_of(ep_arena *a, const char *text) {
 
 /* The OS pid of the peer's emulator, as the peer says (os:getpid/0). */
 static inline long os_pid_of(ep_peer *p) {
-  ep_peer_result r;
-  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, &r), 0);
+  ep_arena *a = ep_arena_new(NULL);
+  ep_result r;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("os"), ep_atom("getpid"), ep_nil(), 5000, a, &r), 0);
   const char *s;
   size_t n;
-  ck_assert_int_eq(ep_get_text(r.arena, r.value, &s, &n), 0);
+  ck_assert_int_eq(ep_get_text(a, r.value, &s, &n), 0);
   long pid = strtol(s, NULL, 10);
-  ep_peer_result_free(&r);
+  ep_arena_free(a);
   return pid;
 }
 
-/* Evaluates Erlang text in the call's own process on the peer. */
-static inline int eval_sync(ep_peer *p, const char *text, ep_peer_result *r) {
-  ep_arena *a = ep_arena_new(NULL);
-  ep_peer_result r1, r2;
-  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, &r1);
+/* Evaluates Erlang text in the call's own process on the peer; the
+ * result's terms go in a. */
+static inline int eval_sync(ep_peer *p, ep_arena *a, const char *text, ep_result *r) {
+  ep_result r1, r2;
+  int rc = ep_peer_call_sync(p, ep_atom("erl_scan"), ep_atom("string"), EP_LIST(a, ep_string(a, text)), 5000, a, &r1);
   ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, &r2);
+  rc = ep_peer_call_sync(p, ep_atom("erl_parse"), ep_atom("parse_exprs"), EP_LIST(a, r1.value.v.items[1]), 5000, a, &r2);
   ck_assert_int_eq(rc, 0);
-  rc = ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, r);
-  ep_peer_result_free(&r1);
-  ep_peer_result_free(&r2);
-  ep_arena_free(a);
-  return rc;
+  return ep_peer_call_sync(p, ep_atom("erl_eval"), ep_atom("exprs"), EP_LIST(a, r2.value.v.items[1], ep_nil()), 5000, a, r);
 }
 
 /* A post_process_args hook (ud: an int it counts calls in), the

@@ -60,7 +60,7 @@ static inline void ep_testworld_down(ep_testworld *w) {
 /* exprs scanned and parsed on node: the list of expressions that
  * erl_eval:exprs/2 takes. */
 static inline ep_term ep_testworld_parse(ep_testworld *w, const char *node, const char *exprs) {
-  ep_rpc_result r;
+  ep_result r;
   ck_assert_int_eq(ep_rpc_call_sync(w->node, node, "erl_scan", "string", EP_LIST(w->a, ep_string(w->a, exprs)), 10000,
                                     w->a, &r),
                    0);
@@ -76,7 +76,7 @@ static inline ep_term ep_testworld_parse(ep_testworld *w, const char *node, cons
  * {Name, Value}). */
 static inline ep_term ep_testworld_eval(ep_testworld *w, const char *node, const char *exprs, ep_term bindings) {
   ep_term parsed = ep_testworld_parse(w, node, exprs);
-  ep_rpc_result r;
+  ep_result r;
   int s = ep_rpc_call_sync(w->node, node, "erl_eval", "exprs", EP_LIST(w->a, parsed, bindings), 10000, w->a, &r);
   ck_assert_msg(s == 0, "eval %s: %s %s", exprs, ep_strerror(s), ep_print_str(w->a, r.reason));
   ck_assert(ep_is_record(r.value, "value", 3));
