@@ -28,7 +28,7 @@ struct ep_epmd_register_opts {
 struct ep_epmd_server_opts {
   ep_epmd_log_cb log; /* may be NULL */
   void *log_ud;
-  uint32_t idle_ms;       /* 0 = EP_LIMIT_EPMD_IDLE_MS: time to send a request */
+  uint64_t idle_ms;       /* 0 = EP_LIMIT_EPMD_IDLE_MS: time to send a request */
   size_t max_connections; /* 0 = EP_LIMIT_EPMD_CONNECTIONS */
   /* KILL_REQ: 0 (default) answers "NO" always (an embedded server is not
    * the caller's to kill); 1 answers like epmd: "OK" and stop listening when

@@ -97,7 +97,7 @@ int ep_epmd_server_opts_set_log(ep_epmd_server_opts *o, ep_epmd_log_cb cb, void 
   o->log_ud = ud;
   return 0;
 }
-int ep_epmd_server_opts_set_idle(ep_epmd_server_opts *o, uint32_t ms) {
+int ep_epmd_server_opts_set_idle(ep_epmd_server_opts *o, uint64_t ms) {
   if (!o) return EP_EINVAL;
   o->idle_ms = ms;
   return 0;

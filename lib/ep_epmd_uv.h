@@ -202,8 +202,9 @@ ep_epmd_server_opts *ep_epmd_server_opts_new(void);
 void ep_epmd_server_opts_free(ep_epmd_server_opts *o);
 /* cb may be NULL (default: no log). */
 int ep_epmd_server_opts_set_log(ep_epmd_server_opts *o, ep_epmd_log_cb cb, void *ud);
-/* Time a client has to send a request: 0 (default) EP_LIMIT_EPMD_IDLE_MS. */
-int ep_epmd_server_opts_set_idle(ep_epmd_server_opts *o, uint32_t ms);
+/* Milliseconds a client has to send a request: 0 (default)
+ * EP_LIMIT_EPMD_IDLE_MS; EP_INFINITY: no limit. */
+int ep_epmd_server_opts_set_idle(ep_epmd_server_opts *o, uint64_t ms);
 /* 0 (default): EP_LIMIT_EPMD_CONNECTIONS. */
 int ep_epmd_server_opts_set_max_connections(ep_epmd_server_opts *o, size_t n);
 /* KILL_REQ: false (default) answers "NO" always (an embedded server is not

@@ -38,7 +38,7 @@ struct ep_node_opts {
   void *output_ud;
   const ep_mem *mem;
   bool client;
-  uint32_t setuptime_ms;
+  uint64_t setuptime_ms;
   size_t send_queue_limit;
   uint32_t max_calls;
   /* The environment, read once when the options are made, never in the
@@ -158,7 +158,7 @@ int ep_node_opts_set_client(ep_node_opts *o, bool on) {
   o->client = on;
   return 0;
 }
-int ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms) {
+int ep_node_opts_set_setuptime(ep_node_opts *o, uint64_t ms) {
   if (!o) return EP_EINVAL;
   o->setuptime_ms = ms;
   return 0;

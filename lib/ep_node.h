@@ -118,8 +118,9 @@ int ep_node_opts_set_mem(ep_node_opts *o, const ep_mem *mem);
 /* Milliseconds a connection may take to be set up, handshake included
  * (default EP_LIMIT_HANDSHAKE_MS, OTP's net_setuptime: 7 s); an accepted
  * client that has not authenticated by then is dropped. 0 keeps the
- * default. */
-int ep_node_opts_set_setuptime(ep_node_opts *o, uint32_t ms);
+ * default; EP_INFINITY sets no limit (a client that never authenticates
+ * then holds its slot of the pending handshakes for good). */
+int ep_node_opts_set_setuptime(ep_node_opts *o, uint64_t ms);
 /* Backpressure. Unsent bytes a connection may hold (default
  * EP_LIMIT_SEND_QUEUE, 1 GiB): once past it, as when the peer stops
  * reading, a send or call to that node fails with EP_EBACKPRESSURE until the

@@ -123,7 +123,7 @@ struct ep_node {
   bool resolving;
   bool client;     /* the client profile: no listener, no EPMD */
   ep__map peers_seen; /* client profile: hash(peer) of every node we were connected to */
-  uint32_t setuptime_ms; /* a connection's setup deadline (net_setuptime) */
+  uint64_t setuptime_ms; /* a connection's setup deadline (net_setuptime) */
   ep_node_stats stats;
   bool longnames, ipv6;
   uint8_t cookie[256];

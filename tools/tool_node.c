@@ -48,7 +48,7 @@ int ep_tool_node_opt(int argc, char **argv, int *i, ep_tool_node_args *a) {
       fprintf(stderr, "erlpeer: --net-setuptime takes seconds (1..3600), not '%s'\n", v);
       return -1;
     }
-    a->setuptime_ms = (uint32_t)s * 1000;
+    a->setuptime_ms = (uint64_t)s * 1000;
     return 1;
   }
   if ((v = opt_value(argc, argv, i, "--net-ticktime"))) {

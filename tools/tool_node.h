@@ -15,7 +15,7 @@ typedef struct ep_tool_node_args {
   bool longnames;
   bool ipv6;
   uint64_t timeout_ms;
-  uint32_t setuptime_ms; /* --net-setuptime S (0: the default, 7 s) */
+  uint64_t setuptime_ms; /* --net-setuptime S (0: the default, 7 s) */
   unsigned ticktime;     /* --net-ticktime S (0: the node's default, 60 s) */
   const char *ssl_dist_optfile; /* --ssl-dist-optfile FILE: TLS distribution */
 } ep_tool_node_args;

@@ -75,6 +75,27 @@ START_TEST(idle_handshakes_are_capped_and_dropped) {
 }
 END_TEST
 
+/* The setup time is a uint64_t of milliseconds, as every timeout: 2^32 ms
+ * and 200 more is not 200 ms. */
+START_TEST(a_setup_time_past_32_bits_is_kept) {
+  ep_node_opts *o = ep_node_opts_new();
+  ck_assert_int_eq(ep_node_opts_set_name(o, "limits"), 0);
+  ck_assert_int_eq(ep_node_opts_set_cookie(o, "c"), 0);
+  ep_node_opts_set_epmd_mode(o, EP_EPMD_NONE);
+  ck_assert_int_eq(ep_node_opts_set_setuptime(o, (UINT64_C(1) << 32) + 200), 0);
+  ep_node *n;
+  ck_assert_int_eq(ep_node_start_sync(o, &n), 0);
+  ep_node_opts_free(o);
+  int fd = dial(ep_node_port(n));
+  want w = {n, 1, 0};
+  ck_assert_int_eq(ep_node_run_until(n, stats_are, &w, 5000), 0);
+  w.pending = 0; /* must not come: the client is still within its setup time */
+  ck_assert_int_eq(ep_node_run_until(n, stats_are, &w, 1200), EP_ETIMEDOUT);
+  close(fd);
+  ep_node_free(n);
+}
+END_TEST
+
 START_TEST(a_full_stderr_does_not_block) {
   int p[2];
   ck_assert_int_eq(pipe(p), 0);
@@ -103,6 +124,7 @@ int main(void) {
   TCase *tc = tcase_create("strangers");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, idle_handshakes_are_capped_and_dropped);
+  tcase_add_test(tc, a_setup_time_past_32_bits_is_kept);
   tcase_add_test(tc, a_full_stderr_does_not_block);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
