@@ -88,8 +88,12 @@ typedef enum ep_peer_shutdown {
 
 /* Deprecated: EP_INFINITY (ep_node.h), the one infinite timeout. */
 #define EP_PEER_INFINITY EP_INFINITY
-#define EP_PEER_WAIT_ASYNC (-1)       /* wait_boot: start cb fires on boot, no timeout */
-#define EP_PEER_WAIT_NONE (-2)        /* wait_boot: start cb fires right after spawn */
+/* wait_boot, not a timeout: the start callback fires right after the
+ * spawn (the reference's wait_boot => false). */
+#define EP_PEER_WAIT_NONE (EP_INFINITY - 1)
+/* Deprecated: EP_INFINITY (wait_boot: the start callback fires on boot,
+ * with no timeout). */
+#define EP_PEER_WAIT_ASYNC EP_INFINITY
 #define EP_PEER_DEFAULT_WAIT_MS 15000 /* the reference's wait_boot */
 #define EP_PEER_DEFAULT_CALL_MS 5000  /* the reference's call timeout */
 
@@ -143,8 +147,9 @@ int ep_peer_opts_set_tls_throwaway(ep_peer_opts *o, ep_tls_throwaway *t);
 void ep_tls_throwaway_free(ep_tls_throwaway *t);
 /* Sets a variable in the environment of the program started locally. */
 int ep_peer_opts_set_env(ep_peer_opts *o, const char *key, const char *value);
-/* ms > 0, EP_PEER_WAIT_ASYNC or EP_PEER_WAIT_NONE. Default 15000. */
-int ep_peer_opts_set_wait_boot(ep_peer_opts *o, int64_t ms);
+/* How long a start waits for the boot, in milliseconds (> 0); EP_INFINITY
+ * for no timeout; or EP_PEER_WAIT_NONE. Default 15000. */
+int ep_peer_opts_set_wait_boot(ep_peer_opts *o, uint64_t ms);
 /* How long the controller waits for a TCP peer to connect back: default
  * 60000 (the reference's accept timeout); EP_ENOCONNECT after it. */
 int ep_peer_opts_set_accept_timeout(ep_peer_opts *o, uint64_t ms);

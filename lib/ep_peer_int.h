@@ -55,7 +55,7 @@ struct ep_peer_opts {
   int tcp_port;
   char *prog;
   ep__strv pre_args, args, env; /* env: "K=V" */
-  int64_t wait_boot;
+  uint64_t wait_boot; /* ms, EP_INFINITY or EP_PEER_WAIT_NONE */
   uint64_t accept_ms;   /* EP_INFINITY: no accept timeout */
   ep_peer_shutdown shutdown;
   uint64_t shutdown_ms; /* EP_INFINITY: wait for ever */

@@ -214,8 +214,8 @@ int ep_peer_opts_set_env(ep_peer_opts *o, const char *k, const char *v) {
   return rc;
 }
 
-int ep_peer_opts_set_wait_boot(ep_peer_opts *o, int64_t ms) {
-  if (!o || (ms <= 0 && ms != EP_PEER_WAIT_ASYNC && ms != EP_PEER_WAIT_NONE) || ms > UINT32_MAX)
+int ep_peer_opts_set_wait_boot(ep_peer_opts *o, uint64_t ms) {
+  if (!o || ms == 0)
     return EP_EINVAL;
   o->wait_boot = ms;
   return 0;

@@ -325,7 +325,8 @@ int ep_peer_start(ep_ctl *ctl, const ep_peer_opts *o, bool link, ep_peer **out,
     ep__peer_maybe_release(p);
     return rc;
   }
-  if (p->o.wait_boot > 0) uv_timer_start(&p->t_boot, on_boot_timeout, (uint64_t)p->o.wait_boot, 0);
+  if (p->o.wait_boot != EP_INFINITY && p->o.wait_boot != EP_PEER_WAIT_NONE)
+    uv_timer_start(&p->t_boot, on_boot_timeout, p->o.wait_boot, 0);
   if (conn == EP_PEER_CONN_TCP && p->o.accept_ms != EP_INFINITY) uv_timer_start(&p->t_stop, ep__peer_on_stop_timeout, p->o.accept_ms, 0);
   if (p->o.wait_boot == EP_PEER_WAIT_NONE) {
     p->defer_start_cb = true;

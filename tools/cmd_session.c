@@ -335,9 +335,10 @@ static int apply_opts(const ep_scmd *c, ep_peer_opts *o, const char **why) {
         for (size_t j = 0; j < x->n && !rc; j++) rc = ep_peer_opts_set_env(o, x->list[2 * j], x->list[2 * j + 1]);
         break;
       case EP_SOPT_WAIT_BOOT:
-        rc = ep_peer_opts_set_wait_boot(o, x->mode == EP_SWAIT_FALSE      ? EP_PEER_WAIT_NONE
-                                           : x->mode == EP_SWAIT_INFINITY ? EP_PEER_WAIT_ASYNC
-                                                                          : x->num);
+        rc = x->mode == EP_SWAIT_FALSE      ? ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_NONE)
+             : x->mode == EP_SWAIT_INFINITY ? ep_peer_opts_set_wait_boot(o, EP_INFINITY)
+             : x->num > 0                   ? ep_peer_opts_set_wait_boot(o, (uint64_t)x->num)
+                                            : EP_EINVAL;
         break;
       case EP_SOPT_SHUTDOWN: /* num is UINT32_MAX for infinity */
         rc = ep_peer_opts_set_shutdown(o, x->mode == EP_SSHUT_CLOSE  ? EP_PEER_SHUTDOWN_CLOSE

@@ -60,7 +60,7 @@ int main(void) {
     char name[64];
     ep_peer_random_name("multi_node", name, sizeof name);
     ep_peer_opts_set_name(o, name);
-    ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+    ep_peer_opts_set_wait_boot(o, EP_INFINITY);
     int rc = ep_peer_start(ctl, o, true, &peers[i], started, &s);
     ep_peer_opts_free(o);
     if (rc) {

@@ -28,7 +28,7 @@ int main(void) {
   ep_ctl *ctl = ep_ctl_new(&loop);
   ep_peer_opts *o = ep_peer_opts_new();
   ep_peer_opts_set_connection_tcp(o, "127.0.0.1", 0);
-  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ep_peer_opts_set_wait_boot(o, EP_INFINITY);
   ep_peer *peers[N];
   for (long i = 0; i < N; i++)
     if (ep_peer_start(ctl, o, true, &peers[i], on_started, (void *)i)) return 1;

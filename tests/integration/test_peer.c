@@ -528,7 +528,7 @@ START_TEST(wait_boot_none_async_and_stop_while_booting) {
   ep_peer_free(p);
   /* asynchronous, stopped while booting */
   memset(&w, 0, sizeof w);
-  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ep_peer_opts_set_wait_boot(o, EP_INFINITY);
   ck_assert_int_eq(ep_peer_start(c, o, true, &p, w_started, &w), 0);
   ck_assert_int_eq(ep_peer_stop(p, w_stopped, &w), 0);
   while (!w.stopped) uv_run(loop, UV_RUN_ONCE);

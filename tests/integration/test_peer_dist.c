@@ -208,7 +208,7 @@ START_TEST(peer_states) {
   ep_ctl *c = PF.ctl;
   ep_peer_opts *o = pf_collect(pf_dist_opts("states"), PF_STATE);
   collected *col = &PF.col;
-  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ep_peer_opts_set_wait_boot(o, EP_INFINITY);
   ep_peer_opts_set_peer_down(o, EP_PEER_DOWN_CONTINUE);
   ep_peer *p;
   int started = 0;
@@ -732,7 +732,7 @@ START_TEST(concurrent_peers_caller_loop) {
   double t0 = now_ms();
   for (int i = 0; i < N; i++) {
     ep_peer_opts *o = pf_dist_opts("multi");
-    ep_peer_opts_set_wait_boot(o, _i == 0 ? EP_PEER_WAIT_ASYNC : 90000);
+    ep_peer_opts_set_wait_boot(o, _i == 0 ? EP_INFINITY : 90000);
     ck_assert_int_eq(ep_peer_start(c, o, true, &ps[i], pf_count_start, &m), 0);
     ck_assert_int_eq(ep_peer_get_state(ps[i]), EP_PEER_BOOTING);
   }

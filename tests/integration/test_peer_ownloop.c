@@ -242,7 +242,7 @@ static ep_peer_opts *own_opts(int kind) {
 }
 
 /* A "peer" that is bash running script (the erl arguments follow as $@). */
-static ep_peer_opts *script_opts(int kind, const char *script, int64_t wait_boot) {
+static ep_peer_opts *script_opts(int kind, const char *script, uint64_t wait_boot) {
   ep_peer_opts *o = own_opts(kind);
   const char *pre[] = {"-c", script, "sh", NULL};
   ck_assert_int_eq(ep_peer_opts_set_exec(o, "/bin/bash", pre), 0);
@@ -417,7 +417,7 @@ START_TEST(start_failures) {
   /* A peer that boots for ever (wait_boot async): the controller waits
    * for it without spinning; freeing it kills it. */
   o = script_opts(_i, "exec sleep 30", 20000);
-  ep_peer_opts_set_wait_boot(o, EP_PEER_WAIT_ASYNC);
+  ep_peer_opts_set_wait_boot(o, EP_INFINITY);
   S.started = 0;
   ck_assert_int_eq(ep_peer_start(ctl, o, true, &p, on_start, NULL), 0);
   ep_peer_opts_free(o);
@@ -454,7 +454,7 @@ END_TEST
  * ep_peer_stop, and before the stop's own callback: a start still booting
  * is cancelled, a call in flight closed. */
 START_TEST(stop_with_callbacks_owed) {
-  ep_peer_opts *o = script_opts(_i, "exec sleep 30", EP_PEER_WAIT_ASYNC);
+  ep_peer_opts *o = script_opts(_i, "exec sleep 30", EP_INFINITY);
   ck_assert_int_eq(ep_peer_opts_set_shutdown(o, EP_PEER_SHUTDOWN_HALT, 1000), 0);
   ep_peer *p;
   S.started = 0;

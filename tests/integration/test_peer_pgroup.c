@@ -28,7 +28,7 @@
 
 static const char *const kinds[] = {"standard_io", "tcp attached", "tcp detached", "dist"};
 
-static ep_peer_opts *opts_kind(int kind, const char *script, int64_t wait_ms) {
+static ep_peer_opts *opts_kind(int kind, const char *script, uint64_t wait_ms) {
   ep_peer_opts *o = ep_peer_opts_new();
   ck_assert_ptr_nonnull(o);
   if (kind == 0) ck_assert_int_eq(ep_peer_opts_set_connection_stdio(o), 0);
