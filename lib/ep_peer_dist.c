@@ -53,20 +53,17 @@ static ep__dist *D(ep_peer *p) { return p->conn_state; }
 static void lost_for_memory(ep_peer *p) { ep__peer_on_conn_lost(p, EP_ENOMEM, "out_of_memory"); }
 
 /* Hands the core a control message ({started, Node}, {reply, ...},
- * {message, ...}, an io_request): its terms copied into an arena of their
- * own (no encoding and decoding again, as when this went through the
- * alternative connections' frames), which the core lends its callbacks. */
-static void to_core(ep_peer *p, ep_term t) {
-  ep_arena *a = ep_is_none(t) ? NULL : ep_arena_new(p->mem); /* none: it could not be built */
-  ep_term c = a ? ep_term_copy(a, t) : ep_none();
+ * {message, ...}, an io_request) as decoded, in the arena of the node's
+ * callback that brought it (no encoding and decoding again, as when this
+ * went through the alternative connections' frames, and no copy: the core
+ * lends its callbacks what it is given). none: it could not be built. */
+static void to_core(ep_peer *p, ep_term t, ep_arena *a) {
   ep_alt_msg m;
-  if (ep_is_none(c)) {
-    ep_arena_free(a);
+  if (ep_is_none(t) || !a) {
     lost_for_memory(p);
     return;
   }
-  if (ep_alt_parse(c, &m) == 0) ep__peer_on_event(p, &m, a);
-  ep_arena_free(a);
+  if (ep_alt_parse(t, &m) == 0) ep__peer_on_event(p, &m, a);
 }
 
 /* Whether node is the one p runs (or will run, before it said so: an OTP 25
@@ -133,17 +130,17 @@ static void origin_cb(ep_proc *self, const ep_msg *m, void *ud) {
      * The private HOME that held it goes now, not when the peer stops: a
      * controller killed later leaves no cookie on disk. */
     remove_home(D(p));
-    to_core(p, t);
+    to_core(p, t, m->arena);
     return;
   }
   /* Anything else the peer sends the origin is a message for the owner. */
-  to_core(p, EP_TUPLE(m->arena, ep_atom("message"), ep_proc_pid(self), t));
+  to_core(p, EP_TUPLE(m->arena, ep_atom("message"), ep_proc_pid(self), t), m->arena);
 }
 
 static void gl_cb(ep_proc *self, const ep_msg *m, void *ud) {
   ep_peer *p = ud;
   (void)self;
-  if (m->kind == EP_MSG_SEND && ep_is_record(m->msg, "io_request", 4)) to_core(p, m->msg);
+  if (m->kind == EP_MSG_SEND && ep_is_record(m->msg, "io_request", 4)) to_core(p, m->msg, m->arena);
 }
 
 /* --- the vtable ------------------------------------------------------------------------ */
@@ -267,7 +264,7 @@ static void on_dist_reply(ep_node *n, const ep_result *r, void *ud) {
       ep_term why = ep_is_none(r->reason) ? ep_atom(ep_err_name(r->status)) : r->reason;
       t = EP_TUPLE(a, ep_atom("reply"), ep_int((int64_t)c->seq), ep_atom("crash"), why);
     }
-    if (!c->halt) to_core(p, t);
+    if (!c->halt) to_core(p, t, a);
   }
   ep_free(c->mem, c);
 }
