@@ -309,8 +309,9 @@ ep_term ep_node_make_ref(ep_node *node, ep_arena *a);
  * One ownership rule: a result handed to a callback is the library's, with
  * every term in it, and is valid until the callback returns (ep_term_copy
  * what you keep); a blocking call copies the terms into the arena you pass
- * it. arena is the one they live in (NULL when there are none); it is never
- * yours to free. */
+ * it. arena is the one they live in: in a callback the library's, lent
+ * with the terms (NULL when there are none), never yours to free; after a
+ * blocking call the one you passed. */
 typedef struct ep_result {
   int status;
   ep_term value;
@@ -339,7 +340,8 @@ int ep_rpc_call(ep_node *node, const char *peer, const char *mod, const char *fu
 /* Fire and forget. */
 int ep_rpc_cast(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args);
 /* Blocking call: fills *r with terms copied into a (the caller's arena).
- * Returns r->status, EP_ENOMEM when a could not hold the terms. */
+ * Returns r->status, EP_ENOMEM when a could not hold the terms (EP_EINVAL
+ * without a). */
 int ep_rpc_call_sync(ep_node *node, const char *peer, const char *mod, const char *fun, ep_term args,
                      uint64_t timeout_ms, ep_arena *a, ep_result *r);
 

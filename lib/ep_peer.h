@@ -194,9 +194,10 @@ int ep_peer_opts_set_state_cb(ep_peer_opts *o, ep_peer_state_cb cb, void *ud);
  * failure. */
 ep_ctl *ep_ctl_new(uv_loop_t *loop);
 /* The same, with every allocation of the controller, its peers, their
- * calls and results (the arenas handed out), and of the default node a
- * blocking controller starts, made from mem (NULL: libc). mem is borrowed:
- * it must outlive the controller and every result arena. */
+ * calls and the arenas their results are lent in, and of the default node
+ * a blocking controller starts, made from mem (NULL: libc). mem is
+ * borrowed: it must outlive the controller. (ep_peer_call_sync copies
+ * results into the caller's arena, with that arena's allocator.) */
 ep_ctl *ep_ctl_new_with(uv_loop_t *loop, const ep_mem *mem);
 /* Stops every peer started linked (each with its shutdown mode: blocking
  * with a private loop; with the caller's loop, the connections are closed,
@@ -311,7 +312,8 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
 const char *ep_ctl_last_start_reason(const ep_ctl *c);
 /* Fills *r with terms copied into a (the caller's arena), as
  * ep_rpc_call_sync does. Returns r->status: the call's, an error from
- * ep_peer_call, or EP_ENOMEM when a could not hold the terms. */
+ * ep_peer_call, EP_ENOMEM when a could not hold the terms, EP_EINVAL
+ * without a. */
 int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_arena *a,
                       ep_result *r);
 /* Stops with the shutdown mode and waits. */

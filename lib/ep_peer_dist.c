@@ -242,6 +242,13 @@ static void on_dist_reply(ep_node *n, const ep_result *r, void *ud) {
       }
     ep_arena *a = r->arena;
     ep_term t;
+    if (!c->halt && !a) {
+      /* A failure with no arena: the node could not get one to fail the
+       * call in (lib/ep_rpc.c, ep__rpc_nodedown), so no reply can be built. */
+      ep_free(c->mem, c);
+      lost_for_memory(p);
+      return;
+    }
     if (!c->halt && r->status == EP_ENODEDOWN) {
       /* The connection went while the call was in flight: that is the peer
        * going down (EP_EPEERDOWN, or EP_EPEERCRASH with peer_down crash) for

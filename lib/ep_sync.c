@@ -261,7 +261,9 @@ static bool call_done(void *ud) { return ((ep__wait_call *)ud)->done; }
 
 int ep_rpc_call_sync(ep_node *n, const char *peer, const char *mod, const char *fun, ep_term args,
                      uint64_t timeout_ms, ep_arena *a, ep_result *r) {
+  if (!r) return EP_EINVAL;
   memset(r, 0, sizeof *r);
+  if (!a) return r->status = EP_EINVAL;
   ep__wait_call w = {false, a, r};
   int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (!e) e = ep_rpc_call(n, peer, mod, fun, args, timeout_ms, on_call, &w);
@@ -311,10 +313,12 @@ static bool sync_multi_done(void *ud) { return ((ep__sync_multi *)ud)->done; }
 
 int ep_rpc_multi_sync(ep_node *n, const char *peer, const ep_rpc_item *items, size_t count, uint64_t timeout_ms,
                       ep_arena *a, ep_rpc_multi_result *r) {
+  if (!r) return EP_EINVAL;
   ep__sync_multi s = {false, a, r};
   memset(r, 0, sizeof *r);
   r->reason = ep_none();
   r->arena = a;
+  if (!a) return r->status = EP_EINVAL;
   int e = ep__sloop_enter(ep__node_sloop(n, NULL));
   if (!e) e = ep_rpc_multi(n, peer, items, count, timeout_ms, on_sync_multi, &s);
   if (!e) e = ep__sloop_run(ep__node_sloop(n, NULL), sync_multi_done, &s, EP__SLOOP_FOREVER);
@@ -426,8 +430,9 @@ static bool peer_call_done(void *ud) { return ((ep__wait_peer_call *)ud)->done; 
 
 int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_arena *a,
                       ep_result *r) {
-  if (!p || !a || !r || !p->ctl || !p->ctl->sloop) return EP_EINVAL;
+  if (!r) return EP_EINVAL;
   memset(r, 0, sizeof *r);
+  if (!p || !a || !p->ctl || !p->ctl->sloop) return r->status = EP_EINVAL;
   int e = ep__sloop_enter(p->ctl->sloop);
   ep__wait_peer_call w = {false, a, r};
   if (!e) e = ep_peer_call(p, m, f, args, timeout_ms, on_peer_call, &w);

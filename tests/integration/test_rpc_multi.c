@@ -129,6 +129,14 @@ START_TEST(no_items_is_an_empty_answer) {
   ep_rpc_item nomod[] = {ITEM(NULL, "node", ep_nil())};
   ck_assert_int_eq(ep_rpc_multi_sync(node, target, nomod, 1, 10000, A, &mr), EP_EINVAL);
   ck_assert_int_eq(ep_rpc_multi(node, target, NULL, 0, 0, NULL, NULL), EP_EINVAL);
+  /* No arena to copy into: refused, and the result says so. */
+  mr.status = 1;
+  ck_assert_int_eq(ep_rpc_multi_sync(node, target, NULL, 0, 10000, NULL, &mr), EP_EINVAL);
+  ck_assert_int_eq(mr.status, EP_EINVAL);
+  ep_result r;
+  r.status = 1;
+  ck_assert_int_eq(ep_rpc_call_sync(node, target, "erlang", "node", ep_nil(), 10000, NULL, &r), EP_EINVAL);
+  ck_assert_int_eq(r.status, EP_EINVAL);
 }
 END_TEST
 

@@ -69,6 +69,10 @@ START_TEST(peer_blocking_calls_inside_a_callback_are_refused) {
   ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, a, &r), 0);
   ck_assert(ep_atom_eq(r.value, "nonode@nohost"));
   ep_arena_free(a);
+  /* No arena to copy the result into: refused, and the result says so. */
+  r.status = 1;
+  ck_assert_int_eq(ep_peer_call_sync(p, ep_atom("erlang"), ep_atom("node"), ep_nil(), 5000, NULL, &r), EP_EINVAL);
+  ck_assert_int_eq(r.status, EP_EINVAL);
   ck_assert_int_eq(ep_ctl_poll(in.ctl, 0), 0);
   ep_ctl_free(in.ctl);
 }
