@@ -47,8 +47,8 @@ extern "C" {
 
 /* --- text syntax ---------------------------------------------------------- */
 
-/* Longest Erlang-syntax text of one term we parse: 64 MiB (also the
- * largest binary literal). */
+/* Longest Erlang-syntax text of one term we parse: 64 MiB (also the most
+ * bytes its binary literals may build, all of them together). */
 #define EP_LIMIT_TEXT_SIZE ((size_t)64 << 20)
 
 /* Most digits of an integer literal in a base that is not a power of two:

@@ -109,6 +109,7 @@ typedef struct {
   uint8_t *scratch; /* atom text, number digits */
   size_t nscratch, scap;
   size_t seg_off; /* start of the binary segment being written */
+  uint64_t bin_bytes; /* bytes of the term's binary literals built so far */
 } parser;
 
 static int fail(parser *p, size_t off, const char *msg) {
@@ -687,6 +688,9 @@ typedef struct {
 static int bits_reserve(parser *p, bitbuf *b, uint64_t more_bits) {
   uint64_t need = ((uint64_t)b->nbits + more_bits + 7) / 8;
   if (need > TEXT_BINARY_BYTES) return fail(p, p->seg_off, "binary literal too large");
+  /* All of a term's binaries together, too: a short literal can ask for a
+   * lot (<<"abc":16#ffffff>>), and many of them would be unbounded. */
+  if (p->bin_bytes + need > TEXT_BINARY_BYTES) return fail(p, p->seg_off, "binary literals too large (64 MiB in all)");
   if (need > b->cap) {
     size_t old = b->cap;
     if (grow(p->mem, (void **)&b->d, &b->cap, (size_t)need, 1)) return nomem(p, p->pos);
@@ -972,6 +976,7 @@ build:
   if (b.nbits % 8) *out = ep_bitstr(p->a, b.d, (b.nbits + 7) / 8, (unsigned)(b.nbits % 8));
   else *out = ep_binary(p->a, b.d, b.nbits / 8);
   if (ep_is_none(*out)) r = nomem(p, p->pos);
+  p->bin_bytes += (b.nbits + 7) / 8;
 done:
   ep_free(p->mem, b.d);
   return r;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "ep_error.h"
+#include "ep_etf.h"
+#include "ep_limits.h"
 #include "ep_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -24,11 +26,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       if (pos <= before) __builtin_trap();
+      /* The round trip holds for texts the parser takes: a term whose
+       * printout is over EP_LIMIT_TEXT_SIZE (a short literal can build
+       * megabytes, <<"abc":16#ffffff>>) reads back as EP_ETOOBIG. Above
+       * 1 MiB encoded the printing is skipped: it is linear and tested in
+       * tests/unit/test_text.c, and the sanitized build would spend seconds
+       * on one input. */
+      if (ep_encoded_size(t) > ((size_t)1 << 20)) continue;
       ep_buf b = EP_BUF_INIT;
       if (ep_print(&b, t) == 0) {
         ep_term back;
         size_t p2 = 0;
-        if (ep_parse(a, b.data ? (const char *)b.data : "", b.len, &p2, &back, NULL) != 0) __builtin_trap();
+        int br = ep_parse(a, b.data ? (const char *)b.data : "", b.len, &p2, &back, NULL);
+        if (br == EP_ETOOBIG && b.len > EP_LIMIT_TEXT_SIZE) {
+          ep_buf_free(&b);
+          continue;
+        }
+        if (br != 0) __builtin_trap();
         if (p2 != b.len || !ep_term_eq(t, back)) __builtin_trap();
         ep_buf b2 = EP_BUF_INIT;
         if (ep_print(&b2, back) != 0 || b2.len != b.len || memcmp(b.data, b2.data, b.len) != 0) __builtin_trap();

@@ -713,6 +713,40 @@ START_TEST(wide_binary_segments_are_fast) {
 }
 END_TEST
 
+/* A term's binary literals build at most EP_LIMIT_TEXT_SIZE bytes in all:
+ * each of these 8 MiB ones is within the limit of one literal, and eight of
+ * them fill it, but a ninth is refused (fuzz_text found a 61-byte text that
+ * built 21 MB; many such literals were unbounded). */
+START_TEST(binary_literals_are_bounded_in_all) {
+  ep_arena *a = ep_arena_new(NULL);
+  const char *lit = "<<\"abcd\":16777216>>";
+  ep_buf b = EP_BUF_INIT;
+  ep_buf_append(&b, "[", 1);
+  size_t eight = 0;
+  for (int i = 0; i < 9; i++) {
+    if (i == 8) eight = b.len;
+    if (i) ep_buf_append(&b, ",", 1);
+    ep_buf_append(&b, lit, strlen(lit));
+  }
+  ep_buf_append(&b, "]", 1);
+  ep_term t;
+  ep_text_error e;
+  size_t pos = 0;
+  ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &t, &e), EP_ESYNTAX);
+  ck_assert_str_eq(e.message, "binary literals too large (64 MiB in all)");
+  ck_assert_uint_eq(e.offset, eight + 3); /* the ninth literal's first segment, after ",<<" */
+  /* eight fill it exactly */
+  b.len = eight;
+  ep_buf_append(&b, "]", 1);
+  pos = 0;
+  ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &t, &e), 0);
+  ck_assert_uint_eq(ep_list_len(t), 8);
+  ck_assert_uint_eq(ep_list_at(t, 7).n, (size_t)8 << 20);
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}
+END_TEST
+
 /* 100,000 keys that are maps of the same shape: a hash that only looked at
  * sizes would make the duplicate search quadratic (minutes). */
 START_TEST(many_similar_map_keys_parse_fast) {
@@ -931,6 +965,7 @@ int main(void) {
   tcase_add_test(tc, streams_of_terms_parse_one_by_one);
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, big_binaries_print_in_linear_time);
+  tcase_add_test(tc, binary_literals_are_bounded_in_all);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
