@@ -716,7 +716,7 @@ END_TEST
 /* A term's binary literals build at most EP_LIMIT_TEXT_SIZE bytes in all:
  * each of these 8 MiB ones is within the limit of one literal, and eight of
  * them fill it, but a ninth is refused (fuzz_text found a 61-byte text that
- * built 21 MB; many such literals were unbounded). */
+ * built 56 MB; many such literals were unbounded). */
 START_TEST(binary_literals_are_bounded_in_all) {
   ep_arena *a = ep_arena_new(NULL);
   const char *lit = "<<\"abcd\":16777216>>";
@@ -742,6 +742,26 @@ START_TEST(binary_literals_are_bounded_in_all) {
   ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &t, &e), 0);
   ck_assert_uint_eq(ep_list_len(t), 8);
   ck_assert_uint_eq(ep_list_at(t, 7).n, (size_t)8 << 20);
+  ep_buf_free(&b);
+  ep_arena_free(a);
+}
+END_TEST
+
+/* fuzz_text's finding itself: 61 bytes of text that build a 56 MB binary,
+ * whose printout is over the text limit and so reads back as EP_ETOOBIG,
+ * not as the term (the target's round trip now expects that). */
+START_TEST(a_short_text_whose_printout_is_over_the_limit) {
+  static const char text[] = " <<\"\xc3\xa9\0\0:94unit\0\0\0\0*, 1:94unitittle-unit:22,d\": 16#a_a1602>>.";
+  ep_arena *a = ep_arena_new(NULL);
+  ep_term t, back;
+  size_t pos = 0;
+  ck_assert_int_eq(ep_parse(a, text, sizeof text - 1, &pos, &t, NULL), 0);
+  ck_assert_uint_eq(t.n, 40 * (size_t)0xaa1602 / 8); /* 40 characters of 0xaa1602 bits: 56 MB */
+  ep_buf b = EP_BUF_INIT;
+  ck_assert_int_eq(ep_print(&b, t), 0);
+  ck_assert_uint_gt(b.len, EP_LIMIT_TEXT_SIZE);
+  pos = 0;
+  ck_assert_int_eq(ep_parse(a, (const char *)b.data, b.len, &pos, &back, NULL), EP_ETOOBIG);
   ep_buf_free(&b);
   ep_arena_free(a);
 }
@@ -966,6 +986,7 @@ int main(void) {
   tcase_add_test(tc, allocation_failure_at_every_step);
   tcase_add_test(tc, big_binaries_print_in_linear_time);
   tcase_add_test(tc, binary_literals_are_bounded_in_all);
+  tcase_add_test(tc, a_short_text_whose_printout_is_over_the_limit);
   suite_add_tcase(s, tc);
   return ep_check_run(s, CK_NORMAL) ? 1 : 0;
 }
