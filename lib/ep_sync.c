@@ -413,20 +413,12 @@ int ep_peer_start_sync(ep_ctl *c, const ep_peer_opts *o, bool link, ep_peer **ou
   return 0;
 }
 
-typedef struct {
-  bool done;
-  ep_arena *a;
-  ep_result *r;
-} ep__wait_peer_call;
-
 static void on_peer_call(ep_peer *p, const ep_result *r, void *ud) {
   (void)p;
-  ep__wait_peer_call *w = ud;
+  ep__wait_call *w = ud;
   w->done = true;
   copy_result(w->a, r, w->r);
 }
-
-static bool peer_call_done(void *ud) { return ((ep__wait_peer_call *)ud)->done; }
 
 int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t timeout_ms, ep_arena *a,
                       ep_result *r) {
@@ -434,9 +426,9 @@ int ep_peer_call_sync(ep_peer *p, ep_term m, ep_term f, ep_term args, uint64_t t
   memset(r, 0, sizeof *r);
   if (!p || !a || !p->ctl || !p->ctl->sloop) return r->status = EP_EINVAL;
   int e = ep__sloop_enter(p->ctl->sloop);
-  ep__wait_peer_call w = {false, a, r};
+  ep__wait_call w = {false, a, r};
   if (!e) e = ep_peer_call(p, m, f, args, timeout_ms, on_peer_call, &w);
-  if (!e) e = ep__sloop_run(p->ctl->sloop, peer_call_done, &w, EP__SLOOP_FOREVER);
+  if (!e) e = ep__sloop_run(p->ctl->sloop, call_done, &w, EP__SLOOP_FOREVER);
   if (e && !w.done) r->status = e;
   return r->status;
 }
