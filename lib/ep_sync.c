@@ -238,8 +238,9 @@ typedef struct {
   ep_result *r;
 } ep__wait_call;
 
-/* Copies a result into a; EP_ENOMEM (and no terms) when a cannot hold it. */
-static void copy_result(ep_arena *a, const ep_result *r, ep_result *o) {
+/* Copies a result into a; EP_ENOMEM (and no terms) when a cannot hold it,
+ * and then true. */
+static bool copy_result(ep_arena *a, const ep_result *r, ep_result *o) {
   bool oom = false;
   *o = *r;
   o->arena = a;
@@ -248,6 +249,7 @@ static void copy_result(ep_arena *a, const ep_result *r, ep_result *o) {
   o->reason = copy_or_keep(a, r->reason, &oom);
   o->stack = copy_or_keep(a, r->stack, &oom);
   if (oom) *o = (ep_result){EP_ENOMEM, ep_none(), ep_none(), ep_atom("enomem"), ep_none(), a};
+  return oom;
 }
 
 static void on_call(ep_node *n, const ep_result *r, void *ud) {
@@ -292,14 +294,8 @@ static void on_sync_multi(ep_node *n, const ep_rpc_multi_result *r, void *ud) {
   o->reason = copy_or_keep(s->a, r->reason, &oom);
   ep_result *items = NULL;
   if (r->n && !(items = ep_arena_alloc(s->a, r->n * sizeof *items))) oom = true;
-  for (size_t i = 0; items && i < r->n; i++) {
-    items[i] = r->items[i];
-    items[i].arena = s->a;
-    items[i].value = copy_or_keep(s->a, r->items[i].value, &oom);
-    items[i].cls = copy_or_keep(s->a, r->items[i].cls, &oom);
-    items[i].reason = copy_or_keep(s->a, r->items[i].reason, &oom);
-    items[i].stack = copy_or_keep(s->a, r->items[i].stack, &oom);
-  }
+  for (size_t i = 0; items && i < r->n; i++)
+    if (copy_result(s->a, &r->items[i], &items[i])) oom = true;
   o->items = items;
   if (oom) {
     o->status = EP_ENOMEM;
